@@ -1,0 +1,135 @@
+"""Raw Request: any call to the connection's Intercom API host, with the seed's semantics."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import httpx
+
+from intercom_connector.runtime.client import IntercomClient, RequestRetry
+from intercom_connector.runtime.errors import (
+    InputProblem,
+    InputValidationError,
+    IntercomAPIError,
+)
+
+_LABEL = "Raw Request"
+# Answer headers a later flow step has no use for and that could carry session state.
+_HIDDEN_HEADERS = {"set-cookie"}
+
+
+def _refuse(key: str, label: str, problem: str) -> InputValidationError:
+    return InputValidationError(_LABEL, [InputProblem(key, label, problem)])
+
+
+def _same_host_url(client: IntercomClient, url: str) -> str:
+    """``url`` relative to the API base, or absolute on that very host (the token goes
+    nowhere else); anything else is refused before a request is built."""
+    target = httpx.URL(url)
+    if not target.is_absolute_url:
+        return url
+    base = client.base_url
+    if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+        raise _refuse(
+            "url",
+            "URL",
+            f"points at {target.scheme}://{target.host}, not this connection's API host "
+            f"{base.scheme}://{base.host}; give a path such as /contacts instead",
+        )
+    return url
+
+
+def _pairs(items: list[dict[str, str]] | None) -> list[tuple[str, str]]:
+    return [(item["key"], item["value"]) for item in items or []]
+
+
+def _multipart(
+    form_data: list[dict[str, str]] | None,
+    file_data: list[dict[str, str]] | None,
+    file_names: list[dict[str, str]] | None,
+) -> dict[str, Any]:
+    names = dict(_pairs(file_names))
+    files = _pairs(file_data)
+    unknown = sorted(set(names) - {key for key, _ in files})
+    if unknown:
+        raise _refuse(
+            "file_data_file_names",
+            "File Data File Names",
+            f"keys {', '.join(unknown)} match no File Data key",
+        )
+    return {
+        "data": _pairs(form_data),
+        "files": [(key, (names.get(key, key), content.encode())) for key, content in files],
+    }
+
+
+def _decoded(response: httpx.Response, response_type: str, method: str, url: str) -> Any:
+    if response_type == "binary":
+        content_type = response.headers.get("Content-Type", "application/octet-stream")
+        return {"content_type": content_type, "base64": base64.b64encode(response.content).decode()}
+    if response_type == "text":
+        return response.text
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        raise IntercomAPIError(
+            response.status_code,
+            "invalid_json",
+            "the answer is not JSON; set Response Type to text or binary to receive it",
+            response.headers.get("X-Request-Id"),
+            method=method,
+            path=url,
+        ) from None
+
+
+def raw_request(
+    client: IntercomClient,
+    *,
+    url: str,
+    method: str,
+    data: Any = None,
+    form_data: list[dict[str, str]] | None = None,
+    file_data: list[dict[str, str]] | None = None,
+    file_data_file_names: list[dict[str, str]] | None = None,
+    query_params: list[dict[str, str]] | None = None,
+    headers: list[dict[str, str]] | None = None,
+    response_type: str = "json",
+    timeout: int | None = None,
+    retry_delay_ms: int = 0,
+    retry_on_all_errors: bool = False,
+    max_retry_count: int = 0,
+    use_exponential_backoff: bool = False,
+) -> Any:
+    """Send the request as described and return its status, headers and decoded body."""
+    target = _same_host_url(client, url)
+    options: dict[str, Any] = {"params": _pairs(query_params), "headers": _pairs(headers)}
+    if form_data or file_data:
+        if data is not None:
+            raise _refuse("data", "Data", "cannot be sent together with Form Data or File Data")
+        options.update(_multipart(form_data, file_data, file_data_file_names))
+    elif file_data_file_names:
+        raise _refuse("file_data_file_names", "File Data File Names", "needs File Data")
+    elif data is not None:
+        options["json"] = data
+    if timeout is not None:
+        options["timeout"] = timeout / 1000.0
+    retry = RequestRetry(
+        max_retries=max_retry_count,
+        delay_ms=retry_delay_ms,
+        exponential=use_exponential_backoff,
+        on_all_errors=retry_on_all_errors,
+    )
+    # The retry inputs are the user's explicit choice, for every method.
+    response = client.send(method, target, idempotent=True, retry=retry, **options)
+    return {
+        "status": response.status_code,
+        "headers": {
+            name: value
+            for name, value in response.headers.items()
+            if name.lower() not in _HIDDEN_HEADERS
+        },
+        "data": _decoded(response, response_type, method, target),
+    }

@@ -1,0 +1,297 @@
+"""The ``intercom-connector`` command.
+
+    intercom-connector [--verbose] [--config-dir DIR] COMMAND ...
+
+``run`` prints ``{"data": ...}`` as JSON on stdout; any error is one message on stderr
+and the exit status says what kind (DESIGN.md): 0 ok, 2 bad input, 3 connection or
+authentication, 4 Intercom refused the request, 5 network or Intercom unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from intercom_connector.connections.connection import (
+    Connection,
+    connection_from_env,
+    connection_from_mapping,
+)
+from intercom_connector.runtime.docs import (
+    default_text,
+    manifest_json,
+    markdown,
+    replace_generated,
+)
+from intercom_connector.runtime.errors import (
+    ConnectionConfigError,
+    ConnectorError,
+    InputProblem,
+    InputValidationError,
+)
+from intercom_connector.runtime.manifest import ActionSpec, load_manifest
+from intercom_connector.runtime.shim import Connector
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors sent through our one error path (exit 2)."""
+
+    def error(self, message: str) -> Any:
+        self.print_usage(sys.stderr)
+        raise SystemExit(_fail(f"{self.prog}: {message}", EXIT_USAGE))
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _print_json(value: Any, out: TextIO) -> None:
+    json.dump(value, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+
+
+def _read_structured(path: str, what: str) -> Any:
+    """JSON or YAML from a file, or from stdin when ``path`` is ``-``."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConnectionConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)  # YAML is a superset of JSON
+    except yaml.YAMLError as exc:
+        raise ConnectionConfigError(f"{what} {path} is not valid JSON or YAML: {exc}") from None
+
+
+def _inputs(args: argparse.Namespace, action_label: str) -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    if args.inputs:
+        loaded = _read_structured(args.inputs, "inputs file")
+        if not isinstance(loaded, Mapping):
+            problem = InputProblem("--inputs", "--inputs", "must hold a JSON object of inputs")
+            raise InputValidationError(action_label, [problem])
+        inputs.update(loaded)
+    for pair in args.input or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            problem = InputProblem(key or pair, "--input", f"expected KEY=VALUE, got {pair!r}")
+            raise InputValidationError(action_label, [problem])
+        inputs[key.strip()] = value
+    return inputs
+
+
+def _connection(args: argparse.Namespace) -> tuple[Connection, Any]:
+    """The connection to use, and the in-process transport when it is the sandbox."""
+    if args.connection:
+        data = _read_structured(args.connection, "connection file")
+        if not isinstance(data, Mapping):
+            raise ConnectionConfigError(f"connection file {args.connection} must hold an object")
+        return connection_from_mapping(data), None
+    if not args.sandbox:
+        from_env = connection_from_env(os.environ)
+        if from_env is not None:
+            return from_env, None
+    return _sandbox_connection(args)
+
+
+def _sandbox_connection(args: argparse.Namespace) -> tuple[Connection, Any]:
+    from intercom_connector.sandbox import Sandbox  # only when used: keeps start-up small
+
+    sandbox = Sandbox(os.environ.get("INTERCOM_SANDBOX_DIR"))
+    if not args.sandbox:
+        print(
+            "note: no Intercom credentials given (--connection or INTERCOM_ACCESS_TOKEN): "
+            "using the embedded sandbox",
+            file=sys.stderr,
+        )
+    connection = connection_from_mapping(
+        {"type": "access_token", "access_token": sandbox.token, "base_url": sandbox.base_url}
+    )
+    return connection, sandbox.transport()
+
+
+def _action(key: str) -> ActionSpec:
+    manifest = load_manifest()
+    if key not in manifest.actions:
+        known = ", ".join(sorted(manifest.actions))
+        raise InputValidationError(
+            "intercom-connector",
+            [
+                InputProblem(
+                    "ACTION", "ACTION", f"{key!r} is not an action; the actions are: {known}"
+                )
+            ],
+        )
+    return manifest.actions[key]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    action = _action(args.action)
+    inputs = _inputs(args, action.label)
+    connection, transport = _connection(args)
+    with Connector(connection, transport=transport) as connector:
+        result = connector.invoke(action.key, inputs)
+    _print_json(result, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_flow_run(args: argparse.Namespace) -> int:
+    from intercom_connector.runtime.flow import load_flow, run_flow
+
+    flow = load_flow(args.file)
+    connection, transport = _connection(args)
+    total = len(flow.steps)
+
+    def show(number: int, step: Any, result: dict[str, Any]) -> None:
+        if not args.json:
+            print(f"# step {number}/{total} {step.id}: {step.action}", flush=True)
+            _print_json(result, sys.stdout)
+            sys.stdout.flush()
+
+    with Connector(connection, transport=transport) as connector:
+        outputs = run_flow(flow, connector, show)
+    if args.json:
+        _print_json(outputs, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_actions(args: argparse.Namespace) -> int:
+    actions = load_manifest().actions.values()
+    if args.json:
+        _print_json([{"key": a.key, "label": a.label} for a in actions], sys.stdout)
+        return EXIT_OK
+    width = max(len(a.key) for a in actions)
+    for action in sorted(actions, key=lambda a: a.key):
+        print(f"{action.key:<{width}}  {action.label}")
+    return EXIT_OK
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    action = _action(args.action)
+    print(f"{action.label} ({action.key})")
+    print(action.description)
+    print()
+    for spec in action.value_inputs:
+        flags = "required" if spec.required else "optional"
+        default = default_text(spec)
+        line = f"  {spec.key}  [{spec.type}, {flags}"
+        line += f", default {default}]" if default else "]"
+        print(f"{line}  {spec.label}")
+        if spec.options:
+            print(f"      one of: {', '.join(o.value for o in spec.options)}")
+        if spec.comments:
+            print(f"      {spec.comments}")
+    return EXIT_OK
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    _print_json(manifest_json(load_manifest()), sys.stdout)
+    return EXIT_OK
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    text = markdown(load_manifest())
+    if args.update:
+        replace_generated(Path(args.update), text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--connection", "-c", metavar="FILE", help="connection file (JSON or YAML)")
+    parser.add_argument(
+        "--sandbox", action="store_true", help="use the embedded sandbox, whatever is configured"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = _Parser(
+        prog="intercom-connector",
+        description="Run Intercom connector actions, and describe the connector.",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="trace HTTP requests on stderr (secrets redacted)"
+    )
+    parser.add_argument(
+        "--config-dir", metavar="DIR", help="where saved connections live (default: user config)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    run = commands.add_parser("run", help="run one action and print its result as JSON")
+    run.add_argument("action", metavar="ACTION", help="action key, e.g. get_contact")
+    run.add_argument("--input", "-i", action="append", metavar="KEY=VALUE", help="one input")
+    run.add_argument("--inputs", metavar="FILE", help="inputs as a JSON/YAML object; - for stdin")
+    _connection_options(run)
+    run.set_defaults(handler=cmd_run)
+
+    flow = commands.add_parser("flow", help="run a local flow of steps (YAML)")
+    flow_commands = flow.add_subparsers(
+        dest="flow_command", metavar="COMMAND", parser_class=_Parser
+    )
+    flow_commands.required = True
+    flow_run = flow_commands.add_parser("run", help="run a flow file, printing each step's output")
+    flow_run.add_argument(
+        "file", metavar="FILE", help="the flow, e.g. examples/onboard-customer.yaml"
+    )
+    _connection_options(flow_run)
+    flow_run.add_argument(
+        "--json", action="store_true", help="print all outputs as one JSON object at the end"
+    )
+    flow_run.set_defaults(handler=cmd_flow_run)
+
+    actions = commands.add_parser("actions", help="list the actions: key and label")
+    actions.add_argument("--json", action="store_true", help="as JSON")
+    actions.set_defaults(handler=cmd_actions)
+
+    describe = commands.add_parser("describe", help="an action's inputs, types and defaults")
+    describe.add_argument("action", metavar="ACTION")
+    describe.set_defaults(handler=cmd_describe)
+
+    commands.add_parser("manifest", help="the manifest as JSON for a flow-builder UI").set_defaults(
+        handler=cmd_manifest
+    )
+    docs = commands.add_parser("docs", help="the action reference as Markdown")
+    docs.add_argument(
+        "--update", metavar="FILE", help="rewrite the generated part of FILE (e.g. README.md)"
+    )
+    docs.set_defaults(handler=cmd_docs)
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("intercom_connector")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # our own trace says more, redacted
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ConnectorError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except BrokenPipeError:
+        return EXIT_OK

@@ -1,0 +1,452 @@
+"""The one Intercom client every action shares.
+
+``IntercomClient`` owns everything about talking to Intercom so that handlers stay a
+few lines long: the API host (by region or an explicit base URL), Bearer auth, the
+``Intercom-Version`` header, timeouts, percent-encoded path parameters, the mapping of
+error answers to the exception tree (runtime/errors.py), the retry policy, and one
+pagination generator per paging style Intercom uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from intercom_connector.connections.connection import Connection
+from intercom_connector.runtime.errors import (
+    IntercomAPIError,
+    TransportError,
+    error_class_for_status,
+)
+
+log = logging.getLogger("intercom_connector.http")
+
+#: methods a retry cannot turn into a second write
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+USER_AGENT = "intercom-connector/0.1 (+flow builder)"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard the client tries before it reports a failure."""
+
+    #: attempts in all, the first included
+    max_attempts: int = 4
+    #: no retry starts once this many seconds have passed since the first attempt
+    max_total_seconds: float = 120.0
+    #: exponential backoff with full jitter: base * 2**n, capped
+    backoff_base: float = 0.5
+    backoff_cap: float = 10.0
+    #: the longest a 429 or an exhausted rate-limit window is waited out
+    max_rate_limit_wait: float = 60.0
+
+
+@dataclass(frozen=True)
+class RequestRetry:
+    """A per-request retry override with the seed's Raw Request semantics."""
+
+    max_retries: int = 0
+    delay_ms: int = 0
+    exponential: bool = False
+    on_all_errors: bool = False
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds the token at send time, so no header object built earlier ever holds it."""
+
+    def __init__(self, token: Callable[[], str]) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token()}"
+        yield request
+
+
+def encode_segment(value: str) -> str:
+    """One path segment: every reserved character encoded, and never a dot segment."""
+    encoded = quote(str(value), safe="")
+    if encoded in (".", ".."):
+        encoded = encoded.replace(".", "%2E")
+    return encoded
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def build_path(template: str, params: Mapping[str, str] | None = None) -> str:
+    """Fill ``/contacts/{contact_id}`` with percent-encoded values."""
+    values = params or {}
+    return _PLACEHOLDER.sub(lambda match: encode_segment(values[match.group(1)]), template)
+
+
+def _redacted_headers(headers: httpx.Headers) -> dict[str, str]:
+    return {
+        name: ("Bearer ********" if name.lower() == "authorization" else value)
+        for name, value in headers.items()
+    }
+
+
+def _trace_request(request: httpx.Request) -> None:
+    # Runs after auth has set the header, so the trace shows it redacted.
+    if log.isEnabledFor(logging.DEBUG):
+        request.extensions["trace_started"] = time.perf_counter()
+        headers = _redacted_headers(request.headers)
+        log.debug("-> %s %s headers=%s", request.method, request.url, headers)
+
+
+def _trace_response(response: httpx.Response) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        request = response.request
+        started = request.extensions.get("trace_started", time.perf_counter())
+        log.debug(
+            "<- %s %s %s in %.0f ms request-id=%s",
+            response.status_code,
+            request.method,
+            request.url.path,
+            (time.perf_counter() - started) * 1000,
+            response.headers.get("X-Request-Id", "-"),
+        )
+
+
+def _error_from_response(
+    response: httpx.Response, method: str, path: str, attempts: int
+) -> IntercomAPIError:
+    code: str | None = None
+    message = response.reason_phrase or "request failed"
+    request_id = response.headers.get("X-Request-Id")
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        request_id = body.get("request_id") or request_id
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            first = errors[0]
+            code = first.get("code")
+            texts = [str(e.get("message") or e.get("code")) for e in errors if isinstance(e, dict)]
+            message = "; ".join(texts)
+            if first.get("field"):
+                message += f" (field: {first['field']})"
+    if response.status_code == 410 and "Link" in response.headers:
+        message += f"; merged into {response.headers['Link']}"
+    cls = error_class_for_status(response.status_code)
+    return cls(
+        response.status_code,
+        code,
+        message,
+        request_id,
+        method=method,
+        path=path,
+        attempts=attempts,
+    )
+
+
+@dataclass
+class _RateWindow:
+    remaining: int | None = None
+    reset_at: float | None = None
+
+    def update(self, headers: httpx.Headers) -> None:
+        remaining = headers.get("X-RateLimit-Remaining")
+        reset = headers.get("X-RateLimit-Reset")
+        if remaining is not None and remaining.isdigit():
+            self.remaining = int(remaining)
+        if reset is not None and reset.isdigit():
+            self.reset_at = float(reset)
+
+    def wait_seconds(self, now: float) -> float:
+        if self.remaining == 0 and self.reset_at is not None:
+            return max(0.0, self.reset_at - now)
+        return 0.0
+
+
+@dataclass
+class _Attempts:
+    """The bookkeeping of one logical request across its retries."""
+
+    policy: RetryPolicy
+    override: RequestRetry | None
+    started: float = field(default_factory=time.monotonic)
+    count: int = 0
+
+    @property
+    def limit(self) -> int:
+        if self.override is not None:
+            return 1 + self.override.max_retries
+        return self.policy.max_attempts
+
+    def can_retry(self) -> bool:
+        in_time = time.monotonic() - self.started < self.policy.max_total_seconds
+        return self.count < self.limit and in_time
+
+    def backoff(self) -> float:
+        if self.override is not None and not self.override.exponential:
+            return self.override.delay_ms / 1000.0
+        ceiling = min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** (self.count - 1))
+        return random.uniform(0, ceiling)
+
+
+class IntercomClient:
+    """An HTTP client bound to one connection. Thread-compatible, reusable, closeable."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.connection = connection
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._window = _RateWindow()
+        self._http = httpx.Client(
+            base_url=connection.api_base,
+            auth=_BearerAuth(connection.bearer_token),
+            headers={
+                "Accept": "application/json",
+                "Intercom-Version": connection.api_version,
+                "User-Agent": USER_AGENT,
+            },
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+            follow_redirects=False,  # a redirect must never carry the token to another host
+            event_hooks={"request": [_trace_request], "response": [_trace_response]},
+        )
+
+    @property
+    def base_url(self) -> httpx.URL:
+        return self._http.base_url
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> IntercomClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"IntercomClient({self.connection!r})"
+
+    # -- requests -------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        params: Any = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        **options: Any,
+    ) -> Any:
+        """Send one request and return its decoded JSON body (None for an empty body).
+
+        ``path`` is a template whose ``{name}`` placeholders are filled from
+        ``path_params``, each percent-encoded. ``idempotent`` marks a POST that a
+        retry cannot duplicate (upserts, search); other POSTs are retried only when
+        they certainly did not reach Intercom.
+        """
+        response = self.send(
+            method,
+            build_path(path, path_params),
+            params=params,
+            json=json,
+            idempotent=idempotent,
+            **options,
+        )
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise IntercomAPIError(
+                response.status_code,
+                "invalid_json",
+                "the answer was not JSON as expected",
+                response.headers.get("X-Request-Id"),
+                method=method,
+                path=path,
+            ) from None
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        idempotent: bool | None = None,
+        retry: RequestRetry | None = None,
+        raise_for_status: bool = True,
+        **options: Any,
+    ) -> httpx.Response:
+        """Send a request with the retry policy; return the final httpx.Response.
+
+        ``url`` is already encoded (relative to the API base, or absolute on the same
+        host). Errors after the retries are raised from the exception tree.
+        """
+        method = method.upper()
+        safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        attempts = _Attempts(self.retry, retry)
+        while True:
+            self._wait_for_rate_window()
+            attempts.count += 1
+            try:
+                response = self._send_once(method, url, options)
+            except httpx.TransportError as exc:
+                sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if (safe or not sent) and attempts.can_retry():
+                    self._sleep(attempts.backoff())
+                    continue
+                raise self._transport_error(exc, method, url, attempts.count, sent, safe) from None
+            self._window.update(response.headers)
+            if response.is_success or not raise_for_status:
+                return response
+            delay = self._retry_delay(response, attempts, safe)
+            if delay is None:
+                raise _error_from_response(response, method, url, attempts.count)
+            self._sleep(delay)
+
+    def _send_once(self, method: str, url: str, options: dict[str, Any]) -> httpx.Response:
+        return self._http.send(self._http.build_request(method, url, **options))
+
+    def _retry_delay(
+        self, response: httpx.Response, attempts: _Attempts, safe: bool
+    ) -> float | None:
+        """Seconds to wait before retrying ``response``, or None to give up now."""
+        if not attempts.can_retry():
+            return None
+        status = response.status_code
+        override = attempts.override
+        if override is not None:
+            if status >= 500 or override.on_all_errors:
+                return attempts.backoff()
+            return None
+        if status == 429:  # Intercom did not process it: any method may be retried
+            return self._rate_limit_wait(response)
+        if status >= 500 and safe:
+            return attempts.backoff()
+        return None
+
+    def _rate_limit_wait(self, response: httpx.Response) -> float | None:
+        retry_after = response.headers.get("Retry-After", "")
+        reset = response.headers.get("X-RateLimit-Reset", "")
+        if retry_after.isdigit():
+            wait = float(retry_after)
+        elif reset.isdigit():
+            wait = max(0.0, float(reset) - time.time()) + 0.05
+        else:
+            wait = 1.0
+        if wait > self.retry.max_rate_limit_wait:
+            return None
+        return wait
+
+    def _wait_for_rate_window(self) -> None:
+        # The window is spent: wait for its reset instead of provoking a 429.
+        wait = self._window.wait_seconds(time.time())
+        if wait > 0:
+            self._sleep(min(wait, self.retry.max_rate_limit_wait))
+            self._window.remaining = None
+
+    def _transport_error(
+        self,
+        exc: httpx.TransportError,
+        method: str,
+        url: str,
+        attempts: int,
+        sent: bool,
+        safe: bool,
+    ) -> TransportError:
+        kind = type(exc).__name__
+        text = f"No answer from Intercom for {method} {httpx.URL(url).path} ({kind})"
+        if attempts > 1:
+            text += f" after {attempts} attempts"
+        if sent and not safe:
+            text += (
+                ". The request may have reached Intercom: its outcome is unknown, so it was "
+                "not repeated. Check in Intercom whether the object was created before retrying."
+            )
+        return TransportError(text)
+
+    # -- pagination -----------------------------------------------------------------
+
+    def paginate_cursor(
+        self, path: str, *, params: Mapping[str, Any], starting_after: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Pages of a cursor list (``GET /contacts``): ``starting_after`` in the query.
+
+        The caller's params (filters, per_page) go with every page. Stops at the
+        last page, or when Intercom hands back a cursor it already gave.
+        """
+        seen: set[str] = set()
+        cursor = starting_after
+        while True:
+            query = dict(params)
+            if cursor:
+                query["starting_after"] = cursor
+            page = self.request("GET", path, params=query)
+            yield page
+            cursor = _next_cursor(page)
+            if cursor is None or _repeated(cursor, seen, path):
+                return
+
+    def paginate_search(self, path: str, *, body: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """Pages of a search (``POST /contacts/search``): the cursor goes in the body."""
+        seen: set[str] = set()
+        body = dict(body)
+        while True:
+            page = self.request("POST", path, json=body, idempotent=True)
+            yield page
+            cursor = _next_cursor(page)
+            if cursor is None or _repeated(cursor, seen, path):
+                return
+            body["pagination"] = {**body.get("pagination", {}), "starting_after": cursor}
+
+    def paginate_pages(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any],
+        first_page: int = 1,
+    ) -> Iterator[dict[str, Any]]:
+        """Pages of a numbered list (companies): ``page`` counts up to ``total_pages``."""
+        number = first_page
+        while True:
+            page = self.request(method, path, params={**params, "page": number}, idempotent=True)
+            yield page
+            pages = page.get("pages") or {}
+            total = pages.get("total_pages")
+            if not page.get("data") or not isinstance(total, int) or number >= total:
+                return
+            number += 1
+
+
+def _next_cursor(page: Mapping[str, Any]) -> str | None:
+    pages = page.get("pages")
+    nxt = pages.get("next") if isinstance(pages, dict) else None
+    if isinstance(nxt, dict):
+        cursor = nxt.get("starting_after")
+        return str(cursor) if cursor else None
+    return None
+
+
+def _repeated(cursor: str, seen: set[str], path: str) -> bool:
+    if cursor in seen:
+        log.warning("Intercom repeated a cursor on %s; stopping to avoid an endless loop", path)
+        return True
+    seen.add(cursor)
+    return False

@@ -1,0 +1,175 @@
+"""Input types: the small closed set an action input can have.
+
+Each type is defined once, here, as a JSON Schema fragment (what a valid value is)
+and a coercion (how a value typed into a form, or mapped from an earlier step,
+becomes that value: ``"15"`` -> 15, ``"true"`` -> True, JSON text -> object).
+Coercion only converts what is unambiguous; anything else is left as it came so that
+validation reports it against the schema, with the input's label.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+JSON = Any
+
+
+class CoercionProblem(ValueError):
+    """A value that cannot become its input's type; the message is for a person."""
+
+
+def _describe(value: object) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _as_text(value: JSON) -> JSON:
+    # IDs are strings even when they look numeric; an earlier step may hand us 102.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _as_boolean(value: JSON) -> JSON:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise CoercionProblem(f"expected true or false, got {_describe(value)}")
+    if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
+        return bool(value)
+    return value
+
+
+_INTEGER = re.compile(r"^[+-]?\d+(\.0*)?$")
+
+
+def _as_integer(value: JSON) -> JSON:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if _INTEGER.match(text):
+            return int(text.split(".")[0])
+        raise CoercionProblem(f"expected a whole number, got {_describe(value)}")
+    return value
+
+
+def _as_number(value: JSON) -> JSON:
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise CoercionProblem(f"expected a number, got {_describe(value)}") from None
+        return int(number) if number.is_integer() else number
+    return value
+
+
+def _as_timestamp(value: JSON) -> JSON:
+    if isinstance(value, float):
+        return int(value)
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if _INTEGER.match(text):
+        return int(text.split(".")[0])
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CoercionProblem(
+            f"expected unix seconds or an ISO-8601 date-time, got {_describe(value)}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # a date-time without offset is read as UTC
+    return int(moment.timestamp())
+
+
+def _as_json(value: JSON) -> JSON:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise CoercionProblem(
+                f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+            ) from None
+    return value
+
+
+def _as_value_list(value: JSON) -> JSON:
+    if isinstance(value, str):
+        stripped = value.strip()
+        parsed = _as_json(stripped) if stripped.startswith("[") else [value]
+        value = parsed
+    if isinstance(value, list):
+        return [_as_text(item) for item in value]
+    return value
+
+
+def _as_key_value_list(value: JSON) -> JSON:
+    if isinstance(value, str):
+        value = _as_json(value)
+    if isinstance(value, Mapping):
+        value = [{"key": k, "value": v} for k, v in value.items()]
+    if isinstance(value, list):
+        pairs: list[JSON] = []
+        for item in value:
+            if isinstance(item, list | tuple) and len(item) == 2:
+                item = {"key": item[0], "value": item[1]}
+            if isinstance(item, Mapping) and "value" in item:
+                item = {**item, "value": _as_text(item["value"])}
+            pairs.append(item)
+        return pairs
+    return value
+
+
+def _keep(value: JSON) -> JSON:
+    return value
+
+
+_KEY_VALUE_ITEM = {
+    "type": "object",
+    "properties": {"key": {"type": "string", "minLength": 1}, "value": {"type": "string"}},
+    "required": ["key", "value"],
+    "additionalProperties": False,
+}
+
+#: type name -> (JSON Schema fragment, coercion)
+INPUT_TYPES: dict[str, tuple[dict[str, JSON], Callable[[JSON], JSON]]] = {
+    "string": ({"type": "string", "minLength": 1}, _as_text),
+    "text": ({"type": "string", "minLength": 1}, _as_text),
+    "password": ({"type": "string", "minLength": 1, "writeOnly": True}, _as_text),
+    "boolean": ({"type": "boolean"}, _as_boolean),
+    "integer": ({"type": "integer"}, _as_integer),
+    "number": ({"type": "number"}, _as_number),
+    "timestamp": ({"type": "integer", "minimum": 0}, _as_timestamp),
+    "code": ({}, _as_json),
+    "select": ({"type": "string"}, _as_text),
+    "value_list": ({"type": "array", "items": {"type": "string"}}, _as_value_list),
+    "key_value_list": ({"type": "array", "items": _KEY_VALUE_ITEM}, _as_key_value_list),
+    "connection": ({}, _keep),
+}
+
+
+def is_absent(value: JSON) -> bool:
+    """An empty form field means "not given", so its default (if any) applies."""
+    return value is None or (isinstance(value, str) and value == "")
+
+
+def coerce(type_name: str, value: JSON) -> JSON:
+    """Convert ``value`` to ``type_name``; raises CoercionProblem when that cannot be done."""
+    return INPUT_TYPES[type_name][1](value)
+
+
+def schema_fragment(type_name: str) -> dict[str, JSON]:
+    """A fresh copy of the JSON Schema fragment of ``type_name``."""
+    return json.loads(json.dumps(INPUT_TYPES[type_name][0]))  # type: ignore[no-any-return]

@@ -1,0 +1,219 @@
+"""The runtime shim: the one way an action runs.
+
+``invoke(action_key, inputs, connection)``:
+
+1. looks the action up in the manifest (loaded once, validated);
+2. coerces each input by its declared type ("15" -> 15, "" -> absent);
+3. fills defaults and validates against the JSON Schema compiled from the manifest
+   (cached per action), collecting every problem into one InputValidationError;
+4. builds (or reuses) the IntercomClient for the connection;
+5. calls the handler with keyword arguments and returns ``{"data": ...}``.
+
+No HTTP request leaves before step 3 has passed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import jsonschema
+
+from intercom_connector.connections.connection import Connection, connection_from_mapping
+from intercom_connector.runtime.client import IntercomClient, RetryPolicy
+from intercom_connector.runtime.errors import InputProblem, InputValidationError
+from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent
+from intercom_connector.runtime.manifest import (
+    ActionSpec,
+    InputSpec,
+    load_manifest,
+    resolve_handler,
+)
+
+_TYPE_WORDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a JSON object",
+    "array": "a list",
+    "null": "nothing",
+}
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_words(expected: Any) -> str:
+    names = expected if isinstance(expected, list) else [expected]
+    return " or ".join(_TYPE_WORDS.get(str(name), str(name)) for name in names)
+
+
+def _problem_text(error: jsonschema.ValidationError, spec: InputSpec) -> str:
+    """A person's sentence for one schema violation of one input."""
+    validator, expected = error.validator, error.validator_value
+    if validator == "type":
+        text = f"expected {_type_words(expected)}, got {_shown(error.instance)}"
+    elif validator == "enum":
+        text = f"must be one of {', '.join(map(str, expected))}; got {_shown(error.instance)}"
+    elif validator == "minimum":
+        text = f"must be at least {expected}; got {_shown(error.instance)}"
+    elif validator == "maximum":
+        text = f"must be at most {expected}; got {_shown(error.instance)}"
+    elif validator == "minLength":
+        text = "must not be empty"
+    elif validator == "pattern" and spec.key == "starting_after":
+        text = (
+            "must be a page number, as a previous output gives it in "
+            f"pages.next.starting_after; got {_shown(error.instance)}"
+        )
+    else:
+        text = error.message
+    nested = list(error.absolute_path)[1:]
+    if nested:
+        text = f"at {'.'.join(map(str, nested))}: {text}"
+    return text
+
+
+@functools.cache
+def _validator(action_key: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(load_manifest().action(action_key).input_schema)
+
+
+def validate_inputs(action: ActionSpec, inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Coerced, defaulted, validated inputs for ``action``; every input key present.
+
+    Raises InputValidationError listing every problem when anything is wrong.
+    """
+    given = dict(inputs or {})
+    by_key = {spec.key: spec for spec in action.value_inputs}
+    problems: list[InputProblem] = []
+    for key in given:
+        if key not in by_key:
+            known = ", ".join(by_key) or "none"
+            text = f"is not an input of {action.label}; its inputs are: {known}"
+            problems.append(InputProblem(key, key, text))
+    values: dict[str, Any] = {}
+    for key, spec in by_key.items():
+        raw = given.get(key)
+        if is_absent(raw):
+            if spec.has_default:
+                values[key] = spec.default
+            continue
+        try:
+            values[key] = coerce(spec.type, raw)
+        except CoercionProblem as exc:
+            problems.append(InputProblem(key, spec.label, str(exc)))
+    coerced_wrong = {p.key for p in problems}
+    for error in _validator(action.key).iter_errors(values):
+        if error.validator == "required" and not error.absolute_path:
+            for key in error.validator_value:
+                if key not in values and key not in coerced_wrong:
+                    problems.append(InputProblem(key, by_key[key].label, "is required"))
+            continue
+        key = str(error.absolute_path[0])
+        problems.append(InputProblem(key, by_key[key].label, _problem_text(error, by_key[key])))
+    problems.extend(_group_problems(action, values))
+    if problems:
+        raise InputValidationError(action.label, problems)
+    return {key: values.get(key) for key in by_key}
+
+
+def _group_problems(action: ActionSpec, values: Mapping[str, Any]) -> list[InputProblem]:
+    problems = []
+    if action.at_least_one_of and not any(k in values for k in action.at_least_one_of):
+        labels = [action.input(k).label for k in action.at_least_one_of]
+        first = action.at_least_one_of[0]
+        problems.append(
+            InputProblem(
+                first,
+                " / ".join(labels),
+                f"give at least one of {', '.join(labels)}",
+            )
+        )
+    given = [k for k in action.mutually_exclusive if k in values]
+    if len(given) > 1:
+        labels = [action.input(k).label for k in given]
+        problems.append(
+            InputProblem(given[0], " / ".join(labels), f"give only one of {', '.join(labels)}")
+        )
+    return problems
+
+
+def as_connection(connection: Connection | Mapping[str, Any]) -> Connection:
+    """Accept a Connection or the mapping a host stores for one."""
+    if isinstance(connection, Connection):
+        return connection
+    return connection_from_mapping(connection)
+
+
+class Connector:
+    """Runs actions for one connection, reusing one IntercomClient across calls.
+
+    >>> with Connector({"type": "access_token", "access_token": "..."}) as intercom:
+    ...     intercom.invoke("get_contact", {"contact_id": "6657a1b2c3d4e5f6a7b8c9d0"})
+    """
+
+    def __init__(
+        self,
+        connection: Connection | Mapping[str, Any],
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.connection = as_connection(connection)
+        self._client_options: dict[str, Any] = {
+            "transport": transport,
+            "retry": retry,
+            "timeout": timeout,
+        }
+        self._client: IntercomClient | None = None
+
+    @property
+    def client(self) -> IntercomClient:
+        """The shared client, built on first use (so bad inputs never build one)."""
+        if self._client is None:
+            self._client = IntercomClient(self.connection, **self._client_options)
+        return self._client
+
+    def invoke(self, action_key: str, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run one action; returns ``{"data": ...}``, JSON-serialisable."""
+        action = load_manifest().action(action_key)
+        values = validate_inputs(action, inputs)
+        handler = resolve_handler(action)
+        return {"data": handler(self.client, **values)}
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> Connector:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Connector({self.connection!r})"
+
+
+def invoke(
+    action_key: str,
+    inputs: Mapping[str, Any] | None,
+    connection: Connection | Mapping[str, Any],
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> dict[str, Any]:
+    """Run one action once: validate ``inputs``, call Intercom, return ``{"data": ...}``.
+
+    For many calls on one connection, a ``Connector`` reuses its HTTP connections.
+    """
+    with Connector(connection, transport=transport) as connector:
+        return connector.invoke(action_key, inputs)

@@ -1,0 +1,182 @@
+"""Test support shared by every layer: a recording MockTransport, spec adapters, paths."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SPEC_PATH = SHARED / "intercom-openapi" / "api.intercom.io.yaml"
+SEED_PATH = SHARED / "seed" / "intercom-connector-doc.txt"
+#: a token no real workspace has; tests assert it never shows up in any output
+TOKEN = "canary-token-7f3a9c1e5b2d4"
+
+Responder = Callable[[httpx.Request], httpx.Response]
+
+
+@dataclass
+class Recorder:
+    """A MockTransport handler: answers by route, remembers every request sent."""
+
+    routes: list[tuple[str, re.Pattern[str], Responder]] = field(default_factory=list)
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def on(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer ``method path`` (a regex on the raw path) with ``body`` as JSON."""
+        content = b"" if body is None else json.dumps(body).encode()
+
+        def respond(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(status, content=content, headers=headers or {})
+
+        self.respond(method, path, respond)
+
+    def respond(self, method: str, path: str, responder: Responder) -> None:
+        self.routes.insert(0, (method, re.compile(f"^{path}$"), responder))
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        raw_path = request.url.raw_path.decode().split("?")[0]
+        for method, pattern, responder in self.routes:
+            if method == request.method and pattern.match(raw_path):
+                return responder(request)
+        return httpx.Response(
+            404, json={"type": "error.list", "errors": [{"code": "not_found", "message": "?"}]}
+        )
+
+    @property
+    def last(self) -> httpx.Request:
+        assert self.requests, "no request was sent"
+        return self.requests[-1]
+
+
+def body_of(request: httpx.Request) -> Any:
+    """The JSON body a request carried."""
+    return json.loads(request.content) if request.content else None
+
+
+def query_of(request: httpx.Request) -> dict[str, list[str]]:
+    return parse_qs(request.url.query.decode())
+
+
+# -- the official OpenAPI description ------------------------------------------------
+
+
+class HttpxOpenAPIRequest:
+    """openapi-core's Request protocol over an httpx.Request, matched to the spec's server."""
+
+    def __init__(self, request: httpx.Request, server: str = "https://api.intercom.io") -> None:
+        from openapi_core.datatypes import RequestParameters
+        from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+        self.request = request
+        self.server = server
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(parse_qs(request.url.query.decode(), keep_blank_values=True)),
+            header=Headers(dict(request.headers)),
+            cookie=ImmutableMultiDict(),
+        )
+
+    @property
+    def host_url(self) -> str:
+        return self.server
+
+    @property
+    def path(self) -> str:
+        return self.request.url.path
+
+    @property
+    def method(self) -> str:
+        return self.request.method.lower()
+
+    @property
+    def body(self) -> bytes | None:
+        return self.request.content or None
+
+    @property
+    def content_type(self) -> str:
+        return self.request.headers.get("Content-Type", "application/json")
+
+
+class HttpxOpenAPIResponse:
+    """openapi-core's Response protocol over an httpx.Response."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+
+    @property
+    def status_code(self) -> int:
+        return self.response.status_code
+
+    @property
+    def data(self) -> bytes:
+        return self.response.content
+
+    @property
+    def content_type(self) -> str:
+        return self.response.headers.get("Content-Type", "application/json")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return dict(self.response.headers)
+
+
+class LoopbackIntercom:
+    """A real HTTP server on 127.0.0.1 that answers through a Recorder (for CLI tests)."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                content = self.rfile.read(length) if length else b""
+                request = httpx.Request(
+                    self.command,
+                    f"{outer.url}{self.path}",
+                    headers=list(self.headers.items()),
+                    content=content,
+                )
+                response = recorder(request)
+                response.read()
+                self.send_response(response.status_code)
+                for name, value in response.headers.items():
+                    if name.lower() not in ("content-length", "transfer-encoding"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(response.content)))
+                self.end_headers()
+                self.wfile.write(response.content)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

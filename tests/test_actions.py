@@ -1,0 +1,362 @@
+"""Every action through the shim: the request Intercom receives, and what the flow gets back.
+
+Each request is also checked against the official OpenAPI description (skipped, with the
+reason, when ../shared is absent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from support import TOKEN, Recorder, body_of, query_of
+
+from intercom_connector import Connector
+from intercom_connector.runtime.manifest import load_manifest
+
+CONTACT_ID = "6657a1b2c3d4e5f6a7b8c9d0"
+COMPANY_ID = "6762f0761bb69f9f2193bae2"
+CONTACT = {"type": "contact", "id": CONTACT_ID, "email": "ada@example.com", "role": "user"}
+COMPANY = {"type": "company", "id": COMPANY_ID, "company_id": "acme", "name": "Acme"}
+TAG = {"type": "tag", "id": "102", "name": "VIP"}
+TICKET = {"type": "ticket", "id": "494", "ticket_id": "12", "ticket_type": {"id": "88"}}
+
+
+def contact_page(ids: list[str], next_cursor: str | None = None, per_page: int = 15) -> dict:
+    pages: dict[str, Any] = {"type": "pages", "page": 1, "per_page": per_page, "total_pages": 3}
+    if next_cursor:
+        pages["next"] = {"per_page": per_page, "starting_after": next_cursor}
+    return {
+        "type": "list",
+        "data": [{"type": "contact", "id": i} for i in ids],
+        "total_count": 99,
+        "pages": pages,
+    }
+
+
+@dataclass
+class Case:
+    """One action call: the inputs, Intercom's answer, the request expected and the result."""
+
+    action: str
+    inputs: dict[str, Any]
+    method: str
+    path: str
+    answer: Any
+    body: Any = None
+    query: dict[str, list[str]] = field(default_factory=dict)
+    result: Any = None
+
+    @property
+    def id(self) -> str:
+        return self.action
+
+
+CASES = [
+    Case(
+        "archive_contact",
+        {"contact_id": CONTACT_ID},
+        "POST",
+        f"/contacts/{CONTACT_ID}/archive",
+        {"type": "contact", "id": CONTACT_ID, "archived": True},
+    ),
+    Case(
+        "unarchive_contact",
+        {"contact_id": CONTACT_ID},
+        "POST",
+        f"/contacts/{CONTACT_ID}/unarchive",
+        {"type": "contact", "id": CONTACT_ID, "archived": False},
+    ),
+    Case(
+        "attach_company_to_contact",
+        {"contact_id": CONTACT_ID, "company_id": COMPANY_ID},
+        "POST",
+        f"/contacts/{CONTACT_ID}/companies",
+        COMPANY,
+        body={"id": COMPANY_ID},
+    ),
+    Case(
+        "detach_company_from_contact",
+        {"contact_id": CONTACT_ID, "company_id": COMPANY_ID},
+        "DELETE",
+        f"/contacts/{CONTACT_ID}/companies/{COMPANY_ID}",
+        COMPANY,
+    ),
+    Case(
+        "attach_tag_to_contact",
+        {"contact_id": CONTACT_ID, "tag_id": 102},
+        "POST",
+        f"/contacts/{CONTACT_ID}/tags",
+        TAG,
+        body={"id": "102"},  # an id that looks numeric is still sent as a string
+    ),
+    Case(
+        "detach_tag_from_contact",
+        {"contact_id": CONTACT_ID, "tag_id": "102"},
+        "DELETE",
+        f"/contacts/{CONTACT_ID}/tags/102",
+        TAG,
+    ),
+    Case(
+        "create_company",
+        {
+            "company_id": "acme",
+            "name": "Acme",
+            "remote_created_at": "2024-05-01T00:00:00Z",
+            "monthly_spend": "120",
+            "size": 15,
+            "plan": "Pro",
+            "website": "https://acme.example",
+            "industry": "Anvils",
+            "custom_attributes": '{"region": "EMEA"}',
+        },
+        "POST",
+        "/companies",
+        COMPANY,
+        body={
+            "company_id": "acme",
+            "name": "Acme",
+            "remote_created_at": 1714521600,
+            "monthly_spend": 120,
+            "size": 15,
+            "plan": "Pro",
+            "website": "https://acme.example",
+            "industry": "Anvils",
+            "custom_attributes": {"region": "EMEA"},
+        },
+    ),
+    Case(
+        "update_company",
+        {"company_id": COMPANY_ID, "name": "Acme Ltd", "size": "20"},
+        "PUT",
+        f"/companies/{COMPANY_ID}",
+        COMPANY,
+        body={"name": "Acme Ltd", "size": 20},
+    ),
+    Case("get_company", {"company_id": COMPANY_ID}, "GET", f"/companies/{COMPANY_ID}", COMPANY),
+    Case(
+        "delete_company",
+        {"company_id": COMPANY_ID},
+        "DELETE",
+        f"/companies/{COMPANY_ID}",
+        {"id": COMPANY_ID, "object": "company", "deleted": True},
+    ),
+    Case(
+        "create_contact",
+        {
+            "email": "ada@example.com",
+            "role": "lead",
+            "external_id": 42,
+            "name": "Ada",
+            "phone": "+44 20 7946 0000",
+            "avatar": "https://example.com/ada.png",
+            "signed_up_at": "1700000000",
+            "last_seen_at": "2024-01-01T12:00:00+01:00",
+            "custom_attributes": {"plan_tier": "gold"},
+        },
+        "POST",
+        "/contacts",
+        CONTACT,
+        body={
+            "email": "ada@example.com",
+            "role": "lead",
+            "external_id": "42",
+            "name": "Ada",
+            "phone": "+44 20 7946 0000",
+            "avatar": "https://example.com/ada.png",
+            "signed_up_at": 1700000000,
+            "last_seen_at": 1704106800,
+            "unsubscribed_from_emails": False,
+            "custom_attributes": {"plan_tier": "gold"},
+        },
+    ),
+    Case(
+        "update_contact",
+        {"contact_id": CONTACT_ID, "name": "Ada Lovelace"},
+        "PUT",
+        f"/contacts/{CONTACT_ID}",
+        CONTACT,
+        body={"name": "Ada Lovelace"},  # unsubscribed_from_emails is left alone
+    ),
+    Case("get_contact", {"contact_id": CONTACT_ID}, "GET", f"/contacts/{CONTACT_ID}", CONTACT),
+    Case(
+        "delete_contact",
+        {"contact_id": CONTACT_ID},
+        "DELETE",
+        f"/contacts/{CONTACT_ID}",
+        {"type": "contact", "id": CONTACT_ID, "deleted": True},
+    ),
+    Case(
+        "list_contacts",
+        {"per_page": "2"},
+        "GET",
+        "/contacts",
+        contact_page(["a", "b"], "cur-1", per_page=2),
+        query={"per_page": ["2"]},
+    ),
+    Case(
+        "search_contacts",
+        {"email": "ada@example.com", "role": "user"},
+        "POST",
+        "/contacts/search",
+        contact_page(["a"]),
+        body={
+            "query": {
+                "operator": "AND",
+                "value": [
+                    {"field": "role", "operator": "=", "value": "user"},
+                    {"field": "email", "operator": "=", "value": "ada@example.com"},
+                ],
+            },
+            "pagination": {"per_page": 15},
+        },
+    ),
+    Case(
+        "list_companies",
+        {"page": 2, "per_page": 10, "order": "asc"},
+        "POST",
+        "/companies/list",
+        {
+            "type": "list",
+            "data": [COMPANY],
+            "total_count": 25,
+            "pages": {"type": "pages", "page": 2, "per_page": 10, "total_pages": 3},
+        },
+        query={"page": ["2"], "per_page": ["10"], "order": ["asc"]},
+        result={
+            "type": "list",
+            "data": [COMPANY],
+            "total_count": 25,
+            "pages": {
+                "type": "pages",
+                "page": 2,
+                "per_page": 10,
+                "total_pages": 3,
+                "next": {"per_page": 10, "starting_after": "3"},
+            },
+        },
+    ),
+    Case("create_tag", {"name": "VIP"}, "POST", "/tags", TAG, body={"name": "VIP"}),
+    Case(
+        "update_tag",
+        {"tag_id": "102", "name": "Very VIP"},
+        "POST",
+        "/tags",
+        TAG,
+        body={"id": "102", "name": "Very VIP"},
+    ),
+    Case(
+        "delete_tag",
+        {"tag_id": "102"},
+        "DELETE",
+        "/tags/102",
+        None,
+        result={"id": "102", "deleted": True},
+    ),
+    Case("list_tags", {}, "GET", "/tags", {"type": "list", "data": [TAG]}),
+    Case(
+        "list_ticket_types",
+        {},
+        "GET",
+        "/ticket_types",
+        {"type": "list", "data": [{"type": "ticket_type", "id": "88", "name": "Bug"}]},
+    ),
+    Case(
+        "create_ticket",
+        {
+            "ticket_type_id": "88",
+            "contact_id": "ada@example.com",
+            "company_id": COMPANY_ID,
+            "ticket_attributes": '{"default_title": "Broken", "default_description": "It is"}',
+        },
+        "POST",
+        "/tickets",
+        TICKET,
+        body={
+            "ticket_type_id": "88",
+            "contacts": [{"email": "ada@example.com"}],
+            "company_id": COMPANY_ID,
+            "ticket_attributes": {"_default_title_": "Broken", "_default_description_": "It is"},
+        },
+    ),
+    Case("get_ticket", {"ticket_id": "494"}, "GET", "/tickets/494", TICKET),
+    Case(
+        "raw_request",
+        {
+            "url": "/contacts",
+            "method": "POST",
+            "data": '{"email": "raw@example.com"}',
+            "headers": [{"key": "X-Trace", "value": "abc"}],
+            "query_params": {"include_merge_history": "false"},
+        },
+        "POST",
+        "/contacts",
+        CONTACT,
+        body={"email": "raw@example.com"},
+        query={"include_merge_history": ["false"]},
+        result={"status": 200, "data": CONTACT},
+    ),
+]
+
+
+def test_every_action_has_a_case() -> None:
+    assert sorted(c.action for c in CASES) == sorted(load_manifest().actions)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_action_sends_the_documented_request(
+    case: Case, recorder: Recorder, connector: Connector
+) -> None:
+    recorder.on(case.method, case.path, case.answer)
+
+    result = connector.invoke(case.action, case.inputs)
+
+    request = recorder.last
+    assert len(recorder.requests) == 1
+    assert (request.method, request.url.raw_path.decode().split("?")[0]) == (case.method, case.path)
+    assert request.url.host == "api.intercom.io"
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["Intercom-Version"] == "2.16"
+    assert request.headers["Accept"] == "application/json"
+    assert body_of(request) == case.body
+    assert query_of(request) == case.query
+    expected = case.answer if case.result is None else case.result
+    if case.action == "raw_request":
+        assert result["data"]["status"] == expected["status"]
+        assert result["data"]["data"] == expected["data"]
+    else:
+        assert result == {"data": expected}
+
+
+@pytest.mark.spec
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_action_request_conforms_to_the_official_spec(
+    case: Case,
+    recorder: Recorder,
+    connector: Connector,
+    assert_conforms: Callable[[httpx.Request], None],
+) -> None:
+    recorder.on(case.method, case.path, case.answer)
+    connector.invoke(case.action, case.inputs)
+    assert_conforms(recorder.last)
+
+
+@pytest.mark.spec
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/tickets", {"ticket_type_id": 88, "contacts": [{"id": "1"}]}),
+        ("POST", "/contacts/search", {"query": {"field": "email", "operator": "LIKE", "value": 1}}),
+        ("PUT", "/companies/1", {"monthly_spend": 9.5}),
+        ("POST", "/tags", {"id": "1"}),
+    ],
+)
+def test_the_conformance_check_catches_requests_that_break_the_spec(
+    method: str, path: str, body: Any, assert_conforms: Callable[[httpx.Request], None]
+) -> None:
+    request = httpx.Request(method, f"https://api.intercom.io{path}", json=body)
+    with pytest.raises(AssertionError, match="breaks the spec"):
+        assert_conforms(request)

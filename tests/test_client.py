@@ -1,0 +1,350 @@
+"""The shared client: hosts, headers, path safety, errors, retries, pagination."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+from support import TOKEN, Recorder, body_of, query_of
+
+from intercom_connector import Connector
+from intercom_connector.runtime.client import RetryPolicy, build_path
+from intercom_connector.runtime.errors import (
+    AuthenticationError,
+    ConnectionConfigError,
+    IntercomAPIError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+)
+
+CONTACT = {"type": "contact", "id": "6657a1b2c3d4e5f6a7b8c9d0"}
+FAST = RetryPolicy(backoff_base=0.0, backoff_cap=0.0)
+
+
+def error_body(code: str, message: str) -> dict[str, object]:
+    return {
+        "type": "error.list",
+        "request_id": "req-123",
+        "errors": [{"code": code, "message": message}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("region", "host"),
+    [("us", "api.intercom.io"), ("eu", "api.eu.intercom.io"), ("au", "api.au.intercom.io")],
+)
+def test_region_chooses_the_api_host(region: str, host: str, recorder: Recorder) -> None:
+    recorder.on("GET", "/tags", {"type": "list", "data": []})
+    connection = {"type": "access_token", "access_token": TOKEN, "region": region}
+    with Connector(connection, transport=httpx.MockTransport(recorder)) as connector:
+        connector.invoke("list_tags")
+    assert str(recorder.last.url) == f"https://{host}/tags"
+
+
+def test_api_version_is_configurable(recorder: Recorder) -> None:
+    recorder.on("GET", "/tags", {"type": "list", "data": []})
+    connection = {"type": "access_token", "access_token": TOKEN, "api_version": "2.14"}
+    with Connector(connection, transport=httpx.MockTransport(recorder)) as connector:
+        connector.invoke("list_tags")
+    assert recorder.last.headers["Intercom-Version"] == "2.14"
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://api.intercom.io", "http://10.0.0.1:8080", "ftp://127.0.0.1"]
+)
+def test_base_url_must_be_https_unless_loopback(base_url: str) -> None:
+    with pytest.raises(ConnectionConfigError, match="Base URL"):
+        Connector({"type": "access_token", "access_token": TOKEN, "base_url": base_url})
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://127.0.0.1:8080", "http://[::1]:9", "http://localhost"]
+)
+def test_loopback_base_url_is_accepted(base_url: str, recorder: Recorder) -> None:
+    recorder.on("GET", "/tags", {"type": "list", "data": []})
+    connection = {"type": "access_token", "access_token": TOKEN, "base_url": base_url}
+    with Connector(connection, transport=httpx.MockTransport(recorder)) as connector:
+        connector.invoke("list_tags")
+    assert str(recorder.last.url) == base_url.rstrip("/") + "/tags"
+
+
+@pytest.mark.parametrize(
+    ("contact_id", "path"),
+    [
+        ("../admins", "/contacts/..%2Fadmins"),
+        ("..", "/contacts/%2E%2E"),
+        ("a/b", "/contacts/a%2Fb"),
+        ("a%2Fb", "/contacts/a%252Fb"),
+        ("x?role=admin", "/contacts/x%3Frole%3Dadmin"),
+        ("x#frag", "/contacts/x%23frag"),
+        ("ünï", "/contacts/%C3%BCn%C3%AF"),
+    ],
+)
+def test_an_id_cannot_leave_its_path_segment(
+    contact_id: str, path: str, recorder: Recorder, connector: Connector
+) -> None:
+    recorder.on("GET", ".*", CONTACT)
+    connector.invoke("get_contact", {"contact_id": contact_id})
+    assert recorder.last.url.raw_path.decode() == path
+    assert recorder.last.url.query == b""
+
+
+def test_build_path_encodes_each_placeholder() -> None:
+    assert (
+        build_path("/contacts/{a}/tags/{b}", {"a": "1 2", "b": "/"}) == "/contacts/1%202/tags/%2F"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error_class", "exit_code"),
+    [
+        (401, "unauthorized", AuthenticationError, 3),
+        (403, "forbidden", AuthenticationError, 3),
+        (404, "not_found", NotFoundError, 4),
+        (400, "parameter_invalid", IntercomAPIError, 4),
+        (409, "conflict", IntercomAPIError, 4),
+    ],
+)
+def test_error_answers_map_to_the_tree(
+    status: int,
+    code: str,
+    error_class: type[IntercomAPIError],
+    exit_code: int,
+    recorder: Recorder,
+    connector: Connector,
+) -> None:
+    recorder.on("GET", "/contacts/x", error_body(code, "It went wrong"), status=status)
+    with pytest.raises(error_class) as excinfo:
+        connector.invoke("get_contact", {"contact_id": "x"})
+    error = excinfo.value
+    assert type(error) is error_class
+    assert (error.status, error.code, error.request_id) == (status, code, "req-123")
+    assert error.exit_code == exit_code
+    assert str(error) == (
+        f"Intercom answered {status} {code} on GET /contacts/x: It went wrong [request id req-123]"
+    )
+    assert len(recorder.requests) == 1  # 4xx are final
+
+
+def test_server_errors_are_retried_on_reads(recorder: Recorder, connector: Connector) -> None:
+    answers = iter([503, 500, 200])
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        status = next(answers)
+        if status == 200:
+            return httpx.Response(200, json=CONTACT)
+        return httpx.Response(status, json=error_body("service_unavailable", "try later"))
+
+    recorder.respond("GET", "/contacts/x", flaky)
+    assert connector.invoke("get_contact", {"contact_id": "x"}) == {"data": CONTACT}
+    assert len(recorder.requests) == 3
+
+
+def test_server_errors_give_up_after_the_attempts_allowed(recorder: Recorder) -> None:
+    recorder.on("GET", "/contacts/x", error_body("server_error", "boom"), status=500)
+    connection = {"type": "access_token", "access_token": TOKEN}
+    policy = RetryPolicy(max_attempts=3, backoff_base=0, backoff_cap=0)
+    with (
+        Connector(connection, transport=httpx.MockTransport(recorder), retry=policy) as connector,
+        pytest.raises(ServerError, match=r"\(after 3 attempts\)") as excinfo,
+    ):
+        connector.invoke("get_contact", {"contact_id": "x"})
+    assert excinfo.value.exit_code == 5
+    assert len(recorder.requests) == 3
+
+
+def test_a_create_is_not_repeated_after_a_server_error(
+    recorder: Recorder, connector: Connector
+) -> None:
+    recorder.on("POST", "/contacts", error_body("server_error", "boom"), status=500)
+    with pytest.raises(ServerError):
+        connector.invoke("create_contact", {"email": "a@example.com"})
+    assert len(recorder.requests) == 1
+
+
+def test_a_create_whose_outcome_is_unknown_says_so(
+    recorder: Recorder, connector: Connector
+) -> None:
+    def drop(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadError("connection reset", request=request)
+
+    recorder.respond("POST", "/contacts", drop)
+    with pytest.raises(TransportError, match="outcome is unknown") as excinfo:
+        connector.invoke("create_contact", {"email": "a@example.com"})
+    assert excinfo.value.exit_code == 5
+    assert len(recorder.requests) == 1
+
+
+def test_a_refused_connection_is_retried_even_for_a_create(
+    recorder: Recorder, connector: Connector
+) -> None:
+    calls = iter([True, False])
+
+    def refuse_once(request: httpx.Request) -> httpx.Response:
+        if next(calls):
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200, json=CONTACT)
+
+    recorder.respond("POST", "/contacts", refuse_once)
+    assert connector.invoke("create_contact", {"email": "a@example.com"}) == {"data": CONTACT}
+    assert len(recorder.requests) == 2
+
+
+def test_rate_limited_requests_wait_and_retry(recorder: Recorder, connector: Connector) -> None:
+    answers = iter([429, 200])
+
+    def limited(request: httpx.Request) -> httpx.Response:
+        if next(answers) == 429:
+            return httpx.Response(
+                429,
+                json=error_body("rate_limit_exceeded", "Exceeded rate limit"),
+                headers={"Retry-After": "0", "X-RateLimit-Remaining": "0"},
+            )
+        return httpx.Response(200, json=CONTACT)
+
+    recorder.respond("POST", "/contacts", limited)  # even a create: Intercom did not process it
+    assert connector.invoke("create_contact", {"email": "a@example.com"}) == {"data": CONTACT}
+    assert len(recorder.requests) == 2
+
+
+def test_rate_limit_waits_past_the_cap_are_reported(recorder: Recorder) -> None:
+    recorder.on(
+        "GET",
+        "/tags",
+        error_body("rate_limit_exceeded", "Exceeded rate limit"),
+        status=429,
+        headers={"Retry-After": "3600"},
+    )
+    connection = {"type": "access_token", "access_token": TOKEN}
+    with (
+        Connector(connection, transport=httpx.MockTransport(recorder)) as connector,
+        pytest.raises(RateLimitError, match="429 rate_limit_exceeded"),
+    ):
+        connector.invoke("list_tags")
+
+
+def page(ids: list[str], cursor: str | None) -> dict[str, object]:
+    pages: dict[str, object] = {"type": "pages", "per_page": 2}
+    if cursor:
+        pages["next"] = {"per_page": 2, "starting_after": cursor}
+    return {"type": "list", "data": [{"id": i} for i in ids], "total_count": 5, "pages": pages}
+
+
+def cursor_pages(recorder: Recorder, method: str, path: str, cursor_of) -> None:  # type: ignore[no-untyped-def]
+    book = {None: page(["1", "2"], "c1"), "c1": page(["3", "4"], "c2"), "c2": page(["5"], None)}
+    recorder.respond(
+        method, path, lambda request: httpx.Response(200, json=book[cursor_of(request)])
+    )
+
+
+def test_fetch_all_contacts_follows_every_cursor_keeping_per_page(
+    recorder: Recorder, connector: Connector
+) -> None:
+    cursor_pages(recorder, "GET", "/contacts", lambda r: r.url.params.get("starting_after"))
+    result = connector.invoke("list_contacts", {"fetch_all": True, "per_page": 2})
+    assert [c["id"] for c in result["data"]["data"]] == ["1", "2", "3", "4", "5"]
+    assert result["data"]["total_count"] == 5
+    assert "next" not in result["data"]["pages"]
+    assert [query_of(r) for r in recorder.requests] == [
+        {"per_page": ["2"]},
+        {"per_page": ["2"], "starting_after": ["c1"]},
+        {"per_page": ["2"], "starting_after": ["c2"]},
+    ]
+
+
+def test_page_n_of_contacts_walks_the_cursors(recorder: Recorder, connector: Connector) -> None:
+    cursor_pages(recorder, "GET", "/contacts", lambda r: r.url.params.get("starting_after"))
+    result = connector.invoke("list_contacts", {"page": 2, "per_page": 2})
+    assert [c["id"] for c in result["data"]["data"]] == ["3", "4"]
+    assert result["data"]["pages"]["next"]["starting_after"] == "c2"
+
+
+def test_search_fetch_all_keeps_the_query_and_moves_the_cursor_in_the_body(
+    recorder: Recorder, connector: Connector
+) -> None:
+    cursor_pages(
+        recorder,
+        "POST",
+        "/contacts/search",
+        lambda r: (body_of(r).get("pagination") or {}).get("starting_after"),
+    )
+    result = connector.invoke("search_contacts", {"role": "lead", "fetch_all": True, "per_page": 2})
+    assert len(result["data"]["data"]) == 5
+    bodies = [body_of(r) for r in recorder.requests]
+    query = {"field": "role", "operator": "=", "value": "lead"}
+    assert bodies == [
+        {"query": query, "pagination": {"per_page": 2}},
+        {"query": query, "pagination": {"per_page": 2, "starting_after": "c1"}},
+        {"query": query, "pagination": {"per_page": 2, "starting_after": "c2"}},
+    ]
+    assert all(r.url.query == b"" for r in recorder.requests)
+
+
+def test_a_repeating_cursor_stops_the_loop(
+    recorder: Recorder, connector: Connector, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder.on("GET", "/contacts", page(["1"], "same"))
+    with caplog.at_level(logging.WARNING):
+        result = connector.invoke("list_contacts", {"fetch_all": True})
+    assert len(recorder.requests) == 2
+    assert [c["id"] for c in result["data"]["data"]] == ["1", "1"]
+    assert "repeated a cursor" in caplog.text
+
+
+def test_fetch_all_companies_pages_by_number_keeping_filters(
+    recorder: Recorder, connector: Connector
+) -> None:
+    def by_page(request: httpx.Request) -> httpx.Response:
+        number = int(request.url.params["page"])
+        data = [{"id": f"{number}-{i}"} for i in range(2 if number < 3 else 1)]
+        pages = {"type": "pages", "page": number, "per_page": 2, "total_pages": 3}
+        return httpx.Response(200, json={"type": "list", "data": data, "pages": pages})
+
+    recorder.respond("GET", "/companies", by_page)
+    result = connector.invoke("list_companies", {"fetch_all": True, "per_page": 2, "tag_id": "9"})
+    assert [c["id"] for c in result["data"]["data"]] == ["1-0", "1-1", "2-0", "2-1", "3-0"]
+    assert [query_of(r) for r in recorder.requests] == [
+        {"tag_id": ["9"], "per_page": ["2"], "page": [str(n)]} for n in (1, 2, 3)
+    ]
+
+
+def test_fetch_all_companies_past_ten_thousand_uses_the_scroll_api(
+    recorder: Recorder, connector: Connector
+) -> None:
+    recorder.on(
+        "POST",
+        "/companies/list",
+        {
+            "type": "list",
+            "data": [{"id": "p"}],
+            "total_count": 10_001,
+            "pages": {"total_pages": 700},
+        },
+    )
+    scroll = {
+        None: {"type": "list", "data": [{"id": "s1"}], "scroll_param": "sp1"},
+        "sp1": {"type": "list", "data": [{"id": "s2"}], "scroll_param": "sp2"},
+        "sp2": {"type": "list", "data": [], "scroll_param": "sp3"},
+    }
+    recorder.respond(
+        "GET",
+        "/companies/scroll",
+        lambda r: httpx.Response(200, json=scroll[r.url.params.get("scroll_param")]),
+    )
+    result = connector.invoke("list_companies", {"fetch_all": True})
+    assert [c["id"] for c in result["data"]["data"]] == ["s1", "s2"]
+
+
+def test_verbose_trace_redacts_the_token(
+    recorder: Recorder, connector: Connector, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder.on("GET", "/tags", {"type": "list", "data": []})
+    with caplog.at_level(logging.DEBUG, logger="intercom_connector"):
+        connector.invoke("list_tags")
+    assert "-> GET https://api.intercom.io/tags" in caplog.text
+    assert "Bearer ********" in caplog.text
+    assert TOKEN not in caplog.text
+    assert TOKEN not in repr(connector) and TOKEN not in repr(connector.client)

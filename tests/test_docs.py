@@ -1,0 +1,40 @@
+"""The README's action reference is the `docs` output: a stale copy fails here."""
+
+from __future__ import annotations
+
+from support import REPO
+
+from intercom_connector.runtime.docs import GENERATED_BEGIN as BEGIN
+from intercom_connector.runtime.docs import GENERATED_END as END
+from intercom_connector.runtime.docs import markdown
+from intercom_connector.runtime.manifest import load_manifest
+
+
+def test_readme_reference_is_the_generated_docs() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert BEGIN in readme and END in readme
+    generated = readme.split(BEGIN, 1)[1].split(END, 1)[0]
+    assert generated == markdown(load_manifest()), (
+        "README.md's reference is stale: regenerate it with `intercom-connector docs`"
+    )
+
+
+def test_docs_follow_the_seed_page_shape() -> None:
+    text = markdown(load_manifest())
+    assert text.index("## Connections") < text.index("## Actions")
+    assert "### Archive Contact\n\nArchive an existing Contact (`archive_contact`)\n" in text
+    assert "| Fetch All | If true, all pages of results will be fetched. | false |" in text
+    assert "| Retry Delay (ms) | The delay in milliseconds between retries." in text
+    labels = [line[4:] for line in text.splitlines() if line.startswith("### ")]
+    actions = labels[2:]
+    assert actions == sorted(actions, key=str.lower) and len(actions) == 25
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```", 2)[1]
+    commands = [line for line in block.splitlines()[1:] if line.strip()]
+    assert len(commands) == 2
+    assert commands[1].endswith(".venv/bin/python -m pytest")
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert commands[1] in ci

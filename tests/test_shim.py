@@ -1,0 +1,113 @@
+"""The shim: coercion, defaults, validation with every problem named, nothing sent on error."""
+
+from __future__ import annotations
+
+import pytest
+from support import Recorder, body_of, query_of
+
+from intercom_connector import Connector, invoke
+from intercom_connector.runtime.errors import InputValidationError, ManifestError
+
+CONTACT_ID = "6657a1b2c3d4e5f6a7b8c9d0"
+
+
+def problems_of(excinfo: pytest.ExceptionInfo[InputValidationError]) -> dict[str, str]:
+    return {p.key: p.problem for p in excinfo.value.problems}
+
+
+def test_bad_inputs_are_all_reported_by_label_and_nothing_is_sent(
+    recorder: Recorder, connector: Connector
+) -> None:
+    with pytest.raises(InputValidationError) as excinfo:
+        connector.invoke(
+            "create_company",
+            {
+                "size": "a dozen",
+                "monthly_spend": -5,
+                "remote_created_at": "last tuesday",
+                "custom_attributes": '{"region": 7}',
+                "colour": "red",
+            },
+        )
+    message = str(excinfo.value)
+    assert message.startswith("Create Company: 5 inputs are not valid:")
+    assert "Size (size): expected a whole number, got 'a dozen'" in message
+    assert "Monthly Spend (monthly_spend): must be at least 0; got -5" in message
+    assert "Remote Created At (remote_created_at): expected unix seconds or an ISO-8601" in message
+    assert "Custom Attributes (custom_attributes): at region: expected text, got 7" in message
+    assert "colour (colour): is not an input of Create Company" in message
+    assert recorder.requests == []
+
+
+def test_missing_required_input_is_named(recorder: Recorder, connector: Connector) -> None:
+    with pytest.raises(InputValidationError) as excinfo:
+        connector.invoke("get_contact", {"contact_id": ""})
+    assert problems_of(excinfo) == {"contact_id": "is required"}
+    assert (
+        str(excinfo.value)
+        == "Get Contact: 1 input is not valid:\n  - Contact ID (contact_id): is required"
+    )
+    assert recorder.requests == []
+
+
+def test_select_and_bounds(recorder: Recorder, connector: Connector) -> None:
+    with pytest.raises(InputValidationError) as excinfo:
+        connector.invoke("list_contacts", {"order": "sideways", "per_page": 151, "page": 0})
+    assert problems_of(excinfo) == {
+        "order": 'must be one of desc, asc; got "sideways"',
+        "per_page": "must be at most 150; got 151",
+        "page": "must be at least 1; got 0",
+    }
+    assert recorder.requests == []
+
+
+def test_invalid_json_code_input(recorder: Recorder, connector: Connector) -> None:
+    with pytest.raises(InputValidationError) as excinfo:
+        connector.invoke("search_contacts", {"json_query": "{field: email"})
+    assert problems_of(excinfo)["json_query"].startswith("is not valid JSON (")
+    assert recorder.requests == []
+
+
+def test_at_least_one_of(recorder: Recorder, connector: Connector) -> None:
+    with pytest.raises(InputValidationError, match="give at least one of Role, External ID, Email"):
+        connector.invoke("create_contact", {"name": "Nobody"})
+    assert recorder.requests == []
+
+
+def test_mutually_exclusive(recorder: Recorder, connector: Connector) -> None:
+    with pytest.raises(InputValidationError, match="give only one of Page, Starting After"):
+        connector.invoke("list_contacts", {"page": 2, "starting_after": "abc"})
+    assert recorder.requests == []
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [("true", True), ("FALSE", False), ("1", True), ("no", False), (True, True)],
+)
+def test_boolean_coercion(
+    given: object, sent: bool, recorder: Recorder, connector: Connector
+) -> None:
+    recorder.on("POST", "/contacts", {"type": "contact", "id": CONTACT_ID})
+    connector.invoke(
+        "create_contact", {"email": "a@example.com", "unsubscribed_from_emails": given}
+    )
+    assert body_of(recorder.last)["unsubscribed_from_emails"] is sent
+
+
+def test_defaults_fill_absent_and_empty_inputs(recorder: Recorder, connector: Connector) -> None:
+    recorder.on("POST", "/companies/list", {"type": "list", "data": [], "pages": {}})
+    connector.invoke("list_companies", {"order": "", "fetch_all": None})
+    assert query_of(recorder.last) == {"page": ["1"], "per_page": ["15"], "order": ["desc"]}
+
+
+def test_unknown_action_names_the_known_ones() -> None:
+    with pytest.raises(ManifestError, match="unknown action 'get_contcat'; the actions are: "):
+        invoke("get_contcat", {}, {"type": "access_token", "access_token": "x"})
+
+
+def test_inputs_may_come_typed_from_an_earlier_step(
+    recorder: Recorder, connector: Connector
+) -> None:
+    recorder.on("POST", "/tags", {"type": "tag", "id": "7", "name": "7"})
+    connector.invoke("update_tag", {"tag_id": 7, "name": 7})
+    assert body_of(recorder.last) == {"id": "7", "name": "7"}
