@@ -6,11 +6,13 @@ reason, when ../shared is absent).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 from support import TOKEN, Recorder, body_of, query_of
 
@@ -360,3 +362,27 @@ def test_the_conformance_check_catches_requests_that_break_the_spec(
     request = httpx.Request(method, f"https://api.intercom.io{path}", json=body)
     with pytest.raises(AssertionError, match="breaks the spec"):
         assert_conforms(request)
+
+
+def spec_operation(document: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    for template, operations in document["paths"].items():
+        pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path) and method.lower() in operations:
+            operation: dict[str, Any] = operations[method.lower()]
+            return operation
+    raise AssertionError(f"{method} {path} is not in the spec")
+
+
+@pytest.mark.spec
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.action not in ("raw_request", "delete_tag")], ids=lambda c: c.id
+)
+def test_output_schema_accepts_the_spec_examples(case: Case, spec_document: dict[str, Any]) -> None:
+    operation = spec_operation(spec_document, case.method, case.path)
+    content = operation["responses"]["200"]["content"]["application/json"]
+    examples = [example["value"] for example in content.get("examples", {}).values()]
+    if not examples:
+        pytest.skip(f"the spec gives no example answer for {case.method} {case.path}")
+    schema = load_manifest().output_schema(load_manifest().action(case.action).output)
+    for example in examples:
+        jsonschema.validate(example, schema)
