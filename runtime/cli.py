@@ -166,6 +166,35 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sandbox_serve(args: argparse.Namespace) -> int:
+    from intercom_connector.sandbox import DEFAULT_TOKEN, Sandbox, serve_forever
+
+    sandbox = Sandbox(args.data_dir, token=args.token or DEFAULT_TOKEN, rate_limit=args.rate_limit)
+    shown = "the token given with --token" if args.token else repr(DEFAULT_TOKEN)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"Intercom sandbox on http://{host}:{args.port} (data: {sandbox.data_path}); "
+        f"authenticate with Bearer {shown}. Ctrl-C stops it.",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        serve_forever(sandbox, args.host, args.port)
+    except OSError as exc:
+        raise ConnectionConfigError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
+    return EXIT_OK
+
+
+def cmd_sandbox_reset(args: argparse.Namespace) -> int:
+    from intercom_connector.sandbox import Sandbox
+
+    sandbox = Sandbox(args.data_dir, seed=False)
+    sandbox.reset(seed=not args.empty)
+    state = "empty" if args.empty else "the demo workspace"
+    print(f"sandbox reset to {state} ({sandbox.data_path})", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_actions(args: argparse.Namespace) -> int:
     actions = load_manifest().actions.values()
     if args.json:
@@ -252,6 +281,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print all outputs as one JSON object at the end"
     )
     flow_run.set_defaults(handler=cmd_flow_run)
+
+    sandbox = commands.add_parser("sandbox", help="the local Intercom sandbox")
+    sandbox_commands = sandbox.add_subparsers(
+        dest="sandbox_command", metavar="COMMAND", parser_class=_Parser
+    )
+    sandbox_commands.required = True
+    serve = sandbox_commands.add_parser("serve", help="serve the sandbox over HTTP on loopback")
+    serve.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
+    serve.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "::1", "localhost"])
+    serve.add_argument("--token", help="the access token it accepts (default: sandbox-token)")
+    serve.add_argument("--rate-limit", type=int, help="requests allowed per 10 s window")
+    serve.add_argument(
+        "--data-dir", help="state directory (default: $INTERCOM_SANDBOX_DIR or user data)"
+    )
+    serve.set_defaults(handler=cmd_sandbox_serve)
+    reset = sandbox_commands.add_parser("reset", help="restore the seeded demo workspace")
+    reset.add_argument(
+        "--data-dir", help="state directory (default: $INTERCOM_SANDBOX_DIR or user data)"
+    )
+    reset.add_argument("--empty", action="store_true", help="leave the workspace empty")
+    reset.set_defaults(handler=cmd_sandbox_reset)
 
     actions = commands.add_parser("actions", help="list the actions: key and label")
     actions.add_argument("--json", action="store_true", help="as JSON")

@@ -1,0 +1,118 @@
+"""An offline Intercom: a stateful emulator of the part of Intercom's REST API (2.16) the
+connector uses, so that every action can be tried, and tested, with no Intercom account.
+
+It runs two ways from the same code: in-process, as an httpx transport (no socket), and
+as a real HTTP server on loopback. State lives in SQLite in a data directory, so separate
+processes see each other's writes. It imports nothing of the connector's client,
+handlers or manifest: it is written from Intercom's API description.
+
+    sandbox = Sandbox()                    # the default data dir, seeded on first use
+    client = httpx.Client(transport=sandbox.transport(), base_url=sandbox.base_url)
+    with serve(sandbox) as server:         # or over real HTTP
+        httpx.get(f"{server.url}/tags", headers={"Authorization": f"Bearer {sandbox.token}"})
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+
+from intercom_connector.sandbox.app import DroppedConnection, Faults, SandboxApp
+from intercom_connector.sandbox.server import ServerHandle, run_server
+from intercom_connector.sandbox.store import Store
+
+DEFAULT_TOKEN = "sandbox-token"
+ENV_DIR = "INTERCOM_SANDBOX_DIR"
+MEMORY = ":memory:"
+
+__all__ = ["DEFAULT_TOKEN", "Faults", "Sandbox", "ServerHandle", "default_data_dir", "serve"]
+
+
+def default_data_dir() -> Path:
+    """$INTERCOM_SANDBOX_DIR, else the user's data dir (XDG) / intercom-connector/sandbox."""
+    if os.environ.get(ENV_DIR):
+        return Path(os.environ[ENV_DIR])
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "intercom-connector" / "sandbox"
+
+
+class _InProcessTransport(httpx.WSGITransport):
+    """The app without a socket; a fault-mode drop surfaces as httpx's own network error."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return super().handle_request(request)
+        except DroppedConnection:
+            raise httpx.RemoteProtocolError(
+                "sandbox dropped the connection", request=request
+            ) from None
+
+
+class Sandbox:
+    """One sandbox workspace: its data, its token, its limits and faults."""
+
+    base_url = "https://sandbox.intercom.invalid"
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        token: str = DEFAULT_TOKEN,
+        rate_limit: int | None = None,
+        rate_window: float = 10.0,
+        faults: Faults | None = None,
+        seed: bool = True,
+    ) -> None:
+        if str(data_dir) == MEMORY:
+            path = MEMORY
+        else:
+            folder = Path(data_dir) if data_dir is not None else default_data_dir()
+            path = str(folder / "sandbox.sqlite3")
+        self.store = Store(path)
+        self.token = token
+        self.app = SandboxApp(
+            self.store, token=token, rate_limit=rate_limit, rate_window=rate_window, faults=faults
+        )
+        if seed:
+            self._seed_once()
+
+    @property
+    def data_path(self) -> str:
+        return self.store.path
+
+    def _seed_once(self) -> None:
+        from intercom_connector.sandbox.seed import seed_workspace
+
+        with self.store.transaction() as db:
+            seeded = db.execute("SELECT value FROM meta WHERE key = 'seeded'").fetchone()
+        if seeded is None:
+            seed_workspace(self.store)
+
+    def reset(self, *, seed: bool = True) -> None:
+        """Back to the demo workspace (or to an empty one)."""
+        from intercom_connector.sandbox.seed import seed_workspace
+
+        self.store.clear()
+        if seed:
+            seed_workspace(self.store)
+
+    def transport(self) -> httpx.BaseTransport:
+        """An httpx transport that answers in-process, with no socket."""
+        return _InProcessTransport(app=self.app)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def serve(
+    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, threads: int = 8
+) -> ServerHandle:
+    """Serve ``sandbox`` on loopback in a background thread (port 0 picks a free one)."""
+    return ServerHandle(sandbox.app, host, port, threads)
+
+
+def serve_forever(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8765) -> None:
+    """Serve ``sandbox`` on loopback until interrupted."""
+    run_server(sandbox.app, host, port)

@@ -1,0 +1,380 @@
+"""Intercom's objects as the API returns them (contact, company, tag, ticket, admin).
+
+Stored records hold what was set; the related lists (a contact's tags and companies, a
+company's user count) are joined in when an object is rendered, so they are always
+current. Fields the description declares non-nullable are left out rather than sent as
+null when they have no value.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from intercom_connector.sandbox.store import Record, Store, dumps
+
+WORKSPACE_ID = "sbx0demo"
+
+_CONTACT_NULLABLE = {
+    "external_id", "phone", "name", "owner_id", "signed_up_at", "last_seen_at",
+    "last_replied_at", "last_contacted_at", "last_email_opened_at", "last_email_clicked_at",
+    "language_override", "browser", "browser_version", "browser_language", "os", "avatar",
+    "android_app_name", "android_app_version", "android_device", "android_os_version",
+    "android_sdk_version", "android_last_seen_at", "ios_app_name", "ios_app_version",
+    "ios_device", "ios_os_version", "ios_sdk_version", "ios_last_seen_at",
+}  # fmt: skip
+
+
+def _without_nulls(record: Record, nullable: set[str] = frozenset()) -> Record:  # type: ignore[assignment]
+    return {k: v for k, v in record.items() if v is not None or k in nullable}
+
+
+def new_contact(contact_id: str, fields: Record, now: int) -> Record:
+    """A contact as stored: what was set, plus what Intercom fills in."""
+    contact: Record = {
+        "type": "contact",
+        "id": contact_id,
+        "workspace_id": WORKSPACE_ID,
+        "role": "user",
+        "email": "",
+        "external_id": None,
+        "phone": None,
+        "name": None,
+        "avatar": None,
+        "owner_id": None,
+        "has_hard_bounced": False,
+        "marked_email_as_spam": False,
+        "unsubscribed_from_emails": False,
+        "created_at": now,
+        "updated_at": now,
+        "signed_up_at": None,
+        "last_seen_at": None,
+        "last_replied_at": None,
+        "last_contacted_at": None,
+        "last_email_opened_at": None,
+        "last_email_clicked_at": None,
+        "language_override": None,
+        "browser": None,
+        "os": None,
+        "custom_attributes": {},
+        "location": {"type": "location", "country": None, "region": None, "city": None},
+        "archived": False,
+    }
+    return apply_contact_changes(contact, fields, now)
+
+
+def apply_contact_changes(contact: Record, changes: Record, now: int) -> Record:
+    updated = dict(contact)
+    for key, value in changes.items():
+        if key == "custom_attributes":
+            updated["custom_attributes"] = {**contact.get("custom_attributes", {}), **(value or {})}
+        elif key == "email_verified":
+            continue
+        else:
+            updated[key] = value
+    updated["email"] = updated.get("email") or ""
+    updated["updated_at"] = now
+    return updated
+
+
+def _related(db: Any, sql: str, ids: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    found: dict[str, list[tuple[Any, ...]]] = {i: [] for i in ids}
+    for chunk in range(0, len(ids), 500):
+        part = ids[chunk : chunk + 500]
+        marks = ",".join("?" * len(part))
+        for row in db.execute(sql.format(marks=marks), part):
+            found[row[0]].append(tuple(row[1:]))
+    return found
+
+
+def render_contacts(db: Any, contacts: list[Record]) -> list[Record]:
+    """Contacts as the API returns them, their tags and companies joined in (in batches)."""
+    ids = [contact["id"] for contact in contacts]
+    tags = _related(
+        db, "SELECT contact_id, tag_id FROM contact_tags WHERE contact_id IN ({marks}) "
+        "ORDER BY applied_at, tag_id", ids,
+    )  # fmt: skip
+    companies = _related(
+        db, "SELECT contact_id, company_id FROM contact_companies WHERE contact_id IN ({marks}) "
+        "ORDER BY company_id", ids,
+    )  # fmt: skip
+    return [_render_contact(c, tags[c["id"]], companies[c["id"]]) for c in contacts]
+
+
+def render_contact(db: Any, contact: Record) -> Record:
+    return render_contacts(db, [contact])[0]
+
+
+def _listing(items: list[Record], url: str) -> Record:
+    return {
+        "type": "list",
+        "data": items,
+        "url": url,
+        "total_count": len(items),
+        "has_more": False,
+    }
+
+
+def _render_contact(
+    contact: Record, tags: list[tuple[Any, ...]], companies: list[tuple[Any, ...]]
+) -> Record:
+    shown = {k: v for k, v in contact.items() if k != "archived"}
+    contact_id = contact["id"]
+    email = contact.get("email") or ""
+    shown["email_domain"] = email.split("@", 1)[1] if "@" in email else ""
+    avatar = contact.get("avatar")
+    shown["avatar"] = {"type": "avatar", "image_url": avatar} if avatar else None
+    base = f"/contacts/{contact_id}"
+    shown["tags"] = _listing(
+        [{"type": "tag", "id": str(t), "url": f"/tags/{t}"} for (t,) in tags], f"{base}/tags"
+    )
+    shown["companies"] = _listing(
+        [{"type": "company", "id": c, "url": f"/companies/{c}"} for (c,) in companies],
+        f"{base}/companies",
+    )
+    shown["notes"] = _listing([], f"{base}/notes")
+    shown["social_profiles"] = {"type": "list", "data": []}
+    return _without_nulls(shown, _CONTACT_NULLABLE)
+
+
+def search_views(db: Any) -> list[Record]:
+    """Every unarchived contact as the search language sees it (with tag and company ids)."""
+    rows = db.execute("SELECT id, body FROM contacts WHERE archived = 0 ORDER BY seq").fetchall()
+    tags = _group(db, "SELECT contact_id, tag_id FROM contact_tags")
+    companies = _group(db, "SELECT contact_id, company_id FROM contact_companies")
+    views = []
+    for contact_id, body in rows:
+        record = json.loads(body)
+        view = dict(record)
+        email = record.get("email") or ""
+        view["email_domain"] = email.split("@", 1)[1] if "@" in email else None
+        view["email"] = email or None
+        view["tag_ids"] = tags.get(contact_id, ())
+        view["company_ids"] = companies.get(contact_id, ())
+        view["_record"] = record
+        views.append(view)
+    return views
+
+
+def _group(db: Any, sql: str) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for key, value in db.execute(sql):
+        grouped.setdefault(key, []).append(str(value))
+    return grouped
+
+
+def new_company(company_id: str, fields: Record, now: int) -> Record:
+    company: Record = {
+        "type": "company",
+        "id": company_id,
+        "company_id": fields.get("company_id") or company_id,
+        "app_id": WORKSPACE_ID,
+        "name": None,
+        "remote_created_at": None,
+        "created_at": now,
+        "updated_at": now,
+        "last_request_at": None,
+        "monthly_spend": 0,
+        "session_count": 0,
+        "size": None,
+        "website": None,
+        "industry": None,
+        "plan": None,
+        "custom_attributes": {},
+    }
+    return apply_company_changes(company, fields, now)
+
+
+def apply_company_changes(company: Record, changes: Record, now: int) -> Record:
+    updated = dict(company)
+    for key, value in changes.items():
+        if key == "custom_attributes":
+            updated["custom_attributes"] = {**company.get("custom_attributes", {}), **(value or {})}
+        elif key == "plan":
+            plan_id = str(zlib.crc32(str(value).encode()) % 10**6)
+            updated["plan"] = {"type": "plan", "id": plan_id, "name": value}
+        elif key == "update_last_request_at":
+            if value:
+                updated["last_request_at"] = now
+        elif key != "company_id" or not company.get("company_id"):
+            updated[key] = value
+    updated["updated_at"] = now
+    return updated
+
+
+def render_company(db: Any, company: Record) -> Record:
+    shown = dict(company)
+    shown["plan"] = company.get("plan") or {}
+    shown["user_count"] = Store.scalar(
+        db, "SELECT COUNT(*) FROM contact_companies WHERE company_id = ?", company["id"]
+    )
+    tags = Store.many(
+        db,
+        "SELECT t.body FROM tags t JOIN company_tags ct ON ct.tag_id = CAST(t.id AS TEXT) "
+        "WHERE ct.company_id = ? ORDER BY t.id",
+        company["id"],
+    )
+    shown["tags"] = {
+        "type": "tag.list",
+        "tags": [{"type": "tag", "id": t["id"], "name": t["name"]} for t in tags],
+    }
+    shown["segments"] = {"type": "segment.list", "segments": []}
+    return _without_nulls(shown)
+
+
+def insert_tag(db: Any, name: str) -> Record:
+    cursor = db.execute("INSERT INTO tags (name, body) VALUES (?, '{}')", (name,))
+    tag = {"type": "tag", "id": str(cursor.lastrowid), "name": name}
+    db.execute("UPDATE tags SET body = ? WHERE id = ?", (dumps(tag), cursor.lastrowid))
+    return tag
+
+
+def applied_tag(tag: Record, applied_at: int | None) -> Record:
+    """A tag as attached to a contact: when, and by whom (the sandbox's admin)."""
+    shown: Record = {"type": "tag", "id": tag["id"], "name": tag["name"]}
+    if applied_at is not None:
+        shown["applied_at"] = applied_at
+        shown["applied_by"] = {"type": "admin", "id": ADMIN["id"]}
+    return shown
+
+
+def check_ticket_attributes(
+    ticket_type: Record, attributes: Record, error: Callable[..., Exception]
+) -> None:
+    """Attributes must belong to the ticket type; required ones must be given."""
+    declared = {
+        a["name"]: a for a in ticket_type["ticket_type_attributes"]["ticket_type_attributes"]
+    }
+    for name, value in attributes.items():
+        if name not in declared:
+            known = ", ".join(sorted(declared))
+            raise error(
+                400, "parameter_invalid", f"unknown ticket attribute {name!r}; known: {known}"
+            )
+        kind = declared[name]["data_type"]
+        if kind in ("string", "text") and not isinstance(value, str | type(None)):
+            raise error(400, "parameter_invalid", f"ticket attribute {name!r} must be text")
+        if kind == "boolean" and not isinstance(value, bool):
+            raise error(
+                400, "parameter_invalid", f"ticket attribute {name!r} must be true or false"
+            )
+    for name, attribute in declared.items():
+        if attribute["required_to_create"] and name not in attributes:
+            raise error(400, "parameter_invalid", f"ticket attribute {name!r} is required")
+
+
+def new_ticket(
+    ticket_id: str,
+    number: str,
+    ticket_type: Record,
+    contact: Record,
+    attributes: Record,
+    now: int,
+) -> Record:
+    state = {
+        "type": "ticket_state",
+        "id": "1",
+        "category": "submitted",
+        "internal_label": "Submitted",
+        "external_label": "Submitted",
+    }
+    return {
+        "type": "ticket",
+        "id": ticket_id,
+        "ticket_id": number,
+        "category": ticket_type["category"],
+        "ticket_attributes": attributes,
+        "ticket_state": state,
+        "ticket_type": ticket_type,
+        "contacts": {
+            "type": "contact.list",
+            "contacts": [
+                {"type": "contact", "id": contact["id"], "external_id": contact.get("external_id")}
+            ],
+        },
+        "admin_assignee_id": 0,
+        "team_assignee_id": 0,
+        "created_at": now,
+        "updated_at": now,
+        "open": True,
+        "snoozed_until": 0,
+        "linked_objects": {"type": "list", "total_count": 0, "has_more": False, "data": []},
+        "ticket_parts": {"type": "ticket_part.list", "ticket_parts": [], "total_count": 0},
+        "is_shared": False,
+    }
+
+
+def ticket_type(
+    type_id: str, name: str, description: str, extra: list[tuple[str, str, bool]], now: int
+) -> Record:
+    """A ticket type with the two default attributes and ``extra`` (name, type, required)."""
+    attributes = [
+        ("_default_title_", "string", True, "Title"),
+        ("_default_description_", "string", False, "Description"),
+        *[(n, kind, required, n.replace("_", " ").capitalize()) for n, kind, required in extra],
+    ]
+    return {
+        "type": "ticket_type",
+        "id": type_id,
+        "category": "Customer",
+        "name": name,
+        "description": description,
+        "icon": "🎟️",
+        "workspace_id": WORKSPACE_ID,
+        "archived": False,
+        "created_at": now,
+        "updated_at": now,
+        "ticket_states": {"type": "list", "data": []},
+        "ticket_type_attributes": {
+            "type": "ticket_type_attributes.list",
+            "ticket_type_attributes": [
+                {
+                    "type": "ticket_type_attribute",
+                    "id": f"{type_id}{index:02d}",
+                    "workspace_id": WORKSPACE_ID,
+                    "name": attr_name,
+                    "description": label,
+                    "data_type": kind,
+                    "input_options": {"multiline": attr_name == "_default_description_"},
+                    "order": index,
+                    "required_to_create": required,
+                    "required_to_create_for_contacts": False,
+                    "visible_on_create": True,
+                    "visible_to_contacts": True,
+                    "default": attr_name.startswith("_default_"),
+                    "ticket_type_id": int(type_id),
+                    "archived": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for index, (attr_name, kind, required, label) in enumerate(attributes)
+            ],
+        },
+    }
+
+
+ADMIN: Record = {"type": "admin", "id": "991267001", "name": "Sandbox Admin"}
+
+
+def admin() -> Record:
+    return {
+        **ADMIN,
+        "email": "admin@sandbox.example",
+        "job_title": "Support",
+        "away_mode_enabled": False,
+        "away_mode_reassign": False,
+        "has_inbox_seat": True,
+        "team_ids": [],
+        "email_verified": True,
+        "app": {
+            "type": "app",
+            "id_code": WORKSPACE_ID,
+            "name": "Sandbox Workspace",
+            "region": "US",
+            "timezone": "UTC",
+            "created_at": 1700000000,
+            "identity_verification": False,
+        },
+    }

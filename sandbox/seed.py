@@ -1,0 +1,118 @@
+"""The demo workspace a fresh or reset sandbox holds: companies, ~50 contacts, tags,
+two ticket types. Deterministic: the same ids and values after every reset."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from intercom_connector.sandbox import records
+from intercom_connector.sandbox.app import save_company, save_contact
+from intercom_connector.sandbox.store import Store, dumps
+
+#: 2024-01-01T00:00:00Z; seeded objects are created in the days after it
+EPOCH = 1704067200
+DAY = 86400
+
+COMPANIES = [
+    ("acme", "Acme Anvils", "Manufacturing", 120, "Pro"),
+    ("globex", "Globex Corporation", "Energy", 560, "Enterprise"),
+    ("initech", "Initech", "Software", 85, "Starter"),
+    ("umbrella", "Umbrella Health", "Healthcare", 2300, "Enterprise"),
+    ("hooli", "Hooli", "Internet", 940, "Pro"),
+]
+FIRST = ["Ada", "Grace", "Alan", "Katherine", "Linus", "Margaret", "Dennis", "Barbara",
+         "Ken", "Frances", "Tim", "Radia", "John", "Hedy", "Edsger", "Annie", "Donald"]  # fmt: skip
+LAST = ["Lovelace", "Hopper", "Turing", "Johnson", "Torvalds", "Hamilton", "Ritchie",
+        "Liskov", "Thompson", "Allen", "Berners-Lee", "Perlman", "McCarthy"]  # fmt: skip
+TAGS = ["VIP", "Beta tester", "Churn risk", "Newsletter", "Partner"]
+CITIES = [("GB", "England", "London"), ("US", "California", "San Francisco"),
+          ("DE", "Berlin", "Berlin"), ("AU", "New South Wales", "Sydney")]  # fmt: skip
+CONTACTS = 50
+
+
+def _hex_id(kind: str, number: int) -> str:
+    return hashlib.sha1(f"sandbox-{kind}-{number}".encode()).hexdigest()[:24]
+
+
+def seed_workspace(store: Store) -> None:
+    """Fill an empty store with the demo workspace."""
+    with store.transaction() as db:
+        company_ids = _companies(db)
+        tag_ids = [records.insert_tag(db, name)["id"] for name in TAGS]
+        for number in range(CONTACTS):
+            _contact(db, number, company_ids, tag_ids)
+        _ticket_types(db)
+        Store.set_meta(db, "seeded", "1")
+
+
+def _companies(db: Any) -> list[str]:
+    ids = []
+    for number, (key, name, industry, size, plan) in enumerate(COMPANIES):
+        created = EPOCH + number * DAY
+        company = records.new_company(
+            _hex_id("company", number),
+            {
+                "company_id": key,
+                "name": name,
+                "industry": industry,
+                "size": size,
+                "plan": plan,
+                "website": f"https://{key}.example",
+                "monthly_spend": size * 10,
+                "remote_created_at": created - 365 * DAY,
+            },
+            created,
+        )
+        save_company(db, company)
+        ids.append(company["id"])
+    return ids
+
+
+def _contact(db: Any, number: int, company_ids: list[str], tag_ids: list[str]) -> None:
+    first, last = FIRST[number % len(FIRST)], LAST[(number * 7) % len(LAST)]
+    role = "lead" if number % 5 == 4 else "user"
+    company = number % len(COMPANIES)
+    created = EPOCH + (10 + number) * DAY
+    country, region, city = CITIES[number % len(CITIES)]
+    fields: dict[str, Any] = {
+        "role": role,
+        "name": f"{first} {last}",
+        "email": f"{first}.{last}.{number}@{COMPANIES[company][0]}.example".lower(),
+        "signed_up_at": created if role == "user" else None,
+        "last_seen_at": created + (number % 9) * DAY,
+        "unsubscribed_from_emails": number % 7 == 0,
+        "custom_attributes": {"plan_tier": ["free", "pro", "enterprise"][number % 3]},
+    }
+    if role == "user":
+        fields["external_id"] = f"crm-{1000 + number}"
+    contact = records.new_contact(_hex_id("contact", number), fields, created)
+    contact["location"] = {"type": "location", "country": country, "region": region, "city": city}
+    save_contact(db, contact)
+    if role == "user":
+        db.execute(
+            "INSERT INTO contact_companies (contact_id, company_id) VALUES (?, ?)",
+            (contact["id"], company_ids[company]),
+        )
+    if number % 3 == 0:
+        db.execute(
+            "INSERT INTO contact_tags (contact_id, tag_id, applied_at) VALUES (?, ?, ?)",
+            (contact["id"], tag_ids[number % len(tag_ids)], created + DAY),
+        )
+
+
+def _ticket_types(db: Any) -> None:
+    for ticket_type in (
+        records.ticket_type(
+            "1", "Bug Report", "Something in the product does not work",
+            [("severity", "string", False), ("reproducible", "boolean", False)], EPOCH,
+        ),
+        records.ticket_type(
+            "2", "Feature Request", "An idea for the product",
+            [("product_area", "string", False)], EPOCH,
+        ),
+    ):  # fmt: skip
+        db.execute(
+            "INSERT INTO ticket_types (id, body) VALUES (?, ?)",
+            (ticket_type["id"], dumps(ticket_type)),
+        )

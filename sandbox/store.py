@@ -1,0 +1,139 @@
+"""The sandbox's state: one SQLite database (standard library sqlite3) in a data directory.
+
+Records are kept as JSON next to the few columns that are looked up or ordered by, so a
+page of 150 contacts out of 100,000 is an indexed query. Separate processes using the
+same directory see each other's writes (WAL mode, a busy timeout); within one process a
+lock serialises access, which keeps every request a consistent transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+Record = dict[str, Any]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS contacts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    email TEXT,
+    external_id TEXT,
+    role TEXT NOT NULL,
+    archived INTEGER NOT NULL DEFAULT 0,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS contacts_email ON contacts (email);
+CREATE INDEX IF NOT EXISTS contacts_external_id ON contacts (external_id);
+CREATE TABLE IF NOT EXISTS companies (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    company_id TEXT NOT NULL UNIQUE,
+    name TEXT,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tags (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS contact_companies (
+    contact_id TEXT NOT NULL, company_id TEXT NOT NULL, PRIMARY KEY (contact_id, company_id)
+);
+CREATE INDEX IF NOT EXISTS contact_companies_company ON contact_companies (company_id);
+CREATE TABLE IF NOT EXISTS contact_tags (
+    contact_id TEXT NOT NULL, tag_id TEXT NOT NULL, applied_at INTEGER NOT NULL,
+    PRIMARY KEY (contact_id, tag_id)
+);
+CREATE INDEX IF NOT EXISTS contact_tags_tag ON contact_tags (tag_id);
+CREATE TABLE IF NOT EXISTS company_tags (
+    company_id TEXT NOT NULL, tag_id TEXT NOT NULL, PRIMARY KEY (company_id, tag_id)
+);
+CREATE TABLE IF NOT EXISTS ticket_types (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tickets (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL
+);
+"""
+_TABLES = (
+    "contacts",
+    "companies",
+    "tags",
+    "contact_companies",
+    "contact_tags",
+    "company_tags",
+    "ticket_types",
+    "tickets",
+    "meta",
+)
+
+
+class Store:
+    """Tables of JSON records with the columns the API looks them up by."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._lock = threading.RLock()
+        with self._lock:
+            if path != ":memory:":
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work (one API request)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def clear(self) -> None:
+        with self.transaction() as db:
+            for table in _TABLES:
+                db.execute(f"DELETE FROM {table}")
+            db.execute("DELETE FROM sqlite_sequence")
+
+    # -- small typed helpers ------------------------------------------------------------
+
+    @staticmethod
+    def one(db: sqlite3.Connection, sql: str, *args: Any) -> Record | None:
+        row = db.execute(sql, args).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    @staticmethod
+    def many(db: sqlite3.Connection, sql: str, *args: Any) -> list[Record]:
+        return [json.loads(row[0]) for row in db.execute(sql, args)]
+
+    @staticmethod
+    def scalar(db: sqlite3.Connection, sql: str, *args: Any) -> Any:
+        row = db.execute(sql, args).fetchone()
+        return None if row is None else row[0]
+
+    @staticmethod
+    def meta(db: sqlite3.Connection, key: str) -> str | None:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @staticmethod
+    def set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def dumps(record: Record) -> str:
+    return json.dumps(record, separators=(",", ":"))
