@@ -180,3 +180,17 @@ class LoopbackIntercom:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """Wraps a transport and keeps every (request, response) pair that went through it."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.exchanges: list[tuple[httpx.Request, httpx.Response]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        response.read()
+        self.exchanges.append((request, response))
+        return response

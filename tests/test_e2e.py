@@ -1,0 +1,247 @@
+"""End to end: the real CLI in a subprocess, over real loopback HTTP, against `sandbox serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support import REPO
+
+from intercom_connector.sandbox import Sandbox
+
+TOKEN = "e2e-sandbox-token"
+USERS_ADDED = 950  # with the demo workspace's 50: 1,000 contacts
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`intercom-connector sandbox serve` in its own process, on a loopback port."""
+    data = tmp_path_factory.mktemp("sandbox")
+    Sandbox(data).add_contacts(USERS_ADDED, role="lead", prefix="e2e")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "intercom_connector", "sandbox", "serve",
+         "--port", str(port), "--token", TOKEN, "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/me", timeout=1)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail(f"sandbox serve did not start: {process.communicate()[1]}")
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def cli(server: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    env.update({"INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": server})
+    return subprocess.run(
+        [sys.executable, "-m", "intercom_connector", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=REPO,
+    )
+
+
+def run(server: str, action: str, **inputs: Any) -> Any:
+    """One action through the CLI; its `data`, after asserting a clean exit."""
+    args = ["run", action]
+    for key, value in inputs.items():
+        text = json.dumps(value) if isinstance(value, dict | list | bool) else str(value)
+        args += ["--input", f"{key}={text}"]
+    done = cli(server, *args)
+    assert done.returncode == 0, f"{action}: {done.stderr}"
+    assert "sandbox" not in done.stderr  # a real connection: no embedded-sandbox note
+    return json.loads(done.stdout)["data"]
+
+
+def test_every_action_through_the_cli(server: str) -> None:
+    seen: set[str] = set()
+
+    def act(action: str, **inputs: Any) -> Any:
+        seen.add(action)
+        return run(server, action, **inputs)
+
+    company = act("create_company", company_id="e2e-co", name="E2E Ltd", size=7, plan="Pro")
+    assert (company["company_id"], company["size"], company["plan"]["name"]) == ("e2e-co", 7, "Pro")
+    again = act("create_company", company_id="e2e-co", name="E2E Limited")
+    assert (again["id"], again["name"]) == (company["id"], "E2E Limited")  # an upsert
+
+    contact = act("create_contact", email="E2E@Example.com", role="user", external_id="e2e-1")
+    cid = contact["id"]
+    assert act("get_contact", contact_id=cid)["email"] == "e2e@example.com"
+    assert act("update_contact", contact_id=cid, name="Eve")["name"] == "Eve"
+
+    act("attach_company_to_contact", contact_id=cid, company_id=company["id"])
+    assert act("get_company", company_id=company["id"])["user_count"] == 1
+    tag = act("create_tag", name="E2E")
+    assert act("update_tag", tag_id=tag["id"], name="E2E renamed")["name"] == "E2E renamed"
+    applied = act("attach_tag_to_contact", contact_id=cid, tag_id=tag["id"])
+    assert applied["applied_at"] > 0
+    linked = act("get_contact", contact_id=cid)
+    assert [t["id"] for t in linked["tags"]["data"]] == [tag["id"]]
+    assert [c["id"] for c in linked["companies"]["data"]] == [company["id"]]
+    assert tag["id"] in {t["id"] for t in act("list_tags")["data"]}
+
+    found = act("search_contacts", email="e2e@example.com")
+    assert [c["id"] for c in found["data"]] == [cid]
+    updated = act("update_company", company_id=company["id"], industry="Testing")
+    assert updated["industry"] == "Testing"
+    listed = act("list_companies", name="E2E Limited")
+    assert [c["id"] for c in listed["data"]] == [company["id"]]
+
+    types = act("list_ticket_types")["data"]
+    ticket = act(
+        "create_ticket",
+        ticket_type_id=types[0]["id"],
+        contact_id="e2e@example.com",
+        ticket_attributes={"default_title": "E2E", "default_description": "Through the CLI"},
+    )
+    assert ticket["ticket_attributes"]["_default_title_"] == "E2E"
+    assert act("get_ticket", ticket_id=ticket["id"])["contacts"]["contacts"][0]["id"] == cid
+
+    me = act("raw_request", url="/me", method="GET")
+    assert me["status"] == 200 and me["data"]["type"] == "admin"
+
+    act("detach_tag_from_contact", contact_id=cid, tag_id=tag["id"])
+    act("detach_company_from_contact", contact_id=cid, company_id=company["id"])
+    assert act("get_contact", contact_id=cid)["tags"]["data"] == []
+    assert act("archive_contact", contact_id=cid)["archived"] is True
+    assert cid not in {c["id"] for c in act("list_contacts", per_page=150)["data"]}
+    assert act("unarchive_contact", contact_id=cid)["archived"] is False
+    assert act("delete_tag", tag_id=tag["id"]) == {"id": tag["id"], "deleted": True}
+    assert act("delete_contact", contact_id=cid)["deleted"] is True
+    assert act("delete_company", company_id=company["id"])["deleted"] is True
+
+    gone = cli(server, "run", "get_contact", "--input", f"contact_id={cid}")
+    assert gone.returncode == 4 and "404 not_found" in gone.stderr
+
+    first = act("list_contacts", per_page=3)
+    assert len(first["data"]) == 3 and first["pages"]["next"]["starting_after"]
+    every_key = {a["key"] for a in json.loads(cli(server, "actions", "--json").stdout)}
+    assert seen == every_key and len(seen) == 25
+
+
+def test_fetch_all_walks_20_pages_without_losing_or_repeating(server: str) -> None:
+    done = cli(
+        server, "--verbose", "run", "list_contacts", "-i", "fetch_all=true", "-i", "per_page=50"
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)["data"]
+    ids = [c["id"] for c in result["data"]]
+    assert len(ids) == len(set(ids)) >= 1000
+    assert result["total_count"] == len(ids) and "next" not in result["pages"]
+    pages = [line for line in done.stderr.splitlines() if line.startswith("<- 200 GET /contacts")]
+    assert len(pages) == -(-len(ids) // 50)
+
+
+def test_fetch_all_keeps_the_filters_on_every_page(server: str) -> None:
+    done = cli(
+        server, "--verbose", "run", "search_contacts",
+        "-i", "role=lead", "-i", "fetch_all=true", "-i", "per_page=100",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    leads = json.loads(done.stdout)["data"]["data"]
+    ids = [c["id"] for c in leads]
+    assert len(ids) == len(set(ids)) >= USERS_ADDED
+    assert {c["role"] for c in leads} == {"lead"}
+    pages = [line for line in done.stderr.splitlines() if line.startswith("<- 200 POST /contacts/")]
+    assert len(pages) == -(-len(ids) // 100)
+
+
+def test_example_flow_runs_against_the_served_sandbox(server: str) -> None:
+    done = cli(server, "flow", "run", str(REPO / "examples" / "onboard-customer.yaml"), "--json")
+    assert done.returncode == 0, done.stderr
+    outputs = json.loads(done.stdout)
+    contact = outputs["contact"]["data"]
+    assert outputs["find_contact"]["data"]["data"][0]["id"] == contact["id"]
+    ticket = outputs["ticket_again"]["data"]
+    assert ticket["id"] == outputs["ticket"]["data"]["id"]
+    assert ticket["contacts"]["contacts"][0]["id"] == contact["id"]
+    assert contact["id"] in {c["id"] for c in outputs["all_contacts"]["data"]["data"]}
+
+
+def test_the_main_job_runs_with_no_credentials_at_all(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    env["INTERCOM_SANDBOX_DIR"] = str(tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "intercom_connector",
+            "flow",
+            "run",
+            "examples/onboard-customer.yaml",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "using the embedded sandbox" in done.stderr
+    headers = [line for line in done.stdout.splitlines() if line.startswith("# step ")]
+    assert len(headers) == 10 and headers[-1] == "# step 10/10 ticket_again: get_ticket"
+    assert (tmp_path / "sandbox.sqlite3").is_file()
+    second = subprocess.run(
+        [sys.executable, "-m", "intercom_connector", "run", "list_tags"],
+        capture_output=True, text=True, env=env, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    assert "Onboarding" in {t["name"] for t in json.loads(second.stdout)["data"]["data"]}
+
+
+def test_a_failing_step_is_named(server: str, tmp_path: Path) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "steps:\n"
+        "  - id: tag\n    action: create_tag\n    inputs: {name: ok}\n"
+        "  - id: broken\n    action: get_contact\n    inputs: {contact_id: does-not-exist}\n"
+    )
+    done = cli(server, "flow", "run", str(flow))
+    assert done.returncode == 4
+    assert "step 'broken' (get_contact) failed: Intercom answered 404 not_found" in done.stderr
+    assert "# step 1/2 tag: create_tag" in done.stdout
+
+
+def test_a_reference_to_a_later_step_fails_before_anything_runs(
+    server: str, tmp_path: Path
+) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "steps:\n"
+        "  - id: first\n    action: create_tag\n"
+        "    inputs: {name: '{{ steps.second.data.name }}'}\n"
+        "  - id: second\n    action: create_tag\n    inputs: {name: x}\n"
+    )
+    done = cli(server, "flow", "run", str(flow))
+    assert done.returncode == 2
+    assert "step 'first'" in done.stderr and "earlier steps: none" in done.stderr
+    assert done.stdout == ""

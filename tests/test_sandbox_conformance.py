@@ -1,0 +1,137 @@
+"""Every answer the sandbox gives, success or error, validates against the official spec."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from openapi_schema_validator import OAS30Validator
+from support import HttpxOpenAPIRequest, HttpxOpenAPIResponse, RecordingTransport
+
+from intercom_connector import Connector
+from intercom_connector.runtime.errors import ConnectorError
+from intercom_connector.sandbox import Sandbox
+
+pytestmark = pytest.mark.spec
+
+
+@pytest.fixture
+def traffic() -> Iterator[tuple[Connector, RecordingTransport, Sandbox]]:
+    sandbox = Sandbox(":memory:")
+    recording = RecordingTransport(sandbox.transport())
+    connection = {
+        "type": "access_token",
+        "access_token": sandbox.token,
+        "base_url": sandbox.base_url,
+    }
+    with Connector(connection, transport=recording) as connector:
+        yield connector, recording, sandbox
+
+
+def every_action(connector: Connector) -> None:
+    """All 25 actions, chained as a flow would chain them."""
+    run = connector.invoke
+    company_inputs = {"company_id": "conf-co", "name": "Conf", "plan": "Pro", "size": 3,
+                      "monthly_spend": 10, "custom_attributes": {"region": "EMEA"}}  # fmt: skip
+    company = run("create_company", company_inputs)["data"]
+    contact_inputs = {"email": "conf@example.com", "custom_attributes": {"plan_tier": "gold"}}
+    contact = run("create_contact", contact_inputs)["data"]
+    tag = run("create_tag", {"name": "Conformance"})["data"]
+    cid = contact["id"]
+    run("update_tag", {"tag_id": tag["id"], "name": "Conformance 2"})
+    run("attach_company_to_contact", {"contact_id": cid, "company_id": company["id"]})
+    run("attach_tag_to_contact", {"contact_id": cid, "tag_id": tag["id"]})
+    run("get_contact", {"contact_id": cid})
+    run("update_contact", {"contact_id": cid, "phone": "+1 555 0100"})
+    run("get_company", {"company_id": company["id"]})
+    run("update_company", {"company_id": company["id"], "industry": "Testing"})
+    run("list_companies", {"per_page": 2})
+    run("list_companies", {"fetch_all": True, "name": "Conf"})
+    run("list_contacts", {"per_page": 5})
+    run("list_contacts", {"per_page": 5, "order": "asc"})
+    run("search_contacts", {"email": "conf@example.com"})
+    run("search_contacts", {"json_query": {"operator": "OR", "value": [
+        {"field": "role", "operator": "=", "value": "lead"},
+        {"field": "custom_attributes.plan_tier", "operator": "~", "value": "go"}]}})  # fmt: skip
+    run("list_tags", {})
+    types = run("list_ticket_types", {})["data"]["data"]
+    ticket_inputs = {"ticket_type_id": types[0]["id"], "contact_id": cid,
+                     "ticket_attributes": {"default_title": "Hi"}}  # fmt: skip
+    ticket = run("create_ticket", ticket_inputs)["data"]
+    run("get_ticket", {"ticket_id": ticket["id"]})
+    run("raw_request", {"url": "/me", "method": "GET"})
+    run("detach_tag_from_contact", {"contact_id": cid, "tag_id": tag["id"]})
+    run("detach_company_from_contact", {"contact_id": cid, "company_id": company["id"]})
+    run("archive_contact", {"contact_id": cid})
+    run("unarchive_contact", {"contact_id": cid})
+    run("delete_tag", {"tag_id": tag["id"]})
+    run("delete_contact", {"contact_id": cid})
+    run("delete_company", {"company_id": company["id"]})
+
+
+def error_cases(connector: Connector, sandbox: Sandbox, recording: RecordingTransport) -> None:
+    """Answers Intercom documents as errors: 404s, a conflict, a bad search, a 401."""
+    attempts: list[tuple[str, dict[str, Any]]] = [
+        ("get_contact", {"contact_id": "000000000000000000000000"}),
+        ("get_company", {"company_id": "nope"}),
+        ("delete_tag", {"tag_id": "999999"}),
+        ("attach_company_to_contact", {"contact_id": "x", "company_id": "y"}),
+        ("create_contact", {"email": "conflict@example.com"}),
+        ("create_contact", {"email": "conflict@example.com"}),
+        ("search_contacts", {"json_query": {"query": {"field": "name", "operator": "=",
+                                                       "value": "x"},
+                                             "sort": {"field": "name", "order": "desc"}}}),
+    ]  # fmt: skip
+    for action, inputs in attempts:
+        with contextlib.suppress(ConnectorError):
+            connector.invoke(action, inputs)
+    bad = {"type": "access_token", "access_token": "wrong", "base_url": sandbox.base_url}
+    with Connector(bad, transport=recording) as stranger, pytest.raises(ConnectorError):
+        stranger.invoke("list_tags", {})
+
+
+def test_every_success_answer_conforms(
+    traffic: tuple[Connector, RecordingTransport, Sandbox], openapi: Any
+) -> None:
+    connector, recording, _ = traffic
+    every_action(connector)
+    assert len(recording.exchanges) >= 28
+    seen = set()
+    for request, response in recording.exchanges:
+        assert response.is_success, (request.method, request.url, response.text)
+        seen.add((request.method, request.url.path.split("/")[1]))
+        errors = list(
+            openapi.iter_response_errors(
+                HttpxOpenAPIRequest(request), HttpxOpenAPIResponse(response)
+            )
+        )
+        causes = [f"{e}: {e.__cause__}" for e in errors]
+        assert not errors, f"{request.method} {request.url}: {causes}"
+    assert {path for _, path in seen} >= {
+        "contacts",
+        "companies",
+        "tags",
+        "tickets",
+        "ticket_types",
+        "me",
+    }
+
+
+def test_every_error_answer_is_an_error_list(
+    traffic: tuple[Connector, RecordingTransport, Sandbox], spec_document: dict[str, Any]
+) -> None:
+    connector, recording, sandbox = traffic
+    error_cases(connector, sandbox, recording)
+    validator = OAS30Validator(spec_document["components"]["schemas"]["error"])
+    failures = [(q, r) for q, r in recording.exchanges if not r.is_success]
+    statuses = sorted({r.status_code for _, r in failures})
+    assert statuses == [400, 401, 404, 409]
+    for _, response in failures:
+        validator.validate(response.json())
+        assert response.json()["errors"][0]["code"]
+        if response.status_code == 401:
+            assert "X-RateLimit-Limit" not in response.headers
+        else:
+            assert response.headers["X-RateLimit-Remaining"].isdigit()
