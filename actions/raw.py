@@ -58,8 +58,11 @@ def _multipart(
             "File Data File Names",
             f"keys {', '.join(unknown)} match no File Data key",
         )
+    fields: dict[str, list[str]] = {}
+    for key, value in _pairs(form_data):
+        fields.setdefault(key, []).append(value)  # a key given twice is sent twice
     return {
-        "data": _pairs(form_data),
+        "data": fields,
         "files": [(key, (names.get(key, key), content.encode())) for key, content in files],
     }
 

@@ -1,0 +1,193 @@
+"""Raw Request: the seed's inputs and semantics, and the token never leaves its host."""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+import pytest
+from support import TOKEN, Recorder, query_of
+
+from intercom_connector import Connector
+from intercom_connector.runtime.errors import (
+    InputValidationError,
+    IntercomAPIError,
+    ServerError,
+    TransportError,
+)
+
+
+def raw(connector: Connector, **inputs: object) -> dict[str, object]:
+    result: dict[str, object] = connector.invoke("raw_request", inputs)["data"]
+    return result
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/contacts",
+        "http://api.intercom.io/contacts",  # same host, but not https
+        "https://api.intercom.io.evil.example/contacts",
+        "https://api.eu.intercom.io/contacts",  # another region's host
+    ],
+)
+def test_another_host_is_refused_and_nothing_is_sent(
+    url: str, recorder: Recorder, connector: Connector
+) -> None:
+    with pytest.raises(InputValidationError, match=r"URL \(url\): points at .*not this connection"):
+        raw(connector, url=url, method="GET")
+    assert recorder.requests == []
+
+
+def test_an_absolute_url_on_the_api_host_is_accepted(
+    recorder: Recorder, connector: Connector
+) -> None:
+    recorder.on("GET", "/admins", {"type": "admin.list", "admins": []})
+    result = raw(connector, url="https://api.intercom.io/admins", method="GET")
+    assert result["status"] == 200
+    assert recorder.last.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_relative_urls_with_or_without_a_slash(recorder: Recorder, connector: Connector) -> None:
+    recorder.on("GET", "/admins", {})
+    raw(connector, url="admins", method="GET")
+    raw(connector, url="/admins", method="GET")
+    assert [str(r.url) for r in recorder.requests] == ["https://api.intercom.io/admins"] * 2
+
+
+def test_query_parameters_and_headers(recorder: Recorder, connector: Connector) -> None:
+    recorder.on("GET", "/contacts", {"type": "list", "data": []})
+    raw(
+        connector,
+        url="/contacts",
+        method="GET",
+        query_params=[{"key": "per_page", "value": "5"}, {"key": "tag", "value": "a b"}],
+        headers={"X-Custom": "yes"},
+    )
+    assert query_of(recorder.last) == {"per_page": ["5"], "tag": ["a b"]}
+    assert recorder.last.headers["X-Custom"] == "yes"
+    assert recorder.last.headers["Intercom-Version"] == "2.16"
+
+
+def test_multipart_form_and_files_with_names(recorder: Recorder, connector: Connector) -> None:
+    recorder.on("POST", "/upload", {"ok": True})
+    raw(
+        connector,
+        url="/upload",
+        method="POST",
+        form_data={"kind": "csv"},
+        file_data={"file": "id,name\n1,Ada\n", "other": "x"},
+        file_data_file_names={"file": "people.csv"},
+    )
+    request = recorder.last
+    assert request.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    body = request.content.decode()
+    assert 'name="kind"\r\n\r\ncsv' in body
+    assert 'name="file"; filename="people.csv"' in body and "id,name\n1,Ada\n" in body
+    assert 'name="other"; filename="other"' in body
+
+
+def test_file_names_must_match_file_data(recorder: Recorder, connector: Connector) -> None:
+    with pytest.raises(InputValidationError, match="keys missing match no File Data key"):
+        raw(
+            connector,
+            url="/upload",
+            method="POST",
+            file_data={"file": "x"},
+            file_data_file_names={"missing": "a.txt"},
+        )
+    with pytest.raises(InputValidationError, match="cannot be sent together with Form Data"):
+        raw(connector, url="/upload", method="POST", data="{}", form_data={"a": "b"})
+    assert recorder.requests == []
+
+
+@pytest.mark.parametrize(
+    ("response_type", "expected"),
+    [
+        ("text", "plain words"),
+        (
+            "binary",
+            {"content_type": "text/plain", "base64": base64.b64encode(b"plain words").decode()},
+        ),
+    ],
+)
+def test_response_types(
+    response_type: str, expected: object, recorder: Recorder, connector: Connector
+) -> None:
+    recorder.respond(
+        "GET",
+        "/export",
+        lambda request: httpx.Response(
+            200, content=b"plain words", headers={"Content-Type": "text/plain"}
+        ),
+    )
+    result = raw(connector, url="/export", method="GET", response_type=response_type)
+    assert result["data"] == expected
+    assert result["headers"]["content-type"] == "text/plain"  # type: ignore[index]
+
+
+def test_json_expected_but_not_given(recorder: Recorder, connector: Connector) -> None:
+    recorder.respond("GET", "/export", lambda request: httpx.Response(200, content=b"<html>"))
+    with pytest.raises(IntercomAPIError, match="set Response Type to text or binary"):
+        raw(connector, url="/export", method="GET")
+
+
+def flaky(statuses: list[int]) -> object:
+    answers = iter(statuses)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        status = next(answers)
+        body = {"type": "error.list", "errors": [{"code": "x", "message": str(status)}]}
+        return httpx.Response(status, json=body if status >= 400 else {"ok": True})
+
+    return answer
+
+
+def test_no_retry_by_default_even_for_a_server_error(
+    recorder: Recorder, connector: Connector
+) -> None:
+    recorder.respond("GET", "/admins", flaky([503, 200]))  # type: ignore[arg-type]
+    with pytest.raises(ServerError):
+        raw(connector, url="/admins", method="GET")
+    assert len(recorder.requests) == 1
+
+
+def test_max_retry_count_retries_server_errors(recorder: Recorder, connector: Connector) -> None:
+    recorder.respond("POST", "/things", flaky([500, 502, 200]))  # type: ignore[arg-type]
+    result = raw(connector, url="/things", method="POST", max_retry_count=2, retry_delay_ms=1)
+    assert result["status"] == 200 and len(recorder.requests) == 3
+
+
+def test_client_errors_are_retried_only_with_retry_on_all_errors(
+    recorder: Recorder, connector: Connector
+) -> None:
+    recorder.respond("GET", "/a", flaky([409, 200]))  # type: ignore[arg-type]
+    with pytest.raises(IntercomAPIError, match="409"):
+        raw(connector, url="/a", method="GET", max_retry_count=3)
+    recorder.respond("GET", "/b", flaky([409, 429, 200]))  # type: ignore[arg-type]
+    result = raw(connector, url="/b", method="GET", max_retry_count=3, retry_on_all_errors=True)
+    assert result["status"] == 200
+    assert len(recorder.requests) == 4
+
+
+def test_network_errors_are_retried_when_asked(recorder: Recorder, connector: Connector) -> None:
+    calls = iter([True, True, False])
+
+    def drop(request: httpx.Request) -> httpx.Response:
+        if next(calls):
+            raise httpx.ReadTimeout("slow", request=request)
+        return httpx.Response(200, json={})
+
+    recorder.respond("GET", "/slow", drop)
+    assert raw(connector, url="/slow", method="GET", max_retry_count=2)["status"] == 200
+    recorder.respond(
+        "GET", "/slower", lambda r: (_ for _ in ()).throw(httpx.ReadTimeout("x", request=r))
+    )
+    with pytest.raises(TransportError, match="ReadTimeout"):
+        raw(connector, url="/slower", method="GET")
+
+
+def test_timeout_is_in_milliseconds(recorder: Recorder, connector: Connector) -> None:
+    recorder.on("GET", "/admins", {})
+    raw(connector, url="/admins", method="GET", timeout=2500)
+    assert recorder.last.extensions["timeout"]["read"] == 2.5
