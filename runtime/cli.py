@@ -25,6 +25,7 @@ from intercom_connector.connections.connection import (
     connection_from_env,
     connection_from_mapping,
 )
+from intercom_connector.connections.saved import SavedConnections
 from intercom_connector.runtime.docs import (
     default_text,
     manifest_json,
@@ -37,6 +38,7 @@ from intercom_connector.runtime.errors import (
     InputProblem,
     InputValidationError,
 )
+from intercom_connector.runtime.login import add_login_commands
 from intercom_connector.runtime.manifest import ActionSpec, load_manifest
 from intercom_connector.runtime.shim import Connector
 
@@ -92,16 +94,23 @@ def _inputs(args: argparse.Namespace, action_label: str) -> dict[str, Any]:
 
 
 def _connection(args: argparse.Namespace) -> tuple[Connection, Any]:
-    """The connection to use, and the in-process transport when it is the sandbox."""
+    """The connection to use, and the in-process transport when it is the sandbox.
+
+    ``--sandbox`` wins; then ``--connection`` (a file, else a saved connection's name);
+    then the environment; with no credentials at all, the embedded sandbox.
+    """
+    if args.sandbox:
+        return _sandbox_connection(args)
     if args.connection:
+        if not Path(args.connection).is_file():
+            return SavedConnections(args.config_dir).get(args.connection), None
         data = _read_structured(args.connection, "connection file")
         if not isinstance(data, Mapping):
             raise ConnectionConfigError(f"connection file {args.connection} must hold an object")
         return connection_from_mapping(data), None
-    if not args.sandbox:
-        from_env = connection_from_env(os.environ)
-        if from_env is not None:
-            return from_env, None
+    from_env = connection_from_env(os.environ)
+    if from_env is not None:
+        return from_env, None
     return _sandbox_connection(args)
 
 
@@ -239,7 +248,12 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--connection", "-c", metavar="FILE", help="connection file (JSON or YAML)")
+    parser.add_argument(
+        "--connection",
+        "-c",
+        metavar="FILE|NAME",
+        help="a connection file (JSON or YAML) or the name of a saved connection",
+    )
     parser.add_argument(
         "--sandbox", action="store_true", help="use the embedded sandbox, whatever is configured"
     )
@@ -281,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print all outputs as one JSON object at the end"
     )
     flow_run.set_defaults(handler=cmd_flow_run)
+
+    add_login_commands(commands)
 
     sandbox = commands.add_parser("sandbox", help="the local Intercom sandbox")
     sandbox_commands = sandbox.add_subparsers(

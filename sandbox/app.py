@@ -20,12 +20,13 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
-from intercom_connector.sandbox import records
+from intercom_connector.sandbox import oauth, records
 from intercom_connector.sandbox.search import SearchError, compile_query, sort_key
 from intercom_connector.sandbox.store import Record, Store, dumps
 
@@ -37,12 +38,6 @@ SCROLL_TTL = 60.0
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 Environ = dict[str, Any]
-
-_REASONS = {
-    200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict",
-    410: "Gone", 429: "Too Many Requests", 500: "Internal Server Error",
-    503: "Service Unavailable",
-}  # fmt: skip
 
 
 class ApiError(Exception):
@@ -144,9 +139,11 @@ class SandboxApp:
         rate_limit: int | None = None,
         rate_window: float = 10.0,
         faults: Faults | None = None,
+        oauth_clients: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.token = token
+        self.oauth_server = oauth.IntercomOAuthServer(store, oauth_clients or oauth.DEFAULT_CLIENTS)
         self.rate_limit = rate_limit
         self.rate_window = rate_window
         self.faults = faults or Faults()
@@ -160,6 +157,8 @@ class SandboxApp:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         request_id = str(uuid.uuid4())
         headers = [("X-Request-Id", request_id)]
+        if environ.get("PATH_INFO") in (oauth.AUTHORIZE_PATH, oauth.TOKEN_PATH):
+            return self._oauth(environ, start_response, headers)
         try:
             request = self._request(environ)
             self._authenticate(environ)
@@ -178,12 +177,22 @@ class SandboxApp:
             body = {"type": "error.list", "request_id": request_id, "errors": [item]}
         content = b"" if body is None else json.dumps(body).encode()
         headers += [("Content-Type", "application/json"), ("Content-Length", str(len(content)))]
-        start_response(f"{status} {_REASONS.get(status, 'Unknown')}", headers)
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        return [content]
+
+    def _oauth(
+        self, environ: Environ, start_response: StartResponse, headers: list[tuple[str, str]]
+    ) -> Iterable[bytes]:
+        status, body, extra = oauth.handle(self.oauth_server, environ, _read_body(environ))
+        content = oauth.to_bytes(body)
+        headers = [*headers, *extra, ("Content-Length", str(len(content)))]
+        if content and not any(name.lower() == "content-type" for name, _ in headers):
+            headers.append(("Content-Type", "application/json"))
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         return [content]
 
     def _request(self, environ: Environ) -> Request:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
+        raw = _read_body(environ)
         body: Any = None
         if raw:
             try:
@@ -196,7 +205,11 @@ class SandboxApp:
 
     def _authenticate(self, environ: Environ) -> None:
         given = environ.get("HTTP_AUTHORIZATION", "")
-        if not secrets.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+        scheme, _, token = given.partition(" ")
+        known = secrets.compare_digest(token.encode(), self.token.encode()) or (
+            token.startswith("sbx_") and oauth.issued(self.store, token)
+        )
+        if scheme != "Bearer" or not known:
             raise ApiError(401, "unauthorized", "Access Token Invalid")
         version = environ.get("HTTP_INTERCOM_VERSION")
         if version is not None and version not in VERSIONS:
@@ -288,6 +301,11 @@ class _RateLimited(ApiError):
             429, "rate_limit_exceeded", f"Exceeded rate limit of {limit} in 10_seconds"
         )
         self.headers = headers
+
+
+def _read_body(environ: Environ) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return environ["wsgi.input"].read(length) if length else b""
 
 
 def _tag_number(tag_id: str) -> int:

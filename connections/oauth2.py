@@ -1,0 +1,247 @@
+"""The OAuth 2.0 connection: Intercom's authorization-code flow, with authlib.
+
+A host integration UI (or ``intercom-connector connect oauth2``) does two things:
+
+1. ``start_authorization(...)``: the URL to send the person to, with the client id, a
+   fresh unguessable ``state`` and the redirect URI;
+2. ``complete_authorization(pending, callback_url, client_secret)``: checks the ``state``,
+   exchanges the code at Intercom's token URL with the client id and secret, reads the
+   token from Intercom's answer (its field ``token``), and returns a ``Connection``.
+
+A wrong state, a denied consent, an invalid code or a bad client secret each raise a
+clear ConnectionConfigError or AuthenticationError, never a traceback, and never with
+the secret or the token in the message.
+"""
+
+from __future__ import annotations
+
+import secrets
+import warnings
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from intercom_connector.connections.connection import (
+    DEFAULT_API_VERSION,
+    Connection,
+    Secret,
+    connection_from_mapping,
+)
+from intercom_connector.runtime.errors import (
+    AuthenticationError,
+    ConnectionConfigError,
+    TransportError,
+)
+from intercom_connector.runtime.manifest import load_manifest
+
+
+def _oauth2_client_class() -> Any:
+    # authlib's httpx integration warns that it will move to the "httpx2" package;
+    # httpx is what this project uses, and the integration works with it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from authlib.integrations.httpx_client import OAuth2Client
+    return OAuth2Client
+
+
+def intercom_endpoints() -> tuple[str, str]:
+    """Intercom's authorize and token URLs, from the manifest's oauth2 connection."""
+    oauth = load_manifest().connections["oauth2"].oauth2 or {}
+    return oauth["authorize_url"], oauth["token_url"]
+
+
+@dataclass(frozen=True, repr=False)
+class PendingAuthorization:
+    """What must be remembered between sending the person off and the callback."""
+
+    url: str
+    state: str
+    client_id: str
+    redirect_uri: str
+    token_url: str
+
+    def __repr__(self) -> str:
+        return (
+            f"PendingAuthorization(client_id={self.client_id!r}, "
+            f"redirect_uri={self.redirect_uri!r})"
+        )
+
+
+def start_authorization(
+    client_id: str,
+    redirect_uri: str,
+    *,
+    authorize_url: str | None = None,
+    token_url: str | None = None,
+) -> PendingAuthorization:
+    """The authorization URL for Intercom, with a fresh ``state`` (256 random bits)."""
+    if not client_id:
+        raise ConnectionConfigError("The OAuth 2.0 connection needs its Client ID")
+    default_authorize, default_token = intercom_endpoints()
+    state = secrets.token_urlsafe(32)
+    with _oauth2_client_class()(client_id=client_id, redirect_uri=redirect_uri) as client:
+        url, _ = client.create_authorization_url(authorize_url or default_authorize, state=state)
+    return PendingAuthorization(
+        url=url,
+        state=state,
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        token_url=token_url or default_token,
+    )
+
+
+def _callback_params(callback_url: str) -> dict[str, str]:
+    query = urlsplit(callback_url).query if "?" in callback_url else callback_url
+    return {key: values[0] for key, values in parse_qs(query).items()}
+
+
+def complete_authorization(
+    pending: PendingAuthorization,
+    callback_url: str,
+    client_secret: str | Secret,
+    *,
+    region: str = "us",
+    base_url: str | None = None,
+    api_version: str = DEFAULT_API_VERSION,
+    transport: httpx.BaseTransport | None = None,
+) -> Connection:
+    """Finish the flow from the URL Intercom redirected to (or just its query string)."""
+    params = _callback_params(callback_url)
+    if "error" in params:
+        reason = params.get("error_description") or params["error"]
+        raise ConnectionConfigError(
+            f"Intercom did not authorize the app ({params['error']}): {reason}. "
+            "Start again and approve the app on Intercom's page."
+        )
+    if not secrets.compare_digest(params.get("state", "").encode(), pending.state.encode()):
+        raise ConnectionConfigError(
+            "The authorization answer's state does not match the one sent: it may not come "
+            "from this login (a forged or stale callback). Start the login again."
+        )
+    code = params.get("code")
+    if not code:
+        raise ConnectionConfigError("The authorization answer has no code. Start the login again.")
+    secret = client_secret.reveal() if isinstance(client_secret, Secret) else client_secret
+    token = exchange_code(pending, code, secret, transport=transport)
+    return connection_from_mapping(
+        {
+            "type": "oauth2",
+            "client_id": pending.client_id,
+            "client_secret": secret,
+            "access_token": token,
+            "region": region,
+            "base_url": base_url,
+            "api_version": api_version,
+        }
+    )
+
+
+def exchange_code(
+    pending: PendingAuthorization,
+    code: str,
+    client_secret: str,
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> str:
+    """POST the code with the client id and secret to the token URL; the token Intercom gives."""
+    oauth_error = _oauth_error_class()
+    client = _oauth2_client_class()(
+        client_id=pending.client_id,
+        client_secret=client_secret,
+        redirect_uri=pending.redirect_uri,
+        token_endpoint_auth_method="client_secret_post",
+        transport=transport,
+        timeout=30.0,
+    )
+    try:
+        with client:
+            answer = client.fetch_token(pending.token_url, code=code)
+    except oauth_error as exc:
+        description = getattr(exc, "description", None) or getattr(exc, "error", "refused")
+        raise AuthenticationError(
+            400,
+            getattr(exc, "error", None),
+            f"Intercom refused the authorization code or the client credentials: {description}. "
+            "Check the Client ID and Client Secret, and start the login again (a code is "
+            "valid once, for a few minutes).",
+            method="POST",
+            path=urlsplit(pending.token_url).path,
+        ) from None
+    except httpx.HTTPStatusError as exc:
+        raise AuthenticationError(
+            exc.response.status_code,
+            None,
+            "Intercom's token endpoint failed; try the login again later.",
+            method="POST",
+            path=urlsplit(pending.token_url).path,
+        ) from None
+    except httpx.TransportError as exc:
+        raise TransportError(
+            f"No answer from Intercom's token endpoint ({type(exc).__name__})"
+        ) from None
+    token = answer.get("token") or answer.get("access_token")
+    if not token:
+        raise AuthenticationError(
+            200,
+            None,
+            "Intercom's token answer holds no token",
+            method="POST",
+            path=pending.token_url,
+        )
+    return str(token)
+
+
+def _oauth_error_class() -> type[Exception]:
+    from authlib.integrations.base_client import OAuthError
+
+    return OAuthError  # type: ignore[no-any-return]
+
+
+class CallbackListener:
+    """A one-shot HTTP listener on 127.0.0.1 that receives the authorization redirect."""
+
+    def __init__(self, port: int = 0, path: str = "/callback") -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        listener = self
+        self.callback_url: str | None = None
+        self._received = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if urlsplit(self.path).path != path:
+                    self.send_error(404)
+                    return
+                listener.callback_url = f"http://127.0.0.1:{listener.port}{self.path}"
+                page = b"<p>Intercom connection authorized: you can close this tab.</p>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+                listener._received.set()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the query carries the code: keep it out of the terminal
+
+        self._server = HTTPServer(("127.0.0.1", port), Handler)
+        self.port = int(self._server.server_address[1])
+        self.redirect_uri = f"http://127.0.0.1:{self.port}{path}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float) -> str:
+        """The URL the browser was redirected to; ConnectionConfigError after ``timeout``."""
+        if not self._received.wait(timeout):
+            raise ConnectionConfigError(
+                f"No authorization arrived at {self.redirect_uri} within {timeout:.0f} s"
+            )
+        assert self.callback_url is not None
+        return self.callback_url
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,177 @@
+"""The CLI's connection commands: ``connect access-token|oauth2`` and ``connections ...``.
+
+Secrets are never taken as command-line arguments (other users can read those): a
+token or client secret is typed at a prompt that does not echo, or read from standard
+input when it is not a terminal, or (client secret) from ``INTERCOM_CLIENT_SECRET``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import webbrowser
+from typing import Any
+
+from intercom_connector.connections.connection import (
+    DEFAULT_API_VERSION,
+    REGION_BASE_URLS,
+    check_base_url,
+    connection_from_mapping,
+)
+from intercom_connector.connections.oauth2 import (
+    CallbackListener,
+    complete_authorization,
+    start_authorization,
+)
+from intercom_connector.connections.saved import SavedConnections, connection_fields, redacted
+from intercom_connector.runtime.client import IntercomClient
+from intercom_connector.runtime.errors import AuthenticationError, ConnectionConfigError
+
+ENV_CLIENT_SECRET = "INTERCOM_CLIENT_SECRET"
+
+
+def _secret(prompt: str, env_var: str | None = None) -> str:
+    if env_var and os.environ.get(env_var):
+        return os.environ[env_var]
+    terminal = sys.stdin.isatty()
+    value = getpass.getpass(f"{prompt}: ") if terminal else sys.stdin.readline().strip()
+    if not value:
+        where = f" (or set {env_var})" if env_var else ""
+        raise ConnectionConfigError(f"No {prompt} given{where}")
+    return value
+
+
+def _saved(args: argparse.Namespace) -> SavedConnections:
+    return SavedConnections(args.config_dir)
+
+
+def _done(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 0
+
+
+def cmd_connect_access_token(args: argparse.Namespace) -> int:
+    token = _secret("Access Token")
+    fields = {
+        "type": "access_token",
+        "access_token": token,
+        "region": args.region,
+        "api_version": args.api_version,
+        "base_url": args.base_url,
+    }
+    _saved(args).save(args.name, fields)
+    return _done(f"Saved connection {args.name!r} (access_token, region {args.region}).")
+
+
+def cmd_connect_oauth2(args: argparse.Namespace) -> int:
+    secret = _secret("Client Secret", ENV_CLIENT_SECRET)
+    base = check_base_url(args.base_url) if args.base_url else None
+    authorize_url = args.authorize_url or (f"{base}/oauth" if base else None)
+    token_url = args.token_url or (f"{base}/auth/eagle/token" if base else None)
+    listener = CallbackListener(args.port)
+    try:
+        pending = start_authorization(
+            args.client_id, listener.redirect_uri, authorize_url=authorize_url, token_url=token_url
+        )
+        print(
+            f"Authorize the app in Intercom: open this URL in a browser\n{pending.url}\n"
+            f"(waiting for the redirect to {listener.redirect_uri}; the app must list it "
+            "among its redirect URLs)",
+            file=sys.stderr,
+            flush=True,
+        )
+        if not args.no_browser and sys.stdin.isatty():
+            webbrowser.open(pending.url)
+        callback = listener.wait(args.timeout)
+    finally:
+        listener.close()
+    connection = complete_authorization(
+        pending,
+        callback,
+        secret,
+        region=args.region,
+        base_url=base,
+        api_version=args.api_version,
+    )
+    _saved(args).save(args.name, connection_fields(connection))
+    return _done(f"Saved connection {args.name!r} (oauth2, region {args.region}).")
+
+
+def cmd_connections_list(args: argparse.Namespace) -> int:
+    for name, fields in sorted(_saved(args).names().items()):
+        where = fields.get("base_url") or REGION_BASE_URLS.get(fields.get("region") or "us", "")
+        print(f"{name}\t{fields.get('type')}\t{fields.get('region') or 'us'}\t{where}")
+    return 0
+
+
+def cmd_connections_show(args: argparse.Namespace) -> int:
+    fields = _saved(args).fields(args.name)
+    json.dump(redacted(fields), sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
+
+
+def cmd_connections_remove(args: argparse.Namespace) -> int:
+    _saved(args).remove(args.name)
+    return _done(f"Removed connection {args.name!r}.")
+
+
+def cmd_connections_test(args: argparse.Namespace) -> int:
+    connection = connection_from_mapping(_saved(args).fields(args.name))
+    try:
+        with IntercomClient(connection) as client:
+            me: Any = client.request("GET", "/me")
+    except AuthenticationError:
+        print(
+            f"hint: a token only works on its own region's host; this connection uses "
+            f"{connection.api_base} (region {connection.region}). Check the region.",
+            file=sys.stderr,
+        )
+        raise
+    app = me.get("app") or {}
+    print(
+        f"Connection {args.name!r} works: workspace {app.get('name')!r} ({app.get('id_code')}), "
+        f"region {app.get('region')}, as {me.get('email')} via {connection.api_base}"
+    )
+    return 0
+
+
+def add_login_commands(commands: Any) -> None:
+    """Register ``connect`` and ``connections`` on the CLI's subcommands."""
+    connect = commands.add_parser("connect", help="create and save a connection")
+    kinds = connect.add_subparsers(dest="kind", metavar="TYPE", parser_class=type(connect))
+    kinds.required = True
+
+    token = kinds.add_parser("access-token", help="save an Access Token (asked without echo)")
+    oauth = kinds.add_parser("oauth2", help="log in with OAuth 2.0 through a browser")
+    for parser in (token, oauth):
+        parser.add_argument("--name", default="default", help="save it as (default: default)")
+        parser.add_argument("--region", default="us", choices=list(REGION_BASE_URLS))
+        parser.add_argument("--api-version", default=DEFAULT_API_VERSION)
+        parser.add_argument("--base-url", help="an API host other than the region's")
+    token.set_defaults(handler=cmd_connect_access_token)
+    oauth.add_argument("--client-id", required=True, help="your Intercom app's Client ID")
+    oauth.add_argument("--port", type=int, default=0, help="callback port on 127.0.0.1")
+    oauth.add_argument("--authorize-url", help="override Intercom's authorize URL")
+    oauth.add_argument("--token-url", help="override Intercom's token URL")
+    oauth.add_argument("--timeout", type=float, default=300.0, help="seconds to wait")
+    oauth.add_argument("--no-browser", action="store_true", help="only print the URL")
+    oauth.set_defaults(handler=cmd_connect_oauth2)
+
+    saved = commands.add_parser("connections", help="list, show, test or remove saved ones")
+    actions = saved.add_subparsers(dest="what", metavar="COMMAND", parser_class=type(saved))
+    actions.required = True
+    actions.add_parser("list", help="names, types and regions").set_defaults(
+        handler=cmd_connections_list
+    )
+    for name, handler, text in (
+        ("show", cmd_connections_show, "one connection, secrets redacted"),
+        ("remove", cmd_connections_remove, "forget a connection"),
+        ("test", cmd_connections_test, "call Intercom's /me with it"),
+    ):
+        command = actions.add_parser(name, help=text)
+        command.add_argument("name", metavar="NAME")
+        command.set_defaults(handler=handler)

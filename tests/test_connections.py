@@ -1,0 +1,262 @@
+"""Connections: the OAuth 2.0 dance over real loopback HTTP, regions, saved connections."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from support import REPO, Recorder
+
+from intercom_connector import Connector
+from intercom_connector.connections.oauth2 import (
+    PendingAuthorization,
+    complete_authorization,
+    start_authorization,
+)
+from intercom_connector.connections.saved import SavedConnections
+from intercom_connector.runtime.errors import (
+    AuthenticationError,
+    ConnectionConfigError,
+    InputValidationError,
+)
+from intercom_connector.sandbox import Sandbox, ServerHandle, serve
+
+CLIENT_ID = "sandbox-client"
+CLIENT_SECRET = "sandbox-client-secret"
+CALLBACK = "http://127.0.0.1:9/callback"  # never contacted: the test reads the redirect
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[ServerHandle]:
+    with serve(Sandbox(":memory:")) as server:
+        yield server
+
+
+def begin(server: ServerHandle) -> PendingAuthorization:
+    return start_authorization(
+        CLIENT_ID,
+        CALLBACK,
+        authorize_url=f"{server.url}/oauth",
+        token_url=f"{server.url}/auth/eagle/token",
+    )
+
+
+def consent(pending: PendingAuthorization, extra: str = "") -> str:
+    """What a person's browser does on Intercom's page: approve, get redirected."""
+    answer = httpx.get(pending.url + extra, follow_redirects=False)
+    assert answer.status_code == 302
+    return answer.headers["Location"]
+
+
+def test_authorization_url_for_intercom() -> None:
+    pending = start_authorization("my-app", "https://flows.example/callback")
+    url = urlsplit(pending.url)
+    assert (url.scheme, url.netloc, url.path) == ("https", "app.intercom.com", "/oauth")
+    query = parse_qs(url.query)
+    assert query["client_id"] == ["my-app"]
+    assert query["redirect_uri"] == ["https://flows.example/callback"]
+    assert query["state"] == [pending.state] and len(pending.state) >= 43
+    assert pending.token_url == "https://api.intercom.io/auth/eagle/token"
+    assert start_authorization("my-app", "https://x.example/cb").state != pending.state
+
+
+def test_the_whole_dance_gives_a_working_connection(served: ServerHandle) -> None:
+    pending = begin(served)
+    callback = consent(pending)
+    assert callback.startswith(CALLBACK + "?code=")
+    connection = complete_authorization(pending, callback, CLIENT_SECRET, base_url=served.url)
+    assert connection.kind == "oauth2" and connection.client_id == CLIENT_ID
+    with Connector(connection) as intercom:
+        tags = intercom.invoke("list_tags")["data"]["data"]
+    assert len(tags) == 5
+    token = connection.bearer_token()
+    assert token not in repr(connection) and CLIENT_SECRET not in repr(connection)
+
+
+def test_a_code_is_good_once(served: ServerHandle) -> None:
+    pending = begin(served)
+    callback = consent(pending)
+    complete_authorization(pending, callback, CLIENT_SECRET, base_url=served.url)
+    with pytest.raises(AuthenticationError, match="invalid_grant"):
+        complete_authorization(pending, callback, CLIENT_SECRET, base_url=served.url)
+
+
+def test_wrong_state_is_refused_before_any_exchange(served: ServerHandle) -> None:
+    pending = begin(served)
+    callback = consent(pending).replace(pending.state, "forged")
+    with pytest.raises(ConnectionConfigError, match="state does not match"):
+        complete_authorization(pending, callback, CLIENT_SECRET)
+
+
+def test_denied_consent(served: ServerHandle) -> None:
+    pending = begin(served)
+    callback = consent(pending, "&sandbox_deny=1")
+    with pytest.raises(ConnectionConfigError, match=r"did not authorize the app \(access_denied\)"):
+        complete_authorization(pending, callback, CLIENT_SECRET)
+
+
+def test_invalid_code(served: ServerHandle) -> None:
+    pending = begin(served)
+    callback = f"{CALLBACK}?code=not-a-code&state={pending.state}"
+    with pytest.raises(AuthenticationError, match="invalid_grant") as excinfo:
+        complete_authorization(pending, callback, CLIENT_SECRET)
+    assert excinfo.value.exit_code == 3
+
+
+def test_bad_client_secret_never_echoes_it(served: ServerHandle) -> None:
+    pending = begin(served)
+    callback = consent(pending)
+    wrong = "wrong-secret-5c1d"
+    with pytest.raises(AuthenticationError, match="invalid_client") as excinfo:
+        complete_authorization(pending, callback, wrong)
+    assert wrong not in str(excinfo.value) and wrong not in repr(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    ("region", "absolute", "accepted"),
+    [
+        ("eu", "https://api.eu.intercom.io/admins", True),
+        ("eu", "https://api.intercom.io/admins", False),
+        ("au", "https://api.au.intercom.io/admins", True),
+        ("au", "https://api.eu.intercom.io/admins", False),
+    ],
+)
+def test_region_applies_to_raw_request(
+    region: str, absolute: str, accepted: bool, recorder: Recorder
+) -> None:
+    recorder.on("GET", "/admins", {"type": "admin.list", "admins": []})
+    connection = {"type": "oauth2", "client_id": "c", "access_token": "t", "region": region}
+    with Connector(connection, transport=httpx.MockTransport(recorder)) as connector:
+        connector.invoke("raw_request", {"url": "/admins", "method": "GET"})
+        assert recorder.last.url.host == f"api.{region}.intercom.io"
+        if accepted:
+            connector.invoke("raw_request", {"url": absolute, "method": "GET"})
+            assert len(recorder.requests) == 2
+        else:
+            with pytest.raises(InputValidationError, match="not this connection's API host"):
+                connector.invoke("raw_request", {"url": absolute, "method": "GET"})
+            assert len(recorder.requests) == 1
+
+
+def test_redirects_are_not_followed(recorder: Recorder, connector: Connector) -> None:
+    recorder.on("GET", "/admins", None, status=302, headers={"Location": "https://evil.example/"})
+    with pytest.raises(Exception, match="302"):
+        connector.invoke("raw_request", {"url": "/admins", "method": "GET"})
+    assert [r.url.host for r in recorder.requests] == ["api.intercom.io"]
+
+
+def test_an_oauth_connection_without_a_token_yet() -> None:
+    connection = {"type": "oauth2", "client_id": "c", "client_secret": "s"}
+    with pytest.raises(ConnectionConfigError, match="has not been authorized yet"):
+        Connector(connection).invoke("list_tags")
+
+
+# -- saved connections ------------------------------------------------------------------
+
+
+def test_saved_connections_file_is_private(tmp_path: Path) -> None:
+    saved = SavedConnections(tmp_path / "config")
+    saved.save("work", {"type": "access_token", "access_token": "tok", "region": "eu"})
+    assert stat.S_IMODE(saved.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(saved.dir.stat().st_mode) == 0o700
+    assert saved.get("work").api_base == "https://api.eu.intercom.io"
+    saved.path.chmod(0o644)
+    with pytest.raises(ConnectionConfigError, match=r"mode 0644.*chmod 600"):
+        saved.get("work")
+
+
+def test_unusable_connections_are_not_saved(tmp_path: Path) -> None:
+    saved = SavedConnections(tmp_path)
+    with pytest.raises(ConnectionConfigError, match="Region 'mars'"):
+        saved.save("x", {"type": "access_token", "access_token": "t", "region": "mars"})
+    with pytest.raises(ConnectionConfigError, match="must be letters"):
+        saved.save("../evil", {"type": "access_token", "access_token": "t"})
+    assert not saved.path.exists()
+
+
+def cli(
+    config: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    return subprocess.run(
+        [sys.executable, "-m", "intercom_connector", "--config-dir", str(config), *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env={**base, **(env or {})},
+        timeout=120,
+        cwd=REPO,
+    )
+
+
+def test_cli_login_with_oauth2_then_use_test_show_and_remove(
+    served: ServerHandle, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    command = [
+        sys.executable, "-m", "intercom_connector", "--config-dir", str(config),
+        "connect", "oauth2", "--client-id", CLIENT_ID, "--base-url", served.url,
+        "--name", "sbx", "--no-browser", "--timeout", "60",
+    ]  # fmt: skip
+    env = {**os.environ, "INTERCOM_CLIENT_SECRET": CLIENT_SECRET}
+    login = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env, cwd=REPO,
+    )  # fmt: skip
+    assert login.stderr is not None
+    printed = []
+    for line in login.stderr:
+        printed.append(line)
+        if line.startswith(served.url + "/oauth?"):
+            # the person's browser: approve, then follow the redirect to the CLI's listener
+            browser = threading.Thread(
+                target=httpx.get, args=(line.strip(),), kwargs={"follow_redirects": True}
+            )
+            browser.start()
+            break
+    rest = login.communicate(timeout=60)[1]
+    browser.join(timeout=10)
+    assert login.returncode == 0, "".join(printed) + rest
+    assert "Saved connection 'sbx' (oauth2, region us)." in rest
+    assert stat.S_IMODE((config / "connections.json").stat().st_mode) == 0o600
+
+    listed = cli(config, "connections", "list")
+    assert listed.stdout.split("\t")[:3] == ["sbx", "oauth2", "us"]
+    shown = json.loads(cli(config, "connections", "show", "sbx").stdout)
+    assert shown["access_token"] == "********" and shown["client_secret"] == "********"
+    assert shown["client_id"] == CLIENT_ID
+    tested = cli(config, "connections", "test", "sbx")
+    assert tested.returncode == 0, tested.stderr
+    assert "works: workspace 'Sandbox Workspace'" in tested.stdout and "region US" in tested.stdout
+    ran = cli(config, "run", "list_tags", "--connection", "sbx")
+    assert ran.returncode == 0 and len(json.loads(ran.stdout)["data"]["data"]) >= 5
+    assert cli(config, "connections", "remove", "sbx").returncode == 0
+    gone = cli(config, "run", "list_tags", "--connection", "sbx")
+    assert gone.returncode == 3 and "No saved connection named 'sbx'" in gone.stderr
+
+
+def test_cli_access_token_connection_and_a_wrong_region_hint(
+    served: ServerHandle, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    saved = cli(
+        config, "connect", "access-token", "--name", "wrong", "--base-url", served.url,
+        stdin="not-the-token\n",
+    )  # fmt: skip
+    assert saved.returncode == 0, saved.stderr
+    assert "not-the-token" not in saved.stdout + saved.stderr
+    tested = cli(config, "connections", "test", "wrong")
+    assert tested.returncode == 3
+    assert "401 unauthorized" in tested.stderr and "Check the region" in tested.stderr
+    (config / "connections.json").chmod(0o640)
+    refused = cli(config, "connections", "list")
+    assert refused.returncode == 3 and "chmod 600" in refused.stderr
