@@ -10,6 +10,7 @@ validation reports it against the schema, with the input's label.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -77,6 +78,8 @@ def _as_number(value: JSON) -> JSON:
 
 def _as_timestamp(value: JSON) -> JSON:
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CoercionProblem(f"expected unix seconds, got {_describe(value)}")
         return int(value)
     if not isinstance(value, str):
         return value

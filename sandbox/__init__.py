@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -66,6 +67,7 @@ class Sandbox:
         rate_window: float = 10.0,
         faults: Faults | None = None,
         seed: bool = True,
+        oauth_clients: Mapping[str, str] | None = None,
     ) -> None:
         if str(data_dir) == MEMORY:
             path = MEMORY
@@ -75,7 +77,12 @@ class Sandbox:
         self.store = Store(path)
         self.token = token
         self.app = SandboxApp(
-            self.store, token=token, rate_limit=rate_limit, rate_window=rate_window, faults=faults
+            self.store,
+            token=token,
+            rate_limit=rate_limit,
+            rate_window=rate_window,
+            faults=faults,
+            oauth_clients=oauth_clients,
         )
         if seed:
             self._seed_once()

@@ -111,3 +111,12 @@ def test_inputs_may_come_typed_from_an_earlier_step(
     recorder.on("POST", "/tags", {"type": "tag", "id": "7", "name": "7"})
     connector.invoke("update_tag", {"tag_id": 7, "name": 7})
     assert body_of(recorder.last) == {"id": "7", "name": "7"}
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), "yesterday", [1]])
+def test_timestamps_that_are_not_times(
+    value: object, recorder: Recorder, connector: Connector
+) -> None:
+    with pytest.raises(InputValidationError, match=r"Signed Up At \(signed_up_at\): expected"):
+        connector.invoke("create_contact", {"email": "a@example.com", "signed_up_at": value})
+    assert recorder.requests == []

@@ -1,0 +1,196 @@
+"""A canary token and a canary client secret never appear in any output, log, error or repr."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import REPO
+
+from intercom_connector import Connector
+from intercom_connector.runtime.errors import ConnectorError
+from intercom_connector.sandbox import Sandbox, ServerHandle, serve
+
+CANARY_TOKEN = "canary-tok-9d8e7f6a5b4c3d2e1f"
+CANARY_SECRET = "canary-sec-1a2b3c4d5e6f7a8b9c"
+CANARIES = (CANARY_TOKEN, CANARY_SECRET)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[ServerHandle]:
+    sandbox = Sandbox(":memory:", token=CANARY_TOKEN, oauth_clients={"canary-app": CANARY_SECRET})
+    with serve(sandbox) as server:
+        yield server
+
+
+def assert_clean(*texts: str) -> None:
+    for text in texts:
+        for canary in CANARIES:
+            assert canary not in text
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+ACTION_INPUTS = {
+    "archive_contact": {"contact_id": "{contact}"},
+    "unarchive_contact": {"contact_id": "{contact}"},
+    "attach_company_to_contact": {"contact_id": "{contact}", "company_id": "{company}"},
+    "detach_company_from_contact": {"contact_id": "{contact}", "company_id": "{company}"},
+    "attach_tag_to_contact": {"contact_id": "{contact}", "tag_id": "{tag}"},
+    "detach_tag_from_contact": {"contact_id": "{contact}", "tag_id": "{tag}"},
+    "create_company": {"company_id": "canary-co", "name": "Canary"},
+    "update_company": {"company_id": "{company}", "name": "Canary 2"},
+    "get_company": {"company_id": "{company}"},
+    "list_companies": {"fetch_all": "true"},
+    "create_contact": {"email": "canary@example.com"},
+    "update_contact": {"contact_id": "{contact}", "name": "Canary"},
+    "get_contact": {"contact_id": "{contact}"},
+    "list_contacts": {"per_page": "5"},
+    "search_contacts": {"role": "user"},
+    "create_tag": {"name": "Canary"},
+    "update_tag": {"tag_id": "{tag}", "name": "Canary tag"},
+    "list_tags": {},
+    "list_ticket_types": {},
+    "create_ticket": {"ticket_type_id": "1", "contact_id": "{contact}"},
+    "get_ticket": {"ticket_id": "1001"},
+    "raw_request": {"url": "/me", "method": "GET"},
+    "delete_tag": {"tag_id": "{tag}"},
+    "delete_contact": {"contact_id": "{contact}"},
+    "delete_company": {"company_id": "{company}"},
+}
+
+
+def test_every_action_on_every_path_keeps_the_secrets(
+    served: ServerHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = {"type": "oauth2", "client_id": "canary-app", "client_secret": CANARY_SECRET,
+            "access_token": CANARY_TOKEN, "base_url": served.url}  # fmt: skip
+    down = {**good, "base_url": f"http://127.0.0.1:{closed_port()}"}
+    messages: list[str] = []
+    with caplog.at_level(logging.DEBUG):
+        with Connector(good) as intercom:
+            ids = {
+                "contact": intercom.invoke("create_contact", {"email": "c@example.com"})["data"][
+                    "id"
+                ],
+                "company": intercom.invoke("create_company", {"company_id": "c"})["data"]["id"],
+                "tag": intercom.invoke("create_tag", {"name": "c"})["data"]["id"],
+            }
+            messages += [repr(intercom), repr(intercom.client), repr(intercom.connection)]
+            for action, template in ACTION_INPUTS.items():
+                inputs = {k: v.format(**ids) for k, v in template.items()}
+                with contextlib.suppress(ConnectorError):
+                    messages.append(repr(intercom.invoke(action, inputs)))
+                # failure paths: unknown ids (404) and invalid inputs (no request)
+                for broken in ({k: "missing" for k in inputs}, {"nope": "x"}):
+                    try:
+                        intercom.invoke(action, broken)
+                    except ConnectorError as error:
+                        messages += [str(error), repr(error)]
+        for connection in ({**good, "access_token": "wrong-token"}, down):
+            with Connector(connection) as failing:
+                for action in ("list_tags", "create_contact", "raw_request"):
+                    try:
+                        failing.invoke(action, ACTION_INPUTS[action])
+                    except ConnectorError as error:
+                        messages += [str(error), repr(error), repr(error.__dict__)]
+    assert any("401 unauthorized" in m for m in messages)
+    assert any("No answer from Intercom" in m for m in messages)
+    assert any("-> GET" in r.getMessage() for r in caplog.records)
+    assert_clean(*messages, caplog.text, *(repr(r.__dict__) for r in caplog.records))
+
+
+def cli(config: Path, *args: str, env: dict[str, str], stdin: str = "") -> str:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "intercom_connector", "--verbose", "--config-dir", str(config),
+         *args],
+        capture_output=True, text=True, input=stdin, env={**base, **env}, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    return done.stdout + done.stderr
+
+
+def test_every_cli_command_keeps_the_secrets(served: ServerHandle, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    token_env = {"INTERCOM_ACCESS_TOKEN": CANARY_TOKEN, "INTERCOM_BASE_URL": served.url}
+    bad_env = {"INTERCOM_ACCESS_TOKEN": CANARY_TOKEN + "x", "INTERCOM_BASE_URL": served.url}
+    down_env = {**token_env, "INTERCOM_BASE_URL": f"http://127.0.0.1:{closed_port()}"}
+    flow = REPO / "examples" / "onboard-customer.yaml"
+    outputs = [
+        cli(config, "run", "list_tags", env=token_env),
+        cli(config, "run", "create_contact", "-i", "email=cli@example.com", env=token_env),
+        cli(config, "run", "get_contact", "-i", "contact_id=missing", env=token_env),
+        cli(config, "run", "list_tags", env=bad_env),
+        cli(config, "run", "list_tags", env=down_env),
+        cli(config, "run", "list_tags", "-i", "bogus=1", env=token_env),
+        cli(config, "flow", "run", str(flow), env=token_env),
+        cli(
+            config,
+            "connect",
+            "access-token",
+            "--name",
+            "t",
+            "--base-url",
+            served.url,
+            env={},
+            stdin=CANARY_TOKEN + "\n",
+        ),
+        cli(config, "connections", "list", env={}),
+        cli(config, "connections", "show", "t", env={}),
+        cli(config, "connections", "test", "t", env={}),
+        cli(config, "run", "list_tags", "--connection", "t", env={}),
+        cli(
+            config,
+            "connect",
+            "oauth2",
+            "--client-id",
+            "canary-app",
+            "--base-url",
+            served.url,
+            "--timeout",
+            "1",
+            "--no-browser",
+            env={"INTERCOM_CLIENT_SECRET": CANARY_SECRET},
+        ),
+        cli(config, "connections", "remove", "t", env={}),
+        cli(config, "actions", env=token_env),
+        cli(config, "describe", "raw_request", env=token_env),
+        cli(config, "manifest", env=token_env),
+        cli(config, "docs", env=token_env),
+    ]
+    assert '"type": "list"' in outputs[0] and '"type": "list"' in outputs[11]
+    assert "401 unauthorized" in outputs[3]
+    assert "No answer from Intercom" in outputs[4]
+    assert '"access_token": "********"' in outputs[9]
+    assert "No authorization arrived" in outputs[12]
+    assert_clean(*outputs)
+
+
+def test_sandbox_serve_does_not_print_a_given_token(tmp_path: Path) -> None:
+    port = closed_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "intercom_connector", "sandbox", "serve", "--port", str(port),
+         "--token", CANARY_TOKEN, "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert server.stderr is not None
+    first_line: list[str] = []
+    reader = threading.Thread(target=lambda: first_line.append(server.stderr.readline()))  # type: ignore[union-attr]
+    reader.start()
+    reader.join(timeout=30)
+    server.terminate()
+    out, err = server.communicate(timeout=10)
+    assert first_line and "Intercom sandbox on http://127.0.0.1" in first_line[0]
+    assert_clean(first_line[0], out, err)
