@@ -103,8 +103,9 @@ class Connection:
     base_url: str | None = None
     client_id: str | None = None
     client_secret: Secret | None = None
-    #: set when the connection is the embedded sandbox (the CLI says so on stderr)
-    sandbox: bool = False
+    #: attempts in all for one request, and the time after which no retry starts
+    max_attempts: int = 4
+    max_retry_seconds: float = 120.0
 
     @property
     def api_base(self) -> str:
@@ -138,6 +139,19 @@ def _text(data: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
+def _bounded(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = data.get(key)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConnectionConfigError(f"Connection field {key!r} must be a whole number") from None
+    if not low <= number <= high:
+        raise ConnectionConfigError(f"Connection field {key!r} must be from {low} to {high}")
+    return number
+
+
 def connection_from_mapping(data: Mapping[str, Any]) -> Connection:
     """A Connection from a mapping such as a connection file or a host's stored fields.
 
@@ -154,6 +168,8 @@ def connection_from_mapping(data: Mapping[str, Any]) -> Connection:
         "region",
         "api_version",
         "base_url",
+        "max_attempts",
+        "max_retry_seconds",
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -175,6 +191,8 @@ def connection_from_mapping(data: Mapping[str, Any]) -> Connection:
     if kind == "oauth2" and not _text(data, "client_id"):
         raise ConnectionConfigError("An oauth2 connection needs its Client ID")
     return Connection(
+        max_attempts=_bounded(data, "max_attempts", 4, 1, 10),
+        max_retry_seconds=_bounded(data, "max_retry_seconds", 120, 0, 3600),
         kind=kind,
         access_token=Secret(token) if token else None,
         region=region,

@@ -109,4 +109,6 @@ def connection_fields(connection: Connection) -> dict[str, Any]:
         "region": connection.region,
         "api_version": connection.api_version,
         "base_url": connection.base_url,
+        "max_attempts": connection.max_attempts,
+        "max_retry_seconds": connection.max_retry_seconds,
     }

@@ -32,6 +32,10 @@ log = logging.getLogger("intercom_connector.http")
 #: methods a retry cannot turn into a second write
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 USER_AGENT = "intercom-connector/0.1 (+flow builder)"
+UNKNOWN_OUTCOME = (
+    "The request may have reached Intercom: its outcome is unknown, so it was not repeated. "
+    "Check in Intercom whether the object was created before retrying."
+)
 
 
 @dataclass(frozen=True)
@@ -208,7 +212,9 @@ class IntercomClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.connection = connection
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or RetryPolicy(
+            max_attempts=connection.max_attempts, max_total_seconds=connection.max_retry_seconds
+        )
         self._sleep = sleep
         self._window = _RateWindow()
         self._http = httpx.Client(
@@ -317,7 +323,10 @@ class IntercomClient:
                 return response
             delay = self._retry_delay(response, attempts, safe)
             if delay is None:
-                raise _error_from_response(response, method, url, attempts.count)
+                error = _error_from_response(response, method, url, attempts.count)
+                if response.status_code >= 500 and not safe:
+                    error.args = (f"{error} {UNKNOWN_OUTCOME}",)
+                raise error
             self._sleep(delay)
 
     def _send_once(self, method: str, url: str, options: dict[str, Any]) -> httpx.Response:
@@ -375,10 +384,7 @@ class IntercomClient:
         if attempts > 1:
             text += f" after {attempts} attempts"
         if sent and not safe:
-            text += (
-                ". The request may have reached Intercom: its outcome is unknown, so it was "
-                "not repeated. Check in Intercom whether the object was created before retrying."
-            )
+            text += f". {UNKNOWN_OUTCOME}"
         return TransportError(text)
 
     # -- pagination -----------------------------------------------------------------

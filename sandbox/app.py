@@ -263,7 +263,7 @@ class SandboxApp:
                            "Sandbox fault mode: the server failed")  # fmt: skip
         draw -= faults.error_rate
         if draw < faults.rate_limit_rate:
-            raise ApiError(429, "rate_limit_exceeded", "Sandbox fault mode: rate limited")
+            raise _RateLimited([("Retry-After", "1")], self.rate_limit or 10_000)
 
     def _dispatch(self, request: Request) -> tuple[int, Any]:
         # Literal routes (/companies/scroll) before templated ones (/companies/{id}).

@@ -348,3 +348,23 @@ def test_verbose_trace_redacts_the_token(
     assert "Bearer ********" in caplog.text
     assert TOKEN not in caplog.text
     assert TOKEN not in repr(connector) and TOKEN not in repr(connector.client)
+
+
+def test_attempts_are_configured_per_connection(recorder: Recorder) -> None:
+    recorder.on("GET", "/tags", error_body("server_error", "boom"), status=503)
+    connection = {"type": "access_token", "access_token": TOKEN, "max_attempts": "2",
+                  "max_retry_seconds": 30}  # fmt: skip
+    with Connector(connection, transport=httpx.MockTransport(recorder)) as connector:
+        assert connector.client.retry.max_total_seconds == 30
+        with pytest.raises(ServerError, match=r"503 server_error on GET /tags: boom \(after 2"):
+            connector.invoke("list_tags")
+    assert len(recorder.requests) == 2
+
+
+def test_a_create_answered_with_a_server_error_says_its_outcome_is_unknown(
+    recorder: Recorder, connector: Connector
+) -> None:
+    recorder.on("POST", "/tickets", error_body("server_error", "boom"), status=500)
+    with pytest.raises(ServerError, match="outcome is unknown, so it was not repeated"):
+        connector.invoke("create_ticket", {"ticket_type_id": "1", "contact_id": "a@b.example"})
+    assert len(recorder.requests) == 1

@@ -81,11 +81,13 @@ def test_the_25_design_actions_and_no_other() -> None:
 def test_both_connection_types_with_region_version_and_base_url() -> None:
     assert sorted(MANIFEST.connections) == ["access_token", "oauth2"]
     for connection in MANIFEST.connections.values():
-        keys = [spec.key for spec in connection.inputs]
-        assert keys[-3:] == ["region", "api_version", "base_url"]
-        region = connection.inputs[-3]
+        specs = {spec.key: spec for spec in connection.inputs}
+        shared = ["region", "api_version", "base_url", "max_attempts", "max_retry_seconds"]
+        assert list(specs)[-5:] == shared
+        region = specs["region"]
         assert (region.default, [o.value for o in region.options]) == ("us", ["us", "eu", "au"])
-        assert connection.inputs[-2].default == "2.16"
+        assert specs["api_version"].default == "2.16"
+        assert (specs["max_attempts"].default, specs["max_attempts"].maximum) == (4, 10)
     oauth = MANIFEST.connections["oauth2"]
     assert [s.label for s in oauth.inputs[:2]] == ["Client ID", "Client Secret"]
     assert oauth.inputs[1].type == "password"

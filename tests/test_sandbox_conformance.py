@@ -62,6 +62,8 @@ def every_action(connector: Connector) -> None:
     ticket = run("create_ticket", ticket_inputs)["data"]
     run("get_ticket", {"ticket_id": ticket["id"]})
     run("raw_request", {"url": "/me", "method": "GET"})
+    run("raw_request", {"url": "/companies/scroll", "method": "GET"})
+    run("raw_request", {"url": "/companies?tag_id=1", "method": "GET"})
     run("detach_tag_from_contact", {"contact_id": cid, "tag_id": tag["id"]})
     run("detach_company_from_contact", {"contact_id": cid, "company_id": company["id"]})
     run("archive_contact", {"contact_id": cid})
