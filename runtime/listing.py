@@ -2,15 +2,20 @@
 
 Without Fetch All it is the page Intercom returned, so a later step can pass
 ``pages.next.starting_after`` on. With Fetch All, ``data`` holds every record of every
-page and there is no next page.
+page and there is no next page. A Fetch All is a ``RecordStream``: the shim gathers it
+into that envelope, and ``run --output ndjson`` streams its records as pages arrive, in
+memory that does not grow with the number of records.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 Page = dict[str, Any]
+_DONE = object()
 
 
 def nth_page(pages: Iterator[Page], number: int = 1) -> Page:
@@ -28,16 +33,72 @@ def nth_page(pages: Iterator[Page], number: int = 1) -> Page:
     return empty
 
 
-def every_page(pages: Iterator[Page]) -> Page:
-    """One envelope holding the records of all ``pages``, in order: a single, last page."""
-    records: list[Any] = []
-    first: Page | None = None
-    for page in pages:
-        first = first or page
-        records.extend(page.get("data") or [])
-    envelope: Page = {key: value for key, value in (first or {"type": "list"}).items()}
-    envelope.pop("scroll_param", None)
-    envelope["data"] = records
-    envelope["total_count"] = len(records)
-    envelope["pages"] = {"type": "pages", "page": 1, "per_page": len(records), "total_pages": 1}
-    return envelope
+def prefetched(pages: Iterator[Page]) -> Iterator[Page]:
+    """``pages``, with the next page requested while the caller works on the current one.
+
+    One page ahead at most (the cursor of page N+1 is in page N), on one worker thread;
+    an error on the worker is raised to the caller at the page where it happened.
+    """
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        handoff.put(page, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put(_DONE)
+        except BaseException as error:  # handed to the consumer, raised there
+            handoff.put(error)
+
+    worker = threading.Thread(target=produce, daemon=True, name="prefetch")
+    worker.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+class RecordStream:
+    """Every record of every page of a Fetch All, read lazily and only once."""
+
+    def __init__(self, pages: Iterator[Page]) -> None:
+        self._pages = pages
+        self.first: Page | None = None
+        self.pages_read = 0
+        self.records_read = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for page in prefetched(self._pages):
+            self.first = self.first or page
+            self.pages_read += 1
+            records = page.get("data") or []
+            self.records_read += len(records)
+            yield from records
+
+    def envelope(self) -> Page:
+        """One envelope holding every record, in order: a single, last page."""
+        records = list(self)
+        envelope: Page = dict(self.first or {"type": "list"})
+        envelope.pop("scroll_param", None)
+        envelope["data"] = records
+        envelope["total_count"] = len(records)
+        envelope["pages"] = {"type": "pages", "page": 1, "per_page": len(records), "total_pages": 1}
+        return envelope
+
+
+def every_page(pages: Iterator[Page]) -> RecordStream:
+    """The records of all ``pages``, for the shim to gather or the CLI to stream."""
+    return RecordStream(pages)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -26,6 +26,7 @@ from intercom_connector.connections.connection import Connection, connection_fro
 from intercom_connector.runtime.client import IntercomClient, RetryPolicy
 from intercom_connector.runtime.errors import InputProblem, InputValidationError
 from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent
+from intercom_connector.runtime.listing import RecordStream
 from intercom_connector.runtime.manifest import (
     ActionSpec,
     InputSpec,
@@ -182,12 +183,33 @@ class Connector:
             self._client = IntercomClient(self.connection, **self._client_options)
         return self._client
 
-    def invoke(self, action_key: str, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Run one action; returns ``{"data": ...}``, JSON-serialisable."""
+    def _call(self, action_key: str, inputs: Mapping[str, Any] | None) -> Any:
         action = load_manifest().action(action_key)
         values = validate_inputs(action, inputs)
         handler = resolve_handler(action)
-        return {"data": handler(self.client, **values)}
+        return handler(self.client, **values)
+
+    def invoke(self, action_key: str, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run one action; returns ``{"data": ...}``, JSON-serialisable."""
+        data = self._call(action_key, inputs)
+        if isinstance(data, RecordStream):
+            data = data.envelope()
+        return {"data": data}
+
+    def stream(self, action_key: str, inputs: Mapping[str, Any] | None = None) -> Iterable[Any]:
+        """Run one action; its records, to iterate as they arrive.
+
+        A Fetch All gives a ``RecordStream`` (page after page, never holding them all;
+        ``pages_read`` and ``records_read`` count what came); another list action the
+        records of its page; any other action its one result.
+        """
+        data = self._call(action_key, inputs)
+        if isinstance(data, RecordStream):
+            return data
+        listed = isinstance(data, dict) and data.get("type") == "list"
+        if listed and isinstance(data.get("data"), list):
+            return list(data["data"])
+        return [data]
 
     def close(self) -> None:
         if self._client is not None:

@@ -63,6 +63,8 @@ class Faults:
     drop_after_processing: float = 0.5
     latency: float | tuple[float, float] = 0.0
     seed: int | None = None
+    #: the Retry-After (whole seconds) of a fault-mode 429
+    retry_after: int = 1
 
 
 @dataclass
@@ -263,7 +265,8 @@ class SandboxApp:
                            "Sandbox fault mode: the server failed")  # fmt: skip
         draw -= faults.error_rate
         if draw < faults.rate_limit_rate:
-            raise _RateLimited([("Retry-After", "1")], self.rate_limit or 10_000)
+            headers = [("Retry-After", str(faults.retry_after))]
+            raise _RateLimited(headers, self.rate_limit or 10_000)
 
     def _dispatch(self, request: Request) -> tuple[int, Any]:
         # Literal routes (/companies/scroll) before templated ones (/companies/{id}).
