@@ -167,12 +167,14 @@ class Connector:
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
+        max_concurrency: int = 8,
     ) -> None:
         self.connection = as_connection(connection)
         self._client_options: dict[str, Any] = {
             "transport": transport,
             "retry": retry,
             "timeout": timeout,
+            "max_concurrency": max_concurrency,
         }
         self._client: IntercomClient | None = None
 

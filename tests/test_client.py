@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import httpx
 import pytest
@@ -368,3 +369,26 @@ def test_a_create_answered_with_a_server_error_says_its_outcome_is_unknown(
     with pytest.raises(ServerError, match="outcome is unknown, so it was not repeated"):
         connector.invoke("create_ticket", {"ticket_type_id": "1", "contact_id": "a@b.example"})
     assert len(recorder.requests) == 1
+
+
+def test_numbered_pages_are_fetched_side_by_side_and_kept_in_order(recorder: Recorder) -> None:
+    def slow_page(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.05)
+        number = int(request.url.params["page"])
+        pages = {"type": "pages", "page": number, "per_page": 1, "total_pages": 12}
+        return httpx.Response(
+            200, json={"type": "list", "data": [{"id": str(number)}], "pages": pages}
+        )
+
+    recorder.respond("POST", "/companies/list", slow_page)
+    connection = {"type": "access_token", "access_token": TOKEN}
+    timings = {}
+    for width in (1, 8):
+        with Connector(
+            connection, transport=httpx.MockTransport(recorder), max_concurrency=width
+        ) as c:
+            started = time.monotonic()
+            result = c.invoke("list_companies", {"fetch_all": True, "per_page": 1})
+            timings[width] = time.monotonic() - started
+        assert [x["id"] for x in result["data"]["data"]] == [str(n) for n in range(1, 13)]
+    assert timings[1] / timings[8] > 3
