@@ -161,7 +161,10 @@ def list_contacts(
         pages = client.paginate_search("/contacts/search", body=body)
     else:
         pages = client.paginate_cursor(
-            "/contacts", params={"per_page": size}, starting_after=starting_after
+            "/contacts",
+            params={"per_page": size},
+            starting_after=starting_after,
+            read_ahead=fetch_all,
         )
     return every_page(pages) if fetch_all else nth_page(pages, page or 1)
 

@@ -10,6 +10,7 @@ pagination generator per paging style Intercom uses.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import random
 import re
@@ -281,19 +282,7 @@ class IntercomClient:
             idempotent=idempotent,
             **options,
         )
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise IntercomAPIError(
-                response.status_code,
-                "invalid_json",
-                "the answer was not JSON as expected",
-                response.headers.get("X-Request-Id"),
-                method=method,
-                path=path,
-            ) from None
+        return _decoded(response, method, path)
 
     def send(
         self,
@@ -396,24 +385,49 @@ class IntercomClient:
     # -- pagination -----------------------------------------------------------------
 
     def paginate_cursor(
-        self, path: str, *, params: Mapping[str, Any], starting_after: str | None = None
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any],
+        starting_after: str | None = None,
+        read_ahead: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Pages of a cursor list (``GET /contacts``): ``starting_after`` in the query.
 
         The caller's params (filters, per_page) go with every page. Stops at the
-        last page, or when Intercom hands back a cursor it already gave.
+        last page, or when Intercom hands back a cursor it already gave. With
+        ``read_ahead`` (a caller that wants every page), the next page is requested as soon
+        as its cursor shows in the raw answer, so decoding a page (and the caller's work on
+        it) overlaps the next round trip; the guess is checked against the decoded page and
+        a wrong one is thrown away.
         """
         seen: set[str] = set()
-        cursor = starting_after
-        while True:
+
+        def fetch(cursor: str | None) -> httpx.Response:
             query = dict(params)
             if cursor:
                 query["starting_after"] = cursor
-            page = self.request("GET", path, params=query)
-            yield page
-            cursor = _next_cursor(page)
-            if cursor is None or _repeated(cursor, seen, path):
-                return
+            return self.send("GET", path, params=query)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="next-page") as ahead:
+            response = fetch(starting_after)
+            while True:
+                guess = _peek_cursor(response.content)
+                speculate = read_ahead and guess and guess not in seen
+                pending = ahead.submit(fetch, guess) if speculate else None
+                page = _decoded(response, "GET", path)
+                cursor = _next_cursor(page)
+                yield page
+                if cursor is None or _repeated(cursor, seen, path):
+                    if pending is not None:
+                        pending.cancel()
+                    return
+                if pending is not None and guess == cursor:
+                    response = pending.result()
+                else:
+                    if pending is not None:
+                        pending.cancel()
+                    response = fetch(cursor)
 
     def paginate_search(self, path: str, *, body: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         """Pages of a search (``POST /contacts/search``): the cursor goes in the body."""
@@ -481,6 +495,38 @@ class IntercomClient:
             return self.max_concurrency
         # leave half of what the window still allows to everything else
         return max(1, min(self.max_concurrency, remaining // 2))
+
+
+_NEXT_CURSOR = re.compile(rb'"next"\s*:\s*\{[^{}]*?"starting_after"\s*:\s*("(?:[^"\\]|\\.)*")')
+
+
+def _peek_cursor(raw: bytes) -> str | None:
+    """The next page's cursor read off the raw answer, before it is decoded (a guess)."""
+    match = _NEXT_CURSOR.search(raw)
+    if match is None:
+        return None
+    try:
+        cursor = json.loads(match.group(1))
+    except ValueError:
+        return None
+    return cursor if isinstance(cursor, str) and cursor else None
+
+
+def _decoded(response: httpx.Response, method: str, path: str) -> Any:
+    """An answer's JSON body, None when it is empty."""
+    if not response.content:
+        return None
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        raise IntercomAPIError(
+            response.status_code,
+            "invalid_json",
+            "the answer was not JSON as expected",
+            response.headers.get("X-Request-Id"),
+            method=method,
+            path=path,
+        ) from None
 
 
 def _next_cursor(page: Mapping[str, Any]) -> str | None:

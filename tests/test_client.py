@@ -392,3 +392,23 @@ def test_numbered_pages_are_fetched_side_by_side_and_kept_in_order(recorder: Rec
             timings[width] = time.monotonic() - started
         assert [x["id"] for x in result["data"]["data"]] == [str(n) for n in range(1, 13)]
     assert timings[1] / timings[8] > 3
+
+
+def test_a_wrong_read_ahead_guess_is_thrown_away(recorder: Recorder, connector: Connector) -> None:
+    # A custom attribute shaped like Intercom's paging fools the raw read-ahead guess.
+    decoy = {"custom_attributes": {"next": {"starting_after": "decoy"}}}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("starting_after")
+        if cursor == "decoy":
+            return httpx.Response(
+                200, json={"type": "list", "data": [{"id": "WRONG"}], "pages": {}}
+            )
+        if cursor is None:
+            pages = {"type": "pages", "next": {"per_page": 1, "starting_after": "c1"}}
+            return httpx.Response(200, json={"data": [{"id": "1", **decoy}], "pages": pages})
+        return httpx.Response(200, json={"type": "list", "data": [{"id": "2"}], "pages": {}})
+
+    recorder.respond("GET", "/contacts", answer)
+    result = connector.invoke("list_contacts", {"fetch_all": True, "per_page": 1})
+    assert [c["id"] for c in result["data"]["data"]] == ["1", "2"]

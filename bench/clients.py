@@ -1,0 +1,96 @@
+"""One benchmark client run, in its own process: prints {"seconds", "records"} as JSON.
+
+    python bench/clients.py KIND BASE_URL PER_PAGE [CPU]
+
+KIND: ``bare`` (an httpx cursor loop, the floor any client builds on), ``shim`` (the
+connector as a flow calls it: ``Connector.invoke("list_contacts", fetch_all)``), ``sdk``
+(the official ``python-intercom`` SDK, run with the SDK's own interpreter), ``companies``
+and ``companies-sequential`` (Fetch All of companies, side by side or one page at a time).
+Only the standard library is imported up front, so each kind loads only its own client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+TOKEN = "bench-token"
+
+
+def bare(base: str, per_page: int) -> int:
+    import httpx
+
+    ids: list[str] = []
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"per_page": per_page}
+            if cursor:
+                params["starting_after"] = cursor
+            page = client.get("/contacts", params=params).json()
+            ids.extend(record["id"] for record in page["data"])
+            cursor = (page["pages"].get("next") or {}).get("starting_after")
+            if not cursor:
+                return len(ids)
+
+
+def _connector(base: str, **options: Any) -> Any:
+    from intercom_connector import Connector
+
+    connection = {"type": "access_token", "access_token": TOKEN, "base_url": base}
+    return Connector(connection, **options)
+
+
+def shim(base: str, per_page: int) -> int:
+    with _connector(base) as intercom:
+        result = intercom.invoke("list_contacts", {"fetch_all": True, "per_page": per_page})
+    return len(result["data"]["data"])
+
+
+def companies(base: str, per_page: int, width: int = 8) -> int:
+    with _connector(base, max_concurrency=width) as intercom:
+        result = intercom.invoke("list_companies", {"fetch_all": True, "per_page": per_page})
+    return len(result["data"]["data"])
+
+
+def sdk(base: str, per_page: int) -> int:
+    from intercom import Intercom
+
+    client = Intercom(token=TOKEN, base_url=base)
+    return sum(1 for _ in client.contacts.list(per_page=per_page))
+
+
+def prepare(kind: str) -> None:
+    """Load what the client needs before the clock starts: a host has it loaded already."""
+    import httpx  # noqa: F401
+
+    if kind == "sdk":
+        import intercom  # noqa: F401
+    elif kind != "bare":
+        from intercom_connector import load_manifest
+
+        load_manifest()
+
+
+def main() -> None:
+    kind, base, per_page = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if len(sys.argv) > 4:
+        os.sched_setaffinity(0, {int(sys.argv[4])})
+    run = {
+        "bare": bare,
+        "shim": shim,
+        "sdk": sdk,
+        "companies": companies,
+        "companies-sequential": lambda b, p: companies(b, p, width=1),
+    }[kind]
+    prepare(kind)
+    started = time.perf_counter()
+    records = run(base, per_page)
+    print(json.dumps({"seconds": time.perf_counter() - started, "records": records}))
+
+
+if __name__ == "__main__":
+    main()
