@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import orjson
 import yaml
 
 from intercom_connector.connections.connection import (
@@ -162,10 +163,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _write_ndjson(records: Iterable[Any]) -> None:
     """One JSON record per line as they arrive; progress on stderr only when it is a TTY."""
     progress = Progress(sys.stderr) if sys.stderr.isatty() else None
-    write = sys.stdout.write
+    write = sys.stdout.buffer.write
     for count, record in enumerate(records, start=1):
-        write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-        write("\n")
+        write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
         if progress is not None:
             progress.update(count, getattr(records, "pages_read", 1))
     sys.stdout.flush()

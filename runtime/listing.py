@@ -9,13 +9,10 @@ memory that does not grow with the number of records.
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 Page = dict[str, Any]
-_DONE = object()
 
 
 def nth_page(pages: Iterator[Page], number: int = 1) -> Page:
@@ -33,44 +30,6 @@ def nth_page(pages: Iterator[Page], number: int = 1) -> Page:
     return empty
 
 
-def prefetched(pages: Iterator[Page]) -> Iterator[Page]:
-    """``pages``, with the next page requested while the caller works on the current one.
-
-    One page ahead at most (the cursor of page N+1 is in page N), on one worker thread;
-    an error on the worker is raised to the caller at the page where it happened.
-    """
-    handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for page in pages:
-                while not stop.is_set():
-                    try:
-                        handoff.put(page, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            handoff.put(_DONE)
-        except BaseException as error:  # handed to the consumer, raised there
-            handoff.put(error)
-
-    worker = threading.Thread(target=produce, daemon=True, name="prefetch")
-    worker.start()
-    try:
-        while True:
-            item = handoff.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-
-
 class RecordStream:
     """Every record of every page of a Fetch All, read lazily and only once."""
 
@@ -81,7 +40,7 @@ class RecordStream:
         self.records_read = 0
 
     def __iter__(self) -> Iterator[Any]:
-        for page in prefetched(self._pages):
+        for page in self._pages:
             self.first = self.first or page
             self.pages_read += 1
             records = page.get("data") or []

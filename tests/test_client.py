@@ -10,6 +10,7 @@ import pytest
 from support import TOKEN, Recorder, body_of, query_of
 
 from intercom_connector import Connector
+from intercom_connector.runtime import client as client_module
 from intercom_connector.runtime.client import RetryPolicy, build_path
 from intercom_connector.runtime.errors import (
     AuthenticationError,
@@ -394,7 +395,10 @@ def test_numbered_pages_are_fetched_side_by_side_and_kept_in_order(recorder: Rec
     assert timings[1] / timings[8] > 3
 
 
-def test_a_wrong_read_ahead_guess_is_thrown_away(recorder: Recorder, connector: Connector) -> None:
+def test_a_wrong_read_ahead_guess_is_thrown_away(
+    recorder: Recorder, connector: Connector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "READ_AHEAD_AFTER", 0.0)  # read ahead on every page
     # A custom attribute shaped like Intercom's paging fools the raw read-ahead guess.
     decoy = {"custom_attributes": {"next": {"starting_after": "decoy"}}}
 
@@ -412,3 +416,15 @@ def test_a_wrong_read_ahead_guess_is_thrown_away(recorder: Recorder, connector: 
     recorder.respond("GET", "/contacts", answer)
     result = connector.invoke("list_contacts", {"fetch_all": True, "per_page": 1})
     assert [c["id"] for c in result["data"]["data"]] == ["1", "2"]
+    cursors = [r.url.params.get("starting_after") for r in recorder.requests]
+    assert "decoy" in cursors and cursors.count("c1") == 1  # guessed, thrown away, corrected
+
+
+def test_reading_ahead_asks_for_each_page_once(
+    recorder: Recorder, connector: Connector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "READ_AHEAD_AFTER", 0.0)
+    cursor_pages(recorder, "GET", "/contacts", lambda r: r.url.params.get("starting_after"))
+    result = connector.invoke("list_contacts", {"fetch_all": True, "per_page": 2})
+    assert [c["id"] for c in result["data"]["data"]] == ["1", "2", "3", "4", "5"]
+    assert [r.url.params.get("starting_after") for r in recorder.requests] == [None, "c1", "c2"]
