@@ -2,10 +2,14 @@
 
     python bench/clients.py KIND BASE_URL PER_PAGE [CPU]
 
-KIND: ``bare`` (an httpx cursor loop, the floor any client builds on), ``shim`` (the
-connector as a flow calls it: ``Connector.invoke("list_contacts", fetch_all)``), ``sdk``
-(the official ``python-intercom`` SDK, run with the SDK's own interpreter), ``companies``
-and ``companies-sequential`` (Fetch All of companies, side by side or one page at a time).
+KIND is one of:
+
+- ``bare``: an httpx cursor loop keeping every record, the floor any client builds on;
+- ``shim``: the connector as a flow calls it, ``Connector.invoke("list_contacts", ...)``;
+- ``sdk``: the official ``python-intercom`` SDK, run with the SDK's own interpreter;
+- ``companies`` / ``companies-sequential``: Fetch All of companies, pages side by side
+  or one at a time.
+
 Only the standard library is imported up front, so each kind loads only its own client.
 """
 
@@ -23,7 +27,7 @@ TOKEN = "bench-token"
 def bare(base: str, per_page: int) -> int:
     import httpx
 
-    ids: list[str] = []
+    records: list[dict[str, Any]] = []  # the same work as a Fetch All: keep every record
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
         cursor = None
         while True:
@@ -31,10 +35,10 @@ def bare(base: str, per_page: int) -> int:
             if cursor:
                 params["starting_after"] = cursor
             page = client.get("/contacts", params=params).json()
-            ids.extend(record["id"] for record in page["data"])
+            records.extend(page["data"])
             cursor = (page["pages"].get("next") or {}).get("starting_after")
             if not cursor:
-                return len(ids)
+                return len(records)
 
 
 def _connector(base: str, **options: Any) -> Any:

@@ -230,6 +230,9 @@ def main() -> None:
     }
     (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
+    from report import main as write_report  # bench/ is this script's folder
+
+    write_report()
 
 
 if __name__ == "__main__":

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import jsonschema
 
 from intercom_connector.runtime.errors import ConnectionConfigError
+from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent, problem_text
+from intercom_connector.runtime.manifest import InputSpec, load_manifest
 
 #: the API host of each Intercom region (spec `servers`)
 REGION_BASE_URLS = {
@@ -23,8 +26,6 @@ REGION_BASE_URLS = {
     "eu": "https://api.eu.intercom.io",
     "au": "https://api.au.intercom.io",
 }
-DEFAULT_REGION = "us"
-DEFAULT_API_VERSION = "2.16"
 KINDS = ("access_token", "oauth2")
 
 #: environment variables a connection can be read from (DESIGN.md contract)
@@ -98,14 +99,14 @@ class Connection:
 
     kind: str
     access_token: Secret | None
-    region: str = DEFAULT_REGION
-    api_version: str = DEFAULT_API_VERSION
-    base_url: str | None = None
-    client_id: str | None = None
-    client_secret: Secret | None = None
+    region: str
+    api_version: str
+    base_url: str | None
+    client_id: str | None
+    client_secret: Secret | None
     #: attempts in all for one request, and the time after which no retry starts
-    max_attempts: int = 4
-    max_retry_seconds: float = 120.0
+    max_attempts: int
+    max_retry_seconds: float
 
     @property
     def api_base(self) -> str:
@@ -130,76 +131,59 @@ class Connection:
         return self.access_token.reveal()
 
 
-def _text(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ConnectionConfigError(f"Connection field {key!r} must be text")
-    return value
-
-
-def _bounded(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = data.get(key)
-    if value is None or value == "":
-        return default
+def _checked(spec: InputSpec, raw: Any) -> Any:
+    """One connection field, coerced and checked like any input (message by label)."""
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ConnectionConfigError(f"Connection field {key!r} must be a whole number") from None
-    if not low <= number <= high:
-        raise ConnectionConfigError(f"Connection field {key!r} must be from {low} to {high}")
-    return number
+        value = coerce(spec.type, raw)
+    except CoercionProblem as exc:
+        raise ConnectionConfigError(f"{spec.label} ({spec.key}): {exc}") from None
+    for error in jsonschema.Draft202012Validator(spec.json_schema()).iter_errors(value):
+        raise ConnectionConfigError(f"{spec.label} ({spec.key}): {problem_text(error, spec.key)}")
+    return value
 
 
 def connection_from_mapping(data: Mapping[str, Any]) -> Connection:
     """A Connection from a mapping such as a connection file or a host's stored fields.
 
-    Keys: ``type`` (access_token or oauth2), ``access_token``, ``client_id``,
-    ``client_secret``, ``region``, ``api_version``, ``base_url``. An OAuth 2.0
-    connection carries the token its authorization produced in ``access_token``.
+    The fields are those connector.yaml declares for the connection ``type``
+    (access_token or oauth2), with their defaults and checks. An OAuth 2.0 connection
+    also carries the token its authorization produced, in ``access_token``.
     """
     kind = data.get("type", "access_token")
     if kind not in KINDS:
         raise ConnectionConfigError(
             f"Connection type {kind!r} is not known; use one of: {', '.join(KINDS)}"
         )
-    known = {"type", "name", "access_token", "client_id", "client_secret"} | {
-        "region",
-        "api_version",
-        "base_url",
-        "max_attempts",
-        "max_retry_seconds",
-    }
+    specs = {spec.key: spec for spec in load_manifest().connections[kind].inputs}
+    known = {"type", "name", "access_token", *specs}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConnectionConfigError(
             f"Connection has unknown fields {', '.join(unknown)}; "
             f"the fields are: {', '.join(sorted(known))}"
         )
-    region = (_text(data, "region") or DEFAULT_REGION).lower()
-    if region not in REGION_BASE_URLS:
-        raise ConnectionConfigError(
-            f"Region {region!r} is not an Intercom region; use one of: "
-            f"{', '.join(REGION_BASE_URLS)}"
-        )
-    base_url = _text(data, "base_url")
-    token = _text(data, "access_token")
-    secret = _text(data, "client_secret")
-    if kind == "access_token" and not token:
-        raise ConnectionConfigError("An access_token connection needs its Access Token")
-    if kind == "oauth2" and not _text(data, "client_id"):
-        raise ConnectionConfigError("An oauth2 connection needs its Client ID")
+    values: dict[str, Any] = {}
+    for key, spec in specs.items():
+        if not is_absent(data.get(key)):
+            values[key] = _checked(spec, data[key])
+        elif spec.has_default:
+            values[key] = spec.default
+        elif spec.required:
+            raise ConnectionConfigError(f"The {kind} connection needs its {spec.label} ({key})")
+    token = data.get("access_token")
+    if not is_absent(token) and kind == "oauth2":
+        values["access_token"] = _checked(specs["client_id"], token)  # text, like the ID
+    base_url = values.get("base_url")
     return Connection(
-        max_attempts=_bounded(data, "max_attempts", 4, 1, 10),
-        max_retry_seconds=_bounded(data, "max_retry_seconds", 120, 0, 3600),
         kind=kind,
-        access_token=Secret(token) if token else None,
-        region=region,
-        api_version=_text(data, "api_version") or DEFAULT_API_VERSION,
+        access_token=Secret(values["access_token"]) if values.get("access_token") else None,
+        region=values["region"],
+        api_version=values["api_version"],
         base_url=check_base_url(base_url) if base_url else None,
-        client_id=_text(data, "client_id"),
-        client_secret=Secret(secret) if secret else None,
+        client_id=values.get("client_id"),
+        client_secret=Secret(values["client_secret"]) if values.get("client_secret") else None,
+        max_attempts=values["max_attempts"],
+        max_retry_seconds=values["max_retry_seconds"],
     )
 
 

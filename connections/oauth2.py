@@ -24,7 +24,6 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from intercom_connector.connections.connection import (
-    DEFAULT_API_VERSION,
     Connection,
     Secret,
     connection_from_mapping,
@@ -102,9 +101,9 @@ def complete_authorization(
     callback_url: str,
     client_secret: str | Secret,
     *,
-    region: str = "us",
+    region: str | None = None,
     base_url: str | None = None,
-    api_version: str = DEFAULT_API_VERSION,
+    api_version: str | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> Connection:
     """Finish the flow from the URL Intercom redirected to (or just its query string)."""

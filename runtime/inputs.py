@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import jsonschema
+
 JSON = Any
 
 
@@ -176,3 +178,45 @@ def coerce(type_name: str, value: JSON) -> JSON:
 def schema_fragment(type_name: str) -> dict[str, JSON]:
     """A fresh copy of the JSON Schema fragment of ``type_name``."""
     return json.loads(json.dumps(INPUT_TYPES[type_name][0]))  # type: ignore[no-any-return]
+
+
+_TYPE_WORDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a JSON object",
+    "array": "a list",
+    "null": "nothing",
+}
+
+
+def _type_words(expected: Any) -> str:
+    names = expected if isinstance(expected, list) else [expected]
+    return " or ".join(_TYPE_WORDS.get(str(name), str(name)) for name in names)
+
+
+def problem_text(error: jsonschema.ValidationError, key: str) -> str:
+    """A person's sentence for one schema violation of one input."""
+    validator, expected = error.validator, error.validator_value
+    if validator == "type":
+        text = f"expected {_type_words(expected)}, got {_describe(error.instance)}"
+    elif validator == "enum":
+        text = f"must be one of {', '.join(map(str, expected))}; got {_describe(error.instance)}"
+    elif validator == "minimum":
+        text = f"must be at least {expected}; got {_describe(error.instance)}"
+    elif validator == "maximum":
+        text = f"must be at most {expected}; got {_describe(error.instance)}"
+    elif validator == "minLength":
+        text = "must not be empty"
+    elif validator == "pattern" and key == "starting_after":
+        text = (
+            "must be a page number, as a previous output gives it in "
+            f"pages.next.starting_after; got {_describe(error.instance)}"
+        )
+    else:
+        text = error.message
+    nested = list(error.absolute_path)[1:]
+    if nested:
+        text = f"at {'.'.join(map(str, nested))}: {text}"
+    return text

@@ -16,7 +16,6 @@ import webbrowser
 from typing import Any
 
 from intercom_connector.connections.connection import (
-    DEFAULT_API_VERSION,
     REGION_BASE_URLS,
     check_base_url,
     connection_from_mapping,
@@ -62,8 +61,10 @@ def cmd_connect_access_token(args: argparse.Namespace) -> int:
         "api_version": args.api_version,
         "base_url": args.base_url,
     }
-    _saved(args).save(args.name, fields)
-    return _done(f"Saved connection {args.name!r} (access_token, region {args.region}).")
+    saved = _saved(args)
+    saved.save(args.name, fields)
+    region = saved.get(args.name).region
+    return _done(f"Saved connection {args.name!r} (access_token, region {region}).")
 
 
 def cmd_connect_oauth2(args: argparse.Namespace) -> int:
@@ -97,7 +98,7 @@ def cmd_connect_oauth2(args: argparse.Namespace) -> int:
         api_version=args.api_version,
     )
     _saved(args).save(args.name, connection_fields(connection))
-    return _done(f"Saved connection {args.name!r} (oauth2, region {args.region}).")
+    return _done(f"Saved connection {args.name!r} (oauth2, region {connection.region}).")
 
 
 def cmd_connections_list(args: argparse.Namespace) -> int:
@@ -149,8 +150,8 @@ def add_login_commands(commands: Any) -> None:
     oauth = kinds.add_parser("oauth2", help="log in with OAuth 2.0 through a browser")
     for parser in (token, oauth):
         parser.add_argument("--name", default="default", help="save it as (default: default)")
-        parser.add_argument("--region", default="us", choices=list(REGION_BASE_URLS))
-        parser.add_argument("--api-version", default=DEFAULT_API_VERSION)
+        parser.add_argument("--region", choices=list(REGION_BASE_URLS), help="default: us")
+        parser.add_argument("--api-version", help="Intercom-Version to send (default: 2.16)")
         parser.add_argument("--base-url", help="an API host other than the region's")
     token.set_defaults(handler=cmd_connect_access_token)
     oauth.add_argument("--client-id", required=True, help="your Intercom app's Client ID")

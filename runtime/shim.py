@@ -15,7 +15,6 @@ No HTTP request leaves before step 3 has passed.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,60 +24,13 @@ import jsonschema
 from intercom_connector.connections.connection import Connection, connection_from_mapping
 from intercom_connector.runtime.client import IntercomClient, RetryPolicy
 from intercom_connector.runtime.errors import InputProblem, InputValidationError
-from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent
+from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent, problem_text
 from intercom_connector.runtime.listing import RecordStream
 from intercom_connector.runtime.manifest import (
     ActionSpec,
-    InputSpec,
     load_manifest,
     resolve_handler,
 )
-
-_TYPE_WORDS = {
-    "string": "text",
-    "integer": "a whole number",
-    "number": "a number",
-    "boolean": "true or false",
-    "object": "a JSON object",
-    "array": "a list",
-    "null": "nothing",
-}
-
-
-def _shown(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _type_words(expected: Any) -> str:
-    names = expected if isinstance(expected, list) else [expected]
-    return " or ".join(_TYPE_WORDS.get(str(name), str(name)) for name in names)
-
-
-def _problem_text(error: jsonschema.ValidationError, spec: InputSpec) -> str:
-    """A person's sentence for one schema violation of one input."""
-    validator, expected = error.validator, error.validator_value
-    if validator == "type":
-        text = f"expected {_type_words(expected)}, got {_shown(error.instance)}"
-    elif validator == "enum":
-        text = f"must be one of {', '.join(map(str, expected))}; got {_shown(error.instance)}"
-    elif validator == "minimum":
-        text = f"must be at least {expected}; got {_shown(error.instance)}"
-    elif validator == "maximum":
-        text = f"must be at most {expected}; got {_shown(error.instance)}"
-    elif validator == "minLength":
-        text = "must not be empty"
-    elif validator == "pattern" and spec.key == "starting_after":
-        text = (
-            "must be a page number, as a previous output gives it in "
-            f"pages.next.starting_after; got {_shown(error.instance)}"
-        )
-    else:
-        text = error.message
-    nested = list(error.absolute_path)[1:]
-    if nested:
-        text = f"at {'.'.join(map(str, nested))}: {text}"
-    return text
 
 
 @functools.cache
@@ -118,7 +70,7 @@ def validate_inputs(action: ActionSpec, inputs: Mapping[str, Any] | None) -> dic
                     problems.append(InputProblem(key, by_key[key].label, "is required"))
             continue
         key = str(error.absolute_path[0])
-        problems.append(InputProblem(key, by_key[key].label, _problem_text(error, by_key[key])))
+        problems.append(InputProblem(key, by_key[key].label, problem_text(error, by_key[key].key)))
     problems.extend(_group_problems(action, values))
     if problems:
         raise InputValidationError(action.label, problems)

@@ -126,7 +126,7 @@ def test_bad_connection_exits_3(tmp_path: Path) -> None:
     path.write_text(json.dumps({"type": "access_token", "access_token": TOKEN, "region": "mars"}))
     done = cli("run", "list_tags", "--connection", str(path))
     assert done.returncode == 3
-    assert "Region 'mars' is not an Intercom region; use one of: us, eu, au" in done.stderr
+    assert "Region (region): must be one of us, eu, au; got 'mars'" in done.stderr
     assert TOKEN not in done.stderr
 
 

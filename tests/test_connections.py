@@ -134,7 +134,10 @@ def test_region_applies_to_raw_request(
     region: str, absolute: str, accepted: bool, recorder: Recorder
 ) -> None:
     recorder.on("GET", "/admins", {"type": "admin.list", "admins": []})
-    connection = {"type": "oauth2", "client_id": "c", "access_token": "t", "region": region}
+    connection = {
+        "type": "oauth2", "client_id": "c", "client_secret": "s", "access_token": "t",
+        "region": region,
+    }  # fmt: skip
     with Connector(connection, transport=httpx.MockTransport(recorder)) as connector:
         connector.invoke("raw_request", {"url": "/admins", "method": "GET"})
         assert recorder.last.url.host == f"api.{region}.intercom.io"
@@ -176,7 +179,9 @@ def test_saved_connections_file_is_private(tmp_path: Path) -> None:
 
 def test_unusable_connections_are_not_saved(tmp_path: Path) -> None:
     saved = SavedConnections(tmp_path)
-    with pytest.raises(ConnectionConfigError, match="Region 'mars'"):
+    with pytest.raises(
+        ConnectionConfigError, match=r"Region \(region\): must be one of us, eu, au"
+    ):
         saved.save("x", {"type": "access_token", "access_token": "t", "region": "mars"})
     with pytest.raises(ConnectionConfigError, match="must be letters"):
         saved.save("../evil", {"type": "access_token", "access_token": "t"})

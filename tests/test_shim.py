@@ -54,7 +54,7 @@ def test_select_and_bounds(recorder: Recorder, connector: Connector) -> None:
     with pytest.raises(InputValidationError) as excinfo:
         connector.invoke("list_contacts", {"order": "sideways", "per_page": 151, "page": 0})
     assert problems_of(excinfo) == {
-        "order": 'must be one of desc, asc; got "sideways"',
+        "order": "must be one of desc, asc; got 'sideways'",
         "per_page": "must be at most 150; got 151",
         "page": "must be at least 1; got 0",
     }
