@@ -66,25 +66,30 @@ def _print_json(value: Any, out: TextIO) -> None:
     out.write("\n")
 
 
-def _read_structured(path: str, what: str) -> Any:
+def _read_structured(
+    path: str, what: str, error: Callable[[str], ConnectorError] = ConnectionConfigError
+) -> Any:
     """JSON or YAML from a file, or from stdin when ``path`` is ``-``."""
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConnectionConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+        raise error(f"cannot read {what} {path}: {exc.strerror}") from None
     try:
         return yaml.safe_load(text)  # YAML is a superset of JSON
     except yaml.YAMLError as exc:
-        raise ConnectionConfigError(f"{what} {path} is not valid JSON or YAML: {exc}") from None
+        raise error(f"{what} {path} is not valid JSON or YAML: {exc}") from None
 
 
 def _inputs(args: argparse.Namespace, action_label: str) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
+
+    def bad_inputs(problem: str) -> InputValidationError:
+        return InputValidationError(action_label, [InputProblem("--inputs", "--inputs", problem)])
+
     if args.inputs:
-        loaded = _read_structured(args.inputs, "inputs file")
+        loaded = _read_structured(args.inputs, "inputs file", bad_inputs)
         if not isinstance(loaded, Mapping):
-            problem = InputProblem("--inputs", "--inputs", "must hold a JSON object of inputs")
-            raise InputValidationError(action_label, [problem])
+            raise bad_inputs("must hold a JSON object of inputs")
         inputs.update(loaded)
     for pair in args.input or []:
         key, sep, value = pair.partition("=")
@@ -119,7 +124,7 @@ def _connection(args: argparse.Namespace) -> tuple[Connection, Any]:
 def _sandbox_connection(args: argparse.Namespace) -> tuple[Connection, Any]:
     from intercom_connector.sandbox import Sandbox  # only when used: keeps start-up small
 
-    sandbox = Sandbox(os.environ.get("INTERCOM_SANDBOX_DIR"))
+    sandbox = Sandbox()  # $INTERCOM_SANDBOX_DIR, else the user's data directory
     if not args.sandbox:
         print(
             "note: no Intercom credentials given (--connection or INTERCOM_ACCESS_TOKEN): "

@@ -84,6 +84,7 @@ def test_connection_from_a_file(
         (["run", "get_contact", "-i", "contact_id"], "expected KEY=VALUE"),
         (["run", "list_contacts", "-i", "per_page=lots"], "expected a whole number, got 'lots'"),
         (["run", "get_contcat"], "'get_contcat' is not an action"),
+        (["run", "list_tags", "--inputs", "/nonexistent.json"], "cannot read inputs file"),
         (["describe", "nope"], "'nope' is not an action"),
         (["run"], "the following arguments are required: ACTION"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
