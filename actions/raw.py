@@ -7,12 +7,8 @@ from typing import Any
 
 import httpx
 
-from intercom_connector.runtime.client import IntercomClient, RequestRetry
-from intercom_connector.runtime.errors import (
-    InputProblem,
-    InputValidationError,
-    IntercomAPIError,
-)
+from intercom_connector.runtime.client import IntercomClient, RequestRetry, json_body
+from intercom_connector.runtime.errors import InputProblem, InputValidationError
 
 _LABEL = "Raw Request"
 # Answer headers a later flow step has no use for and that could carry session state.
@@ -73,19 +69,7 @@ def _decoded(response: httpx.Response, response_type: str, method: str, url: str
         return {"content_type": content_type, "base64": base64.b64encode(response.content).decode()}
     if response_type == "text":
         return response.text
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        raise IntercomAPIError(
-            response.status_code,
-            "invalid_json",
-            "the answer is not JSON; set Response Type to text or binary to receive it",
-            response.headers.get("X-Request-Id"),
-            method=method,
-            path=url,
-        ) from None
+    return json_body(response, method, url, "; set Response Type to text or binary")
 
 
 def raw_request(

@@ -285,7 +285,7 @@ class IntercomClient:
             idempotent=idempotent,
             **options,
         )
-        return _decoded(response, method, path)
+        return json_body(response, method, path)
 
     def send(
         self,
@@ -422,7 +422,7 @@ class IntercomClient:
                 slow = took >= READ_AHEAD_AFTER
                 speculate = read_ahead and slow and guess and guess not in seen
                 pending = ahead.submit(fetch, guess) if speculate else None
-                page = _decoded(response, "GET", path)
+                page = json_body(response, "GET", path)
                 cursor = _next_cursor(page)
                 yield page
                 if cursor is None or _repeated(cursor, seen, path):
@@ -519,8 +519,8 @@ def _peek_cursor(raw: bytes) -> str | None:
     return cursor if isinstance(cursor, str) and cursor else None
 
 
-def _decoded(response: httpx.Response, method: str, path: str) -> Any:
-    """An answer's JSON body, None when it is empty."""
+def json_body(response: httpx.Response, method: str, path: str, advice: str = "") -> Any:
+    """An answer's JSON body, None when it is empty; IntercomAPIError when it is not JSON."""
     if not response.content:
         return None
     try:
@@ -529,7 +529,7 @@ def _decoded(response: httpx.Response, method: str, path: str) -> Any:
         raise IntercomAPIError(
             response.status_code,
             "invalid_json",
-            "the answer was not JSON as expected",
+            "the answer was not JSON as expected" + advice,
             response.headers.get("X-Request-Id"),
             method=method,
             path=path,
