@@ -19,7 +19,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Build from a copy: an in-tree build/ would leave stale files for the next build.
     source = tmp_path_factory.mktemp("source") / "repo"
     ignore = shutil.ignore_patterns(
-        ".venv", "build", "*.egg-info", ".git", "*_cache", "__pycache__"
+        ".venv*", "build", "*.egg-info", ".git", "*_cache", "__pycache__"
     )
     shutil.copytree(REPO, source, ignore=ignore)
     subprocess.run(
