@@ -17,17 +17,17 @@ from intercom_connector.sandbox.store import Record, Store, dumps
 
 WORKSPACE_ID = "sbx0demo"
 
-_CONTACT_NULLABLE = {
+_CONTACT_NULLABLE = frozenset({
     "external_id", "phone", "name", "owner_id", "signed_up_at", "last_seen_at",
     "last_replied_at", "last_contacted_at", "last_email_opened_at", "last_email_clicked_at",
     "language_override", "browser", "browser_version", "browser_language", "os", "avatar",
     "android_app_name", "android_app_version", "android_device", "android_os_version",
     "android_sdk_version", "android_last_seen_at", "ios_app_name", "ios_app_version",
     "ios_device", "ios_os_version", "ios_sdk_version", "ios_last_seen_at",
-}  # fmt: skip
+})  # fmt: skip
 
 
-def _without_nulls(record: Record, nullable: set[str] = frozenset()) -> Record:  # type: ignore[assignment]
+def _without_nulls(record: Record, nullable: frozenset[str] = frozenset()) -> Record:
     return {k: v for k, v in record.items() if v is not None or k in nullable}
 
 
