@@ -20,7 +20,7 @@ import jsonschema
 import yaml
 
 from intercom_connector.runtime.errors import ManifestError
-from intercom_connector.runtime.inputs import INPUT_TYPES, schema_fragment
+from intercom_connector.runtime.inputs import schema_fragment
 
 PACKAGE = "intercom_connector"
 #: libyaml's loader when PyYAML was built with it (7x faster: every CLI start reads the
@@ -325,8 +325,3 @@ def resolve_handler(action: ActionSpec) -> Callable[..., Any]:
             f"in actions/{module_name}.py"
         )
     return handler  # type: ignore[no-any-return]
-
-
-def input_types() -> tuple[str, ...]:
-    """The closed set of input type names."""
-    return tuple(INPUT_TYPES)

@@ -883,11 +883,6 @@ def me(app: SandboxApp, db: Any, request: Request) -> Record:
     return records.admin()
 
 
-def route_table() -> list[tuple[str, str]]:
-    """(method, path pattern) of every route, for tests."""
-    return [(method, pattern.pattern) for method, pattern, _ in _ROUTES]
-
-
 def rate_limit_headers(error: ApiError) -> list[tuple[str, str]]:
     return error.headers if isinstance(error, _RateLimited) else []
 
