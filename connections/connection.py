@@ -172,7 +172,9 @@ def connection_from_mapping(data: Mapping[str, Any]) -> Connection:
             raise ConnectionConfigError(f"The {kind} connection needs its {spec.label} ({key})")
     token = data.get("access_token")
     if not is_absent(token) and kind == "oauth2":
-        values["access_token"] = _checked(specs["client_id"], token)  # text, like the ID
+        # The token an authorization produced is checked as the Access Token input is.
+        token_spec = {s.key: s for s in load_manifest().connections["access_token"].inputs}
+        values["access_token"] = _checked(token_spec["access_token"], token)
     base_url = values.get("base_url")
     return Connection(
         kind=kind,
