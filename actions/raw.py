@@ -8,15 +8,10 @@ from typing import Any
 import httpx
 
 from intercom_connector.runtime.client import IntercomClient, RequestRetry, json_body
-from intercom_connector.runtime.errors import InputProblem, InputValidationError
+from intercom_connector.runtime.errors import InputRefusal
 
-_LABEL = "Raw Request"
 # Answer headers a later flow step has no use for and that could carry session state.
 _HIDDEN_HEADERS = {"set-cookie"}
-
-
-def _refuse(key: str, label: str, problem: str) -> InputValidationError:
-    return InputValidationError(_LABEL, [InputProblem(key, label, problem)])
 
 
 def _same_host_url(client: IntercomClient, url: str) -> str:
@@ -27,9 +22,8 @@ def _same_host_url(client: IntercomClient, url: str) -> str:
         return url
     base = client.base_url
     if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
-        raise _refuse(
+        raise InputRefusal(
             "url",
-            "URL",
             f"points at {target.scheme}://{target.host}, not this connection's API host "
             f"{base.scheme}://{base.host}; give a path such as /contacts instead",
         )
@@ -49,10 +43,8 @@ def _multipart(
     files = _pairs(file_data)
     unknown = sorted(set(names) - {key for key, _ in files})
     if unknown:
-        raise _refuse(
-            "file_data_file_names",
-            "File Data File Names",
-            f"keys {', '.join(unknown)} match no File Data key",
+        raise InputRefusal(
+            "file_data_file_names", f"keys {', '.join(unknown)} match no {{file_data}} key"
         )
     fields: dict[str, list[str]] = {}
     for key, value in _pairs(form_data):
@@ -77,28 +69,28 @@ def raw_request(
     *,
     url: str,
     method: str,
-    data: Any = None,
-    form_data: list[dict[str, str]] | None = None,
-    file_data: list[dict[str, str]] | None = None,
-    file_data_file_names: list[dict[str, str]] | None = None,
-    query_params: list[dict[str, str]] | None = None,
-    headers: list[dict[str, str]] | None = None,
-    response_type: str = "json",
-    timeout: int | None = None,
-    retry_delay_ms: int = 0,
-    retry_on_all_errors: bool = False,
-    max_retry_count: int = 0,
-    use_exponential_backoff: bool = False,
+    data: Any,
+    form_data: list[dict[str, str]] | None,
+    file_data: list[dict[str, str]] | None,
+    file_data_file_names: list[dict[str, str]] | None,
+    query_params: list[dict[str, str]] | None,
+    headers: list[dict[str, str]] | None,
+    response_type: str,
+    timeout: int | None,
+    retry_delay_ms: int,
+    retry_on_all_errors: bool,
+    max_retry_count: int,
+    use_exponential_backoff: bool,
 ) -> Any:
     """Send the request as described and return its status, headers and decoded body."""
     target = _same_host_url(client, url)
     options: dict[str, Any] = {"params": _pairs(query_params), "headers": _pairs(headers)}
     if form_data or file_data:
         if data is not None:
-            raise _refuse("data", "Data", "cannot be sent together with Form Data or File Data")
+            raise InputRefusal("data", "cannot be sent together with {form_data} or {file_data}")
         options.update(_multipart(form_data, file_data, file_data_file_names))
     elif file_data_file_names:
-        raise _refuse("file_data_file_names", "File Data File Names", "needs File Data")
+        raise InputRefusal("file_data_file_names", "needs {file_data}")
     elif data is not None:
         options["json"] = data
     if timeout is not None:

@@ -138,7 +138,9 @@ def _checked(spec: InputSpec, raw: Any) -> Any:
     except CoercionProblem as exc:
         raise ConnectionConfigError(f"{spec.label} ({spec.key}): {exc}") from None
     for error in jsonschema.Draft202012Validator(spec.json_schema()).iter_errors(value):
-        raise ConnectionConfigError(f"{spec.label} ({spec.key}): {problem_text(error, spec.key)}")
+        raise ConnectionConfigError(
+            f"{spec.label} ({spec.key}): {problem_text(error, spec.pattern_hint)}"
+        )
     return value
 
 

@@ -222,6 +222,27 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_data_source(args: argparse.Namespace) -> int:
+    source = load_manifest().data_sources.get(args.key)
+    inputs = _inputs(args, source.label if source else args.key)
+    connection, transport = _connection(args)
+    with Connector(connection, transport=transport) as connector:
+        result = connector.data_source(args.key, inputs)
+    _print_json(result, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_data_sources(args: argparse.Namespace) -> int:
+    sources = load_manifest().data_sources.values()
+    if args.json:
+        _print_json([{"key": s.key, "label": s.label} for s in sources], sys.stdout)
+        return EXIT_OK
+    width = max(len(s.key) for s in sources)
+    for source in sorted(sources, key=lambda s: s.key):
+        print(f"{source.key:<{width}}  {source.label}")
+    return EXIT_OK
+
+
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from intercom_connector.sandbox import DEFAULT_TOKEN, Sandbox, serve_forever
 
@@ -348,6 +369,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print all outputs as one JSON object at the end"
     )
     flow_run.set_defaults(handler=cmd_flow_run)
+
+    data_source = commands.add_parser(
+        "data-source", help="a data source's choices (a dropdown) as JSON"
+    )
+    data_source.add_argument("key", metavar="KEY", help="data source key, e.g. select_tag")
+    data_source.add_argument("--input", "-i", action="append", metavar="KEY=VALUE")
+    data_source.add_argument("--inputs", metavar="FILE", help="inputs as JSON/YAML; - for stdin")
+    _connection_options(data_source)
+    data_source.set_defaults(handler=cmd_data_source)
+    data_sources = commands.add_parser("data-sources", help="list the data sources")
+    data_sources.add_argument("--json", action="store_true", help="as JSON")
+    data_sources.set_defaults(handler=cmd_data_sources)
 
     add_login_commands(commands)
 

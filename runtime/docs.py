@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from intercom_connector.runtime.errors import ConnectorError
-from intercom_connector.runtime.manifest import ActionSpec, InputSpec, Manifest
+from intercom_connector.runtime.manifest import ActionSpec, InputSpec, Manifest, OperationSpec
 
 
 def _input_json(spec: InputSpec) -> dict[str, Any]:
@@ -27,13 +27,38 @@ def _input_json(spec: InputSpec) -> dict[str, Any]:
         entry["options"] = [{"value": o.value, "label": o.label} for o in spec.options]
     if spec.unit:
         entry["unit"] = spec.unit
+    if spec.data_source:
+        entry["data_source"] = spec.data_source
+    if spec.secret:
+        entry["secret"] = True
     if spec.type != "connection":
         entry["schema"] = spec.json_schema()
     return entry
 
 
+def _operation_json(operation: OperationSpec) -> dict[str, Any]:
+    return {
+        "key": operation.key,
+        "label": operation.label,
+        "description": operation.description,
+        "inputs": [_input_json(spec) for spec in operation.inputs],
+        "input_schema": operation.input_schema,
+        # What a form enforces across inputs; an input counts as given unless empty or false.
+        "rules": [{"type": rule.type, "inputs": list(rule.inputs)} for rule in operation.rules],
+    }
+
+
+def _action_json(manifest: Manifest, action: ActionSpec) -> dict[str, Any]:
+    entry = {**_operation_json(action), "kind": action.kind}
+    if action.paging is not None:
+        entry["paging"] = {"style": action.paging.style, "records": action.paging.records}
+    entry["output_schema"] = manifest.output_schema(action.output)
+    return entry
+
+
 def manifest_json(manifest: Manifest) -> dict[str, Any]:
-    """The whole manifest for a flow-builder UI: inputs with their JSON Schemas, outputs."""
+    """The whole manifest for a flow-builder UI: every kind, inputs with their JSON Schemas,
+    data sources, rules, paging and output schemas."""
     return {
         "key": manifest.key,
         "label": manifest.label,
@@ -50,16 +75,18 @@ def manifest_json(manifest: Manifest) -> dict[str, Any]:
             }
             for conn in manifest.connections.values()
         ],
-        "actions": [
+        "actions": [_action_json(manifest, action) for action in manifest.actions.values()],
+        "data_sources": [
+            {**_operation_json(source), "output_schema": manifest.output_schema("choices")}
+            for source in manifest.data_sources.values()
+        ],
+        "triggers": [
             {
-                "key": action.key,
-                "label": action.label,
-                "description": action.description,
-                "inputs": [_input_json(spec) for spec in action.inputs],
-                "input_schema": action.input_schema,
-                "output_schema": manifest.output_schema(action.output),
+                **_operation_json(trigger),
+                "kind": trigger.kind,
+                "output_schema": manifest.output_schema(trigger.output),
             }
-            for action in manifest.actions.values()
+            for trigger in manifest.triggers.values()
         ],
     }
 
@@ -79,17 +106,19 @@ def _table(inputs: Iterable[InputSpec]) -> list[str]:
     rows = ["| Input | Comments | Default |", "| --- | --- | --- |"]
     for spec in inputs:
         comments = "" if spec.type == "connection" else spec.comments
+        if spec.data_source:
+            comments += f" Choices: data source `{spec.data_source}`."
         rows.append(f"| {_cell(spec.label)} | {_cell(comments)} | {_cell(default_text(spec))} |")
     return rows
 
 
-def _action_section(action: ActionSpec) -> list[str]:
+def _section(operation: OperationSpec) -> list[str]:
     return [
-        f"### {action.label}",
+        f"### {operation.label}",
         "",
-        f"{action.description} (`{action.key}`)",
+        f"{operation.description} (`{operation.key}`)",
         "",
-        *_table(action.inputs),
+        *_table(operation.inputs),
         "",
     ]
 
@@ -102,7 +131,10 @@ def markdown(manifest: Manifest) -> str:
         lines += [*_table(conn.inputs), ""]
     lines += ["## Actions", ""]
     for action in sorted(manifest.actions.values(), key=lambda a: a.label.lower()):
-        lines += _action_section(action)
+        lines += _section(action)
+    lines += ["## Data sources", ""]
+    for source in sorted(manifest.data_sources.values(), key=lambda a: a.label.lower()):
+        lines += _section(source)
     return "\n".join(lines).rstrip() + "\n"
 
 

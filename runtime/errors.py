@@ -5,6 +5,7 @@ Every error the connector raises is a ``ConnectorError``::
     ConnectorError
     ├── ManifestError            connector.yaml (or a schema) is broken: a bug of ours
     ├── InputValidationError     one or more inputs are wrong; lists every problem, by label
+    │   └── InputRefusal         a handler refuses one input (by key; the shim adds labels)
     ├── ConnectionConfigError    the connection is incomplete or unusable (no token, bad URL)
     ├── IntercomAPIError         Intercom answered with an error (status, code, message, request id)
     │   ├── AuthenticationError  401 / 403
@@ -59,6 +60,19 @@ class InputValidationError(ConnectorError):
         count = len(self.problems)
         noun = "input is" if count == 1 else "inputs are"
         super().__init__(f"{action_label}: {count} {noun} not valid:\n{lines}")
+
+
+class InputRefusal(InputValidationError):
+    """A handler's refusal of one input, named by key: labels live only in the manifest.
+
+    ``problem`` may name other inputs as ``{key}``; the shim re-raises the refusal as an
+    InputValidationError with every key replaced by its label.
+    """
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__("this action", [InputProblem(key, key, problem)])
 
 
 class ConnectionConfigError(ConnectorError):

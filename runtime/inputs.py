@@ -196,8 +196,11 @@ def _type_words(expected: Any) -> str:
     return " or ".join(_TYPE_WORDS.get(str(name), str(name)) for name in names)
 
 
-def problem_text(error: jsonschema.ValidationError, key: str) -> str:
-    """A person's sentence for one schema violation of one input."""
+def problem_text(error: jsonschema.ValidationError, pattern_hint: str | None = None) -> str:
+    """A person's sentence for one schema violation of one input.
+
+    ``pattern_hint`` (the manifest's) says what a value that misses the pattern should be.
+    """
     validator, expected = error.validator, error.validator_value
     if validator == "type":
         text = f"expected {_type_words(expected)}, got {_describe(error.instance)}"
@@ -209,11 +212,8 @@ def problem_text(error: jsonschema.ValidationError, key: str) -> str:
         text = f"must be at most {expected}; got {_describe(error.instance)}"
     elif validator == "minLength":
         text = "must not be empty"
-    elif validator == "pattern" and key == "starting_after":
-        text = (
-            "must be a page number, as a previous output gives it in "
-            f"pages.next.starting_after; got {_describe(error.instance)}"
-        )
+    elif validator == "pattern" and pattern_hint:
+        text = f"{pattern_hint}; got {_describe(error.instance)}"
     else:
         text = error.message
     nested = list(error.absolute_path)[1:]

@@ -1,22 +1,22 @@
 """What a list action returns: always Intercom's list envelope, one shape for every input.
 
 Without Fetch All it is the page Intercom returned, so a later step can pass
-``pages.next.starting_after`` on. With Fetch All, ``data`` holds every record of every
-page and there is no next page. A Fetch All is a ``RecordStream``: the shim gathers it
-into that envelope, and ``run --output ndjson`` streams its records as pages arrive, in
-memory that does not grow with the number of records.
+``pages.next.starting_after`` on. With Fetch All, the records field (``data``, or what
+the list calls it) holds every record of every page and there is no next page. A Fetch
+All is a ``RecordStream``: the shim gathers it into that envelope, and
+``run --output ndjson`` streams its records as pages arrive, in memory that does not
+grow with the number of records.
 """
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from typing import Any
 
 Page = dict[str, Any]
 
 
-def nth_page(pages: Iterator[Page], number: int = 1) -> Page:
+def nth_page(pages: Iterator[Page], number: int = 1, records: str = "data") -> Page:
     """The ``number``-th page of ``pages`` (walking the cursor there), or an empty page."""
     last: Page | None = None
     for index, page in enumerate(pages, start=1):
@@ -25,7 +25,7 @@ def nth_page(pages: Iterator[Page], number: int = 1) -> Page:
         last = page
     # Past the end: Intercom's answer to a page beyond the last is an empty page.
     empty: Page = dict(last or {"type": "list"})
-    empty["data"] = []
+    empty[records] = []
     empty["pages"] = {**(empty.get("pages") or {"type": "pages"}), "page": number}
     empty["pages"].pop("next", None)
     return empty
@@ -34,8 +34,9 @@ def nth_page(pages: Iterator[Page], number: int = 1) -> Page:
 class RecordStream:
     """Every record of every page of a Fetch All, read lazily and only once."""
 
-    def __init__(self, pages: Iterator[Page]) -> None:
+    def __init__(self, pages: Iterator[Page], records: str = "data") -> None:
         self._pages = pages
+        self._records = records
         self.first: Page | None = None
         self.pages_read = 0
         self.records_read = 0
@@ -44,30 +45,16 @@ class RecordStream:
         for page in self._pages:
             self.first = self.first or page
             self.pages_read += 1
-            records = page.get("data") or []
+            records = page.get(self._records) or []
             self.records_read += len(records)
             yield from records
 
     def envelope(self) -> Page:
         """One envelope holding every record, in order: a single, last page."""
-        # Tens of thousands of decoded records pile up here; they hold no reference
-        # cycles, yet the cyclic collector would rescan the growing pile again and again
-        # (it more than doubled a 50,000-record Fetch All). It runs once, afterwards.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            records = list(self)
-        finally:
-            if collecting:
-                gc.enable()
+        records = list(self)
         envelope: Page = dict(self.first or {"type": "list"})
         envelope.pop("scroll_param", None)
-        envelope["data"] = records
+        envelope[self._records] = records
         envelope["total_count"] = len(records)
         envelope["pages"] = {"type": "pages", "page": 1, "per_page": len(records), "total_pages": 1}
         return envelope
-
-
-def every_page(pages: Iterator[Page]) -> RecordStream:
-    """The records of all ``pages``, for the shim to gather or the CLI to stream."""
-    return RecordStream(pages)

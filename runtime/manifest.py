@@ -1,8 +1,16 @@
 """Loading connector.yaml: validated against its meta-schema, shared inputs resolved.
 
-The manifest is the single source of truth for the component, its connections and every
-action. It is loaded once per process (``load_manifest()``); a broken manifest fails
-here, with the file, the path and the key named, before anything is built from it.
+The manifest is the single source of truth for the component, its connections and the
+four kinds of things a flow builder shows (as Prismatic's components have them):
+
+- **actions** of kind ``request`` (one call, or a few) or ``list`` (a declared ``paging``
+  style; the runtime owns Fetch All, Page, Per Page, the cursor, the envelope);
+- **data sources**, the integration UI's dropdowns (``{"result": [{"key", "label"}]}``);
+- **triggers**, ``webhook`` or ``polling`` (their contract; the events they give);
+- **connections**.
+
+It is loaded once per process (``load_manifest()``); a broken manifest fails here, with
+the file, the path and the key named, before anything is built from it.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -27,6 +36,13 @@ PACKAGE = "intercom_connector"
 #: manifest), the pure-Python one otherwise; both are safe loaders.
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+#: the inputs whose meaning the runtime owns for every list action
+PAGING_INPUTS = ("fetch_all", "page", "per_page", "starting_after")
+#: the input of a data source that caps how many choices it gives
+LIMIT_INPUT = "limit"
+PAGING_STYLES = ("cursor", "search", "page_number", "scroll", "none")
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
 
 class _Missing:
     def __repr__(self) -> str:
@@ -39,15 +55,16 @@ MISSING: Any = _Missing()
 
 @dataclass(frozen=True)
 class Option:
-    """One choice of a select input."""
+    """One choice of a select input (``base_url``: the API host of a region)."""
 
     value: str
     label: str
+    base_url: str | None = None
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One input of an action or connection, fully resolved."""
+    """One input of an action, data source, trigger or connection, fully resolved."""
 
     key: str
     label: str
@@ -60,6 +77,10 @@ class InputSpec:
     minimum: float | None = None
     maximum: float | None = None
     unit: str | None = None
+    #: the data source whose choices fill this input's dropdown
+    data_source: str | None = None
+    #: what to tell a person whose value does not match the schema's ``pattern``
+    pattern_hint: str | None = None
     schema_extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -68,6 +89,7 @@ class InputSpec:
 
     @property
     def secret(self) -> bool:
+        """A credential: write-only in a UI, redacted everywhere."""
         return self.type == "password"
 
     def json_schema(self) -> dict[str, Any]:
@@ -89,38 +111,127 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
-class ActionSpec:
-    """One action: what the flow builder shows and what the shim runs."""
+class Rule:
+    """An action-level rule over several inputs, enforced by the shim and by a form.
+
+    ``at_least_one_of``: one of ``inputs`` must be given; ``at_most_one_of``: no two of
+    them may be. An input counts as given when it has a value other than false.
+    """
+
+    type: str
+    inputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RequestTemplate:
+    """A request that is a plain mapping of inputs, declared instead of a handler.
+
+    ``path`` placeholders are input keys (percent-encoded when sent); ``query`` and
+    ``body`` map a field sent to the input that gives it (an input left empty is not
+    sent). ``idempotent_if`` names an input that makes the call an upsert when given.
+    """
+
+    method: str
+    path: str
+    query: Mapping[str, str] = field(default_factory=dict)
+    body: Mapping[str, str] | None = None
+    idempotent: bool | None = None
+    idempotent_if: str | None = None
+
+    @property
+    def path_inputs(self) -> tuple[str, ...]:
+        return tuple(_PLACEHOLDER.findall(self.path))
+
+
+@dataclass(frozen=True)
+class Paging:
+    """How a list action pages: its style and the answer's field holding the records."""
+
+    style: str
+    records: str = "data"
+
+
+def _at(inputs: tuple[InputSpec, ...], key: str) -> InputSpec:
+    for spec in inputs:
+        if spec.key == key:
+            return spec
+    raise KeyError(key)
+
+
+@dataclass(frozen=True)
+class OperationSpec:
+    """What actions, data sources and triggers share: inputs, a handler or a request."""
 
     key: str
     label: str
     description: str
-    handler: str
-    output: str
     inputs: tuple[InputSpec, ...]
-    at_least_one_of: tuple[str, ...] = ()
-    mutually_exclusive: tuple[str, ...] = ()
+    handler: str | None
+    request: RequestTemplate | None
+    rules: tuple[Rule, ...]
 
     @property
     def value_inputs(self) -> tuple[InputSpec, ...]:
-        """The inputs a handler receives: all but the connection."""
+        """The inputs given to the operation: all but the connection."""
         return tuple(spec for spec in self.inputs if spec.type != "connection")
 
     def input(self, key: str) -> InputSpec:
-        for spec in self.inputs:
-            if spec.key == key:
-                return spec
-        raise KeyError(key)
+        return _at(self.inputs, key)
 
     @functools.cached_property
     def input_schema(self) -> dict[str, Any]:
-        """The JSON Schema of this action's whole input object (connection excluded)."""
+        """The JSON Schema of this operation's whole input object (connection excluded)."""
         return {
             "type": "object",
             "properties": {spec.key: spec.json_schema() for spec in self.value_inputs},
             "required": [spec.key for spec in self.value_inputs if spec.required],
             "additionalProperties": False,
         }
+
+    @functools.cached_property
+    def validator(self) -> jsonschema.Draft202012Validator:
+        """The compiled validator of ``input_schema``, built once per operation."""
+        return jsonschema.Draft202012Validator(self.input_schema)
+
+
+@dataclass(frozen=True)
+class ActionSpec(OperationSpec):
+    """One action: what the flow builder shows and what the shim runs."""
+
+    kind: str = "request"
+    output: str = ""
+    paging: Paging | None = None
+
+    @property
+    def handler_inputs(self) -> tuple[InputSpec, ...]:
+        """The inputs the handler receives: a list's paging inputs are the runtime's."""
+        if self.kind != "list":
+            return self.value_inputs
+        return tuple(spec for spec in self.value_inputs if spec.key not in PAGING_INPUTS)
+
+
+@dataclass(frozen=True)
+class DataSourceSpec(OperationSpec):
+    """A dropdown: choices ``{"key", "label"}`` read from a list action or a handler.
+
+    ``source`` names the action whose records become choices (``source_inputs`` fills its
+    inputs from this data source's); otherwise ``handler`` returns the request to page.
+    """
+
+    source: str | None = None
+    source_inputs: Mapping[str, str] = field(default_factory=dict)
+    paging: Paging | None = None
+    key_field: str = "id"
+    label_field: str = "name"
+    detail_field: str | None = None
+
+
+@dataclass(frozen=True)
+class TriggerSpec(OperationSpec):
+    """What starts a flow: a ``webhook`` delivery or a ``polling`` check."""
+
+    kind: str = "polling"
+    output: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,6 +245,9 @@ class ConnectionSpec:
     inputs: tuple[InputSpec, ...]
     oauth2: Mapping[str, str] | None = None
 
+    def input(self, key: str) -> InputSpec:
+        return _at(self.inputs, key)
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -145,19 +259,31 @@ class Manifest:
     documentation: str | None
     connections: Mapping[str, ConnectionSpec]
     actions: Mapping[str, ActionSpec]
+    data_sources: Mapping[str, DataSourceSpec]
+    triggers: Mapping[str, TriggerSpec]
     source: str
 
     def action(self, key: str) -> ActionSpec:
         """The action named ``key``; ManifestError (listing the keys) when there is none."""
-        try:
-            return self.actions[key]
-        except KeyError:
-            known = ", ".join(sorted(self.actions))
-            raise ManifestError(f"unknown action {key!r}; the actions are: {known}") from None
+        action: ActionSpec = _named(self.actions, key, "action")
+        return action
+
+    def data_source(self, key: str) -> DataSourceSpec:
+        """The data source named ``key``; ManifestError (listing the keys) when there is none."""
+        source: DataSourceSpec = _named(self.data_sources, key, "data source")
+        return source
 
     def output_schema(self, name: str) -> dict[str, Any]:
         """The JSON Schema (schemas/objects/NAME.json) of an action's output data."""
         return _object_schemas()[name]
+
+
+def _named(entries: Mapping[str, Any], key: str, what: str) -> Any:
+    try:
+        return entries[key]
+    except (KeyError, TypeError):
+        known = ", ".join(sorted(entries))
+        raise ManifestError(f"unknown {what} {key!r}; the {what}s are: {known}") from None
 
 
 def _package_file(*parts: str) -> Path:
@@ -181,6 +307,12 @@ def _object_schemas() -> dict[str, dict[str, Any]]:
     return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
 
 
+def _option(raw: Any) -> Option:
+    if isinstance(raw, str):
+        return Option(value=raw, label=raw)
+    return Option(raw["value"], raw["label"], raw.get("base_url"))
+
+
 def _resolve_input(
     key: str, entry: Mapping[str, Any], shared: Mapping[str, Mapping[str, Any]], where: str
 ) -> InputSpec:
@@ -193,10 +325,7 @@ def _resolve_input(
             raise ManifestError(
                 f"{where}: {key!r} is not a shared input, so it needs its own {needed!r}"
             )
-    options = tuple(
-        Option(value=o, label=o) if isinstance(o, str) else Option(o["value"], o["label"])
-        for o in merged.get("options", ())
-    )
+    options = tuple(_option(o) for o in merged.get("options", ()))
     if merged["type"] == "select" and not options:
         raise ManifestError(f"{where}: a select input needs 'options'")
     spec = InputSpec(
@@ -211,6 +340,8 @@ def _resolve_input(
         minimum=merged.get("minimum"),
         maximum=merged.get("maximum"),
         unit=merged.get("unit"),
+        data_source=merged.get("data_source"),
+        pattern_hint=merged.get("pattern_hint"),
         schema_extra=merged.get("schema", {}),
     )
     if spec.has_default:
@@ -234,20 +365,107 @@ def _resolve_inputs(
     )
 
 
-def _check_action(action: ActionSpec, source: str, objects: Mapping[str, Any]) -> None:
-    where = f"{source}: actions.{action.key}"
-    connections = [spec.key for spec in action.inputs if spec.type == "connection"]
+def _request(
+    raw: Mapping[str, Any] | None, inputs: tuple[InputSpec, ...]
+) -> RequestTemplate | None:
+    if raw is None:
+        return None
+    path_inputs = _PLACEHOLDER.findall(raw["path"])
+    query = dict(raw.get("query") or {})
+    body = raw.get("body")
+    if body == "inputs":
+        # every value input not sent in the path or the query, under its own key
+        taken = {*path_inputs, *query.values(), *PAGING_INPUTS}
+        body = {s.key: s.key for s in inputs if s.type != "connection" and s.key not in taken}
+    return RequestTemplate(
+        method=raw["method"],
+        path=raw["path"],
+        query=query,
+        body=dict(body) if body is not None else None,
+        idempotent=raw.get("idempotent"),
+        idempotent_if=raw.get("idempotent_if"),
+    )
+
+
+def _rules(entry: Mapping[str, Any], inputs: tuple[InputSpec, ...], kind: str) -> tuple[Rule, ...]:
+    rules = [Rule("at_most_one_of", tuple(group)) for group in entry.get("at_most_one_of", ())]
+    if "at_least_one_of" in entry:
+        rules.insert(0, Rule("at_least_one_of", tuple(entry["at_least_one_of"])))
+    if kind == "list":
+        # The runtime's one rule for every list: a page is chosen by Page or by a cursor,
+        # and Fetch All reads every page (from the cursor on, when one is given).
+        keys = {spec.key for spec in inputs}
+        for pair in (("page", "starting_after"), ("fetch_all", "page")):
+            if set(pair) <= keys:
+                rules.append(Rule("at_most_one_of", pair))
+    return tuple(rules)
+
+
+def _check_operation(
+    operation: OperationSpec, where: str, kinds: Mapping[str, Mapping[str, Any]]
+) -> None:
+    connections = [spec.key for spec in operation.inputs if spec.type == "connection"]
     if connections != ["connection"]:
         raise ManifestError(f"{where}: needs exactly one input 'connection' of type connection")
-    keys = {spec.key for spec in action.inputs}
-    for group in ("at_least_one_of", "mutually_exclusive"):
-        unknown = [key for key in getattr(action, group) if key not in keys]
+    keys = {spec.key for spec in operation.inputs}
+    for rule in operation.rules:
+        unknown = [key for key in rule.inputs if key not in keys]
         if unknown:
-            raise ManifestError(f"{where}.{group}: names unknown inputs {unknown}")
-    if action.output not in objects:
+            raise ManifestError(f"{where}.{rule.type}: names unknown inputs {unknown}")
+    for spec in operation.inputs:
+        if spec.data_source and spec.data_source not in kinds["data_sources"]:
+            raise ManifestError(
+                f"{where}.inputs.{spec.key}.data_source: no data source {spec.data_source!r}"
+            )
+    template = operation.request
+    if template is not None:
+        used = {*template.path_inputs, *template.query.values(), *(template.body or {}).values()}
+        if template.idempotent_if:
+            used.add(template.idempotent_if)
+        unknown = sorted(used - keys)
+        if unknown:
+            raise ManifestError(f"{where}.request: names unknown inputs {unknown}")
+
+
+def _check_action(action: ActionSpec, where: str, kinds: Mapping[str, Any]) -> None:
+    _check_operation(action, where, kinds)
+    if (action.handler is None) == (action.request is None):
+        raise ManifestError(f"{where}: needs either a 'handler' or a 'request', not both")
+    if action.output not in _object_schemas():
         raise ManifestError(
             f"{where}.output: no schema schemas/objects/{action.output}.json for {action.output!r}"
         )
+    keys = {spec.key for spec in action.inputs}
+    if action.kind == "list":
+        missing = [key for key in ("fetch_all", "per_page", "starting_after") if key not in keys]
+        if missing:
+            raise ManifestError(f"{where}: a list action needs the paging inputs {missing}")
+    elif keys & set(PAGING_INPUTS):
+        raise ManifestError(
+            f"{where}: paging inputs {sorted(keys & set(PAGING_INPUTS))} need 'kind: list'"
+        )
+
+
+def _check_data_source(
+    source: DataSourceSpec,
+    where: str,
+    kinds: Mapping[str, Any],
+    actions: Mapping[str, ActionSpec],
+) -> None:
+    _check_operation(source, where, kinds)
+    if source.source is not None:
+        if source.source not in actions:
+            raise ManifestError(f"{where}.from: no action {source.source!r}")
+        target = {spec.key for spec in actions[source.source].value_inputs}
+        unknown = sorted(set(source.source_inputs) - target)
+        if unknown:
+            raise ManifestError(f"{where}.with: {source.source} has no inputs {unknown}")
+    if LIMIT_INPUT not in {spec.key for spec in source.inputs}:
+        raise ManifestError(f"{where}: a data source needs the input {LIMIT_INPUT!r}")
+
+
+def _paging(raw: Mapping[str, Any] | None) -> Paging | None:
+    return Paging(raw["style"], raw.get("records", "data")) if raw else None
 
 
 def parse_manifest(text: str, source: str = "connector.yaml") -> Manifest:
@@ -266,23 +484,55 @@ def parse_manifest(text: str, source: str = "connector.yaml") -> Manifest:
     for key, entry in raw["inputs"].items():
         if entry.get("use"):
             raise ManifestError(f"{source}: inputs.{key}: a shared input cannot 'use' another")
-    objects = _object_schemas()
+    kinds = {
+        "actions": raw["actions"],
+        "data_sources": raw.get("data_sources") or {},
+        "triggers": raw.get("triggers") or {},
+    }
+
+    def common(kind: str, key: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+        inputs = _resolve_inputs(entry["inputs"], raw["inputs"], f"{source}: {kind}.{key}.inputs")
+        return {
+            "key": key,
+            "label": entry["label"],
+            "description": entry["description"],
+            "inputs": inputs,
+            "handler": entry.get("handler"),
+            "request": _request(entry.get("request"), inputs),
+            "rules": _rules(entry, inputs, entry.get("kind", "request")),
+        }
+
     actions: dict[str, ActionSpec] = {}
-    for key, entry in raw["actions"].items():
+    for key, entry in kinds["actions"].items():
         action = ActionSpec(
-            key=key,
-            label=entry["label"],
-            description=entry["description"],
-            handler=entry["handler"],
+            **common("actions", key, entry),
+            kind=entry["kind"],
             output=entry["output"],
-            inputs=_resolve_inputs(
-                entry["inputs"], raw["inputs"], f"{source}: actions.{key}.inputs"
-            ),
-            at_least_one_of=tuple(entry.get("at_least_one_of", ())),
-            mutually_exclusive=tuple(entry.get("mutually_exclusive", ())),
+            paging=_paging(entry.get("paging")),
         )
-        _check_action(action, source, objects)
+        _check_action(action, f"{source}: actions.{key}", kinds)
         actions[key] = action
+    data_sources: dict[str, DataSourceSpec] = {}
+    for key, entry in kinds["data_sources"].items():
+        result = entry["result"]
+        data_source = DataSourceSpec(
+            **common("data_sources", key, entry),
+            source=entry.get("from"),
+            source_inputs=dict(entry.get("with") or {}),
+            paging=_paging(entry.get("paging")),
+            key_field=result["key"],
+            label_field=result["label"],
+            detail_field=result.get("detail"),
+        )
+        _check_data_source(data_source, f"{source}: data_sources.{key}", kinds, actions)
+        data_sources[key] = data_source
+    triggers: dict[str, TriggerSpec] = {}
+    for key, entry in kinds["triggers"].items():
+        trigger = TriggerSpec(
+            **common("triggers", key, entry), kind=entry["kind"], output=entry["output"]
+        )
+        _check_operation(trigger, f"{source}: triggers.{key}", kinds)
+        triggers[key] = trigger
     connections = {
         key: ConnectionSpec(
             key=key,
@@ -303,6 +553,8 @@ def parse_manifest(text: str, source: str = "connector.yaml") -> Manifest:
         documentation=raw.get("documentation"),
         connections=connections,
         actions=actions,
+        data_sources=data_sources,
+        triggers=triggers,
         source=source,
     )
 
@@ -314,14 +566,17 @@ def load_manifest() -> Manifest:
     return parse_manifest(path.read_text(encoding="utf-8"), source="connector.yaml")
 
 
-def resolve_handler(action: ActionSpec) -> Callable[..., Any]:
-    """The handler function an action binds to (``module.function`` under actions/)."""
-    module_name, _, function_name = action.handler.partition(".")
+def resolve_handler(operation: OperationSpec) -> Callable[..., Any] | None:
+    """The handler function an operation binds to (``module.function`` under actions/),
+    or None for one declared as a request."""
+    if operation.handler is None:
+        return None
+    module_name, _, function_name = operation.handler.partition(".")
     module = importlib.import_module(f"{PACKAGE}.actions.{module_name}")
     handler = getattr(module, function_name, None)
     if not callable(handler):
         raise ManifestError(
-            f"connector.yaml: actions.{action.key}.handler: {action.handler!r} is not a function "
+            f"connector.yaml: {operation.key}.handler: {operation.handler!r} is not a function "
             f"in actions/{module_name}.py"
         )
     return handler  # type: ignore[no-any-return]

@@ -1,56 +1,85 @@
-"""The runtime shim: the one way an action runs.
+"""The runtime shim: the one way an action or a data source runs.
 
 ``invoke(action_key, inputs, connection)``:
 
 1. looks the action up in the manifest (loaded once, validated);
 2. coerces each input by its declared type ("15" -> 15, "" -> absent);
 3. fills defaults and validates against the JSON Schema compiled from the manifest
-   (cached per action), collecting every problem into one InputValidationError;
+   (cached per operation), and checks the action-level rules, collecting every problem
+   into one InputValidationError;
 4. builds (or reuses) the IntercomClient for the connection;
-5. calls the handler with keyword arguments and returns ``{"data": ...}``.
+5. runs the operation by its kind (runtime/operations.py): the handler or the
+   manifest's ``request:`` says which request; the runtime sends it, or pages it for a
+   list, or turns its records into choices for a data source; returns ``{"data": ...}``
+   (a data source: ``{"result": [...]}``).
 
 No HTTP request leaves before step 3 has passed.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import jsonschema
 
 from intercom_connector.connections.connection import Connection, connection_from_mapping
 from intercom_connector.runtime.client import IntercomClient, RetryPolicy
-from intercom_connector.runtime.errors import InputProblem, InputValidationError
+from intercom_connector.runtime.errors import (
+    ConnectionConfigError,
+    InputProblem,
+    InputRefusal,
+    InputValidationError,
+)
 from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent, problem_text
 from intercom_connector.runtime.listing import RecordStream
 from intercom_connector.runtime.manifest import (
+    LIMIT_INPUT,
     ActionSpec,
+    OperationSpec,
+    Paging,
     load_manifest,
     resolve_handler,
 )
+from intercom_connector.runtime.operations import (
+    PagingValues,
+    Request,
+    choices,
+    from_template,
+    run_list,
+    send,
+)
 
 
-@functools.cache
-def _validator(action_key: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(load_manifest().action(action_key).input_schema)
+@dataclass(frozen=True)
+class Validated:
+    """An operation's inputs after validation: every key present, and which were given."""
+
+    values: dict[str, Any]
+    given: frozenset[str]
 
 
-def validate_inputs(action: ActionSpec, inputs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Coerced, defaulted, validated inputs for ``action``; every input key present.
+def _is_given(value: Any) -> bool:
+    return value is not None and value is not False
+
+
+def validate(operation: OperationSpec, inputs: Mapping[str, Any] | None) -> Validated:
+    """Coerced, defaulted, validated inputs for ``operation``.
 
     Raises InputValidationError listing every problem when anything is wrong.
     """
+    if inputs is not None and not isinstance(inputs, Mapping):
+        problem = InputProblem("inputs", "inputs", "must be a mapping of input keys to values")
+        raise InputValidationError(operation.label, [problem])
     given = dict(inputs or {})
-    by_key = {spec.key: spec for spec in action.value_inputs}
+    by_key = {spec.key: spec for spec in operation.value_inputs}
     problems: list[InputProblem] = []
     for key in given:
         if key not in by_key:
             known = ", ".join(by_key) or "none"
-            text = f"is not an input of {action.label}; its inputs are: {known}"
-            problems.append(InputProblem(key, key, text))
+            text = f"is not an input of {operation.label}; its inputs are: {known}"
+            problems.append(InputProblem(str(key), str(key), text))
     values: dict[str, Any] = {}
     for key, spec in by_key.items():
         raw = given.get(key)
@@ -62,51 +91,73 @@ def validate_inputs(action: ActionSpec, inputs: Mapping[str, Any] | None) -> dic
             values[key] = coerce(spec.type, raw)
         except CoercionProblem as exc:
             problems.append(InputProblem(key, spec.label, str(exc)))
+    named = {key for key in given if key in by_key and not is_absent(given[key])}
     coerced_wrong = {p.key for p in problems}
-    for error in _validator(action.key).iter_errors(values):
+    for error in operation.validator.iter_errors(values):
         if error.validator == "required" and not error.absolute_path:
             for key in error.validator_value:
                 if key not in values and key not in coerced_wrong:
                     problems.append(InputProblem(key, by_key[key].label, "is required"))
             continue
-        key = str(error.absolute_path[0])
-        problems.append(InputProblem(key, by_key[key].label, problem_text(error, by_key[key].key)))
-    problems.extend(_group_problems(action, values))
+        spec = by_key[str(error.absolute_path[0])]
+        problems.append(InputProblem(spec.key, spec.label, problem_text(error, spec.pattern_hint)))
+    problems.extend(_rule_problems(operation, values, {p.key for p in problems}))
     if problems:
-        raise InputValidationError(action.label, problems)
-    return {key: values.get(key) for key in by_key}
+        raise InputValidationError(operation.label, problems)
+    return Validated({key: values.get(key) for key in by_key}, frozenset(named))
 
 
-def _group_problems(action: ActionSpec, values: Mapping[str, Any]) -> list[InputProblem]:
+def validate_inputs(action: ActionSpec, inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Coerced, defaulted, validated inputs for ``action``; every input key present."""
+    return validate(action, inputs).values
+
+
+def _rule_problems(
+    operation: OperationSpec, values: Mapping[str, Any], wrong: set[str]
+) -> list[InputProblem]:
     problems = []
-    if action.at_least_one_of and not any(k in values for k in action.at_least_one_of):
-        labels = [action.input(k).label for k in action.at_least_one_of]
-        first = action.at_least_one_of[0]
-        problems.append(
-            InputProblem(
-                first,
-                " / ".join(labels),
-                f"give at least one of {', '.join(labels)}",
-            )
-        )
-    given = [k for k in action.mutually_exclusive if k in values]
-    if len(given) > 1:
-        labels = [action.input(k).label for k in given]
-        problems.append(
-            InputProblem(given[0], " / ".join(labels), f"give only one of {', '.join(labels)}")
-        )
+    for rule in operation.rules:
+        if wrong & set(rule.inputs):
+            continue  # an input of the rule is wrong already: that is the problem to fix
+        present = [key for key in rule.inputs if _is_given(values.get(key))]
+        labels = [operation.input(key).label for key in rule.inputs]
+        if rule.type == "at_least_one_of" and not present:
+            text = f"give at least one of {', '.join(labels)}"
+            problems.append(InputProblem(rule.inputs[0], " / ".join(labels), text))
+        elif rule.type == "at_most_one_of" and len(present) > 1:
+            shown = [operation.input(key).label for key in present]
+            text = f"give only one of {', '.join(shown)}"
+            problems.append(InputProblem(present[0], " / ".join(shown), text))
     return problems
 
 
-def as_connection(connection: Connection | Mapping[str, Any]) -> Connection:
+def _labelled(operation: OperationSpec, refusal: InputRefusal) -> InputValidationError:
+    """A handler's refusal (by key) as the user sees every input problem: by label."""
+    labels = {spec.key: spec.label for spec in operation.inputs}
+    spec = operation.input(refusal.key)
+    problem = refusal.problem.format_map(labels)
+    return InputValidationError(operation.label, [InputProblem(spec.key, spec.label, problem)])
+
+
+def as_connection(connection: Connection | Mapping[str, Any] | None) -> Connection:
     """Accept a Connection or the mapping a host stores for one."""
     if isinstance(connection, Connection):
         return connection
+    if connection is None:
+        raise ConnectionConfigError(
+            "Connect first: no connection is configured (an Access Token or an authorized "
+            "OAuth 2.0 connection)."
+        )
+    if not isinstance(connection, Mapping):
+        raise ConnectionConfigError(
+            f"A connection is a Connection or a mapping of its fields, not "
+            f"{type(connection).__name__}"
+        )
     return connection_from_mapping(connection)
 
 
 class Connector:
-    """Runs actions for one connection, reusing one IntercomClient across calls.
+    """Runs actions and data sources for one connection, reusing one IntercomClient.
 
     >>> with Connector({"type": "access_token", "access_token": "..."}) as intercom:
     ...     intercom.invoke("get_contact", {"contact_id": "6657a1b2c3d4e5f6a7b8c9d0"})
@@ -114,14 +165,16 @@ class Connector:
 
     def __init__(
         self,
-        connection: Connection | Mapping[str, Any],
+        connection: Connection | Mapping[str, Any] | None,
         *,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         max_concurrency: int = 8,
     ) -> None:
-        self.connection = as_connection(connection)
+        # No connection yet (a dropdown before the integration is configured) is reported
+        # when a call needs one, after its inputs were checked: "connect first".
+        self._connection = as_connection(connection) if connection is not None else None
         self._client_options: dict[str, Any] = {
             "transport": transport,
             "retry": retry,
@@ -131,17 +184,37 @@ class Connector:
         self._client: IntercomClient | None = None
 
     @property
+    def connection(self) -> Connection:
+        """The connection; ConnectionConfigError ("connect first") when there is none."""
+        return as_connection(self._connection)
+
+    @property
     def client(self) -> IntercomClient:
         """The shared client, built on first use (so bad inputs never build one)."""
         if self._client is None:
             self._client = IntercomClient(self.connection, **self._client_options)
         return self._client
 
+    def _request(self, operation: OperationSpec, values: Mapping[str, Any]) -> Any:
+        """What the handler (or the manifest's request) makes of ``values``."""
+        handler = resolve_handler(operation)
+        if handler is None:
+            assert operation.request is not None
+            return from_template(operation.request, values)
+        try:
+            return handler(self.client, **values)
+        except InputRefusal as refusal:
+            raise _labelled(operation, refusal) from None
+
     def _call(self, action_key: str, inputs: Mapping[str, Any] | None) -> Any:
-        action = load_manifest().action(action_key)
-        values = validate_inputs(action, inputs)
-        handler = resolve_handler(action)
-        return handler(self.client, **values)
+        action = _known(action_key, "actions")
+        checked = validate(action, inputs)
+        values = {spec.key: checked.values[spec.key] for spec in action.handler_inputs}
+        made = self._request(action, values)
+        if action.kind == "list":
+            assert isinstance(made, Request)
+            return run_list(self.client, action, made, _paging_values(action, checked))
+        return send(self.client, made) if isinstance(made, Request) else made
 
     def invoke(self, action_key: str, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Run one action; returns ``{"data": ...}``, JSON-serialisable."""
@@ -157,13 +230,37 @@ class Connector:
         ``pages_read`` and ``records_read`` count what came); another list action the
         records of its page; any other action its one result.
         """
+        action = _known(action_key, "actions")
         data = self._call(action_key, inputs)
         if isinstance(data, RecordStream):
             return data
+        records = action.paging.records if action.paging else "data"
         listed = isinstance(data, dict) and data.get("type") == "list"
-        if listed and isinstance(data.get("data"), list):
-            return list(data["data"])
+        if listed and isinstance(data.get(records), list):
+            return list(data[records])
         return [data]
+
+    def data_source(self, key: str, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A dropdown's choices: ``{"result": [{"key": ..., "label": ...}, ...]}``."""
+        source = _known(key, "data_sources")
+        checked = validate(source, inputs)
+        values = {k: v for k, v in checked.values.items() if k != LIMIT_INPUT}
+        paging: Paging | None = source.paging
+        maximum = None
+        if source.source is not None:
+            action = load_manifest().action(source.source)
+            paging = action.paging or Paging("none")
+            wanted = {target: values[own] for target, own in source.source_inputs.items()}
+            values = validate(action, wanted).values
+            values = {spec.key: values[spec.key] for spec in action.handler_inputs}
+            made = self._request(action, values)
+            if action.kind == "list":
+                maximum = action.input("per_page").maximum
+        else:
+            made = self._request(source, values)
+        assert isinstance(made, Request) and paging is not None
+        limit = checked.values[LIMIT_INPUT]
+        return choices(self.client, source, made, paging, limit, _as_int(maximum))
 
     def close(self) -> None:
         if self._client is not None:
@@ -177,13 +274,44 @@ class Connector:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Connector({self.connection!r})"
+        return f"Connector({self._connection!r})"
+
+
+def _as_int(value: float | None) -> int | None:
+    return int(value) if value is not None else None
+
+
+#: how a caller's unknown key is named, by the manifest's section
+_UNKNOWN = {"actions": ("ACTION", "an action"), "data_sources": ("DATA_SOURCE", "a data source")}
+
+
+def _known(key: Any, kind: str) -> Any:
+    """The manifest entry ``key`` of ``kind``; a caller's unknown key is bad input."""
+    entries: Mapping[str, Any] = getattr(load_manifest(), kind)
+    if isinstance(key, str) and key in entries:
+        return entries[key]
+    name, what = _UNKNOWN[kind]
+    known = ", ".join(sorted(entries))
+    problem = f"{key!r} is not {what}; they are: {known}"
+    raise InputValidationError("intercom-connector", [InputProblem(name, name, problem)])
+
+
+def _paging_values(action: ActionSpec, checked: Validated) -> PagingValues:
+    values = checked.values
+    per_page = action.input("per_page")
+    return PagingValues(
+        fetch_all=bool(values.get("fetch_all")),
+        page=values.get("page"),
+        per_page=values["per_page"] if "per_page" in checked.given else None,
+        starting_after=values.get("starting_after"),
+        default_per_page=per_page.default if per_page.has_default else None,
+    )
 
 
 def invoke(
     action_key: str,
     inputs: Mapping[str, Any] | None,
-    connection: Connection | Mapping[str, Any],
+    connection: Connection | Mapping[str, Any] | None,
     *,
     transport: httpx.BaseTransport | None = None,
 ) -> dict[str, Any]:
@@ -193,3 +321,15 @@ def invoke(
     """
     with Connector(connection, transport=transport) as connector:
         return connector.invoke(action_key, inputs)
+
+
+def data_source(
+    key: str,
+    inputs: Mapping[str, Any] | None,
+    connection: Connection | Mapping[str, Any] | None,
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> dict[str, Any]:
+    """A data source's choices once: ``{"result": [{"key", "label"}, ...]}``."""
+    with Connector(connection, transport=transport) as connector:
+        return connector.data_source(key, inputs)

@@ -286,6 +286,39 @@ CASES = [
     ),
     Case("get_ticket", {"ticket_id": "494"}, "GET", "/tickets/494", TICKET),
     Case(
+        "list_contact_tags",
+        {"contact_id": CONTACT_ID},
+        "GET",
+        f"/contacts/{CONTACT_ID}/tags",
+        {"type": "list", "data": [TAG]},
+    ),
+    Case(
+        "list_contact_companies",
+        {"contact_id": CONTACT_ID},
+        "GET",
+        f"/contacts/{CONTACT_ID}/companies",
+        {"type": "list", "companies": [COMPANY], "total_count": 1, "pages": {"type": "pages"}},
+    ),
+    Case(
+        "list_company_contacts",
+        {"company_id": COMPANY_ID, "page": "2"},
+        "GET",
+        f"/companies/{COMPANY_ID}/contacts",
+        {
+            "type": "list",
+            "data": [CONTACT],
+            "total_count": 16,
+            "pages": {"type": "pages", "page": 2, "per_page": 15, "total_pages": 2},
+        },
+        query={"page": ["2"], "per_page": ["15"]},
+        result={
+            "type": "list",
+            "data": [CONTACT],
+            "total_count": 16,
+            "pages": {"type": "pages", "page": 2, "per_page": 15, "total_pages": 2},
+        },
+    ),
+    Case(
         "raw_request",
         {
             "url": "/contacts",

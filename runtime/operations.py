@@ -1,0 +1,208 @@
+"""How each kind of operation runs, once for all of them.
+
+A handler (or a ``request:`` declared in the manifest) says which request an action
+makes; what follows is the runtime's:
+
+- a **request** action sends it and returns Intercom's answer;
+- a **list** action pages it by its declared style -- ``cursor`` (``starting_after`` in
+  the query), ``search`` (the cursor in the body), ``page_number`` (``page`` counting up;
+  Intercom's scroll API past 10,000 where the request names one) or ``none`` -- and owns
+  Fetch All, Page, Per Page, Starting After and the one list envelope;
+- a **data source** pages its request until it has ``limit`` records and turns each into
+  a choice ``{"key", "label"}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from intercom_connector.runtime.client import IntercomClient, build_path
+from intercom_connector.runtime.listing import Page, RecordStream, nth_page
+from intercom_connector.runtime.manifest import (
+    ActionSpec,
+    DataSourceSpec,
+    Paging,
+    RequestTemplate,
+)
+
+#: Intercom pages through at most 10,000 companies; its scroll API goes beyond.
+PAGED_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as a handler describes it; the runtime sends or pages it.
+
+    ``paging`` overrides the action's declared style (List Contacts in ascending order
+    is a search); ``scroll_path`` is where a numbered list continues past 10,000.
+    """
+
+    method: str
+    path: str
+    path_params: Mapping[str, Any] = field(default_factory=dict)
+    query: Mapping[str, Any] = field(default_factory=dict)
+    body: Mapping[str, Any] | None = None
+    idempotent: bool | None = None
+    paging: str | None = None
+    scroll_path: str | None = None
+
+
+def given(**fields: Any) -> dict[str, Any]:
+    """The fields that were given: an input left empty is not sent (never sent as null)."""
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def from_template(template: RequestTemplate, values: Mapping[str, Any]) -> Request:
+    """The request a ``request:`` entry of the manifest describes, filled with ``values``."""
+    idempotent = template.idempotent
+    if template.idempotent_if is not None:
+        idempotent = values.get(template.idempotent_if) is not None
+    body = None
+    if template.body is not None:
+        body = given(**{wire: values.get(key) for wire, key in template.body.items()})
+    return Request(
+        method=template.method,
+        path=template.path,
+        path_params={key: values[key] for key in template.path_inputs},
+        query=given(**{wire: values.get(key) for wire, key in template.query.items()}),
+        body=body,
+        idempotent=idempotent,
+    )
+
+
+def send(client: IntercomClient, request: Request) -> Any:
+    """Send one request; Intercom's decoded answer."""
+    return client.request(
+        request.method,
+        request.path,
+        path_params=request.path_params,
+        params=dict(request.query) or None,
+        json=request.body,
+        idempotent=request.idempotent,
+    )
+
+
+@dataclass(frozen=True)
+class PagingValues:
+    """The paging inputs of one list call, as validated (absent ones None)."""
+
+    fetch_all: bool = False
+    page: int | None = None
+    per_page: int | None = None
+    starting_after: str | None = None
+    #: the Per Page to use when neither the input nor the request's own body gives one
+    default_per_page: int | None = None
+
+
+def pages(client: IntercomClient, request: Request, style: str, at: PagingValues) -> Iterator[Page]:
+    """Every page of ``request`` from where ``at`` says, in order, per its paging style."""
+    if style == "cursor":
+        query = {**request.query, **given(per_page=at.per_page or at.default_per_page)}
+        path = _filled(request)
+        return client.paginate_cursor(
+            path, params=query, starting_after=at.starting_after, read_ahead=at.fetch_all
+        )
+    if style == "search":
+        body = dict(request.body or {})
+        pagination = dict(body.get("pagination") or {})
+        per_page = at.per_page or pagination.get("per_page") or at.default_per_page
+        pagination.update(given(per_page=per_page, starting_after=at.starting_after))
+        body["pagination"] = pagination
+        return client.paginate_search(_filled(request), body=body)
+    if style == "page_number":
+        query = {**request.query, **given(per_page=at.per_page or at.default_per_page)}
+        return client.paginate_pages(
+            request.method, _filled(request), params=query, first_page=_first_page(at)
+        )
+    if style == "scroll":
+        return _scroll(client, _filled(request))
+    return iter([send(client, request)])
+
+
+def _filled(request: Request) -> str:
+    return build_path(request.path, request.path_params)
+
+
+def _first_page(at: PagingValues) -> int:
+    # A numbered list's cursor is the next page's number (its own output hands it on).
+    return int(at.starting_after) if at.starting_after else at.page or 1
+
+
+def _scroll(client: IntercomClient, path: str) -> Iterator[Page]:
+    """Every page of a scroll list, until a page comes back empty."""
+    params: dict[str, str] = {}
+    while True:
+        page = client.request("GET", path, params=params)
+        if not page or not page.get("data"):
+            return
+        yield page
+        params = {"scroll_param": page["scroll_param"]}
+
+
+def _with_next_page_number(page: Page, number: int, size: int) -> Page:
+    # Intercom pages numbered lists by number; the cursor handed on is the next page's.
+    info = dict(page.get("pages") or {"type": "pages"})
+    total = info.get("total_pages")
+    info.pop("next", None)
+    if isinstance(total, int) and number < total:
+        info["next"] = {"per_page": size, "starting_after": str(number + 1)}
+    return {**page, "pages": info}
+
+
+def run_list(
+    client: IntercomClient, action: ActionSpec, request: Request, at: PagingValues
+) -> Page | RecordStream:
+    """A list action's result: one page (Page N, or from a cursor), or every page."""
+    assert action.paging is not None
+    style = request.paging or action.paging.style
+    records = action.paging.records
+    walk = pages(client, request, style, at)
+    if not at.fetch_all:
+        if style == "page_number":
+            size = at.per_page or at.default_per_page or 0
+            return _with_next_page_number(next(walk), _first_page(at), size)
+        return nth_page(walk, at.page or 1, records)
+    if style == "page_number" and request.scroll_path and _first_page(at) == 1:
+        head = next(walk)
+        if (head.get("total_count") or 0) > PAGED_LIMIT:
+            return RecordStream(_scroll(client, request.scroll_path), records)
+        return RecordStream(_chain(head, walk), records)
+    return RecordStream(walk, records)
+
+
+def _chain(head: Page, rest: Iterator[Page]) -> Iterator[Page]:
+    yield head
+    yield from rest
+
+
+def choices(
+    client: IntercomClient,
+    source: DataSourceSpec,
+    request: Request,
+    paging: Paging,
+    limit: int,
+    per_page_maximum: int | None,
+) -> dict[str, Any]:
+    """A data source's answer: at most ``limit`` choices, reading no more pages than that."""
+    size = min(limit, per_page_maximum) if per_page_maximum else None
+    at = PagingValues(fetch_all=True, per_page=size)
+    style = request.paging or paging.style
+    result: list[dict[str, str]] = []
+    for record in RecordStream(pages(client, request, style, at), paging.records):
+        if len(result) >= limit:
+            break
+        if isinstance(record, Mapping) and record.get(source.key_field) is not None:
+            result.append(_choice(record, source))
+    return {"result": result}
+
+
+def _choice(record: Mapping[str, Any], source: DataSourceSpec) -> dict[str, str]:
+    key = str(record[source.key_field])
+    label = record.get(source.label_field)
+    detail = record.get(source.detail_field) if source.detail_field else None
+    if not label:
+        label, detail = detail or key, None
+    text = f"{label} ({detail})" if detail and detail != label else str(label)
+    return {"key": key, "label": text}
