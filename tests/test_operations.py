@@ -172,9 +172,12 @@ def test_data_source_cli_on_the_embedded_sandbox(tmp_path: Path) -> None:
 @pytest.mark.parametrize("action", [a for a in LISTS if "page" in {s.key for s in a.inputs}])
 def test_fetch_all_with_page_is_refused_on_every_list(action: Any, recorder: Recorder) -> None:
     inputs = {"fetch_all": True, "page": 2, **_required(action)}
-    with Connector({"type": "access_token", "access_token": TOKEN}, transport=_mock(recorder)) as c:
-        with pytest.raises(InputValidationError, match="give only one of Fetch All, Page"):
-            c.invoke(action.key, inputs)
+    connection = {"type": "access_token", "access_token": TOKEN}
+    with (
+        Connector(connection, transport=_mock(recorder)) as c,
+        pytest.raises(InputValidationError, match="give only one of Fetch All, Page"),
+    ):
+        c.invoke(action.key, inputs)
     assert recorder.requests == []
 
 
@@ -232,7 +235,7 @@ TEXT = (REPO / "connector.yaml").read_text(encoding="utf-8")
 
 def test_a_list_action_must_declare_its_paging() -> None:
     text = TEXT.replace("    paging: {style: cursor}\n", "", 1)
-    with pytest.raises(ManifestError, match="actions.list_contacts.*'paging' is a required"):
+    with pytest.raises(ManifestError, match=r"actions\.list_contacts.*'paging' is a required"):
         parse_manifest(text)
 
 
