@@ -67,6 +67,21 @@ def test_wheel_carries_manifest_schemas_and_types(wheel: Path) -> None:
         assert needed in names
     assert not any(name.startswith("intercom_connector/tests/") for name in names)
     assert not any(name.startswith("intercom_connector/bench/") for name in names)
+    assert "intercom_connector/setup.py" not in names
+
+
+def test_every_folder_of_code_is_in_the_wheel(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    not_shipped = {"tests", "bench", "build", "examples"}
+    for module in REPO.rglob("*.py"):
+        relative = module.relative_to(REPO)
+        if (
+            relative.parts[0] in not_shipped
+            or relative.parts[0].startswith(".")
+            or len(relative.parts) == 1
+        ):
+            continue
+        assert f"intercom_connector/{relative.as_posix()}" in names, relative
 
 
 def run_installed(site: Path | None, *args: str) -> subprocess.CompletedProcess[str]:
