@@ -16,8 +16,8 @@ The Python API a host embeds::
 inputs. Every error is an ``intercom_connector.errors.ConnectorError``.
 """
 
-from intercom_connector.connections.connection import Connection, Secret
 from intercom_connector.runtime import errors
+from intercom_connector.runtime.connection import Connection, Secret
 from intercom_connector.runtime.errors import ConnectorError
 from intercom_connector.runtime.manifest import load_manifest
 from intercom_connector.runtime.shim import Connector, invoke

@@ -1,5 +1,5 @@
 """``python -m intercom_connector``: the same CLI as ``intercom-connector``."""
 
-from intercom_connector.runtime.cli import main
+from intercom_connector.hosts.cli import main
 
 raise SystemExit(main())

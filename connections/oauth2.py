@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from intercom_connector.connections.connection import (
+from intercom_connector.runtime.connection import (
     Connection,
     Secret,
     connection_from_mapping,

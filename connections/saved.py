@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from intercom_connector.connections.connection import Connection, connection_from_mapping
+from intercom_connector.runtime.connection import Connection, connection_from_mapping
 from intercom_connector.runtime.errors import ConnectionConfigError
 
 FILE_NAME = "connections.json"

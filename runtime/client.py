@@ -25,7 +25,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from intercom_connector.connections.connection import Connection
+from intercom_connector.runtime.connection import Connection
 from intercom_connector.runtime.errors import (
     IntercomAPIError,
     TransportError,

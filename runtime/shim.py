@@ -24,8 +24,8 @@ from typing import Any
 
 import httpx
 
-from intercom_connector.connections.connection import Connection, connection_from_mapping
 from intercom_connector.runtime.client import IntercomClient, RetryPolicy
+from intercom_connector.runtime.connection import Connection, connection_from_mapping
 from intercom_connector.runtime.errors import (
     ConnectionConfigError,
     InputProblem,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from support import REPO
 
-from intercom_connector.runtime.docs import GENERATED_BEGIN as BEGIN
-from intercom_connector.runtime.docs import GENERATED_END as END
-from intercom_connector.runtime.docs import markdown
+from intercom_connector.hosts.docs import GENERATED_BEGIN as BEGIN
+from intercom_connector.hosts.docs import GENERATED_END as END
+from intercom_connector.hosts.docs import markdown
 from intercom_connector.runtime.manifest import load_manifest
 
 

@@ -61,7 +61,8 @@ def test_wheel_carries_manifest_schemas_and_types(wheel: Path) -> None:
         "intercom_connector/schemas/objects/contact.json",
         "intercom_connector/actions/contacts.py",
         "intercom_connector/runtime/shim.py",
-        "intercom_connector/connections/connection.py",
+        "intercom_connector/runtime/connection.py",
+        "intercom_connector/hosts/cli.py",
         "intercom_connector/sandbox/__init__.py",
     ):
         assert needed in names

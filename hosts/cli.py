@@ -22,17 +22,18 @@ from typing import Any, TextIO
 import orjson
 import yaml
 
-from intercom_connector.connections.connection import (
-    Connection,
-    connection_from_env,
-    connection_from_mapping,
-)
 from intercom_connector.connections.saved import SavedConnections
-from intercom_connector.runtime.docs import (
+from intercom_connector.hosts.docs import (
     default_text,
     manifest_json,
     markdown,
     replace_generated,
+)
+from intercom_connector.hosts.login import add_login_commands
+from intercom_connector.runtime.connection import (
+    Connection,
+    connection_from_env,
+    connection_from_mapping,
 )
 from intercom_connector.runtime.errors import (
     ConnectionConfigError,
@@ -40,7 +41,6 @@ from intercom_connector.runtime.errors import (
     InputProblem,
     InputValidationError,
 )
-from intercom_connector.runtime.login import add_login_commands
 from intercom_connector.runtime.manifest import ActionSpec, load_manifest
 from intercom_connector.runtime.shim import Connector
 
@@ -203,7 +203,7 @@ class Progress:
 
 
 def cmd_flow_run(args: argparse.Namespace) -> int:
-    from intercom_connector.runtime.flow import load_flow, run_flow
+    from intercom_connector.hosts.flow import load_flow, run_flow
 
     flow = load_flow(args.file)
     connection, transport = _connection(args)

@@ -15,11 +15,6 @@ import sys
 import webbrowser
 from typing import Any
 
-from intercom_connector.connections.connection import (
-    REGION_BASE_URLS,
-    check_base_url,
-    connection_from_mapping,
-)
 from intercom_connector.connections.oauth2 import (
     CallbackListener,
     complete_authorization,
@@ -27,6 +22,11 @@ from intercom_connector.connections.oauth2 import (
 )
 from intercom_connector.connections.saved import SavedConnections, connection_fields, redacted
 from intercom_connector.runtime.client import IntercomClient
+from intercom_connector.runtime.connection import (
+    REGION_BASE_URLS,
+    check_base_url,
+    connection_from_mapping,
+)
 from intercom_connector.runtime.errors import AuthenticationError, ConnectionConfigError
 
 ENV_CLIENT_SECRET = "INTERCOM_CLIENT_SECRET"
