@@ -19,7 +19,6 @@ from intercom_connector.runtime.connection import Connection, connection_from_ma
 from intercom_connector.runtime.errors import ConnectionConfigError
 
 FILE_NAME = "connections.json"
-SECRET_FIELDS = ("access_token", "client_secret")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
@@ -29,8 +28,9 @@ def default_config_dir() -> Path:
 
 
 def redacted(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """A connection's fields with its secrets shown as asterisks."""
-    return {k: ("********" if k in SECRET_FIELDS and v else v) for k, v in fields.items()}
+    """A connection's saved fields with its secrets (the manifest's ``secret`` inputs)
+    shown as asterisks."""
+    return connection_from_mapping(fields).fields()
 
 
 class SavedConnections:
@@ -97,18 +97,3 @@ class SavedConnections:
             raise ConnectionConfigError(f"No saved connection named {name!r}")
         del saved[name]
         self._write(saved)
-
-
-def connection_fields(connection: Connection) -> dict[str, Any]:
-    """The fields to save for a connection (secrets revealed: they go to the 0600 file)."""
-    return {
-        "type": connection.kind,
-        "access_token": connection.access_token.reveal() if connection.access_token else None,
-        "client_id": connection.client_id,
-        "client_secret": connection.client_secret.reveal() if connection.client_secret else None,
-        "region": connection.region,
-        "api_version": connection.api_version,
-        "base_url": connection.base_url,
-        "max_attempts": connection.max_attempts,
-        "max_retry_seconds": connection.max_retry_seconds,
-    }

@@ -20,16 +20,34 @@ from intercom_connector.connections.oauth2 import (
     complete_authorization,
     start_authorization,
 )
-from intercom_connector.connections.saved import SavedConnections, connection_fields, redacted
+from intercom_connector.connections.saved import SavedConnections, redacted
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.connection import (
-    REGION_BASE_URLS,
+    TOKEN_FIELD,
     check_base_url,
     connection_from_mapping,
 )
 from intercom_connector.runtime.errors import AuthenticationError, ConnectionConfigError
+from intercom_connector.runtime.manifest import ConnectionSpec, InputSpec, load_manifest
 
 ENV_CLIENT_SECRET = "INTERCOM_CLIENT_SECRET"
+
+
+def _kind(key: str) -> ConnectionSpec:
+    return load_manifest().connections[key]
+
+
+def _given_fields(args: argparse.Namespace, kind: str) -> dict[str, Any]:
+    """The connection fields given as options (every non-secret field of the type)."""
+    fields: dict[str, Any] = {"type": kind}
+    for spec in _kind(kind).inputs:
+        if not spec.secret:
+            fields[spec.key] = getattr(args, spec.key)
+    return fields
+
+
+def _prompt_label(kind: str, key: str) -> str:
+    return _kind(kind).input(key).label
 
 
 def _secret(prompt: str, env_var: str | None = None) -> str:
@@ -53,22 +71,16 @@ def _done(message: str) -> int:
 
 
 def cmd_connect_access_token(args: argparse.Namespace) -> int:
-    token = _secret("Access Token")
-    fields = {
-        "type": "access_token",
-        "access_token": token,
-        "region": args.region,
-        "api_version": args.api_version,
-        "base_url": args.base_url,
-    }
+    fields = _given_fields(args, "access_token")
+    fields[TOKEN_FIELD] = _secret(_prompt_label("access_token", TOKEN_FIELD))
     saved = _saved(args)
     saved.save(args.name, fields)
-    region = saved.get(args.name).region
+    region = saved.get(args.name).get("region")
     return _done(f"Saved connection {args.name!r} (access_token, region {region}).")
 
 
 def cmd_connect_oauth2(args: argparse.Namespace) -> int:
-    secret = _secret("Client Secret", ENV_CLIENT_SECRET)
+    secret = _secret(_prompt_label("oauth2", "client_secret"), ENV_CLIENT_SECRET)
     base = check_base_url(args.base_url) if args.base_url else None
     authorize_url = args.authorize_url or (f"{base}/oauth" if base else None)
     token_url = args.token_url or (f"{base}/auth/eagle/token" if base else None)
@@ -97,14 +109,16 @@ def cmd_connect_oauth2(args: argparse.Namespace) -> int:
         base_url=base,
         api_version=args.api_version,
     )
-    _saved(args).save(args.name, connection_fields(connection))
-    return _done(f"Saved connection {args.name!r} (oauth2, region {connection.region}).")
+    _saved(args).save(args.name, connection.fields(reveal=True))
+    region = connection.get("region")
+    return _done(f"Saved connection {args.name!r} (oauth2, region {region}).")
 
 
 def cmd_connections_list(args: argparse.Namespace) -> int:
     for name, fields in sorted(_saved(args).names().items()):
-        where = fields.get("base_url") or REGION_BASE_URLS.get(fields.get("region") or "us", "")
-        print(f"{name}\t{fields.get('type')}\t{fields.get('region') or 'us'}\t{where}")
+        connection = connection_from_mapping(fields)
+        region = connection.get("region")
+        print(f"{name}\t{connection.kind}\t{region}\t{connection.api_base}")
     return 0
 
 
@@ -128,7 +142,7 @@ def cmd_connections_test(args: argparse.Namespace) -> int:
     except AuthenticationError:
         print(
             f"hint: a token only works on its own region's host; this connection uses "
-            f"{connection.api_base} (region {connection.region}). Check the region.",
+            f"{connection.api_base} (region {connection.get('region')}). Check the region.",
             file=sys.stderr,
         )
         raise
@@ -140,6 +154,18 @@ def cmd_connections_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def _field_option(parser: argparse.ArgumentParser, spec: InputSpec) -> None:
+    """``--api-version`` and so on: one option per connection field, as the manifest has it."""
+    default = f" (default: {spec.default})" if spec.has_default else ""
+    parser.add_argument(
+        f"--{spec.key.replace('_', '-')}",
+        dest=spec.key,
+        required=spec.required,
+        choices=[option.value for option in spec.options] or None,
+        help=f"{spec.label}: {spec.comments}{default}",
+    )
+
+
 def add_login_commands(commands: Any) -> None:
     """Register ``connect`` and ``connections`` on the CLI's subcommands."""
     connect = commands.add_parser("connect", help="create and save a connection")
@@ -148,13 +174,12 @@ def add_login_commands(commands: Any) -> None:
 
     token = kinds.add_parser("access-token", help="save an Access Token (asked without echo)")
     oauth = kinds.add_parser("oauth2", help="log in with OAuth 2.0 through a browser")
-    for parser in (token, oauth):
+    for parser, kind in ((token, "access_token"), (oauth, "oauth2")):
         parser.add_argument("--name", default="default", help="save it as (default: default)")
-        parser.add_argument("--region", choices=list(REGION_BASE_URLS), help="default: us")
-        parser.add_argument("--api-version", help="Intercom-Version to send (default: 2.16)")
-        parser.add_argument("--base-url", help="an API host other than the region's")
+        for spec in _kind(kind).inputs:
+            if not spec.secret:  # secrets are asked for, never taken from the command line
+                _field_option(parser, spec)
     token.set_defaults(handler=cmd_connect_access_token)
-    oauth.add_argument("--client-id", required=True, help="your Intercom app's Client ID")
     oauth.add_argument("--port", type=int, default=0, help="callback port on 127.0.0.1")
     oauth.add_argument("--authorize-url", help="override Intercom's authorize URL")
     oauth.add_argument("--token-url", help="override Intercom's token URL")

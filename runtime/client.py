@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -49,10 +49,11 @@ UNKNOWN_OUTCOME = (
 class RetryPolicy:
     """How hard the client tries before it reports a failure."""
 
-    #: attempts in all, the first included
-    max_attempts: int = 4
+    #: attempts in all, the first included (None: the connection's Max Attempts)
+    max_attempts: int | None = None
     #: no retry starts once this many seconds have passed since the first attempt
-    max_total_seconds: float = 120.0
+    #: (None: the connection's Max Retry Time)
+    max_total_seconds: float | None = None
     #: exponential backoff with full jitter: base * 2**n, capped
     backoff_base: float = 0.5
     backoff_cap: float = 10.0
@@ -193,10 +194,11 @@ class _Attempts:
     def limit(self) -> int:
         if self.override is not None:
             return 1 + self.override.max_retries
-        return self.policy.max_attempts
+        return self.policy.max_attempts or 1  # resolved from the connection by the client
 
     def can_retry(self) -> bool:
-        in_time = time.monotonic() - self.started < self.policy.max_total_seconds
+        budget = self.policy.max_total_seconds or 0.0
+        in_time = time.monotonic() - self.started < budget
         return self.count < self.limit and in_time
 
     def backoff(self) -> float:
@@ -222,8 +224,13 @@ class IntercomClient:
         self.connection = connection
         #: requests in flight at most when pages are fetched side by side
         self.max_concurrency = max(1, max_concurrency)
-        self.retry = retry or RetryPolicy(
-            max_attempts=connection.max_attempts, max_total_seconds=connection.max_retry_seconds
+        policy = retry or RetryPolicy()
+        self.retry = replace(
+            policy,
+            max_attempts=policy.max_attempts or connection.max_attempts,
+            max_total_seconds=policy.max_total_seconds
+            if policy.max_total_seconds is not None
+            else connection.max_retry_seconds,
         )
         self._sleep = sleep
         self._window = _RateWindow()

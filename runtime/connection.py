@@ -20,13 +20,8 @@ from intercom_connector.runtime.errors import ConnectionConfigError
 from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent, problem_text
 from intercom_connector.runtime.manifest import InputSpec, load_manifest
 
-#: the API host of each Intercom region (spec `servers`)
-REGION_BASE_URLS = {
-    "us": "https://api.intercom.io",
-    "eu": "https://api.eu.intercom.io",
-    "au": "https://api.au.intercom.io",
-}
-KINDS = ("access_token", "oauth2")
+#: the field an authorized OAuth 2.0 connection keeps its token in, as an Access Token has it
+TOKEN_FIELD = "access_token"
 
 #: environment variables a connection can be read from (DESIGN.md contract)
 ENV_TOKEN = "INTERCOM_ACCESS_TOKEN"
@@ -93,42 +88,73 @@ def check_base_url(value: str) -> str:
     return str(url).rstrip("/")
 
 
+def region_base_url(region: str) -> str:
+    """The API host of an Intercom region, as the manifest's Region options give it."""
+    for spec in load_manifest().connections[TOKEN_FIELD].inputs:
+        for option in spec.options:
+            if spec.key == "region" and option.value == region and option.base_url:
+                return option.base_url
+    raise ConnectionConfigError(f"Region {region!r} has no API host")
+
+
 @dataclass(frozen=True, repr=False)
 class Connection:
-    """Everything the client needs to talk to one workspace."""
+    """Everything the client needs to talk to one workspace.
+
+    ``values`` holds the fields connector.yaml declares for the connection type ``kind``
+    (defaults filled, secrets wrapped in ``Secret``), and an OAuth 2.0 connection's token.
+    """
 
     kind: str
-    access_token: Secret | None
-    region: str
-    api_version: str
-    base_url: str | None
-    client_id: str | None
-    client_secret: Secret | None
-    #: attempts in all for one request, and the time after which no retry starts
-    max_attempts: int
-    max_retry_seconds: float
+    values: Mapping[str, Any]
+
+    def get(self, key: str) -> Any:
+        """One field's value (a ``Secret`` for a secret field); None when not set."""
+        return self.values.get(key)
 
     @property
     def api_base(self) -> str:
         """The API host every request of this connection goes to."""
-        return self.base_url or REGION_BASE_URLS[self.region]
+        return str(self.get("base_url") or region_base_url(self.get("region")))
+
+    @property
+    def api_version(self) -> str:
+        return str(self.get("api_version"))
+
+    @property
+    def max_attempts(self) -> int:
+        """Attempts in all for one request."""
+        return int(self.get("max_attempts"))
+
+    @property
+    def max_retry_seconds(self) -> float:
+        """The time after which no retry starts."""
+        return float(self.get("max_retry_seconds"))
+
+    def fields(self, *, reveal: bool = False) -> dict[str, Any]:
+        """The fields to store (``reveal``: secrets in clear, for the owner-only file) or to
+        show (secrets as asterisks)."""
+        shown = {"type": self.kind}
+        for key, value in self.values.items():
+            if isinstance(value, Secret):
+                value = value.reveal() if reveal else str(value)
+            shown[key] = value
+        return shown
 
     def __repr__(self) -> str:
-        return (
-            f"Connection(kind={self.kind!r}, region={self.region!r}, api_base={self.api_base!r}, "
-            f"api_version={self.api_version!r}, access_token={self.access_token!r})"
-        )
+        return f"Connection({self.fields()!r})"
 
     def bearer_token(self) -> str:
         """The token to send; ConnectionConfigError when the connection has none yet."""
-        if not self.access_token:
+        token = self.get(TOKEN_FIELD)
+        if not token:
             if self.kind == "oauth2":
                 raise ConnectionConfigError(
                     "This OAuth 2.0 connection has not been authorized yet: complete the "
                     "login (intercom-connector connect oauth2) so that it holds a token."
                 )
             raise ConnectionConfigError("The connection has no Access Token.")
-        return self.access_token.reveal()
+        return str(token.reveal())
 
 
 def _checked(spec: InputSpec, raw: Any) -> Any:
@@ -151,13 +177,14 @@ def connection_from_mapping(data: Mapping[str, Any]) -> Connection:
     (access_token or oauth2), with their defaults and checks. An OAuth 2.0 connection
     also carries the token its authorization produced, in ``access_token``.
     """
-    kind = data.get("type", "access_token")
-    if kind not in KINDS:
+    connections = load_manifest().connections
+    kind = data.get("type", TOKEN_FIELD)
+    if kind not in connections:
         raise ConnectionConfigError(
-            f"Connection type {kind!r} is not known; use one of: {', '.join(KINDS)}"
+            f"Connection type {kind!r} is not known; use one of: {', '.join(connections)}"
         )
-    specs = {spec.key: spec for spec in load_manifest().connections[kind].inputs}
-    known = {"type", "name", "access_token", *specs}
+    specs = {spec.key: spec for spec in connections[kind].inputs}
+    known = {"type", "name", TOKEN_FIELD, *specs}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConnectionConfigError(
@@ -172,23 +199,18 @@ def connection_from_mapping(data: Mapping[str, Any]) -> Connection:
             values[key] = spec.default
         elif spec.required:
             raise ConnectionConfigError(f"The {kind} connection needs its {spec.label} ({key})")
-    token = data.get("access_token")
-    if not is_absent(token) and kind == "oauth2":
+    token = data.get(TOKEN_FIELD)
+    if not is_absent(token) and TOKEN_FIELD not in specs:
         # The token an authorization produced is checked as the Access Token input is.
-        token_spec = {s.key: s for s in load_manifest().connections["access_token"].inputs}
-        values["access_token"] = _checked(token_spec["access_token"], token)
-    base_url = values.get("base_url")
-    return Connection(
-        kind=kind,
-        access_token=Secret(values["access_token"]) if values.get("access_token") else None,
-        region=values["region"],
-        api_version=values["api_version"],
-        base_url=check_base_url(base_url) if base_url else None,
-        client_id=values.get("client_id"),
-        client_secret=Secret(values["client_secret"]) if values.get("client_secret") else None,
-        max_attempts=values["max_attempts"],
-        max_retry_seconds=values["max_retry_seconds"],
-    )
+        token_spec = connections[TOKEN_FIELD].input(TOKEN_FIELD)
+        specs[TOKEN_FIELD] = token_spec
+        values[TOKEN_FIELD] = _checked(token_spec, token)
+    if values.get("base_url"):
+        values["base_url"] = check_base_url(values["base_url"])
+    for key, value in list(values.items()):
+        if specs[key].secret:
+            values[key] = Secret(value)
+    return Connection(kind=kind, values=values)
 
 
 def connection_from_env(env: Mapping[str, str]) -> Connection | None:

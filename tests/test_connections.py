@@ -74,7 +74,7 @@ def test_the_whole_dance_gives_a_working_connection(served: ServerHandle) -> Non
     callback = consent(pending)
     assert callback.startswith(CALLBACK + "?code=")
     connection = complete_authorization(pending, callback, CLIENT_SECRET, base_url=served.url)
-    assert connection.kind == "oauth2" and connection.client_id == CLIENT_ID
+    assert connection.kind == "oauth2" and connection.get("client_id") == CLIENT_ID
     with Connector(connection) as intercom:
         tags = intercom.invoke("list_tags")["data"]["data"]
     assert len(tags) == 5
