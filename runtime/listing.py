@@ -10,7 +10,9 @@ grow with the number of records.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 Page = dict[str, Any]
@@ -51,10 +53,35 @@ class RecordStream:
 
     def envelope(self) -> Page:
         """One envelope holding every record, in order: a single, last page."""
-        records = list(self)
+        records: list[Any] = []
+        with _out_of_the_collectors_way() as set_aside:
+            for record in self:
+                records.append(record)
+                if self.records_read == len(records):  # a page is complete
+                    set_aside()
         envelope: Page = dict(self.first or {"type": "list"})
         envelope.pop("scroll_param", None)
         envelope[self._records] = records
         envelope["total_count"] = len(records)
         envelope["pages"] = {"type": "pages", "page": 1, "per_page": len(records), "total_pages": 1}
         return envelope
+
+
+@contextmanager
+def _out_of_the_collectors_way() -> Iterator[Any]:
+    """While a Fetch All gathers tens of thousands of records, keep the cyclic collector
+    from rescanning the growing pile (it more than doubled a 50,000-record Fetch All).
+
+    The records hold no reference cycles. After each page, ``gc.freeze()`` moves what
+    exists into the permanent generation, and ``gc.unfreeze()`` gives it back at the end:
+    the collector stays enabled and keeps collecting whatever is created meanwhile, and
+    nothing is lost, only looked at later. A process that froze objects itself (a
+    pre-forking server does) is left alone, since unfreezing would undo its freeze.
+    """
+    if gc.get_freeze_count() or not gc.isenabled():
+        yield lambda: None
+        return
+    try:
+        yield gc.freeze
+    finally:
+        gc.unfreeze()

@@ -6,6 +6,7 @@ CLI; the list rules are the runtime's, one for every list action.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -297,3 +298,44 @@ def _json(body: Any) -> Any:
     import httpx
 
     return httpx.Response(200, json=body)
+
+
+# -- a host's process is left as it was -------------------------------------------------
+
+
+def _paged_contacts(recorder: Recorder, pages: int, seen: list[bool]) -> None:
+    def answer(request: Any) -> Any:
+        seen.append(gc.isenabled())
+        cursor = query_of(request).get("starting_after", ["0"])[0]
+        number = int(cursor)
+        info: dict[str, Any] = {"type": "pages", "per_page": 2}
+        if number + 1 < pages:
+            info["next"] = {"per_page": 2, "starting_after": str(number + 1)}
+        contacts = [{"id": f"{number}-{i}", "tags": {"data": []}} for i in range(2)]
+        return _json({"type": "list", "data": contacts, "pages": info})
+
+    recorder.respond("GET", "/contacts", answer)
+
+
+def test_a_fetch_all_leaves_the_garbage_collector_running(recorder: Recorder) -> None:
+    seen: list[bool] = []
+    _paged_contacts(recorder, 5, seen)
+    with Connector({"type": "access_token", "access_token": TOKEN}, transport=_mock(recorder)) as c:
+        data = c.invoke("list_contacts", {"fetch_all": True})["data"]
+    assert len(data["data"]) == 10
+    assert seen == [True] * 5 and gc.isenabled()
+    assert gc.get_freeze_count() == 0  # what was set aside was given back
+
+
+def test_a_fetch_all_leaves_a_hosts_own_frozen_objects_frozen(recorder: Recorder) -> None:
+    seen: list[bool] = []
+    _paged_contacts(recorder, 3, seen)
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        connection = {"type": "access_token", "access_token": TOKEN}
+        with Connector(connection, transport=_mock(recorder)) as c:
+            c.invoke("list_contacts", {"fetch_all": True})
+        assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()
