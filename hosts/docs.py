@@ -49,7 +49,8 @@ def _operation_json(operation: OperationSpec) -> dict[str, Any]:
 
 
 def _action_json(manifest: Manifest, action: ActionSpec) -> dict[str, Any]:
-    entry = {**_operation_json(action), "kind": action.kind}
+    entry = {**_operation_json(action), "kind": action.kind, "effect": action.effect}
+    entry["idempotent"] = action.idempotent
     if action.paging is not None:
         entry["paging"] = {"style": action.paging.style, "records": action.paging.records}
     entry["output_schema"] = manifest.output_schema(action.output)

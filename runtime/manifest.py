@@ -199,8 +199,18 @@ class ActionSpec(OperationSpec):
     """One action: what the flow builder shows and what the shim runs."""
 
     kind: str = "request"
+    effect: str = "read"
     output: str = ""
     paging: Paging | None = None
+
+    @property
+    def idempotent(self) -> bool:
+        """True when running it twice does what running it once does (a retry cannot
+        duplicate a write): reads, updates and deletes, and creates that are upserts."""
+        if self.effect in ("read", "update", "delete"):
+            return True
+        template = self.request
+        return bool(template and template.idempotent)  # an upsert only when its key is given: no
 
     @property
     def handler_inputs(self) -> tuple[InputSpec, ...]:
@@ -507,6 +517,7 @@ def parse_manifest(text: str, source: str = "connector.yaml") -> Manifest:
         action = ActionSpec(
             **common("actions", key, entry),
             kind=entry["kind"],
+            effect=entry["effect"],
             output=entry["output"],
             paging=_paging(entry.get("paging")),
         )
