@@ -20,13 +20,14 @@ from intercom_connector.runtime import errors
 from intercom_connector.runtime.connection import Connection, Secret
 from intercom_connector.runtime.errors import ConnectorError
 from intercom_connector.runtime.manifest import load_manifest
-from intercom_connector.runtime.shim import Connector, invoke
+from intercom_connector.runtime.shim import Connector, data_source, invoke
 
 __all__ = [
     "Connection",
     "Connector",
     "ConnectorError",
     "Secret",
+    "data_source",
     "errors",
     "invoke",
     "load_manifest",

@@ -108,7 +108,7 @@ def _table(inputs: Iterable[InputSpec]) -> list[str]:
     for spec in inputs:
         comments = "" if spec.type == "connection" else spec.comments
         if spec.data_source:
-            comments += f" Choices: data source `{spec.data_source}`."
+            comments += f" (dropdown: data source `{spec.data_source}`)"
         rows.append(f"| {_cell(spec.label)} | {_cell(comments)} | {_cell(default_text(spec))} |")
     return rows
 
