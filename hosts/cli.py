@@ -41,7 +41,7 @@ from intercom_connector.runtime.errors import (
     InputProblem,
     InputValidationError,
 )
-from intercom_connector.runtime.manifest import ActionSpec, load_manifest
+from intercom_connector.runtime.manifest import ActionSpec, OperationSpec, load_manifest
 from intercom_connector.runtime.shim import Connector
 
 EXIT_OK = 0
@@ -233,13 +233,17 @@ def cmd_data_source(args: argparse.Namespace) -> int:
 
 
 def cmd_data_sources(args: argparse.Namespace) -> int:
-    sources = load_manifest().data_sources.values()
-    if args.json:
-        _print_json([{"key": s.key, "label": s.label} for s in sources], sys.stdout)
+    return _list_entries(load_manifest().data_sources.values(), args.json)
+
+
+def _list_entries(entries: Iterable[OperationSpec], as_json: bool) -> int:
+    """Keys and labels of manifest entries: a table by key, or JSON in manifest order."""
+    if as_json:
+        _print_json([{"key": e.key, "label": e.label} for e in entries], sys.stdout)
         return EXIT_OK
-    width = max(len(s.key) for s in sources)
-    for source in sorted(sources, key=lambda s: s.key):
-        print(f"{source.key:<{width}}  {source.label}")
+    width = max(len(e.key) for e in entries)
+    for entry in sorted(entries, key=lambda e: e.key):
+        print(f"{entry.key:<{width}}  {entry.label}")
     return EXIT_OK
 
 
@@ -273,14 +277,7 @@ def cmd_sandbox_reset(args: argparse.Namespace) -> int:
 
 
 def cmd_actions(args: argparse.Namespace) -> int:
-    actions = load_manifest().actions.values()
-    if args.json:
-        _print_json([{"key": a.key, "label": a.label} for a in actions], sys.stdout)
-        return EXIT_OK
-    width = max(len(a.key) for a in actions)
-    for action in sorted(actions, key=lambda a: a.key):
-        print(f"{action.key:<{width}}  {action.label}")
-    return EXIT_OK
+    return _list_entries(load_manifest().actions.values(), args.json)
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
