@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -186,8 +186,12 @@ class _Attempts:
 
     policy: RetryPolicy
     override: RequestRetry | None
-    started: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float]
+    started: float = 0.0
     count: int = 0
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
 
     @property
     def limit(self) -> int:
@@ -196,7 +200,7 @@ class _Attempts:
         return self.policy.max_attempts
 
     def can_retry(self) -> bool:
-        in_time = time.monotonic() - self.started < self.policy.max_total_seconds
+        in_time = self.clock() - self.started < self.policy.max_total_seconds
         return self.count < self.limit and in_time
 
     def backoff(self) -> float:
@@ -217,8 +221,12 @@ class IntercomClient:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         max_concurrency: int = 8,
     ) -> None:
+        """``sleep``, ``clock`` (seconds elapsed, for the retry time) and ``wall_clock``
+        (unix time, for ``X-RateLimit-Reset``) are the real ones unless a test fakes time."""
         self.connection = connection
         #: requests in flight at most when pages are fetched side by side
         self.max_concurrency = max(1, max_concurrency)
@@ -226,6 +234,8 @@ class IntercomClient:
             max_attempts=connection.max_attempts, max_total_seconds=connection.max_retry_seconds
         )
         self._sleep = sleep
+        self._clock = clock
+        self._wall_clock = wall_clock
         self._window = _RateWindow()
         self._http = httpx.Client(
             base_url=connection.api_base,
@@ -304,7 +314,7 @@ class IntercomClient:
         """
         method = method.upper()
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
-        attempts = _Attempts(self.retry, retry)
+        attempts = _Attempts(self.retry, retry, self._clock)
         while True:
             self._wait_for_rate_window()
             attempts.count += 1
@@ -354,7 +364,7 @@ class IntercomClient:
         if retry_after.isdigit():
             wait = float(retry_after)
         elif reset.isdigit():
-            wait = max(0.0, float(reset) - time.time()) + 0.05
+            wait = max(0.0, float(reset) - self._wall_clock()) + 0.05
         else:
             wait = 1.0
         if wait > self.retry.max_rate_limit_wait:
@@ -363,7 +373,7 @@ class IntercomClient:
 
     def _wait_for_rate_window(self) -> None:
         # The window is spent: wait for its reset instead of provoking a 429.
-        wait = self._window.wait_seconds(time.time())
+        wait = self._window.wait_seconds(self._wall_clock())
         if wait > 0:
             self._sleep(min(wait, self.retry.max_rate_limit_wait))
             self._window.remaining = None

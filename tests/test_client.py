@@ -17,7 +17,6 @@ from intercom_connector.runtime.errors import (
     ConnectionConfigError,
     IntercomAPIError,
     NotFoundError,
-    RateLimitError,
     ServerError,
     TransportError,
 )
@@ -210,22 +209,6 @@ def test_rate_limited_requests_wait_and_retry(recorder: Recorder, connector: Con
     recorder.respond("POST", "/contacts", limited)  # even a create: Intercom did not process it
     assert connector.invoke("create_contact", {"email": "a@example.com"}) == {"data": CONTACT}
     assert len(recorder.requests) == 2
-
-
-def test_rate_limit_waits_past_the_cap_are_reported(recorder: Recorder) -> None:
-    recorder.on(
-        "GET",
-        "/tags",
-        error_body("rate_limit_exceeded", "Exceeded rate limit"),
-        status=429,
-        headers={"Retry-After": "3600"},
-    )
-    connection = {"type": "access_token", "access_token": TOKEN}
-    with (
-        Connector(connection, transport=httpx.MockTransport(recorder)) as connector,
-        pytest.raises(RateLimitError, match="429 rate_limit_exceeded"),
-    ):
-        connector.invoke("list_tags")
 
 
 def page(ids: list[str], cursor: str | None) -> dict[str, object]:
