@@ -271,7 +271,12 @@ def test_search_fetch_all_keeps_the_query_and_moves_the_cursor_in_the_body(
 def test_a_repeating_cursor_stops_the_loop(
     recorder: Recorder, connector: Connector, caplog: pytest.LogCaptureFixture
 ) -> None:
-    recorder.on("GET", "/contacts", page(["1"], "same"))
+    def same_page_again(request: httpx.Request) -> httpx.Response:
+        # Without the guard the loop would never end: fail instead of hanging the suite.
+        assert len(recorder.requests) <= 5, "the repeating cursor was followed again and again"
+        return httpx.Response(200, json=page(["1"], "same"))
+
+    recorder.respond("GET", "/contacts", same_page_again)
     with caplog.at_level(logging.WARNING):
         result = connector.invoke("list_contacts", {"fetch_all": True})
     assert len(recorder.requests) == 2
