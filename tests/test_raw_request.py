@@ -126,6 +126,25 @@ def test_response_types(
     assert result["headers"]["content-type"] == "text/plain"  # type: ignore[index]
 
 
+def test_set_cookie_answer_headers_are_not_passed_on(
+    recorder: Recorder, connector: Connector
+) -> None:
+    answer_headers = [
+        ("Set-Cookie", "session=abc123; HttpOnly"),
+        ("set-cookie", "other=def456"),
+        ("X-Request-Id", "req-9"),
+    ]
+    recorder.respond(
+        "GET", "/admins", lambda request: httpx.Response(200, json={}, headers=answer_headers)
+    )
+    result = raw(connector, url="/admins", method="GET")
+    headers = result["headers"]
+    assert isinstance(headers, dict)
+    assert headers["x-request-id"] == "req-9"
+    assert not [name for name in headers if name.lower() == "set-cookie"]
+    assert "abc123" not in str(result) and "def456" not in str(result)
+
+
 def test_json_expected_but_not_given(recorder: Recorder, connector: Connector) -> None:
     recorder.respond("GET", "/export", lambda request: httpx.Response(200, content=b"<html>"))
     with pytest.raises(IntercomAPIError, match="set Response Type to text or binary"):
