@@ -1,4 +1,8 @@
-"""Raw Request: any call to the connection's Intercom API host, with the seed's semantics."""
+"""Raw Request: any call to the connection's Intercom API host, with the seed's semantics.
+
+An input that cannot make a request is refused with UnsendableRequest naming its key; the
+shim reports it under the input's label from the manifest.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,10 @@ from typing import Any
 import httpx
 
 from intercom_connector.runtime.client import IntercomClient, RequestRetry, json_body
-from intercom_connector.runtime.errors import InputProblem, InputValidationError
+from intercom_connector.runtime.errors import UnsendableRequest
 
-_LABEL = "Raw Request"
 # Answer headers a later flow step has no use for and that could carry session state.
 _HIDDEN_HEADERS = {"set-cookie"}
-
-
-def _refuse(key: str, label: str, problem: str) -> InputValidationError:
-    return InputValidationError(_LABEL, [InputProblem(key, label, problem)])
 
 
 def _same_host_url(client: IntercomClient, url: str) -> str:
@@ -27,9 +26,8 @@ def _same_host_url(client: IntercomClient, url: str) -> str:
         return url
     base = client.base_url
     if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
-        raise _refuse(
+        raise UnsendableRequest(
             "url",
-            "URL",
             f"points at {target.scheme}://{target.host}, not this connection's API host "
             f"{base.scheme}://{base.host}; give a path such as /contacts instead",
         )
@@ -49,9 +47,8 @@ def _multipart(
     files = _pairs(file_data)
     unknown = sorted(set(names) - {key for key, _ in files})
     if unknown:
-        raise _refuse(
+        raise UnsendableRequest(
             "file_data_file_names",
-            "File Data File Names",
             f"keys {', '.join(unknown)} match no File Data key",
         )
     fields: dict[str, list[str]] = {}
@@ -95,10 +92,10 @@ def raw_request(
     options: dict[str, Any] = {"params": _pairs(query_params), "headers": _pairs(headers)}
     if form_data or file_data:
         if data is not None:
-            raise _refuse("data", "Data", "cannot be sent together with Form Data or File Data")
+            raise UnsendableRequest("data", "cannot be sent together with Form Data or File Data")
         options.update(_multipart(form_data, file_data, file_data_file_names))
     elif file_data_file_names:
-        raise _refuse("file_data_file_names", "File Data File Names", "needs File Data")
+        raise UnsendableRequest("file_data_file_names", "needs File Data")
     elif data is not None:
         options["json"] = data
     if timeout is not None:

@@ -11,7 +11,8 @@ Every error the connector raises is a ``ConnectorError``::
     │   ├── NotFoundError        404 (and 410 for a merged contact)
     │   ├── RateLimitError       429, still refused after the retries
     │   └── ServerError          5xx, still failing after the retries
-    └── TransportError           the network failed or timed out (no answer from Intercom)
+    ├── TransportError           the network failed or timed out (no answer from Intercom)
+    └── UnsendableRequest        a value cannot go into an HTTP request: nothing was sent
 
 Messages are written for a person deciding what to do next. No message, repr or
 log line ever carries a secret: errors are built from statuses, codes and Intercom's
@@ -20,7 +21,7 @@ own messages, never from request headers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -126,6 +127,29 @@ class TransportError(ConnectorError):
     """No usable answer: connection refused or dropped, DNS failure, timeout."""
 
     exit_code = 5
+
+
+class UnsendableRequest(ConnectorError):
+    """A request that cannot be built or written, so it never left (a bad input).
+
+    ``key`` names the value at fault as the handler named it (a path or query parameter:
+    an input key) or None when it is not known; the shim reports a known input by label.
+    """
+
+    exit_code = 2
+
+    def __init__(self, key: str | None, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key}: {problem}" if key else problem)
+
+    def naming(self, action_label: str, labels: Mapping[str, str]) -> ConnectorError:
+        """This error as an InputValidationError of the action, when ``key`` is an input."""
+        if self.key is None or self.key not in labels:
+            return self
+        return InputValidationError(
+            action_label, [InputProblem(self.key, labels[self.key], self.problem)]
+        )
 
 
 def error_class_for_status(status: int) -> type[IntercomAPIError]:

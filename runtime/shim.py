@@ -23,7 +23,7 @@ import jsonschema
 
 from intercom_connector.connections.connection import Connection, connection_from_mapping
 from intercom_connector.runtime.client import IntercomClient, RetryPolicy
-from intercom_connector.runtime.errors import InputProblem, InputValidationError
+from intercom_connector.runtime.errors import InputProblem, InputValidationError, UnsendableRequest
 from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent, problem_text
 from intercom_connector.runtime.listing import RecordStream
 from intercom_connector.runtime.manifest import (
@@ -141,7 +141,10 @@ class Connector:
         action = load_manifest().action(action_key)
         values = validate_inputs(action, inputs)
         handler = resolve_handler(action)
-        return handler(self.client, **values)
+        try:
+            return handler(self.client, **values)
+        except UnsendableRequest as exc:  # the client names the input's key; add its label
+            raise exc.naming(action.label, {s.key: s.label for s in action.inputs}) from None
 
     def invoke(self, action_key: str, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Run one action; returns ``{"data": ...}``, JSON-serialisable."""
