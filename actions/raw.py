@@ -21,7 +21,14 @@ _HIDDEN_HEADERS = {"set-cookie"}
 def _same_host_url(client: IntercomClient, url: str) -> str:
     """``url`` relative to the API base, or absolute on that very host (the token goes
     nowhere else); anything else is refused before a request is built."""
-    target = httpx.URL(url)
+    try:
+        target = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        if "too long" in str(exc):
+            raise UnsendableRequest(
+                "url", f"is too long to send ({len(url):,} characters)"
+            ) from None
+        raise UnsendableRequest("url", f"is not a valid URL ({exc})") from None
     if not target.is_absolute_url:
         return url
     base = client.base_url
@@ -106,8 +113,14 @@ def raw_request(
         exponential=use_exponential_backoff,
         on_all_errors=retry_on_all_errors,
     )
-    # The retry inputs are the user's explicit choice, for every method.
-    response = client.send(method, target, idempotent=True, retry=retry, **options)
+    try:
+        # The retry inputs are the user's explicit choice, for every method.
+        response = client.send(method, target, idempotent=True, retry=retry, **options)
+    except UnsendableRequest as exc:
+        if exc.key is None:
+            raise
+        # The client names the query parameter that made the URL too long.
+        raise UnsendableRequest("query_params", f"{exc.key!r} {exc.problem}") from None
     return {
         "status": response.status_code,
         "headers": {

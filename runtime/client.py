@@ -29,6 +29,7 @@ from intercom_connector.connections.connection import Connection
 from intercom_connector.runtime.errors import (
     IntercomAPIError,
     TransportError,
+    UnsendableRequest,
     error_class_for_status,
 )
 
@@ -293,6 +294,7 @@ class IntercomClient:
             params=params,
             json=json,
             idempotent=idempotent,
+            path_params=path_params,
             **options,
         )
         return json_body(response, method, path)
@@ -305,21 +307,25 @@ class IntercomClient:
         idempotent: bool | None = None,
         retry: RequestRetry | None = None,
         raise_for_status: bool = True,
+        path_params: Mapping[str, str] | None = None,
         **options: Any,
     ) -> httpx.Response:
         """Send a request with the retry policy; return the final httpx.Response.
 
         ``url`` is already encoded (relative to the API base, or absolute on the same
-        host). Errors after the retries are raised from the exception tree.
+        host); ``path_params`` are the values filled into it, to name the one at fault
+        when the request cannot be built. Errors after the retries are raised from the
+        exception tree; a request that cannot be built raises UnsendableRequest, unsent.
         """
         method = method.upper()
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        request = self._build(method, url, options, path_params)
         attempts = _Attempts(self.retry, retry, self._clock)
         while True:
             self._wait_for_rate_window()
             attempts.count += 1
             try:
-                response = self._send_once(method, url, options)
+                response = self._http.send(request)
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if (safe or not sent) and attempts.can_retry():
@@ -337,8 +343,20 @@ class IntercomClient:
                 raise error
             self._sleep(delay)
 
-    def _send_once(self, method: str, url: str, options: dict[str, Any]) -> httpx.Response:
-        return self._http.send(self._http.build_request(method, url, **options))
+    def _build(
+        self,
+        method: str,
+        url: str,
+        options: dict[str, Any],
+        path_params: Mapping[str, str] | None,
+    ) -> httpx.Request:
+        """The request to send, or UnsendableRequest naming the value that prevents it."""
+        try:
+            return self._http.build_request(method, url, **options)
+        except httpx.InvalidURL as exc:
+            if "too long" in str(exc):
+                raise _too_long_for_a_url(url, path_params, options.get("params")) from None
+            raise UnsendableRequest(None, f"the URL is not valid ({exc})") from None
 
     def _retry_delay(
         self, response: httpx.Response, attempts: _Attempts, safe: bool
@@ -512,6 +530,18 @@ class IntercomClient:
             return self.max_concurrency
         # leave half of what the window still allows to everything else
         return max(1, min(self.max_concurrency, remaining // 2))
+
+
+def _too_long_for_a_url(
+    url: str, path_params: Mapping[str, str] | None, params: Any
+) -> UnsendableRequest:
+    """The error for a URL httpx will not build: it names the longest value placed in it."""
+    placed = [(key, str(value)) for key, value in (path_params or {}).items()]
+    placed += list(httpx.QueryParams(params).multi_items()) if params else []
+    if not placed:
+        return UnsendableRequest(None, f"the URL is too long to send ({len(url):,} characters)")
+    key, value = max(placed, key=lambda item: len(quote(item[1], safe="")) + len(item[0]))
+    return UnsendableRequest(key, f"is too long to send in a URL ({len(value):,} characters)")
 
 
 _NEXT_CURSOR = re.compile(rb'"next"\s*:\s*\{[^{}]*?"starting_after"\s*:\s*("(?:[^"\\]|\\.)*")')

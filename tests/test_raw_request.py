@@ -69,6 +69,29 @@ def test_query_parameters_and_headers(recorder: Recorder, connector: Connector) 
     assert recorder.last.headers["Intercom-Version"] == "2.16"
 
 
+@pytest.mark.parametrize(
+    ("inputs", "problem"),
+    [
+        (
+            {"url": "/contacts/" + "a" * 70_000},
+            "URL (url): is too long to send (70,010 characters)",
+        ),
+        (
+            {"url": "/contacts", "query_params": {"email": "a" * 70_000}},
+            "Query Parameter (query_params): 'email' is too long to send in a URL "
+            "(70,000 characters)",
+        ),
+    ],
+)
+def test_a_url_too_long_is_refused_naming_the_input(
+    inputs: dict[str, object], problem: str, recorder: Recorder, connector: Connector
+) -> None:
+    with pytest.raises(InputValidationError) as excinfo:
+        raw(connector, method="GET", **inputs)
+    assert problem in str(excinfo.value)
+    assert recorder.requests == []
+
+
 def test_multipart_form_and_files_with_names(recorder: Recorder, connector: Connector) -> None:
     recorder.on("POST", "/upload", {"ok": True})
     raw(
