@@ -7,6 +7,7 @@ shim reports it under the input's label from the manifest.
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import httpx
@@ -16,6 +17,10 @@ from intercom_connector.runtime.errors import UnsendableRequest
 
 # Answer headers a later flow step has no use for and that could carry session state.
 _HIDDEN_HEADERS = {"set-cookie"}
+#: RFC 9110 token: what a header name may be made of
+_HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+#: visible ASCII words, spaces or tabs between them: one line, no control character
+_HEADER_VALUE = re.compile(r"([\x21-\x7e]+([ \t]+[\x21-\x7e]+)*)?")
 
 
 def _same_host_url(client: IntercomClient, url: str) -> str:
@@ -39,6 +44,28 @@ def _same_host_url(client: IntercomClient, url: str) -> str:
             f"{base.scheme}://{base.host}; give a path such as /contacts instead",
         )
     return url
+
+
+def _headers(items: list[dict[str, str]] | None) -> list[tuple[str, str]]:
+    """The Header input's pairs; a name or value HTTP cannot carry is refused, unsent."""
+    pairs = []
+    for name, value in _pairs(items):
+        shown = repr(name) if len(name) <= 40 else repr(name[:37] + "...")
+        if not _HEADER_NAME.fullmatch(name):
+            raise UnsendableRequest(
+                "headers",
+                f"{shown} is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+            )
+        value = value.strip(" \t")
+        if not _HEADER_VALUE.fullmatch(value):
+            # The value itself is never shown: a header may carry a key or a token.
+            raise UnsendableRequest(
+                "headers",
+                f"the value of {shown} must be one line of plain ASCII text "
+                "(no line break, control or non-ASCII character)",
+            )
+        pairs.append((name, value))
+    return pairs
 
 
 def _pairs(items: list[dict[str, str]] | None) -> list[tuple[str, str]]:
@@ -96,7 +123,7 @@ def raw_request(
 ) -> Any:
     """Send the request as described and return its status, headers and decoded body."""
     target = _same_host_url(client, url)
-    options: dict[str, Any] = {"params": _pairs(query_params), "headers": _pairs(headers)}
+    options: dict[str, Any] = {"params": _pairs(query_params), "headers": _headers(headers)}
     if form_data or file_data:
         if data is not None:
             raise UnsendableRequest("data", "cannot be sent together with Form Data or File Data")

@@ -315,7 +315,8 @@ class IntercomClient:
         ``url`` is already encoded (relative to the API base, or absolute on the same
         host); ``path_params`` are the values filled into it, to name the one at fault
         when the request cannot be built. Errors after the retries are raised from the
-        exception tree; a request that cannot be built raises UnsendableRequest, unsent.
+        exception tree; a request that cannot be built or written raises
+        UnsendableRequest, is never retried and never reported as a network failure.
         """
         method = method.upper()
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
@@ -326,6 +327,14 @@ class IntercomClient:
             attempts.count += 1
             try:
                 response = self._http.send(request)
+            except (httpx.LocalProtocolError, httpx.UnsupportedProtocol):
+                # Refused on our side before a byte was written (a header h11 will not
+                # write): no network failure, and a retry would fail the same way.
+                raise UnsendableRequest(
+                    None,
+                    f"{method} {request.url.path} could not be written as an HTTP request "
+                    "(a header name or value HTTP does not allow); nothing was sent",
+                ) from None
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if (safe or not sent) and attempts.can_retry():
@@ -357,6 +366,8 @@ class IntercomClient:
             if "too long" in str(exc):
                 raise _too_long_for_a_url(url, path_params, options.get("params")) from None
             raise UnsendableRequest(None, f"the URL is not valid ({exc})") from None
+        except UnicodeEncodeError:  # httpx writes header values as ASCII
+            raise UnsendableRequest(None, "a header value is not plain ASCII text") from None
 
     def _retry_delay(
         self, response: httpx.Response, attempts: _Attempts, safe: bool

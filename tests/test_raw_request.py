@@ -70,6 +70,47 @@ def test_query_parameters_and_headers(recorder: Recorder, connector: Connector) 
 
 
 @pytest.mark.parametrize(
+    ("headers", "problem"),
+    [
+        ({"X-A": "b\r\nEvil: 1"}, "the value of 'X-A' must be one line of plain ASCII text"),
+        ({"X-A": "b\nEvil: 1"}, "the value of 'X-A' must be one line of plain ASCII text"),
+        ({"X-A": "b\x00Evil"}, "the value of 'X-A' must be one line of plain ASCII text"),
+        ({"X-A": "Evil ünï"}, "the value of 'X-A' must be one line of plain ASCII text"),
+        ({"X A": "b"}, "'X A' is not a header name"),
+        ({"X-A:": "b"}, "'X-A:' is not a header name"),
+        ({"X-A\r\nEvil": "b"}, "'X-A\\r\\nEvil' is not a header name"),
+    ],
+)
+def test_a_header_http_cannot_carry_is_refused_and_nothing_is_sent(
+    headers: dict[str, str], problem: str, recorder: Recorder, connector: Connector
+) -> None:
+    with pytest.raises(InputValidationError) as excinfo:
+        raw(connector, url="/admins", method="GET", headers=headers)
+    message = str(excinfo.value)
+    assert f"Header (headers): {problem}" in message
+    assert "ünï" not in message and "Evil:" not in message  # a value is never echoed
+    assert excinfo.value.exit_code == 2
+    assert recorder.requests == []
+
+
+def test_header_values_keep_inner_spaces_and_lose_outer_ones(
+    recorder: Recorder, connector: Connector
+) -> None:
+    recorder.on("GET", "/admins", {})
+    raw(connector, url="/admins", method="GET", headers={"X-A": "  one\ttwo  three "})
+    assert recorder.last.headers["X-A"] == "one\ttwo  three"
+
+
+def test_line_breaks_in_query_parameters_are_encoded_not_sent_raw(
+    recorder: Recorder, connector: Connector
+) -> None:
+    recorder.on("GET", "/contacts", {"type": "list", "data": []})
+    raw(connector, url="/contacts", method="GET", query_params={"a\r\nb": "c\r\nd"})
+    assert recorder.last.url.query == b"a%0D%0Ab=c%0D%0Ad"
+    assert query_of(recorder.last) == {"a\r\nb": ["c\r\nd"]}
+
+
+@pytest.mark.parametrize(
     ("inputs", "problem"),
     [
         (

@@ -1,7 +1,7 @@
 """Requests that cannot be sent as given are refused as bad input: exit 2, never retried.
 
-An ID too long for a URL: the request never leaves, so it is neither a network failure
-(exit 5) nor a traceback (exit 1), and the error names the input.
+An ID too long for a URL, a header HTTP cannot carry: the request never leaves, so it is
+neither a network failure (exit 5) nor a traceback (exit 1), and the error names the input.
 """
 
 from __future__ import annotations
@@ -141,4 +141,49 @@ def test_a_long_query_value_names_its_parameter(recorder: Recorder) -> None:
         client.request("GET", "/companies", params={"per_page": 5, "segment_id": LONG_ID})
     assert excinfo.value.key == "segment_id"
     assert str(excinfo.value) == "segment_id: is too long to send in a URL (70,000 characters)"
+    assert recorder.requests == []
+
+
+def test_a_header_with_a_line_break_is_refused_unsent_through_the_cli(
+    recorder: Recorder, loopback: LoopbackIntercom
+) -> None:
+    recorder.on("GET", "/admins", {"type": "admin.list", "admins": []})
+    inputs = {"url": "/admins", "method": "GET", "headers": {"X-A": "b\r\nEvil: 1"}}
+    done = cli("run", "raw_request", "--inputs", "-", server=loopback, stdin=json.dumps(inputs))
+    assert done.returncode == 2, done.stderr
+    assert "Header (headers): the value of 'X-A' must be one line" in done.stderr
+    assert "Evil" not in done.stderr and "Traceback" not in done.stderr
+    assert recorder.requests == []
+
+
+class RecordedSleep(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.mark.parametrize(
+    ("headers", "problem"),
+    [
+        ({"X-A": "b\r\nEvil: 1"}, "could not be written as an HTTP request"),  # by h11
+        ({"X A": "b"}, "could not be written as an HTTP request"),
+        ({"X-A": "ünï"}, "a header value is not plain ASCII text"),  # by httpx
+    ],
+)
+def test_a_request_the_client_cannot_write_is_not_retried_nor_a_network_failure(
+    headers: dict[str, str], problem: str, recorder: Recorder, loopback: LoopbackIntercom
+) -> None:
+    # Over real HTTP: the in-memory transport would not check the headers at all.
+    recorder.on("GET", "/tags", {"type": "list", "data": []})
+    connection = connection_from_mapping(
+        {"type": "access_token", "access_token": TOKEN, "base_url": loopback.url}
+    )
+    sleep = RecordedSleep()
+    with (
+        IntercomClient(connection, sleep=sleep) as client,
+        pytest.raises(UnsendableRequest, match=problem) as excinfo,
+    ):
+        client.send("GET", "/tags", headers=headers)
+    assert excinfo.value.exit_code == 2
+    assert "Evil" not in str(excinfo.value)
+    assert sleep == []  # no backoff: a second attempt would fail the same way
     assert recorder.requests == []
