@@ -23,9 +23,13 @@ _HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 _HEADER_VALUE = re.compile(r"([\x21-\x7e]+([ \t]+[\x21-\x7e]+)*)?")
 
 
+def _origin(url: httpx.URL) -> str:
+    return f"{url.scheme}://{url.netloc.decode('ascii')}"  # the port too, when one is given
+
+
 def _same_host_url(client: IntercomClient, url: str) -> str:
-    """``url`` relative to the API base, or absolute on that very host (the token goes
-    nowhere else); anything else is refused before a request is built."""
+    """``url`` relative to the API base, or naming that very host (the token goes nowhere
+    else); anything else is refused before a request is built."""
     try:
         target = httpx.URL(url)
     except httpx.InvalidURL as exc:
@@ -34,16 +38,18 @@ def _same_host_url(client: IntercomClient, url: str) -> str:
                 "url", f"is too long to send ({len(url):,} characters)"
             ) from None
         raise UnsendableRequest("url", f"is not a valid URL ({exc})") from None
-    if not target.is_absolute_url:
+    if not target.host:
         return url
     base = client.base_url
+    if not target.scheme:  # //host/path names a host as surely as https://host/path does
+        target = httpx.URL(f"{base.scheme}:{url}")
     if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
         raise UnsendableRequest(
             "url",
-            f"points at {target.scheme}://{target.host}, not this connection's API host "
-            f"{base.scheme}://{base.host}; give a path such as /contacts instead",
+            f"points at {_origin(target)}, not this connection's API host "
+            f"{_origin(base)}; give a path such as /contacts instead",
         )
-    return url
+    return str(target)
 
 
 def _headers(items: list[dict[str, str]] | None) -> list[tuple[str, str]]:

@@ -39,6 +39,53 @@ def test_another_host_is_refused_and_nothing_is_sent(
     assert recorder.requests == []
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("//evil.example/contacts", "https://evil.example"),
+        ("//api.intercom.io.evil.example/contacts", "https://api.intercom.io.evil.example"),
+        ("//api.intercom.io:8443/contacts", "https://api.intercom.io:8443"),
+    ],
+)
+def test_a_scheme_relative_url_names_a_host_and_is_refused_unless_it_is_the_api_host(
+    url: str, shown: str, recorder: Recorder, connector: Connector
+) -> None:
+    with pytest.raises(InputValidationError) as excinfo:
+        raw(connector, url=url, method="GET")
+    assert str(excinfo.value).endswith(
+        f"URL (url): points at {shown}, not this connection's API host "
+        "https://api.intercom.io; give a path such as /contacts instead"
+    )
+    assert recorder.requests == []
+
+
+def test_a_scheme_relative_url_to_the_api_host_is_sent_there(
+    recorder: Recorder, connector: Connector
+) -> None:
+    recorder.on("GET", "/admins", {"type": "admin.list", "admins": []})
+    assert raw(connector, url="//api.intercom.io/admins", method="GET")["status"] == 200
+    assert str(recorder.last.url) == "https://api.intercom.io/admins"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9090/admins", "//127.0.0.1:9090/admins"])
+def test_hosts_that_differ_only_by_port_are_told_apart(url: str, recorder: Recorder) -> None:
+    connection = {
+        "type": "access_token",
+        "access_token": TOKEN,
+        "base_url": "http://127.0.0.1:8080",
+    }
+    with (
+        Connector(connection, transport=httpx.MockTransport(recorder)) as connector,
+        pytest.raises(InputValidationError) as excinfo,
+    ):
+        raw(connector, url=url, method="GET")
+    assert (
+        "URL (url): points at http://127.0.0.1:9090, not this connection's API host "
+        "http://127.0.0.1:8080;" in str(excinfo.value)
+    )
+    assert recorder.requests == []
+
+
 def test_an_absolute_url_on_the_api_host_is_accepted(
     recorder: Recorder, connector: Connector
 ) -> None:
