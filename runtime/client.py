@@ -40,6 +40,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 USER_AGENT = "intercom-connector/0.1 (+flow builder)"
 #: round trips at least this long (seconds) make Fetch All read the next page ahead
 READ_AHEAD_AFTER = 0.004
+#: waits for a rate-limit window at least this long (seconds) are announced (INFO on ``log``)
+ANNOUNCED_WAIT = 1.0
 UNKNOWN_OUTCOME = (
     "The request may have reached Intercom: its outcome is unknown, so it was not repeated. "
     "Check in Intercom whether the object was created before retrying."
@@ -398,13 +400,16 @@ class IntercomClient:
             wait = 1.0
         if wait > self.retry.max_rate_limit_wait:
             return None
+        _announce_wait(wait)
         return wait
 
     def _wait_for_rate_window(self) -> None:
         # The window is spent: wait for its reset instead of provoking a 429.
         wait = self._window.wait_seconds(self._wall_clock())
         if wait > 0:
-            self._sleep(min(wait, self.retry.max_rate_limit_wait))
+            wait = min(wait, self.retry.max_rate_limit_wait)
+            _announce_wait(wait)
+            self._sleep(wait)
             self._window.remaining = None
 
     def _transport_error(
@@ -541,6 +546,12 @@ class IntercomClient:
             return self.max_concurrency
         # leave half of what the window still allows to everything else
         return max(1, min(self.max_concurrency, remaining // 2))
+
+
+def _announce_wait(seconds: float) -> None:
+    # A long silent wait looks like a hang; the CLI shows this line on a terminal.
+    if seconds >= ANNOUNCED_WAIT:
+        log.info("waiting %d s for Intercom's rate-limit window...", round(seconds))
 
 
 def _too_long_for_a_url(

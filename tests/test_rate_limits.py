@@ -2,11 +2,15 @@
 
 A 429 waits as ``Retry-After`` (or else ``X-RateLimit-Reset``) says, up to a cap; a spent
 window is waited out before the next request; no retry starts once the connection's Max
-Retry Time has passed.
+Retry Time has passed. A person at a terminal is told about a long wait.
 """
 
 from __future__ import annotations
 
+import io
+import logging
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,6 +18,7 @@ import pytest
 from support import TOKEN, Recorder
 
 from intercom_connector.connections.connection import connection_from_mapping
+from intercom_connector.runtime import cli
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.errors import RateLimitError, ServerError
 
@@ -120,3 +125,83 @@ def test_no_retry_starts_once_max_retry_time_has_passed(recorder: Recorder) -> N
     ):
         client.request("GET", "/tags")
     assert len(recorder.requests) == 3
+
+
+# -- the notice on a terminal ---------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def cli_logging() -> Iterator[None]:
+    """Undo what the CLI's logging set-up does to the process-wide loggers."""
+    names = ("intercom_connector", "intercom_connector.http", "httpx")
+    saved = {
+        name: (logging.getLogger(name).level, logging.getLogger(name).handlers[:]) for name in names
+    }
+    yield
+    for name, (level, handlers) in saved.items():
+        logging.getLogger(name).setLevel(level)
+        logging.getLogger(name).handlers[:] = handlers
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Retry-After": "12"}, {"X-RateLimit-Reset": str(int(NOW) + 12)}],
+)
+def test_a_rate_limit_wait_is_announced_on_a_terminal(
+    headers: dict[str, str],
+    recorder: Recorder,
+    cli_logging: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stderr = Terminal()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    cli._configure_logging(verbose=False)
+    recorder.respond("GET", "/tags", limited_then_ok(headers))
+    with client_on(recorder, FakeTime()) as client:
+        client.request("GET", "/tags")
+    assert stderr.getvalue() == "waiting 12 s for Intercom's rate-limit window...\n"
+
+
+def test_a_spent_window_is_announced_on_a_terminal(
+    recorder: Recorder, cli_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stderr = Terminal()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    cli._configure_logging(verbose=False)
+    spent = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(NOW) + 12)}
+    recorder.on("GET", "/tags", TAGS, headers=spent)
+    with client_on(recorder, FakeTime()) as client:
+        client.request("GET", "/tags")
+        client.request("GET", "/tags")
+    assert stderr.getvalue() == "waiting 12 s for Intercom's rate-limit window...\n"
+
+
+def test_no_notice_when_stderr_is_not_a_terminal(
+    recorder: Recorder, cli_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stderr = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    cli._configure_logging(verbose=False)
+    recorder.respond("GET", "/tags", limited_then_ok({"Retry-After": "12"}))
+    clock = FakeTime()
+    with client_on(recorder, clock) as client:
+        client.request("GET", "/tags")
+    assert clock.sleeps == [12.0]  # it did wait
+    assert stderr.getvalue() == ""
+
+
+def test_short_waits_are_not_announced(
+    recorder: Recorder, cli_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stderr = Terminal()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    cli._configure_logging(verbose=False)
+    recorder.respond("GET", "/tags", limited_then_ok({"Retry-After": "0"}))
+    with client_on(recorder, FakeTime()) as client:
+        client.request("GET", "/tags")
+    assert stderr.getvalue() == ""
