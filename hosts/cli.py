@@ -428,6 +428,9 @@ def _configure_logging(verbose: bool) -> None:
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # our own trace says more, redacted
+    if not verbose and sys.stderr.isatty():
+        # A person is watching: say why a rate-limit wait is quiet ("waiting 12 s ...").
+        logging.getLogger("intercom_connector.http").setLevel(logging.INFO)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -78,16 +78,30 @@ def _as_number(value: JSON) -> JSON:
     return value
 
 
+#: unix seconds reach 10**12 in the year 33658; a number this big is milliseconds
+_MILLISECONDS = 10**12
+
+
+def _seconds(number: int) -> int:
+    if number >= _MILLISECONDS:
+        raise CoercionProblem(
+            f"{number} looks like milliseconds; give unix seconds: {number // 1000}"
+        )
+    return number
+
+
 def _as_timestamp(value: JSON) -> JSON:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise CoercionProblem(f"expected unix seconds, got {_describe(value)}")
-        return int(value)
+        return _seconds(int(value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _seconds(value)
     if not isinstance(value, str):
         return value
     text = value.strip()
     if _INTEGER.match(text):
-        return int(text.split(".")[0])
+        return _seconds(int(text.split(".")[0]))
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

@@ -18,7 +18,8 @@ No HTTP request leaves before step 3 has passed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,11 +133,22 @@ def _rule_problems(
 
 
 def _labelled(operation: OperationSpec, refusal: InputRefusal) -> InputValidationError:
-    """A handler's refusal (by key) as the user sees every input problem: by label."""
+    """A refusal (by key) as the user sees every input problem: by label."""
     labels = {spec.key: spec.label for spec in operation.inputs}
-    spec = operation.input(refusal.key)
     problem = refusal.problem.format_map(labels)
-    return InputValidationError(operation.label, [InputProblem(spec.key, spec.label, problem)])
+    if refusal.key not in labels:
+        return InputValidationError(operation.label, [InputProblem("request", "request", problem)])
+    key = refusal.key
+    return InputValidationError(operation.label, [InputProblem(key, labels[key], problem)])
+
+
+@contextmanager
+def _naming_refusals(operation: OperationSpec) -> Iterator[None]:
+    """Refusals raised by key (by a handler or the client) named by the inputs' labels."""
+    try:
+        yield
+    except InputRefusal as refusal:
+        raise _labelled(operation, refusal) from None
 
 
 def as_connection(connection: Connection | Mapping[str, Any] | None) -> Connection:
@@ -201,26 +213,25 @@ class Connector:
         if handler is None:
             assert operation.request is not None
             return from_template(operation.request, values)
-        try:
-            return handler(self.client, **values)
-        except InputRefusal as refusal:
-            raise _labelled(operation, refusal) from None
+        return handler(self.client, **values)
 
     def _call(self, action_key: str, inputs: Mapping[str, Any] | None) -> Any:
         action = _known(action_key, "actions")
         checked = validate(action, inputs)
         values = {spec.key: checked.values[spec.key] for spec in action.handler_inputs}
-        made = self._request(action, values)
-        if action.kind == "list":
-            assert isinstance(made, Request)
-            return run_list(self.client, action, made, _paging_values(action, checked))
-        return send(self.client, made) if isinstance(made, Request) else made
+        with _naming_refusals(action):
+            made = self._request(action, values)
+            if action.kind == "list":
+                assert isinstance(made, Request)
+                return run_list(self.client, action, made, _paging_values(action, checked))
+            return send(self.client, made) if isinstance(made, Request) else made
 
     def invoke(self, action_key: str, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Run one action; returns ``{"data": ...}``, JSON-serialisable."""
         data = self._call(action_key, inputs)
         if isinstance(data, RecordStream):
-            data = data.envelope()
+            with _naming_refusals(_known(action_key, "actions")):
+                data = data.envelope()
         return {"data": data}
 
     def stream(self, action_key: str, inputs: Mapping[str, Any] | None = None) -> Iterable[Any]:
@@ -260,7 +271,8 @@ class Connector:
             made = self._request(source, values)
         assert isinstance(made, Request) and paging is not None
         limit = checked.values[LIMIT_INPUT]
-        return choices(self.client, source, made, paging, limit, _as_int(maximum))
+        with _naming_refusals(source):
+            return choices(self.client, source, made, paging, limit, _as_int(maximum))
 
     def close(self) -> None:
         if self._client is not None:
