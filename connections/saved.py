@@ -17,6 +17,7 @@ from typing import Any
 
 from intercom_connector.connections.connection import Connection, connection_from_mapping
 from intercom_connector.runtime.errors import ConnectionConfigError
+from intercom_connector.runtime.syntax import syntax_error_text
 
 FILE_NAME = "connections.json"
 SECRET_FIELDS = ("access_token", "client_secret")
@@ -49,10 +50,13 @@ class SavedConnections:
                 f"{self.path} holds secrets but others may read it (mode {mode:04o}); "
                 f"fix it with: chmod 600 {self.path}"
             )
+        text = ""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ConnectionConfigError(f"{self.path} is not valid JSON: {exc}") from None
+            text = self.path.read_text(encoding="utf-8")
+            data = json.loads(text)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            message = syntax_error_text(f"saved connections file {self.path}", exc, text)
+            raise ConnectionConfigError(message) from None
         if not isinstance(data, dict):
             raise ConnectionConfigError(f"{self.path} must hold an object of connections")
         return data
