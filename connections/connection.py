@@ -9,6 +9,7 @@ Secrets are held in ``Secret`` so that no repr, str or log line can show them.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,9 @@ ENV_TOKEN = "INTERCOM_ACCESS_TOKEN"
 ENV_REGION = "INTERCOM_REGION"
 ENV_BASE_URL = "INTERCOM_BASE_URL"
 ENV_VERSION = "INTERCOM_VERSION"
+
+#: what a token or secret may hold: it travels in an HTTP header or form, one line of ASCII
+_SECRET_TEXT = re.compile(r"[\x20-\x7e]+")
 
 
 class Secret:
@@ -131,12 +135,31 @@ class Connection:
         return self.access_token.reveal()
 
 
+def _checked_secret(spec: InputSpec, value: Any) -> str:
+    """A token or secret fit to send; the message names the field, never the value."""
+    where = f"{spec.label} ({spec.key})"
+    if not isinstance(value, str):
+        raise ConnectionConfigError(f"{where}: expected text (the value is secret, not shown)")
+    if value != value.strip():
+        raise ConnectionConfigError(
+            f"{where}: starts or ends with a space or line break; give it without them"
+        )
+    if not _SECRET_TEXT.fullmatch(value):
+        raise ConnectionConfigError(
+            f"{where}: contains a line break, control character or non-ASCII character, "
+            "which no Intercom credential has; copy it again"
+        )
+    return value
+
+
 def _checked(spec: InputSpec, raw: Any) -> Any:
     """One connection field, coerced and checked like any input (message by label)."""
     try:
         value = coerce(spec.type, raw)
     except CoercionProblem as exc:
         raise ConnectionConfigError(f"{spec.label} ({spec.key}): {exc}") from None
+    if spec.secret:
+        return _checked_secret(spec, value)
     for error in jsonschema.Draft202012Validator(spec.json_schema()).iter_errors(value):
         raise ConnectionConfigError(f"{spec.label} ({spec.key}): {problem_text(error, spec.key)}")
     return value

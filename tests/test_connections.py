@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from support import REPO, Recorder
+from support import REPO, TOKEN, LoopbackIntercom, Recorder
 
 from intercom_connector import Connector
 from intercom_connector.connections.oauth2 import (
@@ -265,3 +265,49 @@ def test_cli_access_token_connection_and_a_wrong_region_hint(
     (config / "connections.json").chmod(0o640)
     refused = cli(config, "connections", "list")
     assert refused.returncode == 3 and "chmod 600" in refused.stderr
+
+
+# -- tokens and secrets that could not travel in a header -----------------------------
+
+
+@pytest.mark.parametrize(
+    "token",
+    [TOKEN + "\n", TOKEN + "\r\n", "\n" + TOKEN, " " + TOKEN, TOKEN + "\t",
+     TOKEN[:6] + "\r\nX-Injected: 1" + TOKEN[6:], TOKEN + "\x00", TOKEN + "\x7f", TOKEN + "é"],
+)  # fmt: skip
+def test_a_token_with_line_breaks_or_control_characters_is_refused_before_sending(
+    token: str, recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
+) -> None:
+    recorder.on("GET", "/tags", {"type": "list", "data": []})
+    path = tmp_path / "connection.json"
+    path.write_text(json.dumps({"access_token": token, "base_url": loopback.url}))
+    path.chmod(0o600)
+    env = {"INTERCOM_ACCESS_TOKEN": token, "INTERCOM_BASE_URL": loopback.url}
+    if "\x00" not in token:  # an environment variable cannot hold NUL
+        by_env = cli(tmp_path / "config", "run", "list_tags", env=env)
+        assert by_env.returncode == 3 and "Access Token (access_token):" in by_env.stderr
+        assert TOKEN not in by_env.stderr and len(by_env.stderr.splitlines()) == 1
+    by_file = cli(tmp_path / "config", "run", "list_tags", "-c", str(path))
+    assert by_file.returncode == 3 and "Access Token (access_token):" in by_file.stderr
+    assert TOKEN not in by_file.stderr
+    assert recorder.requests == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "label"),
+    [
+        ({"access_token": TOKEN + "\n"}, "Access Token (access_token)"),
+        ({"access_token": [TOKEN]}, "Access Token (access_token)"),
+        ({"type": "oauth2", "client_id": "c", "client_secret": TOKEN + "\r"},
+         "Client Secret (client_secret)"),
+        ({"type": "oauth2", "client_id": "c", "client_secret": "s", "access_token": TOKEN + " "},
+         "Access Token (access_token)"),
+    ],
+)  # fmt: skip
+def test_secrets_are_checked_by_label_without_echoing_them(
+    fields: dict[str, object], label: str
+) -> None:
+    with pytest.raises(ConnectionConfigError) as refused:
+        Connector({"type": "access_token", **fields})
+    assert str(refused.value).startswith(f"{label}: ")
+    assert TOKEN not in str(refused.value) and TOKEN not in repr(refused.value)
