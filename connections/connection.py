@@ -9,17 +9,22 @@ Secrets are held in ``Secret`` so that no repr, str or log line can show them.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonschema
+import yaml
 
 from intercom_connector.runtime.errors import ConnectionConfigError
 from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent, problem_text
 from intercom_connector.runtime.manifest import InputSpec, load_manifest
+from intercom_connector.runtime.syntax import syntax_error_text
 
 #: the API host of each Intercom region (spec `servers`)
 REGION_BASE_URLS = {
@@ -135,6 +140,12 @@ class Connection:
         return self.access_token.reveal()
 
 
+def secret_fields() -> frozenset[str]:
+    """The connection fields that hold secrets (password inputs of connector.yaml)."""
+    connections = load_manifest().connections.values()
+    return frozenset(spec.key for kind in connections for spec in kind.inputs if spec.secret)
+
+
 def _checked_secret(spec: InputSpec, value: Any) -> str:
     """A token or secret fit to send; the message names the field, never the value."""
     where = f"{spec.label} ({spec.key})"
@@ -210,6 +221,36 @@ def connection_from_mapping(data: Mapping[str, Any]) -> Connection:
         max_attempts=values["max_attempts"],
         max_retry_seconds=values["max_retry_seconds"],
     )
+
+
+def require_private_file(path: Path, what: str) -> None:
+    """Refuse a file holding secrets that group or others may read or change."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConnectionConfigError(
+            f"{what} {path} holds secrets but others may read it (mode {mode:04o}); "
+            f"fix it with: chmod 600 {path}"
+        )
+
+
+def connection_from_file(path: str | os.PathLike[str]) -> Connection:
+    """A Connection from a JSON or YAML connection file; one holding a secret must be private."""
+    file = Path(path)
+    text = ""
+    try:
+        text = file.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)  # YAML is a superset of JSON
+    except OSError as exc:
+        raise ConnectionConfigError(f"cannot read connection file {file}: {exc.strerror}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        # never the parser's own message: it quotes the line, which may be the token
+        message = syntax_error_text(f"connection file {file}", exc, text)
+        raise ConnectionConfigError(message) from None
+    if not isinstance(data, Mapping):
+        raise ConnectionConfigError(f"connection file {file} must hold an object")
+    if any(not is_absent(data.get(key)) for key in secret_fields()):
+        require_private_file(file, "connection file")
+    return connection_from_mapping(data)
 
 
 def connection_from_env(env: Mapping[str, str]) -> Connection | None:

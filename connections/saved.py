@@ -10,17 +10,20 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from intercom_connector.connections.connection import Connection, connection_from_mapping
+from intercom_connector.connections.connection import (
+    Connection,
+    connection_from_mapping,
+    require_private_file,
+    secret_fields,
+)
 from intercom_connector.runtime.errors import ConnectionConfigError
 from intercom_connector.runtime.syntax import syntax_error_text
 
 FILE_NAME = "connections.json"
-SECRET_FIELDS = ("access_token", "client_secret")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
@@ -31,7 +34,8 @@ def default_config_dir() -> Path:
 
 def redacted(fields: Mapping[str, Any]) -> dict[str, Any]:
     """A connection's fields with its secrets shown as asterisks."""
-    return {k: ("********" if k in SECRET_FIELDS and v else v) for k, v in fields.items()}
+    secrets = secret_fields()
+    return {k: ("********" if k in secrets and v else v) for k, v in fields.items()}
 
 
 class SavedConnections:
@@ -44,12 +48,7 @@ class SavedConnections:
     def _read(self) -> dict[str, dict[str, Any]]:
         if not self.path.exists():
             return {}
-        mode = stat.S_IMODE(self.path.stat().st_mode)
-        if mode & 0o077:
-            raise ConnectionConfigError(
-                f"{self.path} holds secrets but others may read it (mode {mode:04o}); "
-                f"fix it with: chmod 600 {self.path}"
-            )
+        require_private_file(self.path, "saved connections file")
         text = ""
         try:
             text = self.path.read_text(encoding="utf-8")

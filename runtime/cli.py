@@ -25,6 +25,7 @@ import yaml
 from intercom_connector.connections.connection import (
     Connection,
     connection_from_env,
+    connection_from_file,
     connection_from_mapping,
 )
 from intercom_connector.connections.saved import SavedConnections
@@ -113,10 +114,7 @@ def _connection(args: argparse.Namespace) -> tuple[Connection, Any]:
     if args.connection:
         if not Path(args.connection).is_file():
             return SavedConnections(args.config_dir).get(args.connection), None
-        data = _read_structured(args.connection, "connection file")
-        if not isinstance(data, Mapping):
-            raise ConnectionConfigError(f"connection file {args.connection} must hold an object")
-        return connection_from_mapping(data), None
+        return connection_from_file(args.connection), None
     from_env = connection_from_env(os.environ)
     if from_env is not None:
         return from_env, None

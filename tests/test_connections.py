@@ -267,6 +267,37 @@ def test_cli_access_token_connection_and_a_wrong_region_hint(
     assert refused.returncode == 3 and "chmod 600" in refused.stderr
 
 
+# -- connection files, --connection values, the environment --------------------------
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660], ids=oct)
+def test_a_connection_file_others_can_read_is_refused(
+    mode: int, recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
+) -> None:
+    recorder.on("GET", "/tags", {"type": "list", "data": []})
+    path = tmp_path / "connection.yaml"
+    path.write_text(f"access_token: {TOKEN}\nbase_url: {loopback.url}\n")
+    path.chmod(mode)
+    done = cli(tmp_path / "config", "run", "list_tags", "--connection", str(path))
+    assert done.returncode == 3
+    assert f"(mode {mode:04o}); fix it with: chmod 600 {path}" in done.stderr
+    assert recorder.requests == [] and TOKEN not in done.stdout + done.stderr
+    path.chmod(0o600)
+    fixed = cli(tmp_path / "config", "run", "list_tags", "--connection", str(path))
+    assert fixed.returncode == 0, fixed.stderr
+    assert len(recorder.requests) == 1
+
+
+def test_a_connection_file_without_a_secret_may_be_readable(tmp_path: Path) -> None:
+    path = tmp_path / "connection.yaml"
+    path.write_text("type: oauth2\nclient_id: my-app\nregion: eu\n")
+    path.chmod(0o644)
+    done = cli(tmp_path / "config", "run", "list_tags", "--connection", str(path))
+    assert done.returncode == 3
+    assert "needs its Client Secret (client_secret)" in done.stderr
+    assert "chmod" not in done.stderr
+
+
 # -- tokens and secrets that could not travel in a header -----------------------------
 
 
