@@ -16,6 +16,7 @@ from typing import Any
 
 from intercom_connector.connections.connection import (
     Connection,
+    connection_from_file,
     connection_from_mapping,
     require_private_file,
     secret_fields,
@@ -25,6 +26,8 @@ from intercom_connector.runtime.syntax import syntax_error_text
 
 FILE_NAME = "connections.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+#: a --connection value that names a file rather than a saved connection
+_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def default_config_dir() -> Path:
@@ -115,3 +118,21 @@ def connection_fields(connection: Connection) -> dict[str, Any]:
         "max_attempts": connection.max_attempts,
         "max_retry_seconds": connection.max_retry_seconds,
     }
+
+
+def file_or_saved_connection(value: str, saved: SavedConnections) -> Connection:
+    """``--connection``'s value: a connection file, else the name of a saved connection."""
+    path = Path(value)
+    if path.is_file():
+        return connection_from_file(path)
+    if "/" in value or os.sep in value or value.endswith(_FILE_SUFFIXES):
+        state = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ConnectionConfigError(f"connection file {value} {state}")
+    names = saved.names()
+    if value not in names:
+        known = ", ".join(sorted(names)) or "none saved yet"
+        raise ConnectionConfigError(
+            f"{value!r} is neither a connection file nor a saved connection "
+            f"(saved connections: {known})"
+        )
+    return connection_from_mapping(names[value])

@@ -25,10 +25,9 @@ import yaml
 from intercom_connector.connections.connection import (
     Connection,
     connection_from_env,
-    connection_from_file,
     connection_from_mapping,
 )
-from intercom_connector.connections.saved import SavedConnections
+from intercom_connector.connections.saved import SavedConnections, file_or_saved_connection
 from intercom_connector.runtime.docs import (
     default_text,
     manifest_json,
@@ -112,9 +111,8 @@ def _connection(args: argparse.Namespace) -> tuple[Connection, Any]:
     if args.sandbox:
         return _sandbox_connection(args)
     if args.connection:
-        if not Path(args.connection).is_file():
-            return SavedConnections(args.config_dir).get(args.connection), None
-        return connection_from_file(args.connection), None
+        saved = SavedConnections(args.config_dir)
+        return file_or_saved_connection(args.connection, saved), None
     from_env = connection_from_env(os.environ)
     if from_env is not None:
         return from_env, None

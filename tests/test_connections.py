@@ -246,7 +246,8 @@ def test_cli_login_with_oauth2_then_use_test_show_and_remove(
     assert ran.returncode == 0 and len(json.loads(ran.stdout)["data"]["data"]) >= 5
     assert cli(config, "connections", "remove", "sbx").returncode == 0
     gone = cli(config, "run", "list_tags", "--connection", "sbx")
-    assert gone.returncode == 3 and "No saved connection named 'sbx'" in gone.stderr
+    assert gone.returncode == 3
+    assert "'sbx' is neither a connection file nor a saved connection" in gone.stderr
 
 
 def test_cli_access_token_connection_and_a_wrong_region_hint(
@@ -296,6 +297,27 @@ def test_a_connection_file_without_a_secret_may_be_readable(tmp_path: Path) -> N
     assert done.returncode == 3
     assert "needs its Client Secret (client_secret)" in done.stderr
     assert "chmod" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("missing.yaml", "connection file missing.yaml does not exist"),
+        ("missing.json", "connection file missing.json does not exist"),
+        ("conf/work.yml", "connection file conf/work.yml does not exist"),
+        ("tests", "'tests' is neither a connection file nor a saved connection "
+                  "(saved connections: none saved yet)"),
+        ("tests/", "connection file tests/ is a folder, not a file"),
+        ("work", "'work' is neither a connection file nor a saved connection "
+                 "(saved connections: none saved yet)"),
+    ],
+)  # fmt: skip
+def test_connection_value_that_is_neither_a_file_nor_saved(
+    value: str, message: str, tmp_path: Path
+) -> None:
+    done = cli(tmp_path / "config", "run", "list_tags", "-c", value)
+    assert done.returncode == 3
+    assert done.stderr == f"error: {message}\n"
 
 
 # -- tokens and secrets that could not travel in a header -----------------------------
