@@ -39,6 +39,7 @@ ENV_TOKEN = "INTERCOM_ACCESS_TOKEN"
 ENV_REGION = "INTERCOM_REGION"
 ENV_BASE_URL = "INTERCOM_BASE_URL"
 ENV_VERSION = "INTERCOM_VERSION"
+ENV_SETTINGS = (ENV_TOKEN, ENV_REGION, ENV_BASE_URL, ENV_VERSION)
 
 #: what a token or secret may hold: it travels in an HTTP header or form, one line of ASCII
 _SECRET_TEXT = re.compile(r"[\x20-\x7e]+")
@@ -254,10 +255,27 @@ def connection_from_file(path: str | os.PathLike[str]) -> Connection:
 
 
 def connection_from_env(env: Mapping[str, str]) -> Connection | None:
-    """The connection the environment describes, or None when it holds no token."""
-    token = env.get(ENV_TOKEN)
-    if not token:
+    """The connection the environment describes, or None when it has no Intercom setting.
+
+    Any one setting means Intercom is meant: without a token (or with an empty one) that is
+    a ConnectionConfigError, never a silent fallback to the sandbox.
+    """
+    present = [name for name in ENV_SETTINGS if name in env]
+    if not present:
         return None
+    settings = " and ".join(present)
+    token = env.get(ENV_TOKEN)
+    if token is None:
+        verb = "is" if len(present) == 1 else "are"
+        raise ConnectionConfigError(
+            f"{settings} {verb} set but {ENV_TOKEN} is not: set {ENV_TOKEN} too, "
+            f"or unset {settings} to use the embedded sandbox"
+        )
+    if not token:
+        raise ConnectionConfigError(
+            f"{ENV_TOKEN} is set but empty: give it the Access Token, "
+            f"or unset {settings} to use the embedded sandbox"
+        )
     return connection_from_mapping(
         {
             "type": "access_token",

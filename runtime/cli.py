@@ -106,7 +106,7 @@ def _connection(args: argparse.Namespace) -> tuple[Connection, Any]:
     """The connection to use, and the in-process transport when it is the sandbox.
 
     ``--sandbox`` wins; then ``--connection`` (a file, else a saved connection's name);
-    then the environment; with no credentials at all, the embedded sandbox.
+    then the environment; with no Intercom setting at all, the embedded sandbox.
     """
     if args.sandbox:
         return _sandbox_connection(args)

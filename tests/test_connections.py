@@ -320,6 +320,31 @@ def test_connection_value_that_is_neither_a_file_nor_saved(
     assert done.stderr == f"error: {message}\n"
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"INTERCOM_BASE_URL": "http://127.0.0.1:9"},
+         "INTERCOM_BASE_URL is set but INTERCOM_ACCESS_TOKEN is not"),
+        ({"INTERCOM_REGION": "eu", "INTERCOM_VERSION": "2.15"},
+         "INTERCOM_REGION and INTERCOM_VERSION are set but INTERCOM_ACCESS_TOKEN is not"),
+        ({"INTERCOM_ACCESS_TOKEN": ""}, "INTERCOM_ACCESS_TOKEN is set but empty"),
+        ({"INTERCOM_ACCESS_TOKEN": "", "INTERCOM_REGION": "eu"},
+         "INTERCOM_ACCESS_TOKEN is set but empty"),
+    ],
+)  # fmt: skip
+def test_partial_intercom_settings_never_fall_back_to_the_sandbox(
+    env: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    sandbox = {"INTERCOM_SANDBOX_DIR": str(tmp_path / "sandbox")}
+    done = cli(tmp_path / "config", "run", "list_tags", env={**env, **sandbox})
+    assert done.returncode == 3, done.stderr
+    assert message in done.stderr and "using the embedded sandbox" not in done.stderr
+    assert done.stdout == ""
+    # with no Intercom setting at all (the sandbox's own folder is not one), the sandbox
+    fallback = cli(tmp_path / "config", "run", "list_tags", env=sandbox)
+    assert fallback.returncode == 0 and "using the embedded sandbox" in fallback.stderr
+
+
 # -- tokens and secrets that could not travel in a header -----------------------------
 
 
