@@ -41,6 +41,14 @@ def redacted(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {k: ("********" if k in secrets and v else v) for k, v in fields.items()}
 
 
+def check_name(name: str) -> None:
+    """Refuse a name a connection cannot be saved under."""
+    if not _NAME.match(name):
+        raise ConnectionConfigError(
+            f"Connection name {name!r} must be letters, digits, '.', '_' or '-'"
+        )
+
+
 class SavedConnections:
     """The connections file: names -> connection fields."""
 
@@ -88,10 +96,7 @@ class SavedConnections:
         return connection_from_mapping(self.fields(name))
 
     def save(self, name: str, fields: Mapping[str, Any]) -> None:
-        if not _NAME.match(name):
-            raise ConnectionConfigError(
-                f"Connection name {name!r} must be letters, digits, '.', '_' or '-'"
-            )
+        check_name(name)
         connection_from_mapping(fields)  # refuse to save what could not be used
         saved = self._read()
         saved[name] = {k: v for k, v in fields.items() if v not in (None, "")}

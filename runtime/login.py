@@ -17,6 +17,7 @@ from typing import Any
 
 from intercom_connector.connections.connection import (
     REGION_BASE_URLS,
+    Connection,
     check_base_url,
     connection_from_mapping,
 )
@@ -25,7 +26,12 @@ from intercom_connector.connections.oauth2 import (
     complete_authorization,
     start_authorization,
 )
-from intercom_connector.connections.saved import SavedConnections, connection_fields, redacted
+from intercom_connector.connections.saved import (
+    SavedConnections,
+    check_name,
+    connection_fields,
+    redacted,
+)
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.errors import AuthenticationError, ConnectionConfigError
 
@@ -47,12 +53,53 @@ def _saved(args: argparse.Namespace) -> SavedConnections:
     return SavedConnections(args.config_dir)
 
 
+def _saved_for_new(args: argparse.Namespace) -> SavedConnections:
+    """The store to save ``--name`` in, once replacing a connection of that name is agreed.
+
+    On a terminal the person is asked; otherwise only ``--force`` replaces one. Asked
+    before any secret is, so that nobody types a token for nothing.
+    """
+    check_name(args.name)
+    saved = _saved(args)
+    if args.force or args.name not in saved.names():
+        return saved
+    if not sys.stdin.isatty():
+        raise ConnectionConfigError(
+            f"A connection named {args.name!r} is saved already: give --force to replace it, "
+            "or another --name"
+        )
+    print(f"Replace the saved connection {args.name!r}? [y/N] ", end="", file=sys.stderr)
+    sys.stderr.flush()
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise ConnectionConfigError(f"Kept the saved connection {args.name!r}; nothing was saved")
+    return saved
+
+
+def _me(connection: Connection) -> dict[str, Any]:
+    """Intercom's /me for a connection not saved yet; a refused token is not saved."""
+    try:
+        with IntercomClient(connection) as client:
+            me: dict[str, Any] = client.request("GET", "/me")
+    except AuthenticationError as exc:
+        raise ConnectionConfigError(
+            f"{exc}; the token was not saved (a token works only on its own region's host; "
+            f"this one was tried on {connection.api_base}, region {connection.region})"
+        ) from None
+    return me
+
+
+def _workspace(me: dict[str, Any]) -> str:
+    app = me.get("app") or {}
+    return f"workspace {app.get('name')!r} ({app.get('id_code')}), region {app.get('region')}"
+
+
 def _done(message: str) -> int:
     print(message, file=sys.stderr)
     return 0
 
 
 def cmd_connect_access_token(args: argparse.Namespace) -> int:
+    saved = _saved_for_new(args)
     token = _secret("Access Token")
     fields = {
         "type": "access_token",
@@ -61,14 +108,23 @@ def cmd_connect_access_token(args: argparse.Namespace) -> int:
         "api_version": args.api_version,
         "base_url": args.base_url,
     }
-    saved = _saved(args)
+    connection = connection_from_mapping(fields)
+    me = _me(connection)
     saved.save(args.name, fields)
-    region = saved.get(args.name).region
-    return _done(f"Saved connection {args.name!r} (access_token, region {region}).")
+    return _done(
+        f"Saved connection {args.name!r} (access_token): {_workspace(me)}, "
+        f"via {connection.api_base}."
+    )
 
 
 def cmd_connect_oauth2(args: argparse.Namespace) -> int:
+    saved = _saved_for_new(args)
     secret = _secret("Client Secret", ENV_CLIENT_SECRET)
+    # refused before the browser is involved: what could not be saved afterwards
+    connection_from_mapping(
+        {"type": "oauth2", "client_id": args.client_id, "client_secret": secret,
+         "region": args.region, "api_version": args.api_version, "base_url": args.base_url}
+    )  # fmt: skip
     base = check_base_url(args.base_url) if args.base_url else None
     authorize_url = args.authorize_url or (f"{base}/oauth" if base else None)
     token_url = args.token_url or (f"{base}/auth/eagle/token" if base else None)
@@ -97,12 +153,17 @@ def cmd_connect_oauth2(args: argparse.Namespace) -> int:
         base_url=base,
         api_version=args.api_version,
     )
-    _saved(args).save(args.name, connection_fields(connection))
+    saved.save(args.name, connection_fields(connection))
     return _done(f"Saved connection {args.name!r} (oauth2, region {connection.region}).")
 
 
 def cmd_connections_list(args: argparse.Namespace) -> int:
-    for name, fields in sorted(_saved(args).names().items()):
+    names = _saved(args).names()
+    if not names:
+        return _done(
+            "No saved connections yet; save one with: intercom-connector connect access-token"
+        )
+    for name, fields in sorted(names.items()):
         where = fields.get("base_url") or REGION_BASE_URLS.get(fields.get("region") or "us", "")
         print(f"{name}\t{fields.get('type')}\t{fields.get('region') or 'us'}\t{where}")
     return 0
@@ -153,6 +214,9 @@ def add_login_commands(commands: Any) -> None:
         parser.add_argument("--region", choices=list(REGION_BASE_URLS), help="default: us")
         parser.add_argument("--api-version", help="Intercom-Version to send (default: 2.16)")
         parser.add_argument("--base-url", help="an API host other than the region's")
+        parser.add_argument(
+            "--force", action="store_true", help="replace a saved connection of that name"
+        )
     token.set_defaults(handler=cmd_connect_access_token)
     oauth.add_argument("--client-id", required=True, help="your Intercom app's Client ID")
     oauth.add_argument("--port", type=int, default=0, help="callback port on 127.0.0.1")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from subprocess import CompletedProcess
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -250,22 +253,150 @@ def test_cli_login_with_oauth2_then_use_test_show_and_remove(
     assert "'sbx' is neither a connection file nor a saved connection" in gone.stderr
 
 
-def test_cli_access_token_connection_and_a_wrong_region_hint(
+def test_cli_connections_test_gives_a_wrong_region_hint(
     served: ServerHandle, tmp_path: Path
 ) -> None:
     config = tmp_path / "config"
-    saved = cli(
-        config, "connect", "access-token", "--name", "wrong", "--base-url", served.url,
-        stdin="not-the-token\n",
-    )  # fmt: skip
-    assert saved.returncode == 0, saved.stderr
-    assert "not-the-token" not in saved.stdout + saved.stderr
+    # saved through the Python API, which does not ask Intercom (connect would refuse it)
+    wrong = {"type": "access_token", "access_token": "not-the-token", "base_url": served.url}
+    SavedConnections(config).save("wrong", wrong)
     tested = cli(config, "connections", "test", "wrong")
     assert tested.returncode == 3
     assert "401 unauthorized" in tested.stderr and "Check the region" in tested.stderr
     (config / "connections.json").chmod(0o640)
     refused = cli(config, "connections", "list")
     assert refused.returncode == 3 and "chmod 600" in refused.stderr
+
+
+# -- connect access-token: checked with Intercom, asks before replacing ------------------
+
+
+def connect(config: Path, served: ServerHandle, token: str, *extra: str) -> CompletedProcess[str]:
+    args = ["connect", "access-token", "--name", "work", "--base-url", served.url, *extra]
+    return cli(config, *args, stdin=token + "\n")
+
+
+def saved_token(config: Path, name: str = "work") -> str:
+    return str(json.loads((config / "connections.json").read_text())[name]["access_token"])
+
+
+def test_connect_checks_the_token_with_intercom_and_names_the_workspace(
+    served: ServerHandle, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    done = connect(config, served, "sandbox-token")
+    assert done.returncode == 0, done.stderr
+    assert "Saved connection 'work' (access_token): workspace 'Sandbox Workspace'" in done.stderr
+    assert "region US" in done.stderr and served.url in done.stderr
+    assert saved_token(config) == "sandbox-token"
+
+
+def test_connect_does_not_save_a_token_intercom_refuses(
+    served: ServerHandle, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    done = connect(config, served, "not-the-token-3e1f")
+    assert done.returncode == 3
+    assert "401 unauthorized" in done.stderr and "the token was not saved" in done.stderr
+    assert "not-the-token-3e1f" not in done.stdout + done.stderr
+    assert len(done.stderr.splitlines()) == 1
+    assert not (config / "connections.json").exists()
+
+
+def test_connect_replaces_a_saved_name_only_with_force_when_not_on_a_terminal(
+    served: ServerHandle, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    SavedConnections(config).save(
+        "work", {"type": "access_token", "access_token": "first-token", "base_url": served.url}
+    )
+    refused = connect(config, served, "sandbox-token")
+    assert refused.returncode == 3
+    assert "'work' is saved already: give --force to replace it" in refused.stderr
+    assert saved_token(config) == "first-token"
+    forced = connect(config, served, "sandbox-token", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert saved_token(config) == "sandbox-token"
+
+
+def on_a_terminal(command: list[str], answers: list[tuple[bytes, bytes]]) -> tuple[int, str]:
+    """Run ``command`` with a pseudo-terminal as stdin; type each answer once its prompt shows.
+
+    Returns the exit status and stderr. Bounded: the command is killed after 60 s.
+    """
+    master, slave = os.openpty()
+    process = subprocess.Popen(
+        command, stdin=slave, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO,
+        env={k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")},
+        start_new_session=True,  # no controlling terminal: getpass reads the pty on stdin
+    )  # fmt: skip
+    os.close(slave)
+    assert process.stderr is not None
+    seen = b""
+    deadline = time.monotonic() + 60
+    try:
+        for prompt, answer in answers:
+            while prompt not in seen:
+                ready, _, _ = select.select([process.stderr], [], [], 1.0)
+                assert time.monotonic() < deadline, f"no prompt {prompt!r}; got {seen!r}"
+                if ready:
+                    chunk = os.read(process.stderr.fileno(), 4096)
+                    assert chunk, f"exited before prompting {prompt!r}; got {seen!r}"
+                    seen += chunk
+            os.write(master, answer)
+        rest = process.communicate(timeout=max(1.0, deadline - time.monotonic()))[1]
+        seen += rest
+        status = process.returncode
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
+        process.stderr.close()
+    return status, seen.decode()
+
+
+@pytest.mark.parametrize(("answer", "replaced"), [(b"n\n", False), (b"y\n", True)])
+def test_connect_asks_on_a_terminal_before_replacing(
+    answer: bytes, replaced: bool, served: ServerHandle, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    SavedConnections(config).save(
+        "work", {"type": "access_token", "access_token": "first-token", "base_url": served.url}
+    )
+    command = [
+        sys.executable, "-m", "intercom_connector", "--config-dir", str(config),
+        "connect", "access-token", "--name", "work", "--base-url", served.url,
+    ]  # fmt: skip
+    answers = [(b"Replace the saved connection 'work'? [y/N]", answer)]
+    if replaced:
+        answers.append((b"Access Token:", b"sandbox-token\n"))
+    status, stderr = on_a_terminal(command, answers)
+    if replaced:
+        assert status == 0, stderr
+        assert saved_token(config) == "sandbox-token"
+    else:
+        assert status == 3 and "Kept the saved connection 'work'; nothing was saved" in stderr
+        assert "Access Token" not in stderr  # not asked for a token it would not save
+        assert saved_token(config) == "first-token"
+
+
+def test_connect_oauth2_does_not_replace_a_saved_name_either(
+    served: ServerHandle, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    SavedConnections(config).save("default", {"type": "access_token", "access_token": "tok"})
+    args = ["connect", "oauth2", "--client-id", CLIENT_ID, "--base-url", served.url]
+    done = cli(config, *args, "--no-browser", env={"INTERCOM_CLIENT_SECRET": CLIENT_SECRET})
+    assert done.returncode == 3 and "give --force to replace it" in done.stderr
+    assert "Authorize the app" not in done.stderr
+    assert saved_token(config, "default") == "tok"
+
+
+def test_connections_list_says_when_there_are_none(tmp_path: Path) -> None:
+    done = cli(tmp_path / "config", "connections", "list")
+    assert done.returncode == 0 and done.stdout == ""
+    assert "No saved connections yet" in done.stderr
 
 
 # -- connection files, --connection values, the environment --------------------------
