@@ -7,9 +7,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import stat
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,7 +59,25 @@ class SavedConnections:
         self.dir = Path(config_dir) if config_dir else default_config_dir()
         self.path = self.dir / FILE_NAME
 
+    def _require_private_dir(self) -> None:
+        """Refuse a folder where someone else could plant or swap the connections file."""
+        info = self.dir.stat()
+        if info.st_uid != os.geteuid():
+            raise ConnectionConfigError(
+                f"config folder {self.dir} belongs to another user (uid {info.st_uid}): "
+                "keep saved connections in a folder of your own (--config-dir DIR)"
+            )
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o022:
+            raise ConnectionConfigError(
+                f"config folder {self.dir} can be written by others (mode {mode:04o}); "
+                f"fix it with: chmod 700 {self.dir}"
+            )
+
     def _read(self) -> dict[str, dict[str, Any]]:
+        if not self.dir.exists():
+            return {}
+        self._require_private_dir()
         if not self.path.exists():
             return {}
         require_private_file(self.path, "saved connections file")
@@ -73,13 +94,23 @@ class SavedConnections:
 
     def _write(self, data: Mapping[str, Any]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = self.path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, self.path)  # atomic: a crash never leaves half a file
+        self._require_private_dir()
+        # a fresh name, created exclusively and never through a link (mkstemp: O_EXCL,
+        # O_NOFOLLOW, mode 0600), then renamed: a crash never leaves half a file
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=".connections-", suffix=".tmp", dir=self.dir
+        )
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, indent=2, sort_keys=True)
+                handle.write("\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
 
     def names(self) -> dict[str, dict[str, Any]]:
         """Every saved connection, by name (fields as saved)."""

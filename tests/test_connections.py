@@ -399,6 +399,54 @@ def test_connections_list_says_when_there_are_none(tmp_path: Path) -> None:
     assert "No saved connections yet" in done.stderr
 
 
+# -- where saved connections are written ----------------------------------------------
+
+
+def test_saving_never_writes_through_a_planted_temporary_file(
+    served: ServerHandle, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    config.mkdir(mode=0o700)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched\n")
+    (config / "connections.tmp").symlink_to(victim)
+    done = connect(config, served, "sandbox-token")
+    assert done.returncode == 0, done.stderr
+    assert victim.read_text() == "untouched\n"
+    saved = config / "connections.json"
+    assert not saved.is_symlink() and stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert saved_token(config) == "sandbox-token"
+    assert sorted(p.name for p in config.iterdir()) == ["connections.json", "connections.tmp"]
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o707, 0o1777], ids=oct)
+@pytest.mark.parametrize("command", [["connections", "list"], ["connect", "access-token"]])
+def test_a_config_folder_others_can_write_to_is_refused(
+    mode: int, command: list[str], served: ServerHandle, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    config.chmod(mode)
+    args = [*command, "--base-url", served.url] if command[0] == "connect" else command
+    done = cli(config, *args, stdin="sandbox-token\n")
+    assert done.returncode == 3
+    assert f"can be written by others (mode {mode:04o}); fix it with: chmod 700 {config}" in (
+        done.stderr
+    )
+    assert list(config.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
+def test_a_config_folder_of_another_user_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir(mode=0o700)
+    os.chown(config, 65534, 65534)
+    done = cli(config, "connections", "list")
+    assert done.returncode == 3 and f"config folder {config} belongs to another user" in (
+        done.stderr
+    )
+
+
 # -- connection files, --connection values, the environment --------------------------
 
 
