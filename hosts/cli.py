@@ -22,7 +22,7 @@ from typing import Any, TextIO
 import orjson
 import yaml
 
-from intercom_connector.connections.saved import SavedConnections
+from intercom_connector.connections.saved import SavedConnections, file_or_saved_connection
 from intercom_connector.hosts.docs import (
     default_text,
     manifest_json,
@@ -43,6 +43,7 @@ from intercom_connector.runtime.errors import (
 )
 from intercom_connector.runtime.manifest import ActionSpec, OperationSpec, load_manifest
 from intercom_connector.runtime.shim import Connector
+from intercom_connector.runtime.syntax import InputFileError, syntax_error_text
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -70,26 +71,27 @@ def _read_structured(
     path: str, what: str, error: Callable[[str], ConnectorError] = ConnectionConfigError
 ) -> Any:
     """JSON or YAML from a file, or from stdin when ``path`` is ``-``."""
+    source = f"{what} (standard input)" if path == "-" else f"{what} {path}"
+    text = ""
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return yaml.safe_load(text)  # YAML is a superset of JSON
     except OSError as exc:
         raise error(f"cannot read {what} {path}: {exc.strerror}") from None
-    try:
-        return yaml.safe_load(text)  # YAML is a superset of JSON
-    except yaml.YAMLError as exc:
-        raise error(f"{what} {path} is not valid JSON or YAML: {exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise error(syntax_error_text(source, exc, text)) from None
 
 
 def _inputs(args: argparse.Namespace, action_label: str) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
 
     def bad_inputs(problem: str) -> InputValidationError:
-        return InputValidationError(action_label, [InputProblem("--inputs", "--inputs", problem)])
+        return InputFileError(action_label, "--inputs", problem)
 
     if args.inputs:
         loaded = _read_structured(args.inputs, "inputs file", bad_inputs)
         if not isinstance(loaded, Mapping):
-            raise bad_inputs("must hold a JSON object of inputs")
+            raise bad_inputs("--inputs must hold a JSON object of inputs")
         inputs.update(loaded)
     for pair in args.input or []:
         key, sep, value = pair.partition("=")
@@ -104,17 +106,13 @@ def _connection(args: argparse.Namespace) -> tuple[Connection, Any]:
     """The connection to use, and the in-process transport when it is the sandbox.
 
     ``--sandbox`` wins; then ``--connection`` (a file, else a saved connection's name);
-    then the environment; with no credentials at all, the embedded sandbox.
+    then the environment; with no Intercom setting at all, the embedded sandbox.
     """
     if args.sandbox:
         return _sandbox_connection(args)
     if args.connection:
-        if not Path(args.connection).is_file():
-            return SavedConnections(args.config_dir).get(args.connection), None
-        data = _read_structured(args.connection, "connection file")
-        if not isinstance(data, Mapping):
-            raise ConnectionConfigError(f"connection file {args.connection} must hold an object")
-        return connection_from_mapping(data), None
+        saved = SavedConnections(args.config_dir)
+        return file_or_saved_connection(args.connection, saved), None
     from_env = connection_from_env(os.environ)
     if from_env is not None:
         return from_env, None

@@ -36,6 +36,7 @@ import yaml
 from intercom_connector.runtime.errors import ConnectorError, InputProblem, InputValidationError
 from intercom_connector.runtime.manifest import load_manifest
 from intercom_connector.runtime.shim import Connector
+from intercom_connector.runtime.syntax import InputFileError, syntax_error_text
 
 _REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
 _STEP_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
@@ -123,12 +124,16 @@ def parse_flow(data: Any, source: str) -> Flow:
 
 def load_flow(path: str | Path) -> Flow:
     """Read and check a flow file."""
+    text = ""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
     except OSError as exc:
-        raise FlowError(str(path), f"cannot read the flow file: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise FlowError(str(path), f"not valid YAML: {exc}") from None
+        message = f"cannot read flow file {path}: {exc.strerror}"
+        raise InputFileError(str(path), "flow", message) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        message = f"flow file {syntax_error_text(str(path), exc, text)}"
+        raise InputFileError(str(path), "flow", message) from None
     return parse_flow(data, str(path))
 
 

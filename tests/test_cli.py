@@ -74,6 +74,7 @@ def test_connection_from_a_file(
     path = tmp_path / "connection.yaml"
     lines = [f"access_token: {TOKEN}", f"base_url: {loopback.url}", "api_version: '2.15'"]
     path.write_text("type: access_token\n" + "\n".join(lines) + "\n")
+    path.chmod(0o600)
     done = cli("run", "list_tags", "--connection", str(path))
     assert done.returncode == 0, done.stderr
     assert recorder.last.headers["Intercom-Version"] == "2.15"
@@ -127,6 +128,7 @@ def test_bad_token_exits_3(recorder: Recorder, loopback: LoopbackIntercom) -> No
 def test_bad_connection_exits_3(tmp_path: Path) -> None:
     path = tmp_path / "connection.json"
     path.write_text(json.dumps({"type": "access_token", "access_token": TOKEN, "region": "mars"}))
+    path.chmod(0o600)
     done = cli("run", "list_tags", "--connection", str(path))
     assert done.returncode == 3
     assert "Region (region): must be one of us, eu, au; got 'mars'" in done.stderr
