@@ -71,15 +71,20 @@ def validate_inputs(action: ActionSpec, inputs: Mapping[str, Any] | None) -> dic
             continue
         key = str(error.absolute_path[0])
         problems.append(InputProblem(key, by_key[key].label, problem_text(error, by_key[key].key)))
-    problems.extend(_group_problems(action, values))
+    problems.extend(_group_problems(action, values, {p.key for p in problems}))
     if problems:
         raise InputValidationError(action.label, problems)
     return {key: values.get(key) for key in by_key}
 
 
-def _group_problems(action: ActionSpec, values: Mapping[str, Any]) -> list[InputProblem]:
+def _group_problems(
+    action: ActionSpec, values: Mapping[str, Any], wrong: set[str]
+) -> list[InputProblem]:
+    """The checks across inputs; a group with an input already wrong is skipped (a bad
+    JSON Query is not also "give at least one of ...")."""
     problems = []
-    if action.at_least_one_of and not any(k in values for k in action.at_least_one_of):
+    at_least_one_of = () if wrong.intersection(action.at_least_one_of) else action.at_least_one_of
+    if at_least_one_of and not any(k in values for k in at_least_one_of):
         labels = [action.input(k).label for k in action.at_least_one_of]
         first = action.at_least_one_of[0]
         problems.append(
@@ -90,7 +95,7 @@ def _group_problems(action: ActionSpec, values: Mapping[str, Any]) -> list[Input
             )
         )
     given = [k for k in action.mutually_exclusive if k in values]
-    if len(given) > 1:
+    if len(given) > 1 and not wrong.intersection(given):
         labels = [action.input(k).label for k in given]
         problems.append(
             InputProblem(given[0], " / ".join(labels), f"give only one of {', '.join(labels)}")

@@ -101,6 +101,20 @@ def test_bad_input_exits_2_with_one_clear_message(
     assert recorder.requests == []
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["run", "get_contcat"], "  - ACTION: 'get_contcat' is not an action; the actions are: "),
+        (["run", "list_tags", "--inputs", "/nonexistent.json"], "  - --inputs: cannot read"),
+    ],
+)
+def test_messages_name_a_thing_once(args: list[str], line: str) -> None:
+    done = cli(*args)
+    assert done.returncode == 2
+    assert line in done.stderr
+    assert "(ACTION)" not in done.stderr and "(--inputs)" not in done.stderr
+
+
 def test_api_refusal_exits_4(recorder: Recorder, loopback: LoopbackIntercom) -> None:
     body = {"type": "error.list", "errors": [{"code": "not_found", "message": "User Not Found"}]}
     recorder.on("GET", "/contacts/nobody", body, status=404)
