@@ -15,6 +15,7 @@ No HTTP request leaves before step 3 has passed.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,7 +24,11 @@ import jsonschema
 
 from intercom_connector.connections.connection import Connection, connection_from_mapping
 from intercom_connector.runtime.client import IntercomClient, RetryPolicy
-from intercom_connector.runtime.errors import InputProblem, InputValidationError
+from intercom_connector.runtime.errors import (
+    ConnectionConfigError,
+    InputProblem,
+    InputValidationError,
+)
 from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent, problem_text
 from intercom_connector.runtime.listing import RecordStream
 from intercom_connector.runtime.manifest import (
@@ -43,6 +48,9 @@ def validate_inputs(action: ActionSpec, inputs: Mapping[str, Any] | None) -> dic
 
     Raises InputValidationError listing every problem when anything is wrong.
     """
+    if inputs is not None and not isinstance(inputs, Mapping):
+        what = f"must be a mapping of input keys to values, not {type(inputs).__name__}"
+        raise InputValidationError(action.label, [InputProblem("inputs", "inputs", what)])
     given = dict(inputs or {})
     by_key = {spec.key: spec for spec in action.value_inputs}
     problems: list[InputProblem] = []
@@ -71,6 +79,13 @@ def validate_inputs(action: ActionSpec, inputs: Mapping[str, Any] | None) -> dic
             continue
         key = str(error.absolute_path[0])
         problems.append(InputProblem(key, by_key[key].label, problem_text(error, by_key[key].key)))
+    checked = {p.key for p in problems}
+    for key, value in values.items():  # what the schema let through must still encode as JSON
+        if key not in checked and not isinstance(value, str | bool | int):
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError, RecursionError) as exc:
+                problems.append(InputProblem(key, by_key[key].label, f"is not JSON data ({exc})"))
     problems.extend(_group_problems(action, values, {p.key for p in problems}))
     if problems:
         raise InputValidationError(action.label, problems)
@@ -107,7 +122,26 @@ def as_connection(connection: Connection | Mapping[str, Any]) -> Connection:
     """Accept a Connection or the mapping a host stores for one."""
     if isinstance(connection, Connection):
         return connection
+    # Never show the value itself: a caller may have passed the token alone.
+    if not isinstance(connection, Mapping):
+        raise ConnectionConfigError(
+            "A connection is a Connection or a mapping of its fields (type, access_token, ...), "
+            f"not {type(connection).__name__}"
+        )
+    if not all(isinstance(key, str) for key in connection):
+        raise ConnectionConfigError("A connection's field names must be text")
     return connection_from_mapping(connection)
+
+
+def find_action(action_key: str) -> ActionSpec:
+    """The action ``action_key``; a caller's unknown key is an InputValidationError."""
+    actions = load_manifest().actions
+    if not isinstance(action_key, str) or action_key not in actions:
+        known = ", ".join(sorted(actions))
+        shown = repr(action_key) if len(repr(action_key)) <= 60 else repr(action_key)[:57] + "..."
+        text = f"{shown} is not an action; the actions are: {known}"
+        raise InputValidationError("invoke", [InputProblem("action_key", "action_key", text)])
+    return actions[action_key]
 
 
 class Connector:
@@ -143,7 +177,7 @@ class Connector:
         return self._client
 
     def _call(self, action_key: str, inputs: Mapping[str, Any] | None) -> Any:
-        action = load_manifest().action(action_key)
+        action = find_action(action_key)
         values = validate_inputs(action, inputs)
         handler = resolve_handler(action)
         return handler(self.client, **values)

@@ -6,7 +6,7 @@ import pytest
 from support import Recorder, body_of, query_of
 
 from intercom_connector import Connector, invoke
-from intercom_connector.runtime.errors import InputValidationError, ManifestError
+from intercom_connector.runtime.errors import InputValidationError
 
 CONTACT_ID = "6657a1b2c3d4e5f6a7b8c9d0"
 
@@ -111,7 +111,7 @@ def test_defaults_fill_absent_and_empty_inputs(recorder: Recorder, connector: Co
 
 
 def test_unknown_action_names_the_known_ones() -> None:
-    with pytest.raises(ManifestError, match="unknown action 'get_contcat'; the actions are: "):
+    with pytest.raises(InputValidationError, match="'get_contcat' is not an action; the actions"):
         invoke("get_contcat", {}, {"type": "access_token", "access_token": "x"})
 
 
