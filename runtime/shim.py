@@ -88,7 +88,8 @@ def validate_inputs(action: ActionSpec, inputs: Mapping[str, Any] | None) -> dic
                 problems.append(InputProblem(key, by_key[key].label, f"is not JSON data ({exc})"))
     problems.extend(_group_problems(action, values, {p.key for p in problems}))
     if problems:
-        raise InputValidationError(action.label, problems)
+        # jsonschema reports "required" once per missing input, each naming them all
+        raise InputValidationError(action.label, dict.fromkeys(problems))
     return {key: values.get(key) for key in by_key}
 
 

@@ -50,6 +50,17 @@ def test_missing_required_input_is_named(recorder: Recorder, connector: Connecto
     assert recorder.requests == []
 
 
+def test_each_missing_input_is_named_once(recorder: Recorder, connector: Connector) -> None:
+    with pytest.raises(InputValidationError) as excinfo:
+        connector.invoke("attach_tag_to_contact", {})
+    assert str(excinfo.value) == (
+        "Attach Tag to Contact: 2 inputs are not valid:\n"
+        "  - Contact ID (contact_id): is required\n"
+        "  - Tag ID (tag_id): is required"
+    )
+    assert recorder.requests == []
+
+
 def test_select_and_bounds(recorder: Recorder, connector: Connector) -> None:
     with pytest.raises(InputValidationError) as excinfo:
         connector.invoke("list_contacts", {"order": "sideways", "per_page": 151, "page": 0})
