@@ -203,22 +203,42 @@ class Progress:
 
 
 def cmd_flow_run(args: argparse.Namespace) -> int:
-    from intercom_connector.runtime.flow import load_flow, run_flow
+    from intercom_connector.runtime.flow import (
+        StepError,
+        StepLines,
+        StepResult,
+        load_flow,
+        run_flow,
+    )
 
     flow = load_flow(args.file)
     connection, transport = _connection(args)
     total = len(flow.steps)
+    # A person at a terminal reads one line per step; JSON is for --json and for pipes.
+    lines = StepLines(flow, sys.stdout.encoding) if sys.stdout.isatty() and not args.json else None
 
-    def show(number: int, step: Any, result: dict[str, Any]) -> None:
-        if not args.json:
-            print(f"# step {number}/{total} {step.id}: {step.action}", flush=True)
-            _print_json(result, sys.stdout)
+    def show(result: StepResult) -> None:
+        if lines is not None:
+            print(lines.line(result), flush=True)
+        elif not args.json and result.output is not None:
+            number = flow.steps.index(result.step) + 1
+            print(f"# step {number}/{total} {result.step.id}: {result.step.action}", flush=True)
+            _print_json(result.output, sys.stdout)
             sys.stdout.flush()
 
-    with Connector(connection, transport=transport) as connector:
-        outputs = run_flow(flow, connector, show)
+    try:
+        with Connector(connection, transport=transport) as connector:
+            outputs = run_flow(flow, connector, show)
+    except StepError as exc:  # what ran, what failed, what was skipped; then the error
+        if args.json:
+            _print_json({r.step.id: r.as_json() for r in exc.results}, sys.stdout)
+        elif lines is not None:
+            print(lines.summary(), flush=True)
+        raise
     if args.json:
         _print_json(outputs, sys.stdout)
+    elif lines is not None:
+        print(lines.summary(), flush=True)
     return EXIT_OK
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -43,9 +43,13 @@ def _validator(action_key: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_manifest().action(action_key).input_schema)
 
 
-def validate_inputs(action: ActionSpec, inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+def validate_inputs(
+    action: ActionSpec, inputs: Mapping[str, Any] | None, *, deferred: Collection[str] = ()
+) -> dict[str, Any]:
     """Coerced, defaulted, validated inputs for ``action``; every input key present.
 
+    ``deferred`` names inputs whose values are known only later (a flow step's
+    references): each must be an input, counts as given, and is not type-checked.
     Raises InputValidationError listing every problem when anything is wrong.
     """
     if inputs is not None and not isinstance(inputs, Mapping):
@@ -54,7 +58,7 @@ def validate_inputs(action: ActionSpec, inputs: Mapping[str, Any] | None) -> dic
     given = dict(inputs or {})
     by_key = {spec.key: spec for spec in action.value_inputs}
     problems: list[InputProblem] = []
-    for key in given:
+    for key in [*given, *deferred]:
         if key not in by_key:
             known = ", ".join(by_key) or "none"
             text = f"is not an input of {action.label}; its inputs are: {known}"
@@ -74,7 +78,7 @@ def validate_inputs(action: ActionSpec, inputs: Mapping[str, Any] | None) -> dic
     for error in _validator(action.key).iter_errors(values):
         if error.validator == "required" and not error.absolute_path:
             for key in error.validator_value:
-                if key not in values and key not in coerced_wrong:
+                if key not in values and key not in coerced_wrong and key not in deferred:
                     problems.append(InputProblem(key, by_key[key].label, "is required"))
             continue
         key = str(error.absolute_path[0])
@@ -86,7 +90,8 @@ def validate_inputs(action: ActionSpec, inputs: Mapping[str, Any] | None) -> dic
                 json.dumps(value, allow_nan=False)
             except (TypeError, ValueError, RecursionError) as exc:
                 problems.append(InputProblem(key, by_key[key].label, f"is not JSON data ({exc})"))
-    problems.extend(_group_problems(action, values, {p.key for p in problems}))
+    # a group with an input known only later may well be satisfied: not checked here
+    problems.extend(_group_problems(action, values, {p.key for p in problems} | set(deferred)))
     if problems:
         # jsonschema reports "required" once per missing input, each naming them all
         raise InputValidationError(action.label, dict.fromkeys(problems))
