@@ -37,10 +37,14 @@ from intercom_connector.runtime.manifest import load_manifest
 
 
 def _oauth2_client_class() -> Any:
-    # authlib's httpx integration warns that it will move to the "httpx2" package;
-    # httpx is what this project uses, and the integration works with it.
+    # authlib's httpx integration warns, when imported, that it will move to the "httpx2"
+    # package; httpx is what this project uses, and the integration works with it. Importing
+    # authlib.deprecate installs an "always" filter for authlib's warnings in front of any
+    # filter set before it, so it is imported first and ours goes in front of it.
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
+        import authlib.deprecate
+
+        warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
         from authlib.integrations.httpx_client import OAuth2Client
     return OAuth2Client
 
