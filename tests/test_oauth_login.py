@@ -62,6 +62,45 @@ def log_in(
     return done, pages[0]
 
 
+@pytest.mark.parametrize(
+    ("secret", "tamper", "exit_code", "title", "reason"),
+    [
+        (CLIENT_SECRET, "", 0, "Intercom connection saved", "Connected to Intercom, and saved"),
+        (
+            CLIENT_SECRET, "&sandbox_deny=1", 3, "Intercom denied the authorization",
+            "did not authorize the app (access_denied)",
+        ),
+        (
+            CLIENT_SECRET, "state", 3, "The Intercom connection was not made",
+            "state does not match the one sent",
+        ),
+        (
+            "not-the-secret", "", 3, "The Intercom connection was not made",
+            "Check the Client ID and Client Secret",
+        ),
+    ],
+    ids=["approved", "denied", "forged-state", "wrong-secret"],
+)  # fmt: skip
+def test_the_callback_page_tells_how_the_login_ended(
+    served: ServerHandle,
+    tmp_path: Path,
+    secret: str,
+    tamper: str,
+    exit_code: int,
+    title: str,
+    reason: str,
+) -> None:
+    done, page = log_in(served, tmp_path / "config", secret, tamper)
+    assert done.returncode == exit_code, done.stderr
+    assert page.status_code == (200 if exit_code == 0 else 400)
+    assert f"<h1>{title}</h1>" in page.text
+    assert reason in page.text.replace("&#x27;", "'")
+    assert "authorized: you can close this tab" not in page.text
+    assert secret not in page.text + done.stderr + done.stdout
+    saved = tmp_path / "config" / "connections.json"
+    assert saved.is_file() == (exit_code == 0)
+
+
 def test_no_dependency_warning_reaches_the_terminal(served: ServerHandle, tmp_path: Path) -> None:
     done, _ = log_in(served, tmp_path / "config", CLIENT_SECRET)
     assert done.returncode == 0, done.stderr
