@@ -283,6 +283,8 @@ def cmd_actions(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
+    from intercom_connector.runtime.inputs import TYPE_HINTS
+
     action = _action(args.action)
     print(f"{action.label} ({action.key})")
     print(action.description)
@@ -297,7 +299,40 @@ def cmd_describe(args: argparse.Namespace) -> int:
             print(f"      one of: {', '.join(o.value for o in spec.options)}")
         if spec.comments:
             print(f"      {spec.comments}")
+        hint, example = TYPE_HINTS.get(spec.type, ("", ""))
+        example = spec.example or example
+        if example and example in spec.comments:
+            example = ""  # the comment already shows one
+        usage = ", ".join([hint] * bool(hint) + [f"e.g. {example}"] * bool(example))
+        if usage:
+            print(f"      {usage}")
+    schema = load_manifest().output_schema(action.output)
+    fields = {
+        name: (_json_type(field), field) for name, field in schema.get("properties", {}).items()
+    }
+    print()
+    print(f'Output: {{"data": {schema.get("title", action.output)}}}, whose fields are:')
+    name_width = max((len(name) for name in fields), default=0)
+    type_width = max((len(kind) for kind, _ in fields.values()), default=0)
+    for name, (kind, field) in fields.items():
+        about = " ".join(str(field.get("description", "")).split())
+        about = about if len(about) <= 70 else about[:67] + "..."
+        print(f"  {name:<{name_width}}  {kind:<{type_width}}  {about}".rstrip())
     return EXIT_OK
+
+
+def _json_type(schema: Mapping[str, Any]) -> str:
+    """``string``, ``string|null``, ``array of object``: one output field's JSON type."""
+    kinds = schema.get("type")
+    if kinds is None:
+        alternatives = schema.get("anyOf") or schema.get("oneOf") or []
+        kinds = [_json_type(alternative) for alternative in alternatives] or ["any"]
+    names = [kinds] if isinstance(kinds, str) else list(kinds)
+    text = "any" if "any" in names else "|".join(names)
+    items = schema.get("items")
+    if text == "array" and isinstance(items, Mapping) and "type" in items:
+        text = f"array of {_json_type(items)}"
+    return text
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
