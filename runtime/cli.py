@@ -22,6 +22,7 @@ from typing import Any, TextIO
 import orjson
 import yaml
 
+from intercom_connector import __version__
 from intercom_connector.connections.connection import (
     Connection,
     connection_from_env,
@@ -49,7 +50,26 @@ EXIT_USAGE = 2
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with its usage errors sent through our one error path (exit 2)."""
+    """argparse, with its usage errors sent through our one error path (exit 2).
+
+    Every parser takes the global options, so that they may also follow a command
+    (``run list_tags --verbose``); given nowhere, the top parser's defaults apply.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="trace HTTP requests on stderr (secrets redacted)",
+        )
+        self.add_argument(
+            "--config-dir",
+            metavar="DIR",
+            default=argparse.SUPPRESS,
+            help="where saved connections live (default: user config)",
+        )
 
     def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)
@@ -367,12 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="intercom-connector",
         description="Run Intercom connector actions, and describe the connector.",
     )
-    parser.add_argument(
-        "--verbose", action="store_true", help="trace HTTP requests on stderr (secrets redacted)"
-    )
-    parser.add_argument(
-        "--config-dir", metavar="DIR", help="where saved connections live (default: user config)"
-    )
+    parser.set_defaults(verbose=False, config_dir=None)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import jsonschema
 import pytest
 from support import REPO, TOKEN, LoopbackIntercom, Recorder, body_of
 
+from intercom_connector.connections.saved import SavedConnections
 from intercom_connector.runtime.inputs import TYPE_HINTS, coerce, schema_fragment
 
 CONTACT = {"type": "contact", "id": "6657a1b2c3d4e5f6a7b8c9d0", "email": "ada@example.com"}
@@ -225,6 +227,30 @@ def test_each_type_hints_example_is_a_valid_value_of_its_type(type_name: str) ->
     example = TYPE_HINTS[type_name][1] or "true"
     value = coerce(type_name, example)
     jsonschema.validate(value, schema_fragment(type_name))
+
+
+def test_version() -> None:
+    done = cli("--version")
+    assert done.returncode == 0
+    assert done.stdout == f"intercom-connector {version('intercom-connector')}\n"
+
+
+def test_global_options_may_follow_the_command(
+    recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
+) -> None:
+    recorder.on("GET", "/tags", {"type": "list", "data": []})
+    config = tmp_path / "config"
+    fields = {"type": "access_token", "access_token": TOKEN, "base_url": loopback.url}
+    SavedConnections(config).save("work", fields)
+    listed = cli("connections", "list", "--config-dir", str(config))
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split("\t")[:2] == ["work", "access_token"]
+    done = cli("run", "list_tags", "-c", "work", "--config-dir", str(config), "--verbose")
+    assert done.returncode == 0, done.stderr
+    assert f"-> GET {loopback.url}/tags" in done.stderr
+    assert TOKEN not in done.stderr + done.stdout
+    quiet = cli("--verbose", "run", "list_tags", "-c", "work", "--config-dir", str(config))
+    assert f"-> GET {loopback.url}/tags" in quiet.stderr  # before the command, as always
 
 
 def test_manifest_is_json_with_input_schemas() -> None:
