@@ -108,6 +108,16 @@ def test_every_problem_of_the_flow_is_reported_before_anything_runs(
     ]
 
 
+def test_one_problem_is_one_line_naming_its_step_once(tmp_path: Path) -> None:
+    flow = "steps:\n  - id: nope\n    action: frobnicate\n"
+    done = cli("flow", "run", write(tmp_path, flow), env=sandbox_env(tmp_path))
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == f"error: {tmp_path / 'flow.yaml'}: step 'nope': 'frobnicate' is not an action\n"
+    )
+
+
 def test_an_unclosed_reference_is_refused_not_sent_as_text(
     recorder: Recorder, intercom: dict[str, str], tmp_path: Path
 ) -> None:
