@@ -323,9 +323,11 @@ def cmd_describe(args: argparse.Namespace) -> int:
         example = spec.example or example
         if example and example in spec.comments:
             example = ""  # the comment already shows one
-        usage = ", ".join([hint] * bool(hint) + [f"e.g. {example}"] * bool(example))
+        usage = [hint] if hint else []
+        if example:
+            usage.append(f"e.g. {example}")
         if usage:
-            print(f"      {usage}")
+            print(f"      {', '.join(usage)}")
     schema = load_manifest().output_schema(action.output)
     fields = {
         name: (_json_type(field), field) for name, field in schema.get("properties", {}).items()

@@ -58,6 +58,7 @@ class FlowError(InputValidationError):
         self.problems = (
             [InputProblem(where, where, problem)] if isinstance(problem, str) else list(problem)
         )
+        # Its own message, not InputValidationError's: a flow's problems are not all inputs.
         lines = [p.problem if p.key == "flow" else str(p) for p in self.problems]
         if len(lines) == 1:
             text = f"{flow}: {lines[0]}"
