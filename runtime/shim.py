@@ -74,6 +74,8 @@ def validate_inputs(
             values[key] = coerce(spec.type, raw)
         except CoercionProblem as exc:
             problems.append(InputProblem(key, spec.label, str(exc)))
+        except RecursionError:  # JSON text nested thousands deep
+            problems.append(InputProblem(key, spec.label, "is nested too deeply"))
     coerced_wrong = {p.key for p in problems}
     for error in _validator(action.key).iter_errors(values):
         if error.validator == "required" and not error.absolute_path:
