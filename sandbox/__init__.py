@@ -24,13 +24,21 @@ import httpx
 
 from intercom_connector.sandbox.app import DroppedConnection, Faults, SandboxApp
 from intercom_connector.sandbox.server import ServerHandle, run_server
-from intercom_connector.sandbox.store import Store
+from intercom_connector.sandbox.store import SandboxStateError, Store
 
 DEFAULT_TOKEN = "sandbox-token"
 ENV_DIR = "INTERCOM_SANDBOX_DIR"
 MEMORY = ":memory:"
 
-__all__ = ["DEFAULT_TOKEN", "Faults", "Sandbox", "ServerHandle", "default_data_dir", "serve"]
+__all__ = [
+    "DEFAULT_TOKEN",
+    "Faults",
+    "Sandbox",
+    "SandboxStateError",
+    "ServerHandle",
+    "default_data_dir",
+    "serve",
+]
 
 
 def default_data_dir() -> Path:
@@ -54,7 +62,11 @@ class _InProcessTransport(httpx.WSGITransport):
 
 
 class Sandbox:
-    """One sandbox workspace: its data, its token, its limits and faults."""
+    """One sandbox workspace: its data, its token, its limits and faults.
+
+    SandboxStateError when its folder cannot be made or its database cannot be used;
+    ``replace_corrupt=True`` starts a new database in place of a corrupt one.
+    """
 
     base_url = "https://sandbox.intercom.invalid"
 
@@ -68,13 +80,14 @@ class Sandbox:
         faults: Faults | None = None,
         seed: bool = True,
         oauth_clients: Mapping[str, str] | None = None,
+        replace_corrupt: bool = False,
     ) -> None:
         if str(data_dir) == MEMORY:
             path = MEMORY
         else:
             folder = Path(data_dir) if data_dir is not None else default_data_dir()
             path = str(folder / "sandbox.sqlite3")
-        self.store = Store(path)
+        self.store = Store(path, replace_corrupt=replace_corrupt)
         self.token = token
         self.app = SandboxApp(
             self.store,
