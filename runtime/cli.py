@@ -227,15 +227,17 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
 
     sandbox = Sandbox(args.data_dir, token=args.token or DEFAULT_TOKEN, rate_limit=args.rate_limit)
     shown = "the token given with --token" if args.token else repr(DEFAULT_TOKEN)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(
-        f"Intercom sandbox on http://{host}:{args.port} (data: {sandbox.data_path}); "
-        f"authenticate with Bearer {shown}. Ctrl-C stops it.",
-        file=sys.stderr,
-        flush=True,
-    )
+
+    def announce(url: str) -> None:  # only once the port is ours
+        print(
+            f"Intercom sandbox on {url} (data: {sandbox.data_path}); "
+            f"authenticate with Bearer {shown}. Ctrl-C stops it.",
+            file=sys.stderr,
+            flush=True,
+        )
+
     try:
-        serve_forever(sandbox, args.host, args.port)
+        serve_forever(sandbox, args.host, args.port, ready=announce)
     except OSError as exc:
         raise ConnectionConfigError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
     return EXIT_OK

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -157,6 +157,11 @@ def serve(
     return ServerHandle(sandbox.app, host, port, threads)
 
 
-def serve_forever(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Serve ``sandbox`` on loopback until interrupted."""
-    run_server(sandbox.app, host, port)
+def serve_forever(
+    sandbox: Sandbox,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve ``sandbox`` on loopback until interrupted; ``ready(url)`` once it listens."""
+    run_server(sandbox.app, host, port, ready=ready)

@@ -55,8 +55,7 @@ class ServerHandle:
             ident="sandbox",
         )
         self.port: int = self._server.effective_port
-        shown = f"[{host}]" if ":" in host else host
-        self.url = f"http://{shown}:{self.port}"
+        self.url = _url(host, self.port)
         self._thread = threading.Thread(target=self._server.run, daemon=True, name="sandbox")
         self._thread.start()
 
@@ -71,10 +70,20 @@ class ServerHandle:
         self.stop()
 
 
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
 def run_server(
-    app: SandboxApp, host: str = "127.0.0.1", port: int = 8765, threads: int = 8
+    app: SandboxApp,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    threads: int = 8,
+    ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until interrupted (the CLI's ``sandbox serve``)."""
+    """Serve until interrupted (the CLI's ``sandbox serve``); ``ready(url)`` is called once
+    the port is bound, so nothing is announced for a server that could not start."""
     from waitress.server import create_server
 
     _check_loopback(host)
@@ -82,6 +91,8 @@ def run_server(
         _answering_state_errors(app), host=host, port=port, threads=threads, ident="sandbox"
     )
     try:
+        if ready is not None:
+            ready(_url(host, server.effective_port))
         server.run()
     finally:
         server.close()

@@ -1,12 +1,15 @@
 """The sandbox's state through the real CLI: unusable folders, corrupt databases, and
-`sandbox reset` rebuilding one."""
+`sandbox reset` rebuilding one; `sandbox serve` announcing only a server that listens."""
 
 from __future__ import annotations
 
 import json
 import os
+import queue
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -103,3 +106,36 @@ def test_a_database_corrupted_while_in_use(tmp_path: Path) -> None:
     assert answer.status_code == 500
     (error,) = answer.json()["errors"]
     assert error["code"] == "server_error" and "is corrupt" in error["message"]
+
+
+def test_serve_on_a_busy_port_prints_the_error_only(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = cli("sandbox", "serve", "--port", str(port), "--data-dir", str(tmp_path))
+    line = assert_one_line_error(done, 3)
+    assert line.startswith(f"error: cannot serve on 127.0.0.1:{port}: ")
+    assert "Intercom sandbox on" not in done.stderr
+
+
+def test_serve_announces_the_port_it_listens_on(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    command = [sys.executable, "-m", "intercom_connector", "sandbox", "serve",
+               "--port", "0", "--data-dir", str(tmp_path)]  # fmt: skip
+    server = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO
+    )
+    try:
+        assert server.stderr is not None
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: lines.put(server.stderr.readline()), daemon=True).start()
+        banner = lines.get(timeout=30)
+        assert banner.startswith("Intercom sandbox on http://127.0.0.1:"), banner
+        url = banner.split()[3]
+        assert not url.endswith(":0")  # the port it got, not the one asked for
+        me = httpx.get(f"{url}/me", headers={"Authorization": "Bearer sandbox-token"}, timeout=10)
+        assert me.status_code == 200 and me.json()["type"] == "admin"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
