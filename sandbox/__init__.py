@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from intercom_connector.sandbox.app import DroppedConnection, Faults, SandboxApp
+from intercom_connector.sandbox.seed import prepare_workspace, seed_workspace
 from intercom_connector.sandbox.server import ServerHandle, run_server
 from intercom_connector.sandbox.store import SandboxStateError, Store
 
@@ -97,28 +98,16 @@ class Sandbox:
             faults=faults,
             oauth_clients=oauth_clients,
         )
-        if seed:
-            self._seed_once()
+        prepare_workspace(self.store, demo=seed)
 
     @property
     def data_path(self) -> str:
         return self.store.path
 
-    def _seed_once(self) -> None:
-        from intercom_connector.sandbox.seed import seed_workspace
-
-        with self.store.transaction() as db:
-            seeded = db.execute("SELECT value FROM meta WHERE key = 'seeded'").fetchone()
-        if seeded is None:
-            seed_workspace(self.store)
-
     def reset(self, *, seed: bool = True) -> None:
-        """Back to the demo workspace (or to an empty one)."""
-        from intercom_connector.sandbox.seed import seed_workspace
-
+        """Back to the demo workspace (or to an empty one, which stays empty)."""
         self.store.clear()
-        if seed:
-            seed_workspace(self.store)
+        seed_workspace(self.store, demo=seed)
 
     def add_contacts(self, count: int, *, role: str = "user", prefix: str = "bulk") -> list[str]:
         """Create ``count`` contacts at once (tests, benchmarks); returns their ids in order."""

@@ -35,15 +35,28 @@ def _hex_id(kind: str, number: int) -> str:
     return hashlib.sha1(f"sandbox-{kind}-{number}".encode()).hexdigest()[:24]
 
 
-def seed_workspace(store: Store) -> None:
-    """Fill an empty store with the demo workspace."""
+def prepare_workspace(store: Store, *, demo: bool) -> None:
+    """A new store becomes the demo workspace (or an empty one) the first time it is opened;
+    after that opening it changes nothing, so an emptied sandbox stays empty."""
     with store.transaction() as db:
+        if Store.meta(db, "seeded") is None:
+            _fill(db, demo=demo)
+
+
+def seed_workspace(store: Store, *, demo: bool = True) -> None:
+    """Fill a cleared store with the demo workspace (or mark it as deliberately empty)."""
+    with store.transaction() as db:
+        _fill(db, demo=demo)
+
+
+def _fill(db: Any, *, demo: bool) -> None:
+    if demo:
         company_ids = _companies(db)
         tag_ids = [records.insert_tag(db, name)["id"] for name in TAGS]
         for number in range(CONTACTS):
             _contact(db, number, company_ids, tag_ids)
         _ticket_types(db)
-        Store.set_meta(db, "seeded", "1")
+    Store.set_meta(db, "seeded", "1" if demo else "empty")
 
 
 def _companies(db: Any) -> list[str]:

@@ -139,3 +139,12 @@ def test_serve_announces_the_port_it_listens_on(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_an_emptied_sandbox_stays_empty(tmp_path: Path) -> None:
+    done = cli("sandbox", "reset", "--empty", sandbox_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for action in ("list_tags", "list_contacts", "list_ticket_types"):
+        listed = cli("run", action, sandbox_dir=tmp_path)
+        assert listed.returncode == 0, listed.stderr
+        assert json.loads(listed.stdout)["data"]["data"] == [], action
