@@ -19,6 +19,7 @@ import re
 import secrets
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -90,6 +91,12 @@ class Request:
             message = f"{name} must be between {low} and {high}"
             raise ApiError(400, "parameter_invalid", message, name)
         return value
+
+    def boolean(self, name: str) -> bool:
+        raw = (self.arg(name) or "false").lower()
+        if raw not in ("true", "false"):
+            raise ApiError(400, "parameter_invalid", f"{name} must be true or false", name)
+        return raw == "true"
 
 
 Route = tuple[str, re.Pattern[str], Callable[..., Any]]
@@ -373,6 +380,19 @@ def _conflict(db: Any, changes: Record, own_id: str | None = None) -> None:
             )
 
 
+def _check_custom_attributes(db: Any, model: str, changes: Record) -> None:
+    """Intercom sets only custom attributes the workspace has (GET /data_attributes)."""
+    given = changes.get("custom_attributes") or {}
+    if not given:
+        return
+    known = {
+        name for (name,) in db.execute("SELECT name FROM data_attributes WHERE model = ?", (model,))
+    }
+    for name in given:
+        if name not in known:
+            raise ApiError(400, "parameter_invalid", f"Custom attribute '{name}' does not exist")
+
+
 def save_contact(db: Any, contact: Record) -> None:
     db.execute(
         "INSERT OR REPLACE INTO contacts (seq, id, email, external_id, role, archived, body) "
@@ -395,6 +415,7 @@ def create_contact(app: SandboxApp, db: Any, request: Request) -> Record:
     if not any(changes.get(key) for key in ("email", "external_id", "role")):
         raise ApiError(400, "parameter_not_found", "email, external_id or role is required")
     changes.setdefault("role", "user")
+    _check_custom_attributes(db, "contact", changes)
     _conflict(db, changes)
     contact = records.new_contact(_new_id("contact"), changes, int(time.time()))
     save_contact(db, contact)
@@ -412,6 +433,7 @@ def update_contact(app: SandboxApp, db: Any, request: Request, contact_id: str) 
     changes = _contact_changes(_body(request))
     if "email_verified" in changes and "email" not in changes:
         raise ApiError(400, "parameter_invalid", "email_verified needs email", "email_verified")
+    _check_custom_attributes(db, "contact", changes)
     _conflict(db, {**changes, "role": changes.get("role", contact["role"])}, contact_id)
     contact = records.apply_contact_changes(contact, changes, int(time.time()))
     save_contact(db, contact)
@@ -620,6 +642,7 @@ def save_company(db: Any, company: Record) -> None:
 @_route("POST", "/companies")
 def create_or_update_company(app: SandboxApp, db: Any, request: Request) -> Record:
     changes = _company_changes(_body(request), set(_COMPANY_FIELDS))
+    _check_custom_attributes(db, "company", changes)
     now = int(time.time())
     key = changes.get("company_id")
     existing = key and Store.one(db, "SELECT body FROM companies WHERE company_id = ?", key)
@@ -641,6 +664,7 @@ def update_company(app: SandboxApp, db: Any, request: Request, company_id: str) 
     company = app.company(db, company_id)
     allowed = set(_COMPANY_FIELDS) - {"company_id", "update_last_request_at"}
     changes = _company_changes(_body(request), allowed)
+    _check_custom_attributes(db, "company", changes)
     company = records.apply_company_changes(company, changes, int(time.time()))
     save_company(db, company)
     return records.render_company(db, company)
@@ -872,6 +896,129 @@ def get_ticket(app: SandboxApp, db: Any, request: Request, ticket_id: str) -> Re
     found = Store.one(db, "SELECT body FROM tickets WHERE id = ?", ticket_id)
     if found is None:
         raise ApiError(404, "ticket_not_found", "Ticket not found")
+    return found
+
+
+# -- data attributes ----------------------------------------------------------------------
+
+_MODELS = ("contact", "company")
+_DATA_TYPES = ("string", "integer", "float", "boolean", "date", "datetime", "options")
+
+
+def _model_data(model: str) -> str:
+    return "people data" if model == "contact" else "company data"
+
+
+def _attribute_name_ok(name: str) -> bool:
+    return all(ch.isalnum() or ch in " _-" or unicodedata.category(ch) == "Sc" for ch in name)
+
+
+def _options(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise ApiError(400, "parameter_invalid", "Options isn't an array", "options")
+    values = [item.get("value") if isinstance(item, dict) else None for item in value]
+    if any(not isinstance(v, str) or not v for v in values):
+        raise ApiError(400, "parameter_invalid", "each option needs a text value", "options")
+    if len(values) < 2:
+        message = "You must have at least two options on a list type data attribute"
+        raise ApiError(400, "parameter_invalid", message, "options")
+    return [str(v) for v in values]
+
+
+@_route("GET", "/data_attributes")
+def list_data_attributes(app: SandboxApp, db: Any, request: Request) -> Record:
+    model = request.arg("model")
+    if model == "conversation":
+        message = (
+            "model=conversation is no longer supported. Use GET /conversations/attributes instead"
+        )
+        raise ApiError(422, "parameter_invalid", message, "model")
+    if model is not None and model not in _MODELS:
+        raise ApiError(400, "parameter_invalid", "model must be contact or company", "model")
+    archived = request.boolean("include_archived")
+    shown = []
+    for each in [model] if model else _MODELS:
+        custom = Store.many(
+            db, "SELECT body FROM data_attributes WHERE model = ? ORDER BY id", each
+        )
+        shown += records.standard_attributes(each)
+        shown += [attribute for attribute in custom if archived or not attribute["archived"]]
+    return {"type": "list", "data": shown}
+
+
+@_route("POST", "/data_attributes")
+def create_data_attribute(app: SandboxApp, db: Any, request: Request) -> Record:
+    body = _body(request)
+    name, model, data_type = body.get("name"), body.get("model"), body.get("data_type")
+    if model not in _MODELS:
+        message = "The Data Attribute model field must be either contact or company"
+        raise ApiError(400, "parameter_invalid", message, "model")
+    if not isinstance(name, str) or not name.strip():
+        raise ApiError(400, "parameter_not_found", "name is required", "name")
+    if not _attribute_name_ok(name):
+        message = (
+            "Your name for this attribute must only contain alphanumeric characters, "
+            "currency symbols, and hyphens"
+        )
+        raise ApiError(400, "parameter_invalid", message, "name")
+    asked = _model_data(model)
+    standard = {a["name"].lower() for a in records.standard_attributes(model)}
+    if name.lower() in standard:
+        message = (
+            f"'{name.capitalize()}' is one of our standard attributes for your {asked}. "
+            f"To save this as new {asked}, use a different name."
+        )
+        raise ApiError(400, "parameter_invalid", message, "name")
+    clash = Store.scalar(db, "SELECT model FROM data_attributes WHERE name = ?", name)
+    if clash:
+        message = (
+            f"You already have '{name}' in your {_model_data(clash)}. "
+            f"To save this as new {asked}, use a different name."
+        )
+        raise ApiError(400, "parameter_invalid", message, "name")
+    if data_type not in _DATA_TYPES:
+        raise ApiError(400, "parameter_invalid", "Data Type isn't an option", "data_type")
+    description = body.get("description")
+    if description is not None and not isinstance(description, str):
+        raise ApiError(400, "parameter_invalid", "description must be text", "description")
+    fields: Record = {
+        "name": name,
+        "model": model,
+        "data_type": {"options": "string", "datetime": "date"}.get(data_type, data_type),
+        "description": description,
+        "messenger_writable": body.get("messenger_writable") is True,
+    }
+    if data_type == "options":
+        fields["options"] = _options(body.get("options"))
+    return records.insert_data_attribute(db, fields, int(time.time()))
+
+
+@_route("PUT", "/data_attributes/{data_attribute_id}")
+def update_data_attribute(
+    app: SandboxApp, db: Any, request: Request, data_attribute_id: str
+) -> Record:
+    number = int(data_attribute_id) if data_attribute_id.isdigit() else -1
+    found = Store.one(db, "SELECT body FROM data_attributes WHERE id = ?", number)
+    if found is None:
+        message = "We couldn't find that data attribute to update"
+        raise ApiError(404, "field_not_found", message)
+    body = _body(request)
+    for key in ("archived", "messenger_writable"):
+        if key in body:
+            if not isinstance(body[key], bool):
+                raise ApiError(400, "parameter_invalid", f"{key} must be true or false", key)
+            found[key] = body[key]
+    if "description" in body:
+        if not isinstance(body["description"], str):
+            raise ApiError(400, "parameter_invalid", "description must be text", "description")
+        found["description"] = body["description"]
+    if "options" in body:
+        if found["data_type"] != "string":
+            message = "Options can only be managed on list attributes"
+            raise ApiError(400, "parameter_invalid", message, "options")
+        found["options"] = _options(body["options"])
+    found["updated_at"] = int(time.time())
+    records.save_data_attribute(db, found)
     return found
 
 

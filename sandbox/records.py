@@ -1,4 +1,5 @@
-"""Intercom's objects as the API returns them (contact, company, tag, ticket, admin).
+"""Intercom's objects as the API returns them (contact, company, tag, ticket, admin,
+data attribute).
 
 Stored records hold what was set; the related lists (a contact's tags and companies, a
 company's user count) are joined in when an object is rendered, so they are always
@@ -353,6 +354,120 @@ def ticket_type(
             ],
         },
     }
+
+
+#: the attributes every workspace has: (full name, label, description, data type, writable)
+STANDARD_ATTRIBUTES: dict[str, list[tuple[str, str, str, str, bool]]] = {
+    "contact": [
+        ("id", "ID", "The Intercom defined id representing the contact", "string", False),
+        ("role", "Role", "User or lead", "string", True),
+        ("external_id", "User ID", "Your identifier for the contact", "string", True),
+        ("email", "Email", "The contact's email address", "string", True),
+        ("email_domain", "Email domain", "The domain of the contact's email", "string", False),
+        ("phone", "Phone", "The contact's phone number", "string", True),
+        ("name", "Name", "The contact's full name", "string", True),
+        ("avatar", "Avatar", "An image URL of the contact's avatar", "string", True),
+        ("owner_id", "Owner", "The admin who owns the contact", "integer", True),
+        ("signed_up_at", "Signed up", "When the contact signed up", "date", True),
+        ("last_seen_at", "Last seen", "When the contact was last seen", "date", True),
+        ("unsubscribed_from_emails", "Unsubscribed from emails",
+         "Whether the contact unsubscribed from emails", "boolean", True),
+        ("created_at", "Created at", "When the contact was added to Intercom", "date", False),
+        ("updated_at", "Updated at", "When the contact was last updated", "date", False),
+        ("location.country", "Country", "The country the contact is in", "string", False),
+        ("location.region", "Region", "The region the contact is in", "string", False),
+        ("location.city", "City", "The city the contact is in", "string", False),
+    ],
+    "company": [
+        ("name", "Company name", "The name of a company", "string", True),
+        ("company_id", "Company ID", "A number identifying a company", "string", False),
+        ("last_request_at", "Company last seen",
+         "The last day anyone from a company visited your site or app", "date", False),
+        ("remote_created_at", "Company created at", "The day a company was added to Intercom",
+         "date", True),
+        ("user_count", "People", "The number of people in a company", "integer", False),
+        ("session_count", "Company web sessions",
+         "All visits from anyone in a company to your product's site or app", "integer", False),
+        ("plan.name", "Plan", "A specific plan or level within your product", "string", False),
+        ("monthly_spend", "Monthly Spend", "The monthly revenue you receive from a company",
+         "float", True),
+        ("size", "Company size", "The number of people employed in this company", "integer",
+         True),
+        ("industry", "Company industry", "The category or domain this company belongs to",
+         "string", True),
+        ("website", "Company website", "The web address for the company's primary site",
+         "string", True),
+        ("id", "ID", "The Intercom defined id representing the company", "string", False),
+        ("created_at", "Created at", "The time the company was added to Intercom", "date", False),
+        ("updated_at", "Updated at", "The last time the company was updated", "date", False),
+        ("plan.id", "Plan ID", "The Intercom defined id representing the plan", "string", False),
+        ("app_id", "App ID", "The Intercom defined id representing the app", "string", False),
+    ],
+}  # fmt: skip
+
+
+def standard_attributes(model: str) -> list[Record]:
+    """The built-in attributes of ``model`` (contact or company), as the API lists them."""
+    return [
+        {
+            "type": "data_attribute",
+            "name": full_name.rsplit(".", 1)[-1],
+            "full_name": full_name,
+            "label": label,
+            "description": description,
+            "data_type": data_type,
+            "api_writable": writable,
+            "ui_writable": False,
+            "messenger_writable": True,
+            "custom": False,
+            "archived": False,
+            "model": model,
+        }
+        for full_name, label, description, data_type, writable in STANDARD_ATTRIBUTES[model]
+    ]
+
+
+def new_data_attribute(attribute_id: int, fields: Record, now: int) -> Record:
+    """A custom data attribute: ``fields`` holds name, model, data_type and optionally
+    description, options (a list of values) and messenger_writable."""
+    name = fields["name"]
+    return _without_nulls(
+        {
+            "id": attribute_id,
+            "type": "data_attribute",
+            "name": name,
+            "full_name": f"custom_attributes.{name}",
+            "label": name,
+            "description": fields.get("description"),
+            "data_type": fields["data_type"],
+            "options": fields.get("options"),
+            "api_writable": True,
+            "ui_writable": False,
+            "messenger_writable": bool(fields.get("messenger_writable", False)),
+            "custom": True,
+            "archived": False,
+            "admin_id": ADMIN["id"],
+            "created_at": now,
+            "updated_at": now,
+            "model": fields["model"],
+        }
+    )
+
+
+def insert_data_attribute(db: Any, fields: Record, now: int) -> Record:
+    cursor = db.execute(
+        "INSERT INTO data_attributes (model, name, body) VALUES (?, ?, '{}')",
+        (fields["model"], fields["name"]),
+    )
+    attribute = new_data_attribute(int(cursor.lastrowid), fields, now)
+    save_data_attribute(db, attribute)
+    return attribute
+
+
+def save_data_attribute(db: Any, attribute: Record) -> None:
+    db.execute(
+        "UPDATE data_attributes SET body = ? WHERE id = ?", (dumps(attribute), attribute["id"])
+    )
 
 
 ADMIN: Record = {"type": "admin", "id": "991267001", "name": "Sandbox Admin"}

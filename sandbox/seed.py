@@ -1,15 +1,19 @@
 """The demo workspace a fresh or reset sandbox holds: companies, ~50 contacts, tags,
-two ticket types. Deterministic: the same ids and values after every reset."""
+two ticket types, the custom data attributes they use. Deterministic: the same ids and
+values after every reset."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from intercom_connector.sandbox import records
 from intercom_connector.sandbox.app import save_company, save_contact
-from intercom_connector.sandbox.store import Store, dumps
+from intercom_connector.sandbox.store import Record, Store, dumps
 
+#: raised when the demo workspace gains something that a sandbox made earlier lacks
+VERSION = 2
 #: 2024-01-01T00:00:00Z; seeded objects are created in the days after it
 EPOCH = 1704067200
 DAY = 86400
@@ -29,6 +33,15 @@ TAGS = ["VIP", "Beta tester", "Churn risk", "Newsletter", "Partner"]
 CITIES = [("GB", "England", "London"), ("US", "California", "San Francisco"),
           ("DE", "Berlin", "Berlin"), ("AU", "New South Wales", "Sydney")]  # fmt: skip
 CONTACTS = 50
+#: the workspace's custom attributes: (model, name, data type, description, archived)
+DATA_ATTRIBUTES = [
+    ("contact", "plan_tier", "string", "The plan the person is on: free, pro or enterprise", False),
+    ("contact", "seats", "integer", "Seats the person manages", False),
+    ("contact", "beta_opt_in", "boolean", "Agreed to try features in beta", False),
+    ("contact", "legacy_crm_id", "string", "The id in the CRM used before 2023", True),
+    ("company", "region", "string", "Sales region, e.g. EMEA", False),
+    ("company", "account_manager", "string", "Who manages the account", False),
+]  # fmt: skip
 
 
 def _hex_id(kind: str, number: int) -> str:
@@ -39,8 +52,11 @@ def prepare_workspace(store: Store, *, demo: bool) -> None:
     """A new store becomes the demo workspace (or an empty one) the first time it is opened;
     after that opening it changes nothing, so an emptied sandbox stays empty."""
     with store.transaction() as db:
-        if Store.meta(db, "seeded") is None:
+        state = Store.meta(db, "seeded")
+        if state is None:
             _fill(db, demo=demo)
+        elif int(Store.meta(db, "version") or 1) < VERSION:
+            _upgrade(db, demo=state != "empty")
 
 
 def seed_workspace(store: Store, *, demo: bool = True) -> None:
@@ -51,12 +67,53 @@ def seed_workspace(store: Store, *, demo: bool = True) -> None:
 
 def _fill(db: Any, *, demo: bool) -> None:
     if demo:
+        _data_attributes(db)
         company_ids = _companies(db)
         tag_ids = [records.insert_tag(db, name)["id"] for name in TAGS]
         for number in range(CONTACTS):
             _contact(db, number, company_ids, tag_ids)
         _ticket_types(db)
     Store.set_meta(db, "seeded", "1" if demo else "empty")
+    Store.set_meta(db, "version", str(VERSION))
+
+
+def _upgrade(db: Any, *, demo: bool) -> None:
+    """A sandbox made by an earlier version gets what the demo workspace has gained since;
+    the custom attributes its records already hold become the workspace's attributes."""
+    if demo:
+        _data_attributes(db)
+    for model, table in (("contact", "contacts"), ("company", "companies")):
+        in_use: dict[str, Any] = {}
+        for (body,) in db.execute(f"SELECT body FROM {table}"):
+            for name, value in (json.loads(body).get("custom_attributes") or {}).items():
+                in_use.setdefault(name, value)
+        for name, value in in_use.items():
+            _data_attribute(db, model, name, _data_type(value), None)
+    Store.set_meta(db, "version", str(VERSION))
+
+
+def _data_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return {int: "integer", float: "float"}.get(type(value), "string")
+
+
+def _data_attributes(db: Any) -> None:
+    for model, name, data_type, description, archived in DATA_ATTRIBUTES:
+        attribute = _data_attribute(db, model, name, data_type, description)
+        if attribute and archived:
+            records.save_data_attribute(db, {**attribute, "archived": True})
+
+
+def _data_attribute(
+    db: Any, model: str, name: str, data_type: str, description: str | None
+) -> Record | None:
+    """A new custom attribute, or None when the workspace has it already."""
+    sql = "SELECT 1 FROM data_attributes WHERE model = ? AND name = ?"
+    if Store.scalar(db, sql, model, name):
+        return None
+    fields = {"model": model, "name": name, "data_type": data_type, "description": description}
+    return records.insert_data_attribute(db, fields, EPOCH)
 
 
 def _companies(db: Any) -> list[str]:

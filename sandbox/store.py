@@ -62,6 +62,13 @@ CREATE TABLE IF NOT EXISTS ticket_types (id TEXT PRIMARY KEY, body TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS tickets (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS data_attributes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model TEXT NOT NULL,
+    name TEXT NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (model, name)
+);
 """
 _TABLES = (
     "contacts",
@@ -72,6 +79,7 @@ _TABLES = (
     "company_tags",
     "ticket_types",
     "tickets",
+    "data_attributes",
     "meta",
 )
 #: what SQLite says when the file is not (or no longer) a usable database
