@@ -1022,12 +1022,29 @@ def update_data_attribute(
     return found
 
 
-# -- the authenticated admin -------------------------------------------------------------
+# -- admins ------------------------------------------------------------------------------
+
+
+def _admin(db: Any, admin_id: str) -> Record:
+    found = Store.one(db, "SELECT body FROM admins WHERE id = ?", admin_id)
+    if found is None:
+        raise ApiError(404, "admin_not_found", "Admin not found")
+    return found
 
 
 @_route("GET", "/me")
 def me(app: SandboxApp, db: Any, request: Request) -> Record:
-    return records.admin()
+    return records.render_me(_admin(db, records.OWNER_ID), [])
+
+
+@_route("GET", "/admins")
+def list_admins(app: SandboxApp, db: Any, request: Request) -> Record:
+    avatar = request.boolean("display_avatar")
+    admins = Store.many(db, "SELECT body FROM admins ORDER BY id")
+    return {
+        "type": "admin.list",
+        "admins": [records.render_admin(admin, [], avatar=avatar) for admin in admins],
+    }
 
 
 def rate_limit_headers(error: ApiError) -> list[tuple[str, str]]:

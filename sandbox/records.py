@@ -237,7 +237,7 @@ def applied_tag(tag: Record, applied_at: int | None) -> Record:
     shown: Record = {"type": "tag", "id": tag["id"], "name": tag["name"]}
     if applied_at is not None:
         shown["applied_at"] = applied_at
-        shown["applied_by"] = {"type": "admin", "id": ADMIN["id"]}
+        shown["applied_by"] = {"type": "admin", "id": OWNER_ID}
     return shown
 
 
@@ -446,7 +446,7 @@ def new_data_attribute(attribute_id: int, fields: Record, now: int) -> Record:
             "messenger_writable": bool(fields.get("messenger_writable", False)),
             "custom": True,
             "archived": False,
-            "admin_id": ADMIN["id"],
+            "admin_id": OWNER_ID,
             "created_at": now,
             "updated_at": now,
             "model": fields["model"],
@@ -470,18 +470,42 @@ def save_data_attribute(db: Any, attribute: Record) -> None:
     )
 
 
-ADMIN: Record = {"type": "admin", "id": "991267001", "name": "Sandbox Admin"}
+#: the admin the sandbox's tokens belong to (GET /me)
+OWNER_ID = "991267001"
 
 
-def admin() -> Record:
+def new_admin(admin_id: str, name: str, email: str, job_title: str) -> Record:
+    """An admin (teammate) as stored."""
     return {
-        **ADMIN,
-        "email": "admin@sandbox.example",
-        "job_title": "Support",
+        "type": "admin",
+        "id": admin_id,
+        "name": name,
+        "email": email,
+        "job_title": job_title,
         "away_mode_enabled": False,
         "away_mode_reassign": False,
+        "away_status_reason_id": None,
         "has_inbox_seat": True,
-        "team_ids": [],
+        "avatar": f"https://static.sandbox.example/avatars/{admin_id}.png",
+    }
+
+
+def render_admin(admin: Record, team_ids: list[int], *, avatar: bool = False) -> Record:
+    """An admin as listed or retrieved; its avatar URL only when asked for."""
+    shown = {key: value for key, value in admin.items() if key != "avatar"}
+    shown["team_ids"] = team_ids
+    if avatar:
+        shown["avatar"] = admin.get("avatar")
+    return shown
+
+
+def render_me(admin: Record, team_ids: list[int]) -> Record:
+    """The token's admin with its workspace (GET /me)."""
+    shown = render_admin(admin, team_ids)
+    del shown["away_status_reason_id"]
+    return {
+        **shown,
+        "avatar": {"type": "avatar", "image_url": admin.get("avatar")},
         "email_verified": True,
         "app": {
             "type": "app",

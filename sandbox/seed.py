@@ -1,6 +1,6 @@
-"""The demo workspace a fresh or reset sandbox holds: companies, ~50 contacts, tags,
-two ticket types, the custom data attributes they use. Deterministic: the same ids and
-values after every reset."""
+"""The demo workspace a fresh or reset sandbox holds: admins, companies, ~50 contacts,
+tags, two ticket types, the custom data attributes they use. Deterministic: the same ids
+and values after every reset. Even an empty workspace has its owner, the admin of /me."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from intercom_connector.sandbox.app import save_company, save_contact
 from intercom_connector.sandbox.store import Record, Store, dumps
 
 #: raised when the demo workspace gains something that a sandbox made earlier lacks
-VERSION = 2
+VERSION = 3
 #: 2024-01-01T00:00:00Z; seeded objects are created in the days after it
 EPOCH = 1704067200
 DAY = 86400
@@ -33,6 +33,13 @@ TAGS = ["VIP", "Beta tester", "Churn risk", "Newsletter", "Partner"]
 CITIES = [("GB", "England", "London"), ("US", "California", "San Francisco"),
           ("DE", "Berlin", "Berlin"), ("AU", "New South Wales", "Sydney")]  # fmt: skip
 CONTACTS = 50
+#: (id, name, email, job title, away); the first is the owner of the sandbox's tokens
+ADMINS = [
+    (records.OWNER_ID, "Sandbox Admin", "admin@sandbox.example", "Support", False),
+    ("991267002", "Sam Support", "sam@sandbox.example", "Support engineer", False),
+    ("991267003", "Sasha Sales", "sasha@sandbox.example", "Account executive", False),
+    ("991267004", "Alex Away", "alex@sandbox.example", "Billing specialist", True),
+]  # fmt: skip
 #: the workspace's custom attributes: (model, name, data type, description, archived)
 DATA_ATTRIBUTES = [
     ("contact", "plan_tier", "string", "The plan the person is on: free, pro or enterprise", False),
@@ -66,6 +73,7 @@ def seed_workspace(store: Store, *, demo: bool = True) -> None:
 
 
 def _fill(db: Any, *, demo: bool) -> None:
+    _admins(db, demo=demo)
     if demo:
         _data_attributes(db)
         company_ids = _companies(db)
@@ -80,6 +88,7 @@ def _fill(db: Any, *, demo: bool) -> None:
 def _upgrade(db: Any, *, demo: bool) -> None:
     """A sandbox made by an earlier version gets what the demo workspace has gained since;
     the custom attributes its records already hold become the workspace's attributes."""
+    _admins(db, demo=demo)
     if demo:
         _data_attributes(db)
     for model, table in (("contact", "contacts"), ("company", "companies")):
@@ -96,6 +105,15 @@ def _data_type(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
     return {int: "integer", float: "float"}.get(type(value), "string")
+
+
+def _admins(db: Any, *, demo: bool) -> None:
+    for admin_id, name, email, job_title, away in ADMINS if demo else ADMINS[:1]:
+        admin = records.new_admin(admin_id, name, email, job_title)
+        admin["away_mode_enabled"] = admin["away_mode_reassign"] = away
+        db.execute(
+            "INSERT OR IGNORE INTO admins (id, body) VALUES (?, ?)", (admin_id, dumps(admin))
+        )
 
 
 def _data_attributes(db: Any) -> None:

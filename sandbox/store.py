@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS data_attributes (
     body TEXT NOT NULL,
     UNIQUE (model, name)
 );
+CREATE TABLE IF NOT EXISTS admins (id TEXT PRIMARY KEY, body TEXT NOT NULL);
 """
 _TABLES = (
     "contacts",
@@ -80,6 +81,7 @@ _TABLES = (
     "ticket_types",
     "tickets",
     "data_attributes",
+    "admins",
     "meta",
 )
 #: what SQLite says when the file is not (or no longer) a usable database

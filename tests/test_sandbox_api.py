@@ -110,6 +110,30 @@ def test_the_cli_reports_an_unknown_custom_attribute_as_intercom_refusing(
     assert "Custom attribute 'nope' does not exist" in done.stderr
 
 
+# -- admins -------------------------------------------------------------------------------
+
+
+def test_admins_are_the_workspace_s_and_me_is_one_of_them(api: httpx.Client) -> None:
+    me = ok(api.get("/me"))
+    admins = ok(api.get("/admins"))
+    assert admins["type"] == "admin.list"
+    assert [a["name"] for a in admins["admins"]][:2] == ["Sandbox Admin", "Sam Support"]
+    assert me["id"] in {a["id"] for a in admins["admins"]}
+    assert me["app"]["name"] == "Sandbox Workspace" and me["avatar"]["type"] == "avatar"
+    assert all("avatar" not in a for a in admins["admins"])
+    with_avatars = ok(api.get("/admins", params={"display_avatar": "true"}))
+    assert all(a["avatar"].startswith("https://") for a in with_avatars["admins"])
+    away = next(a for a in admins["admins"] if a["name"] == "Alex Away")
+    assert away["away_mode_enabled"] is True
+
+
+def test_an_empty_workspace_still_has_its_owner(tmp_path: Path) -> None:
+    sandbox = Sandbox(tmp_path, seed=False)
+    headers = {"Authorization": f"Bearer {sandbox.token}"}
+    client = httpx.Client(transport=sandbox.transport(), base_url=sandbox.base_url, headers=headers)
+    assert [a["id"] for a in ok(client.get("/admins"))["admins"]] == [ok(client.get("/me"))["id"]]
+
+
 # -- data attributes ----------------------------------------------------------------------
 
 
@@ -200,6 +224,7 @@ def test_a_sandbox_from_before_data_attributes_keeps_working(tmp_path: Path) -> 
     every custom attribute its records already hold, so nothing that worked is refused."""
     sandbox = Sandbox(tmp_path)
     with sandbox.store.transaction() as db:
+        db.execute("DELETE FROM admins")
         db.execute("DELETE FROM data_attributes")
         db.execute("DELETE FROM meta WHERE key = 'version'")
         row = db.execute("SELECT id, body FROM contacts ORDER BY seq LIMIT 1").fetchone()
@@ -222,3 +247,5 @@ def test_a_sandbox_from_before_data_attributes_keeps_working(tmp_path: Path) -> 
     )
     refused(client.put(f"/contacts/{contact['id']}", json={"custom_attributes": {"x": 1}}), 400,
             "parameter_invalid")  # fmt: skip
+    assert ok(client.get("/me"))["email"] == "admin@sandbox.example"
+    assert len(ok(client.get("/admins"))["admins"]) == 4

@@ -90,6 +90,8 @@ def raw_inputs(url: str, method: str = "GET", data: Any = None, **query: str) ->
 
 def beyond_the_actions(connector: Connector) -> None:
     """What the connector's dropdowns and custom attributes rely on."""
+    raw(connector, "/admins")
+    raw(connector, "/admins", display_avatar="true")
     raw(connector, "/data_attributes")
     raw(connector, "/data_attributes", model="contact", include_archived="true")
     raw(connector, "/data_attributes", model="company")
@@ -154,6 +156,7 @@ def test_every_success_answer_conforms(
         "ticket_types",
         "me",
         "data_attributes",
+        "admins",
     }
 
 
