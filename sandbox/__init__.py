@@ -112,7 +112,6 @@ class Sandbox:
     def add_contacts(self, count: int, *, role: str = "user", prefix: str = "bulk") -> list[str]:
         """Create ``count`` contacts at once (tests, benchmarks); returns their ids in order."""
         from intercom_connector.sandbox import records
-        from intercom_connector.sandbox.app import save_contact
 
         ids = []
         now = int(time.time())
@@ -127,7 +126,7 @@ class Sandbox:
                 }
                 if role == "user":
                     fields["external_id"] = f"{prefix}-{number}"
-                save_contact(db, records.new_contact(contact_id, fields, now))
+                records.save_contact(db, records.new_contact(contact_id, fields, now))
                 ids.append(contact_id)
         return ids
 

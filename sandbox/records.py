@@ -80,6 +80,22 @@ def apply_contact_changes(contact: Record, changes: Record, now: int) -> Record:
     return updated
 
 
+def save_contact(db: Any, contact: Record) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO contacts (seq, id, email, external_id, role, archived, body) "
+        "VALUES ((SELECT seq FROM contacts WHERE id = ?), ?, ?, ?, ?, ?, ?)",
+        (
+            contact["id"],
+            contact["id"],
+            contact.get("email") or None,
+            contact.get("external_id"),
+            contact["role"],
+            int(contact.get("archived", False)),
+            dumps(contact),
+        ),
+    )
+
+
 def _related(db: Any, sql: str, ids: list[str]) -> dict[str, list[tuple[Any, ...]]]:
     found: dict[str, list[tuple[Any, ...]]] = {i: [] for i in ids}
     for chunk in range(0, len(ids), 500):
@@ -203,6 +219,14 @@ def apply_company_changes(company: Record, changes: Record, now: int) -> Record:
             updated[key] = value
     updated["updated_at"] = now
     return updated
+
+
+def save_company(db: Any, company: Record) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO companies (seq, id, company_id, name, body) VALUES "
+        "((SELECT seq FROM companies WHERE id = ?), ?, ?, ?, ?)",
+        (company["id"], company["id"], company["company_id"], company.get("name"), dumps(company)),
+    )
 
 
 def render_company(db: Any, company: Record) -> Record:

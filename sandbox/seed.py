@@ -9,7 +9,6 @@ import json
 from typing import Any
 
 from intercom_connector.sandbox import records
-from intercom_connector.sandbox.app import save_company, save_contact
 from intercom_connector.sandbox.store import Record, Store, dumps
 
 #: raised when the demo workspace gains something that a sandbox made earlier lacks
@@ -152,7 +151,7 @@ def _companies(db: Any) -> list[str]:
             },
             created,
         )
-        save_company(db, company)
+        records.save_company(db, company)
         ids.append(company["id"])
     return ids
 
@@ -176,7 +175,7 @@ def _contact(db: Any, number: int, company_ids: list[str], tag_ids: list[str]) -
         fields["external_id"] = f"crm-{1000 + number}"
     contact = records.new_contact(_hex_id("contact", number), fields, created)
     contact["location"] = {"type": "location", "country": country, "region": region, "city": city}
-    save_contact(db, contact)
+    records.save_contact(db, contact)
     if role == "user":
         db.execute(
             "INSERT INTO contact_companies (contact_id, company_id) VALUES (?, ?)",

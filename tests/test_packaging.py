@@ -69,6 +69,17 @@ def test_wheel_carries_manifest_schemas_and_types(wheel: Path) -> None:
     assert not any(name.startswith("intercom_connector/bench/") for name in names)
 
 
+def test_wheel_carries_every_module(wheel: Path) -> None:
+    """A package folder missing from pyproject's list would be left out silently."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {
+        f"intercom_connector/{path.relative_to(REPO).as_posix()}"
+        for folder in ("actions", "connections", "runtime", "sandbox")
+        for path in (REPO / folder).rglob("*.py")
+    }
+    assert modules - names == set()
+
+
 def run_installed(site: Path | None, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
     if site is not None:
