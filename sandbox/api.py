@@ -31,6 +31,8 @@ class Request:
     path: str
     query: dict[str, list[str]]
     body: Any
+    #: scheme and host the request came to, for the links an answer gives
+    root: str = ""
 
     def arg(self, name: str) -> str | None:
         values = self.query.get(name)

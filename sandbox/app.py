@@ -29,7 +29,9 @@ from intercom_connector.sandbox.routes import (
     companies,
     contacts,
     data_attributes,
+    segments,
     tags,
+    teams,
     tickets,
 )
 from intercom_connector.sandbox.store import Record, Store
@@ -66,7 +68,9 @@ ROUTES: list[Route] = sorted(
         *companies.route.table,
         *contacts.route.table,
         *data_attributes.route.table,
+        *segments.route.table,
         *tags.route.table,
+        *teams.route.table,
         *tickets.route.table,
     ],
     key=lambda route: route[1].groups,
@@ -146,7 +150,9 @@ class SandboxApp:
                 raise ApiError(400, "parameter_invalid", "the body is not valid JSON") from None
         path = environ.get("PATH_INFO", "/")
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-        return Request(environ["REQUEST_METHOD"], path, query, body)
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+        root = f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
+        return Request(environ["REQUEST_METHOD"], path, query, body, root)
 
     def _authenticate(self, environ: Environ) -> None:
         given = environ.get("HTTP_AUTHORIZATION", "")

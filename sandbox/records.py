@@ -1,5 +1,5 @@
-"""Intercom's objects as the API returns them (contact, company, tag, ticket, admin,
-data attribute).
+"""Intercom's objects as the API returns them (contact, company, tag, ticket, ticket
+state, admin, team, segment, data attribute).
 
 Stored records hold what was set; the related lists (a contact's tags and companies, a
 company's user count) are joined in when an object is rendered, so they are always
@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+from intercom_connector.sandbox.segment_rules import company_segments
 from intercom_connector.sandbox.store import Record, Store, dumps
 
 WORKSPACE_ID = "sbx0demo"
@@ -161,18 +162,30 @@ def search_views(db: Any) -> list[Record]:
     rows = db.execute("SELECT id, body FROM contacts WHERE archived = 0 ORDER BY seq").fetchall()
     tags = _group(db, "SELECT contact_id, tag_id FROM contact_tags")
     companies = _group(db, "SELECT contact_id, company_id FROM contact_companies")
-    views = []
-    for contact_id, body in rows:
-        record = json.loads(body)
-        view = dict(record)
-        email = record.get("email") or ""
-        view["email_domain"] = email.split("@", 1)[1] if "@" in email else None
-        view["email"] = email or None
-        view["tag_ids"] = tags.get(contact_id, ())
-        view["company_ids"] = companies.get(contact_id, ())
-        view["_record"] = record
-        views.append(view)
-    return views
+    return [
+        _search_view(json.loads(body), tags.get(contact_id, ()), companies.get(contact_id, ()))
+        for contact_id, body in rows
+    ]
+
+
+def search_view(db: Any, contact: Record) -> Record:
+    """One contact as the search language sees it."""
+    tags = db.execute("SELECT tag_id FROM contact_tags WHERE contact_id = ?", (contact["id"],))
+    companies = db.execute(
+        "SELECT company_id FROM contact_companies WHERE contact_id = ?", (contact["id"],)
+    )
+    return _search_view(contact, [str(t) for (t,) in tags], [c for (c,) in companies])
+
+
+def _search_view(record: Record, tag_ids: Any, company_ids: Any) -> Record:
+    view = dict(record)
+    email = record.get("email") or ""
+    view["email_domain"] = email.split("@", 1)[1] if "@" in email else None
+    view["email"] = email or None
+    view["tag_ids"] = tag_ids
+    view["company_ids"] = company_ids
+    view["_record"] = record
+    return view
 
 
 def _group(db: Any, sql: str) -> dict[str, list[str]]:
@@ -245,7 +258,10 @@ def render_company(db: Any, company: Record) -> Record:
         "type": "tag.list",
         "tags": [{"type": "tag", "id": t["id"], "name": t["name"]} for t in tags],
     }
-    shown["segments"] = {"type": "segment.list", "segments": []}
+    shown["segments"] = {
+        "type": "segment.list",
+        "segments": [segment for segment, holds in company_segments(db) if holds(company)],
+    }
     return _without_nulls(shown)
 
 
@@ -297,14 +313,8 @@ def new_ticket(
     contact: Record,
     attributes: Record,
     now: int,
+    state: Record,
 ) -> Record:
-    state = {
-        "type": "ticket_state",
-        "id": "1",
-        "category": "submitted",
-        "internal_label": "Submitted",
-        "external_label": "Submitted",
-    }
     return {
         "type": "ticket",
         "id": ticket_id,
@@ -541,3 +551,73 @@ def render_me(admin: Record, team_ids: list[int]) -> Record:
             "identity_verification": False,
         },
     }
+
+
+def team_ids(db: Any, admin_id: str) -> list[int]:
+    """The teams an admin belongs to (their ids are integers in an admin)."""
+    teams = Store.many(db, "SELECT body FROM teams ORDER BY id")
+    return [int(team["id"]) for team in teams if int(admin_id) in team["admin_ids"]]
+
+
+def new_team(team_id: str, name: str, admin_ids: list[str], distribution: str) -> Record:
+    members = [int(admin_id) for admin_id in admin_ids]
+    return {
+        "type": "team",
+        "id": team_id,
+        "name": name,
+        "admin_ids": members,
+        "admin_priority_level": {"primary_admin_ids": members[:1], "secondary_admin_ids": []},
+        "assignment_limit": 10,
+        "distribution_method": distribution,
+    }
+
+
+def new_segment(segment_id: str, name: str, person_type: str, now: int) -> Record:
+    return {
+        "type": "segment",
+        "id": segment_id,
+        "name": name,
+        "created_at": now,
+        "updated_at": now,
+        "person_type": person_type,
+    }
+
+
+def new_ticket_state(state_id: str, category: str, internal: str, external: str) -> Record:
+    return {
+        "type": "ticket_state",
+        "id": state_id,
+        "category": category,
+        "internal_label": internal,
+        "external_label": external,
+        "archived": False,
+    }
+
+
+_STATES_OF_TYPE = (
+    "SELECT body FROM ticket_states WHERE ? IN (SELECT value FROM json_each(ticket_type_ids)) "
+    "ORDER BY CAST(id AS INTEGER)"
+)
+
+
+def ticket_states_of(db: Any, ticket_type_id: str) -> list[Record]:
+    """A ticket type's states, as a ticket or ticket type shows them."""
+    states = Store.many(db, _STATES_OF_TYPE, ticket_type_id)
+    return [{k: v for k, v in state.items() if k != "archived"} for state in states]
+
+
+def render_ticket_type(db: Any, ticket_type: Record) -> Record:
+    return {
+        **ticket_type,
+        "ticket_states": {"type": "list", "data": ticket_states_of(db, ticket_type["id"])},
+    }
+
+
+def render_ticket_state(db: Any, state: Record, type_ids: list[str]) -> Record:
+    """A ticket state with the ticket types that use it (GET /ticket_states)."""
+    marks = ",".join("?" * len(type_ids))
+    types = Store.many(db, f"SELECT body FROM ticket_types WHERE id IN ({marks}) ORDER BY id",
+                       *type_ids)  # fmt: skip
+    summary = ("type", "id", "name", "description", "icon", "archived", "category")
+    listed = [{key: ticket_type[key] for key in summary} for ticket_type in types]
+    return {**state, "ticket_types": {"type": "list", "data": listed}}

@@ -1,6 +1,7 @@
-"""The demo workspace a fresh or reset sandbox holds: admins, companies, ~50 contacts,
-tags, two ticket types, the custom data attributes they use. Deterministic: the same ids
-and values after every reset. Even an empty workspace has its owner, the admin of /me."""
+"""The demo workspace a fresh or reset sandbox holds: admins and teams, companies, ~50
+contacts, tags, segments, two ticket types and their states, the custom data attributes
+they use. Deterministic: the same ids and values after every reset. Even an empty
+workspace has its owner, the admin of /me."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from intercom_connector.sandbox import records
 from intercom_connector.sandbox.store import Record, Store, dumps
 
 #: raised when the demo workspace gains something that a sandbox made earlier lacks
-VERSION = 3
+VERSION = 4
 #: 2024-01-01T00:00:00Z; seeded objects are created in the days after it
 EPOCH = 1704067200
 DAY = 86400
@@ -48,6 +49,30 @@ DATA_ATTRIBUTES = [
     ("company", "region", "string", "Sales region, e.g. EMEA", False),
     ("company", "account_manager", "string", "Who manages the account", False),
 ]  # fmt: skip
+#: (id, name, member admin ids, distribution method)
+TEAMS = [
+    ("991268001", "Support", [records.OWNER_ID, "991267002"], "round_robin"),
+    ("991268002", "Sales", ["991267003"], "balanced"),
+    ("991268003", "Billing", ["991267004"], "round_robin"),
+]  # fmt: skip
+#: (name, person type, model, rule): contacts' rules are search queries, companies' one test
+SEGMENTS = [
+    ("Users", "user", "contact", {"field": "role", "operator": "=", "value": "user"}),
+    ("Leads", "contact", "contact", {"field": "role", "operator": "=", "value": "lead"}),
+    ("Enterprise plan", "user", "contact",
+     {"field": "custom_attributes.plan_tier", "operator": "=", "value": "enterprise"}),
+    ("Enterprise companies", "user", "company",
+     {"field": "plan.name", "operator": "=", "value": "Enterprise"}),
+    ("Large companies", "user", "company", {"field": "size", "operator": ">", "value": 500}),
+]  # fmt: skip
+#: (id, category, internal label, external label, the ticket types using it)
+TICKET_STATES = [
+    ("1", "submitted", "Submitted", "Submitted", ["1", "2"]),
+    ("2", "in_progress", "In progress", "In progress", ["1", "2"]),
+    ("3", "waiting_on_customer", "Waiting on customer", "Waiting on you", ["1", "2"]),
+    ("4", "resolved", "Resolved", "Resolved", ["1", "2"]),
+    ("5", "in_progress", "Reproducing", "Investigating", ["1"]),
+]  # fmt: skip
 
 
 def _hex_id(kind: str, number: int) -> str:
@@ -72,9 +97,8 @@ def seed_workspace(store: Store, *, demo: bool = True) -> None:
 
 
 def _fill(db: Any, *, demo: bool) -> None:
-    _admins(db, demo=demo)
+    _settings(db, demo=demo)
     if demo:
-        _data_attributes(db)
         company_ids = _companies(db)
         tag_ids = [records.insert_tag(db, name)["id"] for name in TAGS]
         for number in range(CONTACTS):
@@ -87,9 +111,7 @@ def _fill(db: Any, *, demo: bool) -> None:
 def _upgrade(db: Any, *, demo: bool) -> None:
     """A sandbox made by an earlier version gets what the demo workspace has gained since;
     the custom attributes its records already hold become the workspace's attributes."""
-    _admins(db, demo=demo)
-    if demo:
-        _data_attributes(db)
+    _settings(db, demo=demo)
     for model, table in (("contact", "contacts"), ("company", "companies")):
         in_use: dict[str, Any] = {}
         for (body,) in db.execute(f"SELECT body FROM {table}"):
@@ -104,6 +126,30 @@ def _data_type(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
     return {int: "integer", float: "float"}.get(type(value), "string")
+
+
+def _settings(db: Any, *, demo: bool) -> None:
+    """What a workspace is set up with rather than what it records: admins, teams,
+    segments, ticket states, data attributes. Adds only what is missing."""
+    _admins(db, demo=demo)
+    if not demo:
+        return
+    for team_id, name, admin_ids, distribution in TEAMS:
+        team = records.new_team(team_id, name, admin_ids, distribution)
+        db.execute("INSERT OR IGNORE INTO teams (id, body) VALUES (?, ?)", (team_id, dumps(team)))
+    for number, (name, person_type, model, rule) in enumerate(SEGMENTS):
+        segment = records.new_segment(_hex_id("segment", number), name, person_type, EPOCH)
+        db.execute(
+            "INSERT OR IGNORE INTO segments (id, model, rule, body) VALUES (?, ?, ?, ?)",
+            (segment["id"], model, json.dumps(rule), dumps(segment)),
+        )
+    for state_id, category, internal, external, type_ids in TICKET_STATES:
+        state = records.new_ticket_state(state_id, category, internal, external)
+        db.execute(
+            "INSERT OR IGNORE INTO ticket_states (id, ticket_type_ids, body) VALUES (?, ?, ?)",
+            (state_id, json.dumps(type_ids), dumps(state)),
+        )
+    _data_attributes(db)
 
 
 def _admins(db: Any, *, demo: bool) -> None:

@@ -70,6 +70,16 @@ CREATE TABLE IF NOT EXISTS data_attributes (
     UNIQUE (model, name)
 );
 CREATE TABLE IF NOT EXISTS admins (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS teams (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS segments (
+    id TEXT PRIMARY KEY,
+    model TEXT NOT NULL,  -- contact or company: what the rule selects
+    rule TEXT NOT NULL,   -- which ones it holds, evaluated on demand
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ticket_states (
+    id TEXT PRIMARY KEY, ticket_type_ids TEXT NOT NULL, body TEXT NOT NULL
+);
 """
 _TABLES = (
     "contacts",
@@ -82,6 +92,9 @@ _TABLES = (
     "tickets",
     "data_attributes",
     "admins",
+    "teams",
+    "segments",
+    "ticket_states",
     "meta",
 )
 #: what SQLite says when the file is not (or no longer) a usable database

@@ -127,6 +127,40 @@ def test_admins_are_the_workspace_s_and_me_is_one_of_them(api: httpx.Client) -> 
     assert away["away_mode_enabled"] is True
 
 
+def test_an_admin_by_id_and_away_mode(api: httpx.Client) -> None:
+    sam = ok(api.get("/admins/991267002"))
+    assert (sam["name"], sam["away_mode_enabled"]) == ("Sam Support", False)
+    away = {"away_mode_enabled": True, "away_mode_reassign": True, "away_status_reason_id": 7}
+    changed = ok(api.put("/admins/991267002/away", json=away))
+    assert (changed["away_mode_enabled"], changed["away_status_reason_id"]) == (True, 7)
+    assert ok(api.get("/admins/991267002"))["away_mode_reassign"] is True  # it is kept
+    back = {"away_mode_enabled": False, "away_mode_reassign": False, "away_status_reason_id": 7}
+    assert ok(api.put("/admins/991267002/away", json=back))["away_status_reason_id"] is None
+
+    assert refused(api.get("/admins/1"), 404, "admin_not_found") == "Admin not found"
+    gone = refused(api.put("/admins/1/away", json=away), 404, "admin_not_found")
+    assert gone == "Admin for admin_id not found"
+    half = {"away_mode_enabled": True}
+    assert "away_mode_reassign" in refused(api.put("/admins/991267002/away", json=half), 400,
+                                           "parameter_not_found")  # fmt: skip
+    wrong = {"away_mode_enabled": "yes", "away_mode_reassign": False}
+    refused(api.put("/admins/991267002/away", json=wrong), 400, "parameter_invalid")
+
+
+def test_teams_and_their_admins_agree(api: httpx.Client) -> None:
+    teams = ok(api.get("/teams"))
+    assert teams["type"] == "team.list"
+    assert [t["name"] for t in teams["teams"]] == ["Support", "Sales", "Billing"]
+    admins = ok(api.get("/admins"))["admins"]
+    for team in teams["teams"]:
+        members = [int(a["id"]) for a in admins if int(team["id"]) in a["team_ids"]]
+        assert members == team["admin_ids"], team["name"]
+    support = teams["teams"][0]
+    assert ok(api.get(f"/teams/{support['id']}")) == support
+    assert ok(api.get("/me"))["team_ids"] == [int(support["id"])]
+    assert refused(api.get("/teams/42"), 404, "team_not_found") == "Team not found"
+
+
 def test_an_empty_workspace_still_has_its_owner(tmp_path: Path) -> None:
     sandbox = Sandbox(tmp_path, seed=False)
     headers = {"Authorization": f"Bearer {sandbox.token}"}
@@ -224,8 +258,8 @@ def test_a_sandbox_from_before_data_attributes_keeps_working(tmp_path: Path) -> 
     every custom attribute its records already hold, so nothing that worked is refused."""
     sandbox = Sandbox(tmp_path)
     with sandbox.store.transaction() as db:
-        db.execute("DELETE FROM admins")
-        db.execute("DELETE FROM data_attributes")
+        for table in ("admins", "teams", "segments", "ticket_states", "data_attributes"):
+            db.execute(f"DELETE FROM {table}")
         db.execute("DELETE FROM meta WHERE key = 'version'")
         row = db.execute("SELECT id, body FROM contacts ORDER BY seq LIMIT 1").fetchone()
         contact = json.loads(row[1])
@@ -249,3 +283,112 @@ def test_a_sandbox_from_before_data_attributes_keeps_working(tmp_path: Path) -> 
             "parameter_invalid")  # fmt: skip
     assert ok(client.get("/me"))["email"] == "admin@sandbox.example"
     assert len(ok(client.get("/admins"))["admins"]) == 4
+    assert len(ok(client.get("/teams"))["teams"]) == 3
+    assert len(ok(client.get("/segments"))["segments"]) == 5
+    assert len(ok(client.get("/ticket_states"))["data"]) == 5
+
+
+# -- segments -----------------------------------------------------------------------------
+
+
+def segment_named(api: httpx.Client, name: str) -> dict[str, Any]:
+    segments = ok(api.get("/segments", params={"include_count": "true"}))["segments"]
+    return next(segment for segment in segments if segment["name"] == name)
+
+
+def test_segments_hold_what_their_rules_match_now(api: httpx.Client) -> None:
+    listed = ok(api.get("/segments"))
+    assert listed["type"] == "segment.list" and all("count" not in s for s in listed["segments"])
+    leads = segment_named(api, "Leads")
+    assert leads["count"] == 10 and leads["person_type"] == "contact"
+    lead = ok(api.post("/contacts", json={"role": "lead", "email": "lead@example.com"}))
+    assert segment_named(api, "Leads")["count"] == 11
+    assert ok(api.get(f"/segments/{leads['id']}"))["name"] == "Leads"
+    assert refused(api.get("/segments/nope"), 404, "not_found") == "Resource Not Found"
+
+    held = ok(api.get(f"/contacts/{lead['id']}/segments"))
+    assert held["type"] == "list" and [s["name"] for s in held["data"]] == ["Leads"]
+    change = {"custom_attributes": {"plan_tier": "enterprise"}}
+    ok(api.put(f"/contacts/{lead['id']}", json=change))
+    held = ok(api.get(f"/contacts/{lead['id']}/segments"))
+    assert [s["name"] for s in held["data"]] == ["Leads", "Enterprise plan"]
+    query = {"query": {"field": "segment_id", "operator": "=", "value": leads["id"]}}
+    found = ok(api.post("/contacts/search", json={**query, "pagination": {"per_page": 50}}))
+    assert found["total_count"] == 11 and lead["id"] in {c["id"] for c in found["data"]}
+    refused(api.get("/contacts/nope/segments"), 404, "not_found")
+
+
+def test_company_segments(api: httpx.Client) -> None:
+    large = segment_named(api, "Large companies")
+    assert large["count"] == 3  # Globex, Umbrella, Hooli
+    members = ok(api.get("/companies", params={"segment_id": large["id"]}))["data"]
+    assert sorted(c["name"] for c in members) == ["Globex Corporation", "Hooli", "Umbrella Health"]
+    globex = next(c for c in members if c["name"] == "Globex Corporation")
+    names = [s["name"] for s in ok(api.get(f"/companies/{globex['id']}/segments"))["data"]]
+    assert names == ["Enterprise companies", "Large companies"]
+    assert [s["name"] for s in globex["segments"]["segments"]] == names
+    ok(api.put(f"/companies/{globex['id']}", json={"size": 40}))
+    names = [s["name"] for s in ok(api.get(f"/companies/{globex['id']}/segments"))["data"]]
+    assert names == ["Enterprise companies"]
+    assert segment_named(api, "Large companies")["count"] == 2
+    refused(api.get("/companies/nope/segments"), 404, "company_not_found")
+
+
+# -- ticket states ------------------------------------------------------------------------
+
+
+def test_ticket_states_belong_to_ticket_types_and_start_tickets(api: httpx.Client) -> None:
+    states = ok(api.get("/ticket_states"))["data"]
+    assert {s["category"] for s in states} == {
+        "submitted", "in_progress", "waiting_on_customer", "resolved"
+    }  # fmt: skip
+    reproducing = next(s for s in states if s["internal_label"] == "Reproducing")
+    assert [t["name"] for t in reproducing["ticket_types"]["data"]] == ["Bug Report"]
+    types = {t["name"]: t for t in ok(api.get("/ticket_types"))["data"]}
+    assert len(types["Bug Report"]["ticket_states"]["data"]) == 5
+    assert len(types["Feature Request"]["ticket_states"]["data"]) == 4
+    contact = ok(api.post("/contacts", json={"email": "ticket@example.com"}))
+    ticket = ok(api.post("/tickets", json={
+        "ticket_type_id": types["Feature Request"]["id"], "contacts": [{"id": contact["id"]}],
+        "ticket_attributes": {"_default_title_": "Dark mode"}}))  # fmt: skip
+    assert ticket["ticket_state"]["category"] == "submitted"
+    assert ticket["ticket_state"]["id"] in {s["id"] for s in states}
+
+
+# -- what is attached to a contact or a company --------------------------------------------
+
+
+def test_a_contact_s_tags_and_companies_and_a_company_s_contacts(api: httpx.Client) -> None:
+    contact = ok(api.post("/contacts", json={"email": "attached@example.com"}))
+    cid = contact["id"]
+    assert ok(api.get(f"/contacts/{cid}/tags")) == {"type": "list", "data": []}
+    vip = ok(api.get("/tags"))["data"][0]
+    ok(api.post(f"/contacts/{cid}/tags", json={"id": vip["id"]}))
+    (tag,) = ok(api.get(f"/contacts/{cid}/tags"))["data"]
+    assert (tag["id"], tag["name"], tag["applied_by"]["type"]) == (vip["id"], "VIP", "admin")
+    ok(api.delete(f"/contacts/{cid}/tags/{vip['id']}"))
+    assert ok(api.get(f"/contacts/{cid}/tags"))["data"] == []
+
+    made = [ok(api.post("/companies", json={"company_id": f"att-{n}", "name": f"Att {n}"}))
+            for n in range(2)]  # fmt: skip
+    for company in made:
+        ok(api.post(f"/contacts/{cid}/companies", json={"id": company["id"]}))
+    listed = ok(api.get(f"/contacts/{cid}/companies"))
+    assert listed["total_count"] == 2 and [c["id"] for c in listed["data"]] == [
+        c["id"] for c in made
+    ]
+    first = ok(api.get(f"/contacts/{cid}/companies", params={"per_page": 1}))
+    assert first["pages"]["total_pages"] == 2 and first["pages"]["next"].endswith(
+        f"/contacts/{cid}/companies?page=2&per_page=1"
+    )
+    second = ok(api.get(first["pages"]["next"]))
+    assert [c["id"] for c in second["data"]] == [made[1]["id"]] and second["pages"]["next"] is None
+
+    people = ok(api.get(f"/companies/{made[0]['id']}/contacts"))
+    assert [c["id"] for c in people["data"]] == [cid] and people["total_count"] == 1
+    ok(api.delete(f"/contacts/{cid}/companies/{made[0]['id']}"))
+    assert ok(api.get(f"/companies/{made[0]['id']}/contacts"))["data"] == []
+
+    for path in ("tags", "companies"):
+        refused(api.get(f"/contacts/nope/{path}"), 404, "not_found")
+    refused(api.get("/companies/nope/contacts"), 404, "company_not_found")

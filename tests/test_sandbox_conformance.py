@@ -90,8 +90,24 @@ def raw_inputs(url: str, method: str = "GET", data: Any = None, **query: str) ->
 
 def beyond_the_actions(connector: Connector) -> None:
     """What the connector's dropdowns and custom attributes rely on."""
-    raw(connector, "/admins")
+    admin = raw(connector, "/admins")["admins"][1]
     raw(connector, "/admins", display_avatar="true")
+    raw(connector, f"/admins/{admin['id']}")
+    away = {"away_mode_enabled": True, "away_mode_reassign": False, "away_status_reason_id": 7}
+    raw(connector, f"/admins/{admin['id']}/away", "PUT", away)
+    team = raw(connector, "/teams")["teams"][0]
+    raw(connector, f"/teams/{team['id']}")
+    segments = raw(connector, "/segments", include_count="true")["segments"]
+    raw(connector, "/segments")
+    raw(connector, f"/segments/{segments[0]['id']}")
+    raw(connector, "/ticket_states")
+    enterprise = next(s for s in segments if s["name"] == "Enterprise companies")
+    company = raw(connector, "/companies", segment_id=enterprise["id"])["data"][0]
+    contact = raw(connector, f"/companies/{company['id']}/contacts")["data"][0]
+    raw(connector, f"/companies/{company['id']}/segments")
+    raw(connector, f"/contacts/{contact['id']}/companies")
+    raw(connector, f"/contacts/{contact['id']}/tags")
+    raw(connector, f"/contacts/{contact['id']}/segments")
     raw(connector, "/data_attributes")
     raw(connector, "/data_attributes", model="contact", include_archived="true")
     raw(connector, "/data_attributes", model="company")
@@ -121,6 +137,15 @@ def error_cases(connector: Connector, sandbox: Sandbox, recording: RecordingTran
         ("raw_request", raw_inputs("/data_attributes", "POST", {"name": "plan_tier",
                                    "model": "contact", "data_type": "string"})),
         ("raw_request", raw_inputs("/data_attributes/999999", "PUT", {"archived": True})),
+        ("raw_request", raw_inputs("/admins/999999")),
+        ("raw_request", raw_inputs("/admins/991267002/away", "PUT", {"away_mode_enabled": True})),
+        ("raw_request", raw_inputs("/teams/999999")),
+        ("raw_request", raw_inputs("/segments/nope")),
+        ("raw_request", raw_inputs("/contacts/nope/segments")),
+        ("raw_request", raw_inputs("/contacts/nope/tags")),
+        ("raw_request", raw_inputs("/contacts/nope/companies")),
+        ("raw_request", raw_inputs("/companies/nope/segments")),
+        ("raw_request", raw_inputs("/companies/nope/contacts")),
     ]  # fmt: skip
     for action, inputs in attempts:
         with contextlib.suppress(ConnectorError):
@@ -136,7 +161,7 @@ def test_every_success_answer_conforms(
     connector, recording, _ = traffic
     every_action(connector)
     beyond_the_actions(connector)
-    assert len(recording.exchanges) >= 34
+    assert len(recording.exchanges) >= 50
     seen = set()
     for request, response in recording.exchanges:
         assert response.is_success, (request.method, request.url, response.text)
@@ -157,6 +182,9 @@ def test_every_success_answer_conforms(
         "me",
         "data_attributes",
         "admins",
+        "teams",
+        "segments",
+        "ticket_states",
     }
 
 

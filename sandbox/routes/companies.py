@@ -1,5 +1,5 @@
 """Companies: create-or-update by ``company_id``, read, update, delete, list by page
-number (filtered or sorted) and the scroll API."""
+number (filtered or sorted), the scroll API, and the contacts attached to one."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from intercom_connector.sandbox import records
 from intercom_connector.sandbox.api import ApiError, Request, Routes, find_company, new_id, paging
 from intercom_connector.sandbox.routes.data_attributes import check_custom_attributes
+from intercom_connector.sandbox.segment_rules import company_segments
 from intercom_connector.sandbox.store import Record, Store
 
 COMPANY_PAGE_MAX = 60
@@ -107,6 +108,13 @@ def _company_page(
     }
 
 
+def _segment_members(db: Any, segment_id: str) -> str:
+    """The ids of the companies a company segment holds, as a JSON list (none: unknown)."""
+    rules = [holds for segment, holds in company_segments(db) if segment["id"] == segment_id]
+    companies = Store.many(db, "SELECT body FROM companies") if rules else []
+    return json.dumps([c["id"] for c in companies if any(holds(c) for holds in rules)])
+
+
 @route("GET", "/companies")
 def retrieve_companies(db: Any, request: Request) -> Record:
     clauses, args = ["1 = 1"], []
@@ -114,12 +122,12 @@ def retrieve_companies(db: Any, request: Request) -> Record:
         ("name", "c.name = ?"),
         ("company_id", "c.company_id = ?"),
         ("tag_id", "c.id IN (SELECT company_id FROM company_tags WHERE tag_id = ?)"),
-        ("segment_id", "0 = 1 AND ? IS NOT NULL"),  # the sandbox has no segments
+        ("segment_id", "c.id IN (SELECT value FROM json_each(?))"),
     ):
         value = request.arg(name)
         if value:
             clauses.append(clause)
-            args.append(value)
+            args.append(_segment_members(db, value) if name == "segment_id" else value)
     result = _company_page(db, " AND ".join(clauses), tuple(args), request, "desc")
     if not result["data"] and (request.arg("name") or request.arg("company_id")):
         raise ApiError(404, "company_not_found", "Company Not Found")
@@ -164,4 +172,23 @@ def scroll_companies(db: Any, request: Request) -> Record:
         "pages": None,
         "total_count": total,
         "scroll_param": param,
+    }
+
+
+@route("GET", "/companies/{company_id}/contacts")
+def contacts_of_company(db: Any, request: Request, company_id: str) -> Record:
+    find_company(db, company_id)
+    page = request.integer("page", 1, 1, 10**6)
+    per_page = request.integer("per_page", 50, 1, COMPANY_PAGE_MAX)
+    where = "FROM contacts c JOIN contact_companies cc ON cc.contact_id = c.id"
+    total = Store.scalar(db, f"SELECT COUNT(*) {where} WHERE cc.company_id = ?", company_id)
+    contacts = Store.many(
+        db, f"SELECT c.body {where} WHERE cc.company_id = ? ORDER BY c.seq LIMIT ? OFFSET ?",
+        company_id, per_page, (page - 1) * per_page,
+    )  # fmt: skip
+    return {
+        "type": "list",
+        "data": records.render_contacts(db, contacts),
+        "total_count": total,
+        "pages": paging(page, per_page, total, None),
     }

@@ -1,9 +1,10 @@
-"""Contacts: create, read, update, delete, archive, list by cursor, search, and
-the companies and tags attached to them."""
+"""Contacts: create, read, update, delete, archive, list by cursor, search, and the
+companies and tags attached to them (attach, detach, list)."""
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ from intercom_connector.sandbox.api import (
 )
 from intercom_connector.sandbox.routes.data_attributes import check_custom_attributes
 from intercom_connector.sandbox.search import SearchError, compile_query, sort_key
+from intercom_connector.sandbox.segment_rules import with_segment_ids
 from intercom_connector.sandbox.store import Record, Store
 
 CONTACT_PAGE_MAX = 150
@@ -185,6 +187,8 @@ def search_contacts(db: Any, request: Request) -> Record:
     if not isinstance(offset, int) or offset < 0:
         raise ApiError(400, "parameter_invalid", "starting_after is not a valid cursor")
     views = records.search_views(db)
+    if "segment_id" in json.dumps(body["query"]):
+        with_segment_ids(db, views)  # only then: a segment's rule is a search of its own
     found = [view for view in views if matches(view)]
     present = sorted((v for v in found if key(v)[0] is False), key=key)
     if order == "descending":
@@ -264,3 +268,44 @@ def detach_tag(db: Any, request: Request, contact_id: str, tag_id: str) -> Recor
         "DELETE FROM contact_tags WHERE contact_id = ? AND tag_id = ?", (contact_id, tag["id"])
     )
     return records.applied_tag(tag, None)
+
+
+@route("GET", "/contacts/{contact_id}/tags")
+def tags_of_contact(db: Any, request: Request, contact_id: str) -> Record:
+    find_contact(db, contact_id)
+    rows = db.execute(
+        "SELECT t.body, ct.applied_at FROM contact_tags ct "
+        "JOIN tags t ON CAST(t.id AS TEXT) = ct.tag_id "
+        "WHERE ct.contact_id = ? ORDER BY ct.applied_at, t.id",
+        (contact_id,),
+    ).fetchall()
+    return {"type": "list", "data": [records.applied_tag(json.loads(b), at) for b, at in rows]}
+
+
+@route("GET", "/contacts/{contact_id}/companies")
+def companies_of_contact(db: Any, request: Request, contact_id: str) -> Record:
+    find_contact(db, contact_id)
+    page = request.integer("page", 1, 1, 10**6)
+    per_page = request.integer("per_page", 50, 1, CONTACT_PAGE_MAX)
+    where = "FROM companies c JOIN contact_companies cc ON cc.company_id = c.id"
+    total = Store.scalar(db, f"SELECT COUNT(*) {where} WHERE cc.contact_id = ?", contact_id)
+    companies = Store.many(
+        db, f"SELECT c.body {where} WHERE cc.contact_id = ? ORDER BY c.seq LIMIT ? OFFSET ?",
+        contact_id, per_page, (page - 1) * per_page,
+    )  # fmt: skip
+    total_pages = max(1, math.ceil(total / per_page))
+    following = (
+        f"{request.root}/contacts/{contact_id}/companies?page={page + 1}&per_page={per_page}"
+    )
+    return {
+        "type": "list",
+        "data": [records.render_company(db, company) for company in companies],
+        "total_count": total,
+        "pages": {
+            "type": "pages",
+            "next": following if page < total_pages else None,
+            "page": page,
+            "per_page": per_page,
+            "total_pages": total_pages,
+        },
+    }

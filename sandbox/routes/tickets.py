@@ -1,7 +1,8 @@
-"""Ticket types and tickets."""
+"""Ticket types, their states, and tickets."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -21,7 +22,32 @@ route = Routes()
 
 @route("GET", "/ticket_types")
 def list_ticket_types(db: Any, request: Request) -> Record:
-    return {"type": "list", "data": Store.many(db, "SELECT body FROM ticket_types ORDER BY id")}
+    types = Store.many(db, "SELECT body FROM ticket_types ORDER BY id")
+    return {"type": "list", "data": [records.render_ticket_type(db, kind) for kind in types]}
+
+
+@route("GET", "/ticket_states")
+def list_ticket_states(db: Any, request: Request) -> Record:
+    rows = db.execute(
+        "SELECT body, ticket_type_ids FROM ticket_states ORDER BY CAST(id AS INTEGER)"
+    ).fetchall()
+    return {
+        "type": "list",
+        "data": [
+            records.render_ticket_state(db, json.loads(body), json.loads(type_ids))
+            for body, type_ids in rows
+        ],
+    }
+
+
+def _first_state(db: Any, ticket_type: Record) -> Record:
+    """A new ticket's state: its type's first in the submitted category."""
+    states = records.ticket_states_of(db, ticket_type["id"])
+    submitted = [state for state in states if state["category"] == "submitted"]
+    if submitted:
+        return submitted[0]
+    default = records.new_ticket_state("1", "submitted", "Submitted", "Submitted")
+    return {key: value for key, value in default.items() if key != "archived"}
 
 
 def _ticket_contact(db: Any, contacts: Any) -> Record:
@@ -73,7 +99,11 @@ def create_ticket(db: Any, request: Request) -> Record:
     records.check_ticket_attributes(ticket_type, attributes, ApiError)
     now = int(body.get("created_at") or time.time())
     seq = (Store.scalar(db, "SELECT MAX(seq) FROM tickets") or 0) + 1
-    ticket = records.new_ticket(str(1000 + seq), str(seq), ticket_type, contact, attributes, now)
+    state = _first_state(db, ticket_type)
+    shown_type = records.render_ticket_type(db, ticket_type)
+    ticket = records.new_ticket(
+        str(1000 + seq), str(seq), shown_type, contact, attributes, now, state
+    )
     db.execute(
         "INSERT INTO tickets (seq, id, body) VALUES (?, ?, ?)", (seq, ticket["id"], dumps(ticket))
     )
