@@ -109,6 +109,11 @@ def test_every_action_through_the_cli(server: str) -> None:
     assert [t["id"] for t in linked["tags"]["data"]] == [tag["id"]]
     assert [c["id"] for c in linked["companies"]["data"]] == [company["id"]]
     assert tag["id"] in {t["id"] for t in act("list_tags")["data"]}
+    assert [t["id"] for t in act("list_contact_tags", contact_id=cid)["data"]] == [tag["id"]]
+    of_contact = act("list_contact_companies", contact_id=cid)
+    assert [c["id"] for c in of_contact["data"]] == [company["id"]]
+    of_company = act("list_company_contacts", company_id=company["id"], fetch_all=True)
+    assert [c["id"] for c in of_company["data"]] == [cid]
 
     found = act("search_contacts", email="e2e@example.com")
     assert [c["id"] for c in found["data"]] == [cid]
@@ -146,7 +151,7 @@ def test_every_action_through_the_cli(server: str) -> None:
     first = act("list_contacts", per_page=3)
     assert len(first["data"]) == 3 and first["pages"]["next"]["starting_after"]
     every_key = {a["key"] for a in json.loads(cli(server, "actions", "--json").stdout)}
-    assert seen == every_key and len(seen) == 25
+    assert seen == every_key
 
 
 def test_fetch_all_walks_20_pages_without_losing_or_repeating(server: str) -> None:
