@@ -27,6 +27,14 @@ def default_config_dir() -> Path:
     return Path(base) / "intercom-connector"
 
 
+def check_name(name: str) -> None:
+    """Refuse a name no connection can be saved under (ask before anything is authorized)."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConnectionConfigError(
+            f"Connection name {name!r} must be letters, digits, '.', '_' or '-'"
+        )
+
+
 def redacted(fields: Mapping[str, Any]) -> dict[str, Any]:
     """A connection's saved fields with its secrets (the manifest's ``secret`` inputs)
     shown as asterisks."""
@@ -82,10 +90,7 @@ class SavedConnections:
         return connection_from_mapping(self.fields(name))
 
     def save(self, name: str, fields: Mapping[str, Any]) -> None:
-        if not _NAME.match(name):
-            raise ConnectionConfigError(
-                f"Connection name {name!r} must be letters, digits, '.', '_' or '-'"
-            )
+        check_name(name)
         connection_from_mapping(fields)  # refuse to save what could not be used
         saved = self._read()
         saved[name] = {k: v for k, v in fields.items() if v not in (None, "")}
