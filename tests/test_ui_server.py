@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import socket
 import stat
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from designer_support import read_url
 from support import REPO, TOKEN, LoopbackIntercom, Recorder
 
 from intercom_connector.connections.saved import SavedConnections
@@ -117,26 +115,6 @@ def test_the_cli_prints_the_url_with_its_token_and_serves_the_designer(tmp_path:
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-def read_url(process: subprocess.Popen[str]) -> str:
-    """The URL `ui` prints on stderr, read within 30 seconds."""
-    lines: queue.Queue[str] = queue.Queue()
-    stderr = process.stderr
-    assert stderr is not None
-    threading.Thread(target=lambda: [lines.put(line) for line in stderr], daemon=True).start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=1)
-        except queue.Empty:
-            if process.poll() is not None:
-                break
-            continue
-        if line.startswith("http://"):
-            return line.strip()
-    process.kill()
-    pytest.fail("`ui` printed no URL")
 
 
 def test_the_cli_starts_without_loading_the_designer() -> None:
