@@ -157,7 +157,17 @@ def screenshot(driver: WebDriver, name: str) -> None:
 
 
 def step(driver: WebDriver, step_id: str) -> WebElement:
-    return css(driver, f'.step[data-step="{step_id}"]')
+    """The inspector, showing the step ``step_id`` (selected by a click on its node)."""
+    inspector = css(driver, "#inspector")
+    if inspector.get_attribute("data-step") != step_id:
+        css(driver, f'.step[data-step="{step_id}"] .step-title-text').click()
+        wait(driver, lambda d: css(d, "#inspector").get_attribute("data-step") == step_id)
+    return inspector
+
+
+def order(driver: WebDriver) -> list[str]:
+    nodes = driver.find_elements(By.CSS_SELECTOR, ".steps > .step")
+    return [node.get_attribute("data-step") for node in nodes]
 
 
 def drag_onto_canvas(driver: WebDriver, action: str) -> None:
@@ -178,13 +188,15 @@ def map_from(driver: WebDriver, step_id: str, input_key: str, reference: str) ->
     css(step(driver, step_id), f'.field[data-input="{input_key}"] .map-button').click()
     wait(driver, lambda d: css(d, f'.picker-option[data-ref="{reference}"]')).click()
     wait(driver, lambda d: css(step(d, step_id), f'.field[data-input="{input_key}"] .mapped'))
+    summary = css(driver, f'.step[data-step="{step_id}"] .node-summary').text
+    assert "\u2190 1 \u00b7 Create Contact \u203a data.id" in summary
 
 
 def output_of(driver: WebDriver, step_id: str) -> Any:
     """A step's output as the page shows it, through its JSON view."""
-    card = step(driver, step_id)
-    css(card, ".output-toggle").click()
-    return json.loads(css(card, ".output pre.raw").text)
+    inspector = step(driver, step_id)
+    css(inspector, ".output-toggle").click()
+    return json.loads(css(inspector, ".output pre.raw").text)
 
 
 def normalized(value: Any, ids: dict[str, str], now: tuple[float, float]) -> Any:
@@ -216,10 +228,9 @@ def test_design_run_and_save_a_flow_that_flow_run_runs_the_same(
     screenshot(browser, "designer-empty")
     for action in ("create_contact", "attach_tag_to_contact", "get_contact"):
         drag_onto_canvas(browser, action)
-    cards = browser.find_elements(By.CSS_SELECTOR, ".steps > .step")
-    assert [c.get_attribute("data-step") for c in cards] == [
-        "create_contact", "attach_tag_to_contact", "get_contact",
-    ]  # fmt: skip
+    assert order(browser) == ["create_contact", "attach_tag_to_contact", "get_contact"]
+    css(browser, "#palette-search").clear()
+    css(browser, "#palette-search").send_keys(" ", Keys.BACKSPACE)  # every group shown again
     name = css(browser, "#flow-name")
     name.send_keys("Onboard from the designer")
 
@@ -243,7 +254,6 @@ def test_design_run_and_save_a_flow_that_flow_run_runs_the_same(
     third = step(browser, "get_contact")
     css(third, '.field[data-input="contact_id"] .map-button').click()
     wait(browser, lambda d: css(d, '.picker-option[data-ref="steps.create_contact.data.id"]'))
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", third)
     screenshot(browser, "designer-mapping")
     css(browser, '.picker-option[data-ref="steps.create_contact.data.id"]').click()
 
@@ -266,7 +276,8 @@ def test_design_run_and_save_a_flow_that_flow_run_runs_the_same(
         "user", "ada.designer@example.com", SIGNED_UP_AT,
     )  # fmt: skip
     assert [tag["id"] for tag in contact["tags"]["data"]] == ["2"]
-    browser.execute_script("document.querySelector('.workspace').scrollTop = 0")
+    step(browser, "create_contact")
+    browser.execute_script("document.querySelector('#inspector').scrollTop = 10000")
     screenshot(browser, "designer-run")
 
     css(browser, "#save-yaml").click()
@@ -310,6 +321,7 @@ def test_an_oauth_connection_through_the_sandbox_consent_page(
     css(form, "#conn-name").send_keys("customer")
     css(form, '[name="client_id"]').send_keys("sandbox-client")
     css(form, '[name="client_secret"]').send_keys("sandbox-client-secret")
+    css(form, ".more-settings > summary").click()
     css(form, '[name="base_url"]').send_keys(consent_server.url)
     main = browser.current_window_handle
     css(form, "#oauth-connect").click()
@@ -329,6 +341,7 @@ def test_an_oauth_connection_through_the_sandbox_consent_page(
     assert "client_secret, token: saved, hidden" in card[0].text.replace(
         "Client Secret", "client_secret"
     )
+    browser.execute_script("window.scrollTo(0, 0)")
     screenshot(browser, "connections")
     for handle in browser.window_handles:
         if handle != main:
@@ -351,10 +364,7 @@ def test_a_problem_shows_at_its_input_by_label_before_anything_is_sent(
         browser.switch_to.active_element.send_keys(Keys.ARROW_DOWN)  # past "... of Contact"
     assert browser.switch_to.active_element.get_attribute("data-key") == "list_companies"
     browser.switch_to.active_element.send_keys(Keys.ENTER)
-    assert [
-        c.get_attribute("data-step")
-        for c in browser.find_elements(By.CSS_SELECTOR, ".steps > .step")
-    ] == ["create_contact", "list_companies"]
+    assert order(browser) == ["create_contact", "list_companies"]
     before = contacts_in(designer.sandbox_dir)
 
     css(browser, "#run-flow").click()
@@ -377,25 +387,17 @@ def test_a_problem_shows_at_its_input_by_label_before_anything_is_sent(
     assert problem.text.startswith(
         "Starting After Cursor must be a page number, as a previous output gives it"
     )
-    assert not first.find_elements(By.CSS_SELECTOR, ".problem")
+    assert css(browser, '.step[data-step="list_companies"] .status').text == "1 to fix"
+    assert css(browser, '.step[data-step="create_contact"] .status').text == "Not run"
     screenshot(browser, "designer-problem")
     assert contacts_in(designer.sandbox_dir) == before  # nothing was sent
 
-    # Steps reorder by dragging a step's header.
-    head = css(step(browser, "list_companies"), ".step-head .step-number")
-    ActionChains(browser, duration=50).click_and_hold(head).move_by_offset(0, -8).move_to_element(
-        css(step(browser, "create_contact"), ".step-head")
-    ).move_by_offset(0, -10).release().perform()
-    wait(
-        browser,
-        lambda d: (
-            [
-                c.get_attribute("data-step")
-                for c in d.find_elements(By.CSS_SELECTOR, ".steps > .step")
-            ]
-            == ["list_companies", "create_contact"]
-        ),
-    )
+    # Steps reorder by dragging their node.
+    node = css(browser, '.step[data-step="list_companies"] .step-number')
+    above = css(browser, '.step[data-step="create_contact"] .step-number')
+    chain = ActionChains(browser, duration=50).click_and_hold(node).move_by_offset(0, -8)
+    chain.move_to_element(above).move_by_offset(0, -12).release().perform()
+    wait(browser, lambda d: order(d) == ["list_companies", "create_contact"])
 
 
 def contacts_in(sandbox_dir: Path) -> int:

@@ -2,7 +2,16 @@
 // canvas, the connections view and the toolbar (connection to run on, open, save, run).
 
 import { api, takeToken } from "./api.js";
-import { mountCanvas, renderCanvas, showAllProblems, showResult, formatSeconds } from "./canvas.js";
+import {
+  firstWithProblems,
+  formatSeconds,
+  mountCanvas,
+  renderCanvas,
+  select,
+  selectedStep,
+  showAllProblems,
+  showResult,
+} from "./canvas.js";
 import { loadConnections, mountConnections, renderConnections } from "./connections.js";
 import { h } from "./dom.js";
 import { renderPalette } from "./palette.js";
@@ -104,6 +113,7 @@ async function run(stepId = null) {
         setServerProblems(problems.map((p) => ({ ...p, step: failed.id })));
         showAllProblems();
       }
+      select(failed.id, { focus: false });
       banner("error", `Step ${failed.id} failed on ${connectionName(store.connection)}: ${failed.error.message}`);
     } else {
       const what = stepId ? `Step ${stepId} ran` : `${answer.steps.length} ${answer.steps.length === 1 ? "step" : "steps"} ran`;
@@ -123,10 +133,14 @@ async function run(stepId = null) {
 }
 
 function focusFirstProblem() {
-  const first = document.querySelector(".field.has-problem input, .field.has-problem select, .field.has-problem textarea, .field.has-problem button");
+  const id = firstWithProblems();
+  if (!id) return;
+  if (selectedStep() !== id) select(id, { focus: false });
+  const first = document.querySelector("#inspector .field.has-problem");
   if (first) {
     first.scrollIntoView({ block: "center", behavior: "smooth" });
-    first.focus({ preventScroll: true });
+    const control = first.querySelector("input, select, textarea, button");
+    if (control) control.focus({ preventScroll: true });
   }
 }
 
@@ -212,7 +226,7 @@ async function start() {
     restoreDraft();
     await loadConnections();
     mountConnections($("#view-connections"), info, fillConnectionSelect);
-    mountCanvas($("#canvas"), { runStep: (id) => run(id) });
+    mountCanvas($("#canvas"), $("#inspector"), { runStep: (id) => run(id) });
     renderPalette($("#palette"));
     renderCanvas();
     fillConnectionSelect();

@@ -1,14 +1,16 @@
-// The canvas: a trigger slot and the ordered steps, each with the form its manifest inputs
-// describe, its status, time and output. Actions are dropped onto it from the palette;
-// steps are dragged (or moved with their buttons) to reorder.
+// The canvas and the inspector. The canvas holds a trigger slot and the ordered steps, each a
+// compact node with its status and time; actions are dropped onto it from the palette, and
+// steps are dragged (or moved with their buttons) to reorder. The inspector shows the
+// selected step: the form its manifest inputs describe, and its output after a run.
 
-import { h, icon } from "./dom.js";
+import { fill, h, icon } from "./dom.js";
 import { draggable } from "./drag.js";
 import { field, showProblems } from "./fields.js";
 import { outputPanel } from "./jsonview.js";
+import { describeReference } from "./mapping.js";
 import {
+  REFERENCE,
   addStep,
-  changed,
   checkInputs,
   moveStep,
   removeStep,
@@ -18,24 +20,30 @@ import {
 } from "./store.js";
 
 let root = null;
+let inspector = null;
 let handlers = {};
-const collapsed = new Set();
+/** the step shown in the inspector ("trigger" for the trigger), or null */
+let selected = null;
 
-/** Mount the canvas in `element`; `on.runStep(id)` runs one step. */
-export function mountCanvas(element, on) {
-  root = element;
+/** Mount the canvas and the inspector; `on.runStep(id)` runs one step. */
+export function mountCanvas(canvasElement, inspectorElement, on) {
+  root = canvasElement;
+  inspector = inspectorElement;
   handlers = on;
+}
+
+export function selectedStep() {
+  return selected;
 }
 
 // -- drop targets -------------------------------------------------------------------------
 
-const indicator = h("div", { class: "drop-indicator", "aria-hidden": "true" });
+const indicator = h("li", { class: "drop-indicator", "aria-hidden": "true" });
 
 function insertionIndex(y) {
-  const cards = [...root.querySelectorAll(".steps > .step")];
   let index = 0;
-  for (const card of cards) {
-    const box = card.getBoundingClientRect();
+  for (const node of root.querySelectorAll(".steps > .step")) {
+    const box = node.getBoundingClientRect();
     if (y > box.top + box.height / 2) index += 1;
   }
   return index;
@@ -43,9 +51,9 @@ function insertionIndex(y) {
 
 function showIndicator(index) {
   const list = root.querySelector(".steps");
-  const cards = [...list.children].filter((c) => c.classList.contains("step"));
+  const nodes = [...list.children].filter((c) => c.classList.contains("step"));
   root.classList.add("drop-active");
-  if (index < cards.length) list.insertBefore(indicator, cards[index]);
+  if (index < nodes.length) list.insertBefore(indicator, nodes[index]);
   else list.append(indicator);
 }
 
@@ -63,7 +71,7 @@ export const canvasTarget = {
   },
   drop(x, y, payload) {
     const index = insertionIndex(y);
-    if (payload.kind === "action") focusStep(addStep(payload.key, index).id);
+    if (payload.kind === "action") select(addStep(payload.key, index).id);
     else moveStep(payload.id, index);
   },
 };
@@ -82,44 +90,57 @@ export const triggerTarget = {
   },
   drop(x, y, payload) {
     setTrigger(payload.key);
+    select("trigger");
   },
 };
 
-export function focusStep(id) {
-  requestAnimationFrame(() => {
-    const card = root.querySelector(`.step[data-step="${CSS.escape(id)}"]`);
-    if (card) {
-      card.scrollIntoView({ block: "nearest", behavior: "smooth" });
-      card.querySelector(".step-title-text").focus({ preventScroll: true });
-    }
-  });
+/** Show a step (or "trigger") in the inspector, and bring its node into view. */
+export function select(id, { focus = true } = {}) {
+  selected = id;
+  for (const node of root.querySelectorAll("[data-node]")) {
+    const on = node.dataset.node === id;
+    node.classList.toggle("selected", on);
+    node.setAttribute("aria-current", on ? "step" : "false");
+  }
+  renderInspector();
+  if (focus) {
+    requestAnimationFrame(() => {
+      const node = root.querySelector(`[data-node="${CSS.escape(id)}"]`);
+      if (node) node.scrollIntoView({ block: "nearest", behavior: "smooth" });
+      const title = inspector.querySelector(".inspector-title");
+      if (title) title.focus({ preventScroll: true });
+    });
+  }
 }
 
-// -- rendering ------------------------------------------------------------------------------
+// -- the canvas ---------------------------------------------------------------------------------
 
 export function renderCanvas() {
+  if (selected && selected !== "trigger" && !store.flow.steps.some((s) => s.id === selected)) selected = null;
+  if (selected === "trigger" && !store.flow.trigger) selected = null;
+  if (!selected && store.flow.steps.length) selected = store.flow.steps[store.flow.steps.length - 1].id;
   const steps = h("ol", { class: "steps", "aria-label": "Steps" });
-  store.flow.steps.forEach((step, index) => steps.append(stepCard(step, index)));
+  store.flow.steps.forEach((step, index) => steps.append(stepNode(step, index)));
   const empty = store.flow.steps.length === 0;
-  root.replaceChildren(
+  fill(root, 
     triggerSlot(),
     steps,
     h(
       "div",
       { class: ["drop-end", empty && "empty"] },
       empty
-        ? [h("strong", {}, "Drag an action here"), h("span", {}, " — or select one in the palette and press Enter")]
-        : "Drop here to add a step at the end",
+        ? [h("strong", {}, "Drag an action here"), h("br"), h("span", {}, "or select one in the palette and press Enter")]
+        : "Drop an action here to add a step",
     ),
   );
+  renderInspector();
 }
 
 function triggerSlot() {
   const trigger = store.flow.trigger && store.triggers.get(store.flow.trigger.key);
-  const slot = h("section", { class: ["trigger-slot", trigger && "filled"], "aria-label": "Trigger" });
   if (!trigger) {
     const some = store.triggers.size > 0;
-    slot.append(
+    return h("section", { class: "trigger-slot", "aria-label": "Trigger" },
       h("div", { class: "trigger-icon" }, icon("bolt")),
       h("div", {},
         h("strong", {}, "Starts when you press Run"),
@@ -128,25 +149,23 @@ function triggerSlot() {
           : "This connector declares no triggers: the flow runs on demand."),
       ),
     );
-    return slot;
   }
-  const owner = store.flow.trigger;
-  const form = h("div", { class: "step-form" });
-  for (const spec of trigger.inputs) {
-    form.append(field(owner, spec, { index: 0, ownerId: "trigger", changed: () => refresh(slot, trigger, owner, 0, "trigger") }));
-  }
-  slot.append(
-    h("header", { class: "step-head" },
-      h("div", { class: "trigger-icon" }, icon("bolt")),
-      h("div", { class: "step-title" },
-        h("span", { class: "step-title-text", tabindex: "-1" }, trigger.label),
-        h("span", { class: "badge kind" }, trigger.kind)),
-      h("button", { type: "button", class: "icon-button", "aria-label": "Remove the trigger", onclick: () => setTrigger(null) }, icon("close")),
-    ),
-    h("p", { class: "step-description" }, trigger.description),
-    form,
+  const slot = h("section", {
+    class: ["trigger-slot", "filled", selected === "trigger" && "selected"],
+    "aria-label": "Trigger",
+    tabindex: "0",
+    dataset: { node: "trigger" },
+  },
+    h("div", { class: "trigger-icon" }, icon("bolt")),
+    h("div", { class: "node-text" },
+      h("strong", {}, trigger.label), " ", h("span", { class: "badge kind" }, trigger.kind),
+      h("p", { class: "muted node-summary" }, summary(trigger, store.flow.trigger.inputs))),
+    h("button", { type: "button", class: "icon-button no-drag", "aria-label": "Remove the trigger", onclick: (e) => { e.stopPropagation(); setTrigger(null); } }, icon("close")),
   );
-  applyProblems(slot, "trigger");
+  slot.addEventListener("click", () => select("trigger"));
+  slot.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && event.target === slot) select("trigger");
+  });
   return slot;
 }
 
@@ -154,7 +173,8 @@ function effectBadge(action) {
   return h("span", { class: ["badge", `effect-${action.effect}`], title: `Effect: ${action.effect}` }, action.effect);
 }
 
-function statusPill(result) {
+function statusPill(result, problems) {
+  if (problems) return h("span", { class: "status status-failed" }, `${problems} to fix`);
   if (!result) return h("span", { class: "status status-ready" }, "Not run");
   if (result.status === "running") return h("span", { class: "status status-running" }, "Running…");
   const time = typeof result.seconds === "number" ? ` · ${formatSeconds(result.seconds)}` : "";
@@ -166,6 +186,149 @@ export function formatSeconds(seconds) {
   return seconds < 1 ? `${Math.max(1, Math.round(seconds * 1000))} ms` : `${seconds.toFixed(2)} s`;
 }
 
+/** What a step is set to, in one line: "Role User · Email ada@example.com · Tag ID ← 1 · …". */
+function summary(operation, inputs) {
+  const parts = [];
+  for (const spec of operation.inputs) {
+    const value = inputs[spec.key];
+    if (value === undefined || spec.type === "connection") continue;
+    let shown;
+    const reference = typeof value === "string" ? value.match(REFERENCE) : null;
+    if (reference) shown = `← ${describeReference(reference[1]).filter(Boolean).join(" › ")}`;
+    else if (spec.options && spec.options.length) shown = (spec.options.find((o) => o.value === value) || { label: value }).label;
+    else if (typeof value === "object") shown = Array.isArray(value) ? `${value.length} items` : "{…}";
+    else if (spec.type === "timestamp" && typeof value === "number") shown = new Date(value * 1000).toISOString().slice(0, 16).replace("T", " ");
+    else shown = String(value);
+    parts.push(`${spec.label} ${shown}`);
+  }
+  return parts.length ? parts.join(" · ") : "No inputs set yet";
+}
+
+function problemCount(id) {
+  return Object.keys(store.problems[id] || {}).length;
+}
+
+function stepNode(step, index) {
+  const action = store.actions.get(step.action);
+  const result = store.results[step.id];
+  const last = index === store.flow.steps.length - 1;
+  const node = h("li", {
+    class: ["step", result && `result-${result.status}`, problemCount(step.id) && "has-problems", selected === step.id && "selected"],
+    dataset: { step: step.id, node: step.id, action: step.action },
+    tabindex: "0",
+    "aria-label": `Step ${index + 1}: ${action.label}`,
+    "aria-current": selected === step.id ? "step" : "false",
+  },
+    h("span", { class: "grip", title: "Drag to reorder", "aria-hidden": "true" }, icon("grip")),
+    h("span", { class: "step-number" }, String(index + 1)),
+    h("div", { class: "node-text" },
+      h("div", { class: "node-title" },
+        h("span", { class: "step-title-text" }, action.label),
+        effectBadge(action),
+        action.kind === "list" ? h("span", { class: "badge kind", title: "Pages through results" }, "list") : null),
+      h("p", { class: "node-summary" }, h("code", {}, step.id), " · ", summary(action, step.inputs)),
+    ),
+    statusPill(result, problemCount(step.id)),
+    h("div", { class: "step-buttons no-drag" },
+      h("button", { type: "button", class: "icon-button run-step", title: "Run this step", "aria-label": `Run step ${index + 1}, ${action.label}`, onclick: (e) => { e.stopPropagation(); handlers.runStep(step.id); } }, icon("play")),
+      h("button", { type: "button", class: "icon-button", title: "Move up", "aria-label": `Move step ${index + 1} up`, disabled: index === 0, onclick: (e) => { e.stopPropagation(); moveStep(step.id, index - 1); focusNode(step.id); } }, icon("up")),
+      h("button", { type: "button", class: "icon-button", title: "Move down", "aria-label": `Move step ${index + 1} down`, disabled: last, onclick: (e) => { e.stopPropagation(); moveStep(step.id, index + 2); focusNode(step.id); } }, icon("down")),
+      h("button", { type: "button", class: "icon-button remove-step", title: "Remove", "aria-label": `Remove step ${index + 1}, ${action.label}`, onclick: (e) => { e.stopPropagation(); removeStep(step.id); } }, icon("close")),
+    ),
+  );
+  node.addEventListener("click", () => select(step.id));
+  node.addEventListener("keydown", (event) => {
+    if ((event.key === "Enter" || event.key === " ") && event.target === node) {
+      event.preventDefault();
+      select(step.id);
+    }
+  });
+  draggable(node, {
+    label: () => `${index + 1} · ${action.label}`,
+    payload: () => ({ kind: "step", id: step.id }),
+    targets: [canvasTarget],
+  });
+  return node;
+}
+
+function focusNode(id) {
+  requestAnimationFrame(() => {
+    const node = root.querySelector(`[data-node="${CSS.escape(id)}"]`);
+    if (node) node.focus();
+  });
+}
+
+// -- the inspector ------------------------------------------------------------------------------
+
+function renderInspector() {
+  if (!inspector) return;
+  if (selected === "trigger" && store.flow.trigger) return inspectTrigger();
+  const index = store.flow.steps.findIndex((s) => s.id === selected);
+  if (index < 0) {
+    inspector.removeAttribute("data-step");
+    fill(inspector, h("div", { class: "inspector-empty" },
+      h("strong", {}, store.flow.steps.length ? "Select a step to set its inputs" : "No step yet"),
+      h("p", { class: "muted" }, store.flow.steps.length
+        ? "Each step's inputs, their help and defaults, and its output after a run show here."
+        : "Drag an action from the palette onto the canvas; its inputs show here.")));
+    return;
+  }
+  const step = store.flow.steps[index];
+  const action = store.actions.get(step.action);
+  inspector.dataset.step = step.id;
+  const idInput = h("input", {
+    class: "step-id-input",
+    value: step.id,
+    "aria-label": "Step id (how later steps refer to it)",
+    spellcheck: "false",
+  });
+  idInput.addEventListener("change", () => {
+    if (!renameStep(step.id, idInput.value.trim())) {
+      idInput.value = step.id;
+      idInput.setCustomValidity("A unique id of letters, digits, _ or -, starting with a letter");
+      idInput.reportValidity();
+    } else {
+      select(idInput.value.trim(), { focus: false });
+    }
+  });
+  const form = h("div", { class: "step-form" });
+  const ctx = { index, ownerId: step.id, changed: () => edited(step.id, action, step, index) };
+  for (const spec of action.inputs) form.append(field(step, spec, ctx));
+  fill(inspector, 
+    h("header", { class: "inspector-head" },
+      h("span", { class: "step-number" }, String(index + 1)),
+      h("div", { class: "inspector-heading" },
+        h("h2", { class: "inspector-title", tabindex: "-1" }, action.label, " ", effectBadge(action)),
+        h("p", { class: "muted" }, action.description)),
+      h("button", { type: "button", class: "button run-step", onclick: () => handlers.runStep(step.id) }, icon("play"), "Run step"),
+    ),
+    h("div", { class: "inspector-meta" },
+      h("label", { class: "step-id" }, h("span", {}, "Step id"), idInput),
+      h("code", { class: "action-key", title: "The action's key" }, action.key)),
+    rulesNote(action),
+    form,
+    h("div", { class: "inspector-result" }, resultView(store.results[step.id])),
+  );
+  applyProblems(inspector, step.id);
+}
+
+function inspectTrigger() {
+  const trigger = store.triggers.get(store.flow.trigger.key);
+  inspector.dataset.step = "trigger";
+  const form = h("div", { class: "step-form" });
+  const ctx = { index: 0, ownerId: "trigger", changed: () => edited("trigger", trigger, store.flow.trigger, 0) };
+  for (const spec of trigger.inputs) form.append(field(store.flow.trigger, spec, ctx));
+  fill(inspector, 
+    h("header", { class: "inspector-head" },
+      h("div", { class: "trigger-icon" }, icon("bolt")),
+      h("div", { class: "inspector-heading" },
+        h("h2", { class: "inspector-title", tabindex: "-1" }, trigger.label, " ", h("span", { class: "badge kind" }, trigger.kind)),
+        h("p", { class: "muted" }, trigger.description))),
+    form,
+  );
+  applyProblems(inspector, "trigger");
+}
+
 function rulesNote(action) {
   const labels = Object.fromEntries(action.inputs.map((i) => [i.key, i.label]));
   const lines = (action.rules || []).map((rule) => {
@@ -175,79 +338,9 @@ function rulesNote(action) {
   return lines.length ? h("p", { class: "rules" }, lines.join(" ")) : null;
 }
 
-function stepCard(step, index) {
-  const action = store.actions.get(step.action);
-  const result = store.results[step.id];
-  const card = h("li", {
-    class: ["step", result && `result-${result.status}`, collapsed.has(step.id) && "collapsed"],
-    dataset: { step: step.id, action: step.action },
-  });
-  const grip = h("span", { class: "grip", title: "Drag to reorder", "aria-hidden": "true" }, icon("grip"));
-  const idInput = h("input", {
-    class: "step-id-input",
-    value: step.id,
-    "aria-label": `Step ${index + 1} id (how later steps refer to it)`,
-    spellcheck: "false",
-  });
-  idInput.addEventListener("change", () => {
-    if (!renameStep(step.id, idInput.value.trim())) {
-      idInput.value = step.id;
-      idInput.setCustomValidity("A unique id of letters, digits, _ or -, starting with a letter");
-      idInput.reportValidity();
-    }
-  });
-  const last = index === store.flow.steps.length - 1;
-  const head = h(
-    "header",
-    { class: "step-head" },
-    grip,
-    h("span", { class: "step-number" }, String(index + 1)),
-    h("div", { class: "step-title" },
-      h("span", { class: "step-title-text", tabindex: "-1" }, action.label),
-      effectBadge(action),
-      action.kind === "list" ? h("span", { class: "badge kind", title: "Pages through results" }, "list") : null,
-      h("label", { class: "step-id" }, h("span", {}, "id"), idInput),
-    ),
-    statusPill(result),
-    h("div", { class: "step-buttons no-drag" },
-      h("button", { type: "button", class: "icon-button run-step", title: "Run this step", "aria-label": `Run step ${index + 1}, ${action.label}`, onclick: () => handlers.runStep(step.id) }, icon("play")),
-      h("button", { type: "button", class: "icon-button", title: "Move up", "aria-label": `Move step ${index + 1} up`, disabled: index === 0, onclick: () => { moveStep(step.id, index - 1); focusStep(step.id); } }, icon("up")),
-      h("button", { type: "button", class: "icon-button", title: "Move down", "aria-label": `Move step ${index + 1} down`, disabled: last, onclick: () => { moveStep(step.id, index + 2); focusStep(step.id); } }, icon("down")),
-      h("button", {
-        type: "button", class: "icon-button fold", title: "Fold", "aria-expanded": String(!collapsed.has(step.id)), "aria-label": `Fold step ${index + 1}`,
-        onclick: () => {
-          if (collapsed.has(step.id)) collapsed.delete(step.id);
-          else collapsed.add(step.id);
-          card.classList.toggle("collapsed");
-        },
-      }, icon("chevron")),
-      h("button", { type: "button", class: "icon-button remove-step", title: "Remove", "aria-label": `Remove step ${index + 1}, ${action.label}`, onclick: () => removeStep(step.id) }, icon("close")),
-    ),
-  );
-  draggable(card, {
-    handle: head,
-    label: () => `${index + 1} · ${action.label}`,
-    payload: () => ({ kind: "step", id: step.id }),
-    targets: [canvasTarget],
-  });
-  const form = h("div", { class: "step-form" });
-  const ctx = { index, ownerId: step.id, changed: () => refresh(card, action, step, index, step.id) };
-  for (const spec of action.inputs) form.append(field(step, spec, ctx));
-  card.append(
-    head,
-    h("div", { class: "step-body" },
-      h("p", { class: "step-description" }, action.description, h("code", { class: "action-key" }, action.key)),
-      rulesNote(action),
-      form,
-      resultView(result),
-    ),
-  );
-  applyProblems(card, step.id);
-  return card;
-}
-
 function resultView(result) {
-  if (!result || result.status === "running") return null;
+  if (!result) return null;
+  if (result.status === "running") return h("p", { class: "notice info" }, "Running…");
   if (result.status === "ok") {
     return outputPanel(result.output, h("span", {}, "Output", h("span", { class: "muted" }, ` · ${formatSeconds(result.seconds)}`)));
   }
@@ -255,42 +348,61 @@ function resultView(result) {
   return h("div", { class: "notice error step-error", role: "alert" }, result.error ? result.error.message : "Failed");
 }
 
-/** After an edit: if the step shows problems, check it again as the runtime will. */
-function refresh(card, operation, owner, index, id) {
-  if (!store.problems[id]) return;
-  const earlier = store.flow.steps.slice(0, index).map((s) => s.id);
-  const found = checkInputs(operation, owner.inputs, earlier, Boolean(store.flow.trigger));
-  if (Object.keys(found).length) store.problems[id] = found;
-  else delete store.problems[id];
-  applyProblems(card, id);
+/** After an edit: the node's summary, and (if it shows problems) the check again. */
+function edited(id, operation, owner, index) {
+  if (store.problems[id]) {
+    const earlier = store.flow.steps.slice(0, index).map((s) => s.id);
+    const found = checkInputs(operation, owner.inputs, earlier, Boolean(store.flow.trigger));
+    if (Object.keys(found).length) store.problems[id] = found;
+    else delete store.problems[id];
+    applyProblems(inspector, id);
+  }
+  refreshNode(id);
 }
 
-function applyProblems(card, id) {
+function refreshNode(id) {
+  if (id === "trigger") {
+    const slot = root.querySelector(".trigger-slot.filled .node-summary");
+    if (slot) slot.textContent = summary(store.triggers.get(store.flow.trigger.key), store.flow.trigger.inputs);
+    return;
+  }
+  const node = root.querySelector(`.step[data-step="${CSS.escape(id)}"]`);
+  const step = store.flow.steps.find((s) => s.id === id);
+  if (!node || !step) return;
+  const action = store.actions.get(step.action);
+  node.querySelector(".node-summary").replaceChildren(h("code", {}, step.id), " · ", summary(action, step.inputs));
+  node.querySelector(".status").replaceWith(statusPill(store.results[id], problemCount(id)));
+  node.classList.toggle("has-problems", problemCount(id) > 0);
+}
+
+function applyProblems(panel, id) {
   const problems = store.problems[id] || {};
-  for (const wrapper of card.querySelectorAll(".field")) showProblems(wrapper, problems[wrapper.dataset.input]);
-  card.classList.toggle("has-problems", Object.keys(problems).length > 0);
+  for (const wrapper of panel.querySelectorAll(".field")) showProblems(wrapper, problems[wrapper.dataset.input]);
 }
 
-/** Re-draw the problems of every step (after a check) without rebuilding the forms. */
+/** Re-draw every node's problem count and the inspector's problems (after a check). */
 export function showAllProblems() {
-  for (const card of root.querySelectorAll(".steps > .step")) applyProblems(card, card.dataset.step);
-  const slot = root.querySelector(".trigger-slot.filled");
-  if (slot) applyProblems(slot, "trigger");
+  for (const step of store.flow.steps) refreshNode(step.id);
+  if (selected) applyProblems(inspector, selected);
+}
+
+/** The first step (or the trigger) with a problem, or null. */
+export function firstWithProblems() {
+  if (store.problems.trigger) return "trigger";
+  const step = store.flow.steps.find((s) => store.problems[s.id]);
+  return step ? step.id : null;
 }
 
 /** Re-draw one step's status and output (during and after a run). */
 export function showResult(id) {
-  const card = root.querySelector(`.step[data-step="${CSS.escape(id)}"]`);
-  if (!card) return;
+  const node = root.querySelector(`.step[data-step="${CSS.escape(id)}"]`);
+  if (!node) return;
   const result = store.results[id];
-  card.querySelector(".status").replaceWith(statusPill(result));
-  card.classList.remove("result-ok", "result-failed", "result-skipped", "result-running");
-  if (result) card.classList.add(`result-${result.status}`);
-  const body = card.querySelector(".step-body");
-  const old = body.querySelector(".output, .notice");
-  if (old) old.remove();
-  const view = resultView(result);
-  if (view) body.append(view);
+  node.classList.remove("result-ok", "result-failed", "result-skipped", "result-running");
+  if (result) node.classList.add(`result-${result.status}`);
+  refreshNode(id);
+  if (selected === id) {
+    const area = inspector.querySelector(".inspector-result");
+    if (area) area.replaceChildren(...[resultView(result)].filter(Boolean));
+  }
 }
-
-export { changed };

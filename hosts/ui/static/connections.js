@@ -4,7 +4,7 @@
 // Secrets are write-only: typed here, never sent back by the server once saved.
 
 import { api } from "./api.js";
-import { h, icon } from "./dom.js";
+import { fill, h } from "./dom.js";
 import { store } from "./store.js";
 
 let root = null;
@@ -37,7 +37,7 @@ function workspaceText(w) {
 
 export function renderConnections() {
   if (!root) return;
-  root.replaceChildren(
+  fill(root, 
     h("section", { class: "panel connections-list", "aria-labelledby": "saved-title" },
       h("h2", { id: "saved-title" }, "Connections"),
       h("p", { class: "muted" }, "Saved for this user only. Secrets are write-only: once saved, they never come back to this page."),
@@ -180,6 +180,11 @@ function input(spec) {
   );
 }
 
+/** Required inputs and choices come first; the other optional settings fold away. */
+function shownFirst(spec) {
+  return spec.required || spec.type === "select";
+}
+
 function values(form, spec) {
   const fields = {};
   for (const inputSpec of spec.inputs) {
@@ -202,7 +207,11 @@ function connectionForm() {
       name,
       h("p", { class: "help" }, "The name you pick this connection by (letters, digits, '.', '_' or '-')."),
     ),
-    ...spec.inputs.map(input),
+    ...spec.inputs.filter(shownFirst).map(input),
+    h("details", { class: "more-settings" },
+      h("summary", {}, `More settings (${spec.inputs.filter((i) => !shownFirst(i)).length}): `,
+        h("span", { class: "muted" }, spec.inputs.filter((i) => !shownFirst(i)).map((i) => i.label).join(", "))),
+      h("div", { class: "connection-fields" }, ...spec.inputs.filter((i) => !shownFirst(i)).map(input))),
   );
   const show = (kindName, text) => status.replaceChildren(notice(kindName, text));
   if (spec.kind === "oauth2") {
@@ -289,4 +298,3 @@ async function waitForLogin(login, show) {
   throw new Error("No answer from Intercom's consent page within 15 minutes: start again.");
 }
 
-export { icon };

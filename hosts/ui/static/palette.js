@@ -4,7 +4,7 @@
 
 import { h, icon } from "./dom.js";
 import { draggable } from "./drag.js";
-import { canvasTarget, focusStep, triggerTarget } from "./canvas.js";
+import { canvasTarget, select, triggerTarget } from "./canvas.js";
 import { previewChoices } from "./fields.js";
 import { addStep, setTrigger, store } from "./store.js";
 
@@ -104,8 +104,11 @@ function paletteItem({ kind, item }) {
     badge,
   );
   button.addEventListener("click", () => {
-    if (kind === "action") focusStep(addStep(item.key).id);
-    else if (kind === "trigger") setTrigger(item.key);
+    if (kind === "action") select(addStep(item.key).id);
+    else if (kind === "trigger") {
+      setTrigger(item.key);
+      select("trigger");
+    }
     else previewChoices(button, item);
   });
   if (kind !== "data_source") {
