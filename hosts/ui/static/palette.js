@@ -86,7 +86,7 @@ export function renderPalette(element) {
 
 function paletteItem({ kind, item }) {
   const badge = {
-    action: h("span", { class: ["badge", `effect-${item.effect}`] }, item.kind === "list" ? `${item.effect} · list` : item.effect),
+    action: h("span", { class: ["effect-dot", `effect-${item.effect}`], title: `Effect: ${item.effect}`, "aria-label": `effect ${item.effect}` }),
     trigger: h("span", { class: "badge kind" }, `trigger · ${item.kind}`),
     data_source: h("span", { class: "badge kind" }, "dropdown"),
   }[kind];
