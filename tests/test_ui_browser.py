@@ -84,6 +84,7 @@ def browser(downloads: Path) -> Iterator[WebDriver]:
         options.add_argument(argument)
     options.binary_location = str(CHROMIUM)
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads)})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(str(CHROMEDRIVER), env={**os.environ, "TZ": "UTC"})
     driver = webdriver.Chrome(options=options, service=service)
     driver.execute_cdp_cmd(
@@ -149,6 +150,7 @@ def start(driver: WebDriver, designer: Designer) -> None:
     driver.execute_script("sessionStorage.clear()")
     driver.get(designer.url)
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".palette-item"))
+    driver.get_log("browser")  # what earlier tests left in the console
 
 
 def screenshot(driver: WebDriver, name: str) -> None:
@@ -306,8 +308,32 @@ def test_design_run_and_save_a_flow_that_flow_run_runs_the_same(
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert errors_in_console(browser) == []
     now = (started - 5, time.time() + 5)
     assert normalized(json.loads(done.stdout), {}, now) == normalized(outputs, {}, now)
+
+
+def test_a_flow_written_by_hand_opens_in_the_canvas_and_runs(
+    browser: WebDriver, designer: Designer
+) -> None:
+    start(browser, designer)
+    example = REPO / "examples" / "onboard-customer.yaml"
+    css(browser, "#open-file").send_keys(str(example))
+    wait(browser, lambda d: len(order(d)) == 10)
+    written = yaml.safe_load(example.read_text())
+    assert order(browser) == [entry["id"] for entry in written["steps"]]
+    assert css(browser, "#flow-name").get_attribute("value") == "Onboard a customer"
+    inspector = step(browser, "tag_contact")
+    mapped = [m.text for m in inspector.find_elements(By.CSS_SELECTOR, ".mapped")]
+    assert mapped == ["2 · Create Contact\ndata.id",
+                      "4 · Create Tag\ndata.id"]  # fmt: skip
+    css(browser, "#run-flow").click()
+    wait(browser, lambda d: css(d, "#banner").text.startswith("10 steps ran"), seconds=60)
+    assert errors_in_console(browser) == []
+
+
+def errors_in_console(driver: WebDriver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
 def test_an_oauth_connection_through_the_sandbox_consent_page(

@@ -258,6 +258,11 @@ def test_secrets_never_come_back_to_the_browser(
         listed = owner.get("/api/connections")
         tested = owner.post("/api/connections/test", json={"name": "work"})
         again = owner.post("/api/connections", json=body)
+        stored = tmp_path / "config" / "connections.json"
+        assert json.loads(stored.read_text())["work"]["access_token"] == TOKEN  # saved for real
+        removed = owner.post("/api/connections/remove", json={"name": "work"})
+        assert removed.status_code == 200
+        assert owner.get("/api/connections").json() == {"connections": []}
     for answer in (saved, listed, tested, again):
         assert TOKEN not in answer.text
     (work,) = listed.json()["connections"]
@@ -265,8 +270,7 @@ def test_secrets_never_come_back_to_the_browser(
     assert work["fields"]["base_url"] == intercom.url
     assert tested.json()["workspace"]["name"] == "Sandbox Workspace"
     assert again.status_code == 409 and "exists already" in again.json()["error"]["message"]
-    stored = tmp_path / "config" / "connections.json"
-    assert json.loads(stored.read_text())["work"]["access_token"] == TOKEN
+    assert json.loads(stored.read_text()) == {}  # removed
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
 
 

@@ -2,6 +2,7 @@
 // comes from the URL `intercom-connector ui` printed and is then kept for this tab only.
 
 const TOKEN_KEY = "intercom-designer-token";
+let token = null;
 
 /** The token: from the URL (then removed from the address bar), else from this tab. */
 export function takeToken() {
@@ -12,7 +13,8 @@ export function takeToken() {
     url.searchParams.delete("token");
     history.replaceState(null, "", url.pathname + url.search + url.hash);
   }
-  return sessionStorage.getItem(TOKEN_KEY);
+  token = sessionStorage.getItem(TOKEN_KEY);
+  return token;
 }
 
 /** An error the server (or the connector behind it) answered, in words for a person. */
@@ -26,7 +28,7 @@ export class ApiError extends Error {
 }
 
 async function call(method, path, body) {
-  const headers = { "X-Designer-Token": sessionStorage.getItem(TOKEN_KEY) || "" };
+  const headers = { "X-Designer-Token": token || "" };
   const options = { method, headers };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
