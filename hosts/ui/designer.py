@@ -32,7 +32,6 @@ from intercom_connector.runtime.connection import (
     connection_from_mapping,
 )
 from intercom_connector.runtime.errors import ConnectionConfigError, ConnectorError
-from intercom_connector.runtime.manifest import load_manifest
 from intercom_connector.runtime.shim import Connector
 
 #: how long a started OAuth 2.0 login waits for Intercom's redirect
@@ -272,7 +271,4 @@ class Designer:
 
     def info(self, origin: str) -> dict[str, Any]:
         """What the page needs besides the manifest."""
-        return {
-            "redirect_uri": origin + CALLBACK_PATH,
-            "label": load_manifest().label,
-        }
+        return {"redirect_uri": origin + CALLBACK_PATH}

@@ -110,7 +110,6 @@ class DesignerApp:
             ("POST", "/api/data-source"): lambda env, body: designer.data_source(
                 body.get("key"), body.get("connection"), body.get("inputs")
             ),
-            ("POST", "/api/flow/check"): lambda env, body: {"problems": runs.check(body)[1]},
             ("POST", "/api/flow/run"): lambda env, body: runs.run(
                 body.get("flow"),
                 designer.connection(body.get("connection")),
