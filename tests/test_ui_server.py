@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -112,8 +113,10 @@ def test_the_cli_prints_the_url_with_its_token_and_serves_the_designer(tmp_path:
         exported = httpx.get(f"{base}/api/manifest", params={"token": token}, timeout=10).json()
         assert [a["key"] for a in exported["actions"]] == list(load_manifest().actions)
         assert httpx.get(f"{base}/api/manifest", timeout=10).status_code == 403
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        assert process.wait(timeout=10) == 0
     finally:
-        process.terminate()
+        process.kill()
         process.wait(timeout=10)
 
 
