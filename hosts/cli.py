@@ -22,6 +22,7 @@ from typing import Any, TextIO
 import orjson
 import yaml
 
+from intercom_connector import __version__
 from intercom_connector.connections.saved import SavedConnections
 from intercom_connector.hosts.docs import (
     default_text,
@@ -49,7 +50,26 @@ EXIT_USAGE = 2
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with its usage errors sent through our one error path (exit 2)."""
+    """argparse, with its usage errors sent through our one error path (exit 2).
+
+    Every parser takes the global options, so that they may also follow a command
+    (``run list_tags --verbose``); given nowhere, the top parser's defaults apply.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="trace HTTP requests on stderr (secrets redacted)",
+        )
+        self.add_argument(
+            "--config-dir",
+            metavar="DIR",
+            default=argparse.SUPPRESS,
+            help="where saved connections live (default: user config)",
+        )
 
     def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)
@@ -203,22 +223,42 @@ class Progress:
 
 
 def cmd_flow_run(args: argparse.Namespace) -> int:
-    from intercom_connector.hosts.flow import load_flow, run_flow
+    from intercom_connector.hosts.flow import (
+        StepError,
+        StepLines,
+        StepResult,
+        load_flow,
+        run_flow,
+    )
 
     flow = load_flow(args.file)
     connection, transport = _connection(args)
     total = len(flow.steps)
+    # A person at a terminal reads one line per step; JSON is for --json and for pipes.
+    lines = StepLines(flow, sys.stdout.encoding) if sys.stdout.isatty() and not args.json else None
 
-    def show(number: int, step: Any, result: dict[str, Any]) -> None:
-        if not args.json:
-            print(f"# step {number}/{total} {step.id}: {step.action}", flush=True)
-            _print_json(result, sys.stdout)
+    def show(result: StepResult) -> None:
+        if lines is not None:
+            print(lines.line(result), flush=True)
+        elif not args.json and result.output is not None:
+            number = flow.steps.index(result.step) + 1
+            print(f"# step {number}/{total} {result.step.id}: {result.step.action}", flush=True)
+            _print_json(result.output, sys.stdout)
             sys.stdout.flush()
 
-    with Connector(connection, transport=transport) as connector:
-        outputs = run_flow(flow, connector, show)
+    try:
+        with Connector(connection, transport=transport) as connector:
+            outputs = run_flow(flow, connector, show)
+    except StepError as exc:  # what ran, what failed, what was skipped; then the error
+        if args.json:
+            _print_json({r.step.id: r.as_json() for r in exc.results}, sys.stdout)
+        elif lines is not None:
+            print(lines.summary(), flush=True)
+        raise
     if args.json:
         _print_json(outputs, sys.stdout)
+    elif lines is not None:
+        print(lines.summary(), flush=True)
     return EXIT_OK
 
 
@@ -284,6 +324,8 @@ def cmd_actions(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
+    from intercom_connector.runtime.inputs import TYPE_HINTS
+
     action = _action(args.action)
     print(f"{action.label} ({action.key})")
     print(action.description)
@@ -298,7 +340,42 @@ def cmd_describe(args: argparse.Namespace) -> int:
             print(f"      one of: {', '.join(o.value for o in spec.options)}")
         if spec.comments:
             print(f"      {spec.comments}")
+        hint, example = TYPE_HINTS.get(spec.type, ("", ""))
+        example = spec.example or example
+        if example and example in spec.comments:
+            example = ""  # the comment already shows one
+        usage = [hint] if hint else []
+        if example:
+            usage.append(f"e.g. {example}")
+        if usage:
+            print(f"      {', '.join(usage)}")
+    schema = load_manifest().output_schema(action.output)
+    fields = {
+        name: (_json_type(field), field) for name, field in schema.get("properties", {}).items()
+    }
+    print()
+    print(f'Output: {{"data": {schema.get("title", action.output)}}}, whose fields are:')
+    name_width = max((len(name) for name in fields), default=0)
+    type_width = max((len(kind) for kind, _ in fields.values()), default=0)
+    for name, (kind, field) in fields.items():
+        about = " ".join(str(field.get("description", "")).split())
+        about = about if len(about) <= 70 else about[:67] + "..."
+        print(f"  {name:<{name_width}}  {kind:<{type_width}}  {about}".rstrip())
     return EXIT_OK
+
+
+def _json_type(schema: Mapping[str, Any]) -> str:
+    """``string``, ``string|null``, ``array of object``: one output field's JSON type."""
+    kinds = schema.get("type")
+    if kinds is None:
+        alternatives = schema.get("anyOf") or schema.get("oneOf") or []
+        kinds = [_json_type(alternative) for alternative in alternatives] or ["any"]
+    names = [kinds] if isinstance(kinds, str) else list(kinds)
+    text = "any" if "any" in names else "|".join(names)
+    items = schema.get("items")
+    if text == "array" and isinstance(items, Mapping) and "type" in items:
+        text = f"array of {_json_type(items)}"
+    return text
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
@@ -333,12 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="intercom-connector",
         description="Run Intercom connector actions, and describe the connector.",
     )
-    parser.add_argument(
-        "--verbose", action="store_true", help="trace HTTP requests on stderr (secrets redacted)"
-    )
-    parser.add_argument(
-        "--config-dir", metavar="DIR", help="where saved connections live (default: user config)"
-    )
+    parser.set_defaults(verbose=False, config_dir=None)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 

@@ -27,7 +27,11 @@ from intercom_connector.runtime.connection import (
     check_base_url,
     connection_from_mapping,
 )
-from intercom_connector.runtime.errors import AuthenticationError, ConnectionConfigError
+from intercom_connector.runtime.errors import (
+    AuthenticationError,
+    ConnectionConfigError,
+    ConnectorError,
+)
 from intercom_connector.runtime.manifest import ConnectionSpec, InputSpec, load_manifest
 
 ENV_CLIENT_SECRET = "INTERCOM_CLIENT_SECRET"
@@ -99,17 +103,22 @@ def cmd_connect_oauth2(args: argparse.Namespace) -> int:
         if not args.no_browser and sys.stdin.isatty():
             webbrowser.open(pending.url)
         callback = listener.wait(args.timeout)
+        try:  # the browser waits for the outcome: its page says what happened
+            connection = complete_authorization(
+                pending,
+                callback,
+                secret,
+                region=args.region,
+                base_url=base,
+                api_version=args.api_version,
+            )
+            _saved(args).save(args.name, connection.fields(reveal=True))
+        except ConnectorError as exc:
+            listener.finish(False, str(exc))
+            raise
+        listener.finish(True, f"Connected to Intercom, and saved as {args.name!r}.")
     finally:
         listener.close()
-    connection = complete_authorization(
-        pending,
-        callback,
-        secret,
-        region=args.region,
-        base_url=base,
-        api_version=args.api_version,
-    )
-    _saved(args).save(args.name, connection.fields(reveal=True))
     region = connection.get("region")
     return _done(f"Saved connection {args.name!r} (oauth2, region {region}).")
 

@@ -179,7 +179,7 @@ def connection_from_mapping(data: Mapping[str, Any]) -> Connection:
     """
     connections = load_manifest().connections
     kind = data.get("type", TOKEN_FIELD)
-    if kind not in connections:
+    if not isinstance(kind, str) or kind not in connections:
         raise ConnectionConfigError(
             f"Connection type {kind!r} is not known; use one of: {', '.join(connections)}"
         )

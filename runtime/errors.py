@@ -45,6 +45,8 @@ class InputProblem:
     problem: str
 
     def __str__(self) -> str:
+        if self.label == self.key:  # e.g. "--inputs": naming it twice says nothing more
+            return f"{self.label}: {self.problem}"
         return f"{self.label} ({self.key}): {self.problem}"
 
 

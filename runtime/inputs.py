@@ -164,6 +164,23 @@ INPUT_TYPES: dict[str, tuple[dict[str, JSON], Callable[[JSON], JSON]]] = {
     "connection": ({}, _keep),
 }
 
+#: type name -> (what a value of it looks like, an example), for people (``describe``)
+TYPE_HINTS: dict[str, tuple[str, str]] = {
+    "boolean": ("true or false", ""),
+    "integer": ("a whole number", "50"),
+    "number": ("a number", "19.99"),
+    "timestamp": (
+        "unix seconds, or an ISO-8601 date-time (UTC unless it has an offset)",
+        "2024-03-01T09:00:00Z",
+    ),
+    "code": ("JSON", '{"plan_tier": "gold"}'),
+    "value_list": ("a JSON list of text, or one value", '["vip", "trial"]'),
+    "key_value_list": (
+        "a JSON object of text values, or a JSON list of {key, value}",
+        '{"X-Trace-Id": "abc123"}',
+    ),
+}
+
 
 def is_absent(value: JSON) -> bool:
     """An empty form field means "not given", so its default (if any) applies."""

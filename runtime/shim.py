@@ -18,7 +18,8 @@ No HTTP request leaves before step 3 has passed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,18 +65,22 @@ def _is_given(value: Any) -> bool:
     return value is not None and value is not False
 
 
-def validate(operation: OperationSpec, inputs: Mapping[str, Any] | None) -> Validated:
+def validate(
+    operation: OperationSpec, inputs: Mapping[str, Any] | None, *, deferred: Collection[str] = ()
+) -> Validated:
     """Coerced, defaulted, validated inputs for ``operation``.
 
+    ``deferred`` names inputs whose values are known only later (a flow step's
+    references): each must be an input, counts as given, and is not type-checked.
     Raises InputValidationError listing every problem when anything is wrong.
     """
     if inputs is not None and not isinstance(inputs, Mapping):
-        problem = InputProblem("inputs", "inputs", "must be a mapping of input keys to values")
-        raise InputValidationError(operation.label, [problem])
+        what = f"must be a mapping of input keys to values, not {type(inputs).__name__}"
+        raise InputValidationError(operation.label, [InputProblem("inputs", "inputs", what)])
     given = dict(inputs or {})
     by_key = {spec.key: spec for spec in operation.value_inputs}
     problems: list[InputProblem] = []
-    for key in given:
+    for key in [*given, *deferred]:
         if key not in by_key:
             known = ", ".join(by_key) or "none"
             text = f"is not an input of {operation.label}; its inputs are: {known}"
@@ -96,20 +101,31 @@ def validate(operation: OperationSpec, inputs: Mapping[str, Any] | None) -> Vali
     for error in operation.validator.iter_errors(values):
         if error.validator == "required" and not error.absolute_path:
             for key in error.validator_value:
-                if key not in values and key not in coerced_wrong:
+                if key not in values and key not in coerced_wrong and key not in deferred:
                     problems.append(InputProblem(key, by_key[key].label, "is required"))
             continue
         spec = by_key[str(error.absolute_path[0])]
         problems.append(InputProblem(spec.key, spec.label, problem_text(error, spec.pattern_hint)))
-    problems.extend(_rule_problems(operation, values, {p.key for p in problems}))
+    checked = {p.key for p in problems}
+    for key, value in values.items():  # what the schema let through must still encode as JSON
+        if key not in checked and not isinstance(value, str | bool | int):
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError, RecursionError) as exc:
+                problems.append(InputProblem(key, by_key[key].label, f"is not JSON data ({exc})"))
+    # a rule with an input known only later may well be satisfied: not checked here
+    problems.extend(_rule_problems(operation, values, {p.key for p in problems} | set(deferred)))
     if problems:
-        raise InputValidationError(operation.label, problems)
+        # jsonschema reports "required" once per missing input, each naming them all
+        raise InputValidationError(operation.label, dict.fromkeys(problems))
     return Validated({key: values.get(key) for key in by_key}, frozenset(named))
 
 
-def validate_inputs(action: ActionSpec, inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+def validate_inputs(
+    action: ActionSpec, inputs: Mapping[str, Any] | None, *, deferred: Collection[str] = ()
+) -> dict[str, Any]:
     """Coerced, defaulted, validated inputs for ``action``; every input key present."""
-    return validate(action, inputs).values
+    return validate(action, inputs, deferred=deferred).values
 
 
 def _rule_problems(
@@ -148,11 +164,14 @@ def as_connection(connection: Connection | Mapping[str, Any] | None) -> Connecti
             "Connect first: no connection is configured (an Access Token or an authorized "
             "OAuth 2.0 connection)."
         )
+    # Never show the value itself: a caller may have passed the token alone.
     if not isinstance(connection, Mapping):
         raise ConnectionConfigError(
-            f"A connection is a Connection or a mapping of its fields, not "
-            f"{type(connection).__name__}"
+            "A connection is a Connection or a mapping of its fields (type, access_token, ...), "
+            f"not {type(connection).__name__}"
         )
+    if not all(isinstance(key, str) for key in connection):
+        raise ConnectionConfigError("A connection's field names must be text")
     return connection_from_mapping(connection)
 
 
@@ -281,19 +300,25 @@ def _as_int(value: float | None) -> int | None:
     return int(value) if value is not None else None
 
 
-#: how a caller's unknown key is named, by the manifest's section
-_UNKNOWN = {"actions": ("ACTION", "an action"), "data_sources": ("DATA_SOURCE", "a data source")}
+#: how a caller's unknown key is named, by the manifest's section: the call, its parameter,
+#: one entry and the section
+_UNKNOWN = {
+    "actions": ("invoke", "action_key", "an action", "actions"),
+    "data_sources": ("data_source", "key", "a data source", "data sources"),
+}
 
 
 def _known(key: Any, kind: str) -> Any:
-    """The manifest entry ``key`` of ``kind``; a caller's unknown key is bad input."""
+    """The manifest entry ``key`` of ``kind``; a caller's unknown key is an
+    InputValidationError listing the known ones."""
     entries: Mapping[str, Any] = getattr(load_manifest(), kind)
     if isinstance(key, str) and key in entries:
         return entries[key]
-    name, what = _UNKNOWN[kind]
+    call, name, what, section = _UNKNOWN[kind]
     known = ", ".join(sorted(entries))
-    problem = f"{key!r} is not {what}; they are: {known}"
-    raise InputValidationError("intercom-connector", [InputProblem(name, name, problem)])
+    shown = repr(key) if len(repr(key)) <= 60 else repr(key)[:57] + "..."
+    problem = f"{shown} is not {what}; the {section} are: {known}"
+    raise InputValidationError(call, [InputProblem(name, name, problem)])
 
 
 def _paging_values(action: ActionSpec, checked: Validated) -> PagingValues:
