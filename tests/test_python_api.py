@@ -173,3 +173,9 @@ def test_a_json_query_that_is_not_json_data_is_named() -> None:
         "Search Contacts: 1 input is not valid:\n  - JSON Query (json_query): "
         "is not JSON data (Object of type set is not JSON serializable)"
     )
+
+
+def test_json_text_nested_too_deeply_is_a_bad_input() -> None:
+    with pytest.raises(InputValidationError) as excinfo:
+        invoke("search_contacts", {"json_query": "[" * 100_000}, CONNECTION)
+    assert str(excinfo.value).endswith("  - JSON Query (json_query): is nested too deeply")
