@@ -13,22 +13,28 @@ The Python API a host embeds::
 
 ``Connector(connection)`` runs many actions over one reused HTTP client;
 ``load_manifest()`` gives the component, its connections and every action with its
-inputs. Every error is an ``intercom_connector.errors.ConnectorError``.
+inputs. Triggers: ``events, state = poll(key, connection, inputs, state)`` for a polling
+one, ``receive_webhook(key, headers, body, inputs)`` for a delivery of Intercom's.
+Every error is an ``intercom_connector.errors.ConnectorError``.
 """
 
 from intercom_connector.runtime import errors
 from intercom_connector.runtime.connection import Connection, Secret
 from intercom_connector.runtime.errors import ConnectorError
 from intercom_connector.runtime.manifest import load_manifest
-from intercom_connector.runtime.shim import Connector, invoke
+from intercom_connector.runtime.shim import Connector, invoke, poll, receive_webhook
+from intercom_connector.runtime.triggers import ReplayGuard
 
 __all__ = [
     "Connection",
     "Connector",
     "ConnectorError",
+    "ReplayGuard",
     "Secret",
     "errors",
     "invoke",
     "load_manifest",
+    "poll",
+    "receive_webhook",
 ]
 __version__ = "0.1.0"

@@ -12,7 +12,8 @@ Every error the connector raises is a ``ConnectorError``::
     │   ├── NotFoundError        404 (and 410 for a merged contact)
     │   ├── RateLimitError       429, still refused after the retries
     │   └── ServerError          5xx, still failing after the retries
-    └── TransportError           the network failed or timed out (no answer from Intercom)
+    ├── TransportError           the network failed or timed out (no answer from Intercom)
+    └── WebhookRefusal           a webhook delivery is refused: a bad signature (401) or body (400)
 
 Messages are written for a person deciding what to do next. No message, repr or
 log line ever carries a secret: errors are built from statuses, codes and Intercom's
@@ -142,6 +143,18 @@ class TransportError(ConnectorError):
     """No usable answer: connection refused or dropped, DNS failure, timeout."""
 
     exit_code = 5
+
+
+class WebhookRefusal(ConnectorError):
+    """A delivery to a webhook trigger that is refused: ``status`` is the HTTP answer to
+    give, 401 (no or a wrong signature: not from Intercom, or altered) or 400 (the signed
+    body is not a notification)."""
+
+    exit_code = 2
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 def error_class_for_status(status: int) -> type[IntercomAPIError]:
