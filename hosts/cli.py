@@ -31,6 +31,7 @@ from intercom_connector.hosts.docs import (
     replace_generated,
 )
 from intercom_connector.hosts.login import add_login_commands
+from intercom_connector.hosts.triggers import CliParts, add_trigger_commands
 from intercom_connector.runtime.connection import (
     Connection,
     connection_from_env,
@@ -227,11 +228,20 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
         StepError,
         StepLines,
         StepResult,
+        flow_event,
         load_flow,
         run_flow,
     )
 
     flow = load_flow(args.file)
+    event = None
+    if args.event:
+
+        def bad_event(problem: str) -> InputValidationError:
+            return InputValidationError(flow.name, [InputProblem("--event", "--event", problem)])
+
+        event = _read_structured(args.event, "event file", bad_event)
+    event = flow_event(flow, event)
     connection, transport = _connection(args)
     total = len(flow.steps)
     # A person at a terminal reads one line per step; JSON is for --json and for pipes.
@@ -248,7 +258,7 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
 
     try:
         with Connector(connection, transport=transport) as connector:
-            outputs = run_flow(flow, connector, show)
+            outputs = run_flow(flow, connector, show, event=event)
     except StepError as exc:  # what ran, what failed, what was skipped; then the error
         if args.json:
             _print_json({r.step.id: r.as_json() for r in exc.results}, sys.stdout)
@@ -439,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _connection_options(flow_run)
     flow_run.add_argument(
+        "--event", metavar="FILE", help="the event a flow with a trigger starts from; - for stdin"
+    )
+    flow_run.add_argument(
         "--json", action="store_true", help="print all outputs as one JSON object at the end"
     )
     flow_run.set_defaults(handler=cmd_flow_run)
@@ -456,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_sources.set_defaults(handler=cmd_data_sources)
 
     add_login_commands(commands)
+    add_trigger_commands(commands, CliParts(_connection_options, _connection, _inputs))
 
     sandbox = commands.add_parser("sandbox", help="the local Intercom sandbox")
     sandbox_commands = sandbox.add_subparsers(
