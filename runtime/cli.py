@@ -246,9 +246,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
 def cmd_sandbox_reset(args: argparse.Namespace) -> int:
     from intercom_connector.sandbox import Sandbox
 
-    # A corrupt database is deleted and made again: a reset throws its data away anyway.
-    sandbox = Sandbox(args.data_dir, seed=False, replace_corrupt=True)
-    sandbox.reset(seed=not args.empty)
+    sandbox = Sandbox.rebuilt(args.data_dir, seed=not args.empty)  # even a corrupt one
     state = "empty" if args.empty else "the demo workspace"
     print(f"sandbox reset to {state} ({sandbox.data_path})", file=sys.stderr)
     return EXIT_OK
