@@ -15,22 +15,45 @@ The Python API a host embeds::
 ``load_manifest()`` gives the component, its connections and every action with its
 inputs. Triggers: ``events, state = poll(key, connection, inputs, state)`` for a polling
 one, ``receive_webhook(key, headers, body, inputs)`` for a delivery of Intercom's.
-Every error is an ``intercom_connector.errors.ConnectorError``.
+Every error is an ``intercom_connector.ConnectorError``; the classes of its tree
+(``InputValidationError``, ``NotFoundError``, ...) are importable from here too.
 """
 
 from intercom_connector.runtime import errors
 from intercom_connector.runtime.connection import Connection, Secret
-from intercom_connector.runtime.errors import ConnectorError
+from intercom_connector.runtime.errors import (
+    AuthenticationError,
+    ConnectionConfigError,
+    ConnectorError,
+    InputValidationError,
+    IntercomAPIError,
+    ManifestError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+    WebhookRefusal,
+)
 from intercom_connector.runtime.manifest import load_manifest
 from intercom_connector.runtime.shim import Connector, invoke, poll, receive_webhook
 from intercom_connector.runtime.triggers import ReplayGuard
 
 __all__ = [
+    "AuthenticationError",
     "Connection",
+    "ConnectionConfigError",
     "Connector",
     "ConnectorError",
+    "InputValidationError",
+    "IntercomAPIError",
+    "ManifestError",
+    "NotFoundError",
+    "RateLimitError",
     "ReplayGuard",
     "Secret",
+    "ServerError",
+    "TransportError",
+    "WebhookRefusal",
     "errors",
     "invoke",
     "load_manifest",

@@ -17,20 +17,29 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
 
 from intercom_connector.sandbox.app import DroppedConnection, Faults, SandboxApp
+from intercom_connector.sandbox.seed import prepare_workspace, seed_workspace
 from intercom_connector.sandbox.server import ServerHandle, run_server
-from intercom_connector.sandbox.store import Store
+from intercom_connector.sandbox.store import SandboxStateError, Store
 
 DEFAULT_TOKEN = "sandbox-token"
 ENV_DIR = "INTERCOM_SANDBOX_DIR"
 MEMORY = ":memory:"
 
-__all__ = ["DEFAULT_TOKEN", "Faults", "Sandbox", "ServerHandle", "default_data_dir", "serve"]
+__all__ = [
+    "DEFAULT_TOKEN",
+    "Faults",
+    "Sandbox",
+    "SandboxStateError",
+    "ServerHandle",
+    "default_data_dir",
+    "serve",
+]
 
 
 def default_data_dir() -> Path:
@@ -39,6 +48,13 @@ def default_data_dir() -> Path:
         return Path(os.environ[ENV_DIR])
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "intercom-connector" / "sandbox"
+
+
+def _database(data_dir: str | os.PathLike[str] | None) -> str:
+    if str(data_dir) == MEMORY:
+        return MEMORY
+    folder = Path(data_dir) if data_dir is not None else default_data_dir()
+    return str(folder / "sandbox.sqlite3")
 
 
 class _InProcessTransport(httpx.WSGITransport):
@@ -54,7 +70,11 @@ class _InProcessTransport(httpx.WSGITransport):
 
 
 class Sandbox:
-    """One sandbox workspace: its data, its token, its limits and faults."""
+    """One sandbox workspace: its data, its token, its limits and faults.
+
+    SandboxStateError when its folder cannot be made or its database cannot be used;
+    ``Sandbox.rebuilt`` makes a new database in place of a corrupt one.
+    """
 
     base_url = "https://sandbox.intercom.invalid"
 
@@ -69,12 +89,7 @@ class Sandbox:
         seed: bool = True,
         oauth_clients: Mapping[str, str] | None = None,
     ) -> None:
-        if str(data_dir) == MEMORY:
-            path = MEMORY
-        else:
-            folder = Path(data_dir) if data_dir is not None else default_data_dir()
-            path = str(folder / "sandbox.sqlite3")
-        self.store = Store(path)
+        self.store = Store(_database(data_dir))
         self.token = token
         self.app = SandboxApp(
             self.store,
@@ -84,33 +99,44 @@ class Sandbox:
             faults=faults,
             oauth_clients=oauth_clients,
         )
-        if seed:
-            self._seed_once()
+        prepare_workspace(self.store, demo=seed)
 
     @property
     def data_path(self) -> str:
         return self.store.path
 
-    def _seed_once(self) -> None:
-        from intercom_connector.sandbox.seed import seed_workspace
-
-        with self.store.transaction() as db:
-            seeded = db.execute("SELECT value FROM meta WHERE key = 'seeded'").fetchone()
-        if seeded is None:
-            seed_workspace(self.store)
-
     def reset(self, *, seed: bool = True) -> None:
-        """Back to the demo workspace (or to an empty one)."""
-        from intercom_connector.sandbox.seed import seed_workspace
-
+        """Back to the demo workspace (or to an empty one, which stays empty)."""
         self.store.clear()
-        if seed:
-            seed_workspace(self.store)
+        seed_workspace(self.store, demo=seed)
+
+    @classmethod
+    def rebuilt(
+        cls, data_dir: str | os.PathLike[str] | None = None, *, seed: bool = True
+    ) -> Sandbox:
+        """``sandbox reset``: the workspace in ``data_dir`` reset; a database found corrupt,
+        when opened or while cleared, is deleted and made anew (a reset drops its data)."""
+        try:
+            sandbox = cls(data_dir, seed=False)
+        except SandboxStateError as error:
+            if not error.corrupt:
+                raise
+        else:
+            try:
+                sandbox.reset(seed=seed)
+                return sandbox
+            except SandboxStateError as error:
+                sandbox.close()
+                if not error.corrupt:
+                    raise
+        Store.delete(_database(data_dir))
+        sandbox = cls(data_dir, seed=False)
+        sandbox.reset(seed=seed)
+        return sandbox
 
     def add_contacts(self, count: int, *, role: str = "user", prefix: str = "bulk") -> list[str]:
         """Create ``count`` contacts at once (tests, benchmarks); returns their ids in order."""
         from intercom_connector.sandbox import records
-        from intercom_connector.sandbox.app import save_contact
 
         ids = []
         now = int(time.time())
@@ -125,7 +151,7 @@ class Sandbox:
                 }
                 if role == "user":
                     fields["external_id"] = f"{prefix}-{number}"
-                save_contact(db, records.new_contact(contact_id, fields, now))
+                records.save_contact(db, records.new_contact(contact_id, fields, now))
                 ids.append(contact_id)
         return ids
 
@@ -144,6 +170,11 @@ def serve(
     return ServerHandle(sandbox.app, host, port, threads)
 
 
-def serve_forever(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Serve ``sandbox`` on loopback until interrupted."""
-    run_server(sandbox.app, host, port)
+def serve_forever(
+    sandbox: Sandbox,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve ``sandbox`` on loopback until interrupted; ``ready(url)`` once it listens."""
+    run_server(sandbox.app, host, port, ready=ready)
