@@ -23,6 +23,7 @@ from intercom_connector.runtime import errors
 from intercom_connector.runtime.connection import Connection, Secret
 from intercom_connector.runtime.errors import (
     AuthenticationError,
+    BusyError,
     ConnectionConfigError,
     ConnectorError,
     InputValidationError,
@@ -40,6 +41,7 @@ from intercom_connector.runtime.triggers import ReplayGuard
 
 __all__ = [
     "AuthenticationError",
+    "BusyError",
     "Connection",
     "ConnectionConfigError",
     "Connector",

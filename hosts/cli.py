@@ -296,12 +296,23 @@ def cmd_data_sources(args: argparse.Namespace) -> int:
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from intercom_connector.sandbox import DEFAULT_TOKEN, Sandbox, serve_forever
 
-    sandbox = Sandbox(args.data_dir, token=args.token or DEFAULT_TOKEN, rate_limit=args.rate_limit)
+    try:
+        sandbox = Sandbox(
+            args.data_dir,
+            token=args.token or DEFAULT_TOKEN,
+            rate_limit=args.rate_limit,
+            webhook_url=args.webhook_url,
+        )
+    except ValueError as exc:  # a webhook URL that is not on loopback
+        raise InputValidationError(
+            "sandbox serve", [InputProblem("--webhook-url", "--webhook-url", str(exc))]
+        ) from None
     shown = "the token given with --token" if args.token else repr(DEFAULT_TOKEN)
+    hooks = f"; webhooks to {args.webhook_url}" if args.webhook_url else ""
 
     def announce(url: str) -> None:  # only once the port is ours
         print(
-            f"Intercom sandbox on {url} (data: {sandbox.data_path}); "
+            f"Intercom sandbox on {url} (data: {sandbox.data_path}{hooks}); "
             f"authenticate with Bearer {shown}. Ctrl-C stops it.",
             file=sys.stderr,
             flush=True,
@@ -495,6 +506,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "::1", "localhost"])
     serve.add_argument("--token", help="the access token it accepts (default: sandbox-token)")
     serve.add_argument("--rate-limit", type=int, help="requests allowed per 10 s window")
+    serve.add_argument(
+        "--webhook-url",
+        metavar="ENDPOINT",
+        help="deliver each change's webhook notification there (a loopback URL), signed",
+    )
     serve.add_argument(
         "--data-dir", help="state directory (default: $INTERCOM_SANDBOX_DIR or user data)"
     )

@@ -11,6 +11,7 @@ Every error the connector raises is a ``ConnectorError``::
     │   ├── AuthenticationError  401 / 403
     │   ├── NotFoundError        404 (and 410 for a merged contact)
     │   ├── RateLimitError       429, still refused after the retries
+    │   ├── BusyError            400 scroll_exists: an earlier scroll still open (a minute)
     │   └── ServerError          5xx, still failing after the retries
     ├── TransportError           the network failed or timed out (no answer from Intercom)
     └── WebhookRefusal           a webhook delivery is refused: a bad signature (401) or body (400)
@@ -133,6 +134,13 @@ class RateLimitError(IntercomAPIError):
     exit_code = 5
 
 
+class BusyError(IntercomAPIError):
+    """Intercom cannot serve it for now: the app's scroll (one at a time) is still open,
+    left by a reading that stopped half way; Intercom closes it after a minute."""
+
+    exit_code = 5
+
+
 class ServerError(IntercomAPIError):
     """Intercom kept failing (5xx) after the retries allowed."""
 
@@ -157,8 +165,10 @@ class WebhookRefusal(ConnectorError):
         super().__init__(message)
 
 
-def error_class_for_status(status: int) -> type[IntercomAPIError]:
-    """The one table from HTTP status to exception class."""
+def error_class_for_status(status: int, code: str | None = None) -> type[IntercomAPIError]:
+    """The one table from HTTP status (and Intercom's code) to exception class."""
+    if code == "scroll_exists":
+        return BusyError
     if status in (401, 403):
         return AuthenticationError
     if status in (404, 410):
