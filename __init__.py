@@ -13,7 +13,9 @@ The Python API a host embeds::
 
 ``Connector(connection)`` runs many actions over one reused HTTP client;
 ``load_manifest()`` gives the component, its connections and every action with its
-inputs. Every error is an ``intercom_connector.ConnectorError``; the classes of its tree
+inputs. Triggers: ``events, state = poll(key, connection, inputs, state)`` for a polling
+one, ``receive_webhook(key, headers, body, inputs)`` for a delivery of Intercom's.
+Every error is an ``intercom_connector.ConnectorError``; the classes of its tree
 (``InputValidationError``, ``NotFoundError``, ...) are importable from here too.
 """
 
@@ -21,6 +23,7 @@ from intercom_connector.runtime import errors
 from intercom_connector.runtime.connection import Connection, Secret
 from intercom_connector.runtime.errors import (
     AuthenticationError,
+    BusyError,
     ConnectionConfigError,
     ConnectorError,
     InputValidationError,
@@ -30,12 +33,15 @@ from intercom_connector.runtime.errors import (
     RateLimitError,
     ServerError,
     TransportError,
+    WebhookRefusal,
 )
 from intercom_connector.runtime.manifest import load_manifest
-from intercom_connector.runtime.shim import Connector, data_source, invoke
+from intercom_connector.runtime.shim import Connector, data_source, invoke, poll, receive_webhook
+from intercom_connector.runtime.triggers import ReplayGuard
 
 __all__ = [
     "AuthenticationError",
+    "BusyError",
     "Connection",
     "ConnectionConfigError",
     "Connector",
@@ -45,12 +51,16 @@ __all__ = [
     "ManifestError",
     "NotFoundError",
     "RateLimitError",
+    "ReplayGuard",
     "Secret",
     "ServerError",
     "TransportError",
+    "WebhookRefusal",
     "data_source",
     "errors",
     "invoke",
     "load_manifest",
+    "poll",
+    "receive_webhook",
 ]
 __version__ = "0.1.0"

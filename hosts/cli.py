@@ -31,6 +31,7 @@ from intercom_connector.hosts.docs import (
     replace_generated,
 )
 from intercom_connector.hosts.login import add_login_commands
+from intercom_connector.hosts.triggers import CliParts, add_trigger_commands
 from intercom_connector.runtime.connection import (
     Connection,
     connection_from_env,
@@ -225,11 +226,20 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
         StepError,
         StepLines,
         StepResult,
+        flow_event,
         load_flow,
         run_flow,
     )
 
     flow = load_flow(args.file)
+    event = None
+    if args.event:
+
+        def bad_event(problem: str) -> InputValidationError:
+            return InputValidationError(flow.name, [InputProblem("--event", "--event", problem)])
+
+        event = _read_structured(args.event, "event file", bad_event)
+    event = flow_event(flow, event)
     connection, transport = _connection(args)
     total = len(flow.steps)
     # A person at a terminal reads one line per step; JSON is for --json and for pipes.
@@ -246,7 +256,7 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
 
     try:
         with Connector(connection, transport=transport) as connector:
-            outputs = run_flow(flow, connector, show)
+            outputs = run_flow(flow, connector, show, event=event)
     except StepError as exc:  # what ran, what failed, what was skipped; then the error
         if args.json:
             _print_json({r.step.id: r.as_json() for r in exc.results}, sys.stdout)
@@ -322,12 +332,23 @@ def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from intercom_connector.sandbox import DEFAULT_TOKEN, Sandbox, serve_forever
 
-    sandbox = Sandbox(args.data_dir, token=args.token or DEFAULT_TOKEN, rate_limit=args.rate_limit)
+    try:
+        sandbox = Sandbox(
+            args.data_dir,
+            token=args.token or DEFAULT_TOKEN,
+            rate_limit=args.rate_limit,
+            webhook_url=args.webhook_url,
+        )
+    except ValueError as exc:  # a webhook URL that is not on loopback
+        raise InputValidationError(
+            "sandbox serve", [InputProblem("--webhook-url", "--webhook-url", str(exc))]
+        ) from None
     shown = "the token given with --token" if args.token else repr(DEFAULT_TOKEN)
+    hooks = f"; webhooks to {args.webhook_url}" if args.webhook_url else ""
 
     def announce(url: str) -> None:  # only once the port is ours
         print(
-            f"Intercom sandbox on {url} (data: {sandbox.data_path}); "
+            f"Intercom sandbox on {url} (data: {sandbox.data_path}{hooks}); "
             f"authenticate with Bearer {shown}. Ctrl-C stops it.",
             file=sys.stderr,
             flush=True,
@@ -488,6 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _connection_options(flow_run)
     flow_run.add_argument(
+        "--event", metavar="FILE", help="the event a flow with a trigger starts from; - for stdin"
+    )
+    flow_run.add_argument(
         "--json", action="store_true", help="print all outputs as one JSON object at the end"
     )
     flow_run.set_defaults(handler=cmd_flow_run)
@@ -505,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_sources.set_defaults(handler=cmd_data_sources)
 
     add_login_commands(commands)
+    add_trigger_commands(commands, CliParts(_connection_options, _connection, _inputs))
 
     mcp = commands.add_parser(
         "mcp", help="serve every action and data source as MCP tools (stdio, or HTTP)"
@@ -535,6 +560,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "::1", "localhost"])
     serve.add_argument("--token", help="the access token it accepts (default: sandbox-token)")
     serve.add_argument("--rate-limit", type=int, help="requests allowed per 10 s window")
+    serve.add_argument(
+        "--webhook-url",
+        metavar="ENDPOINT",
+        help="deliver each change's webhook notification there (a loopback URL), signed",
+    )
     serve.add_argument(
         "--data-dir", help="state directory (default: $INTERCOM_SANDBOX_DIR or user data)"
     )

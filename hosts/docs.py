@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from intercom_connector.runtime.errors import ConnectorError
-from intercom_connector.runtime.manifest import ActionSpec, InputSpec, Manifest, OperationSpec
+from intercom_connector.runtime.manifest import (
+    ActionSpec,
+    InputSpec,
+    Manifest,
+    OperationSpec,
+    TriggerSpec,
+)
+from intercom_connector.runtime.triggers import event_schema
 
 
 def _input_json(spec: InputSpec) -> dict[str, Any]:
@@ -84,15 +91,17 @@ def manifest_json(manifest: Manifest) -> dict[str, Any]:
             {**_operation_json(source), "output_schema": manifest.output_schema("choices")}
             for source in manifest.data_sources.values()
         ],
-        "triggers": [
-            {
-                **_operation_json(trigger),
-                "kind": trigger.kind,
-                "output_schema": manifest.output_schema(trigger.output),
-            }
-            for trigger in manifest.triggers.values()
-        ],
+        "triggers": [_trigger_json(manifest, trigger) for trigger in manifest.triggers.values()],
     }
+
+
+def _trigger_json(manifest: Manifest, trigger: TriggerSpec) -> dict[str, Any]:
+    entry = {**_operation_json(trigger), "kind": trigger.kind}
+    if trigger.poll is not None:
+        entry["poll"] = {"timestamp": trigger.poll.timestamp, "topic": trigger.poll.topic}
+    # what one event looks like: {id, topic, occurred_at, data}, data the record
+    entry["output_schema"] = event_schema(manifest.output_schema(trigger.output))
+    return entry
 
 
 def default_text(spec: InputSpec) -> str:
@@ -116,11 +125,12 @@ def _table(inputs: Iterable[InputSpec]) -> list[str]:
     return rows
 
 
-def _section(operation: OperationSpec) -> list[str]:
+def _section(operation: OperationSpec, kind: str = "") -> list[str]:
+    what = f"`{operation.key}`, {kind}" if kind else f"`{operation.key}`"
     return [
         f"### {operation.label}",
         "",
-        f"{operation.description} (`{operation.key}`)",
+        f"{operation.description} ({what})",
         "",
         *_table(operation.inputs),
         "",
@@ -139,6 +149,9 @@ def markdown(manifest: Manifest) -> str:
     lines += ["## Data sources", ""]
     for source in sorted(manifest.data_sources.values(), key=lambda a: a.label.lower()):
         lines += _section(source)
+    lines += ["## Triggers", ""]
+    for trigger in sorted(manifest.triggers.values(), key=lambda a: a.label.lower()):
+        lines += _section(trigger, f"{trigger.kind} trigger")
     return "\n".join(lines).rstrip() + "\n"
 
 

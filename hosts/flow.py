@@ -14,10 +14,18 @@ A flow file (YAML)::
           contact_id: "{{ steps.contact.data.id }}"
           tag_id: "{{ steps.tag.data.id }}"
 
+A flow may start from a trigger (connector.yaml ``triggers:``)::
+
+    trigger:
+      key: new_or_updated_contacts
+      inputs: {start: now}
+
 A value that is exactly one ``{{ reference }}`` takes the referenced value with its type
 (an object stays an object); a reference inside longer text is written into the text.
 References: ``steps.<id>.<path>`` (an earlier step's output; list items by index, as in
-``steps.list.data.0.id``), ``run.id`` (unique to this run) and ``run.started_at``.
+``steps.list.data.0.id``), ``run.id`` (unique to this run), ``run.started_at``, and in a
+flow with a trigger ``trigger.<path>``: the event that started the run (``trigger.id``,
+``trigger.topic``, ``trigger.occurred_at``, ``trigger.data.<path>``, the record).
 
 Before the first step runs, the whole flow is checked and every problem reported at once:
 its structure, every reference, and every step's inputs (a literal value validated as
@@ -38,9 +46,10 @@ from typing import Any
 import yaml
 
 from intercom_connector.runtime.errors import ConnectorError, InputProblem, InputValidationError
-from intercom_connector.runtime.manifest import ActionSpec, load_manifest
-from intercom_connector.runtime.shim import Connector, validate_inputs
+from intercom_connector.runtime.manifest import SECRET_INPUT, ActionSpec, load_manifest
+from intercom_connector.runtime.shim import Connector, validate, validate_inputs
 from intercom_connector.runtime.syntax import InputFileError, syntax_error_text
+from intercom_connector.runtime.triggers import EVENT_FIELDS
 
 _REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
 _STEP_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
@@ -92,9 +101,18 @@ class Step:
 
 
 @dataclass(frozen=True)
+class FlowTrigger:
+    """What starts a flow: a trigger of the manifest, with its inputs."""
+
+    key: str
+    inputs: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Flow:
     name: str
     steps: tuple[Step, ...]
+    trigger: FlowTrigger | None = None
 
 
 @dataclass(frozen=True)
@@ -138,8 +156,9 @@ def _references(value: Any) -> list[str]:
     return [ref for text in _strings(value) for ref in _REFERENCE.findall(text)]
 
 
-def _reference_problems(value: Any, earlier: set[str]) -> list[str]:
-    """What is wrong with the references in one input's value (an unclosed ``{{`` too)."""
+def _reference_problems(value: Any, earlier: set[str], triggered: bool = False) -> list[str]:
+    """What is wrong with the references in one input's value (an unclosed ``{{`` too);
+    ``triggered``: the flow starts from a trigger, so ``trigger.<path>`` names its event."""
     problems = []
     for text in _strings(value):
         if "{{" in _REFERENCE.sub("", text):
@@ -151,11 +170,14 @@ def _reference_problems(value: Any, earlier: set[str]) -> list[str]:
         head, _, rest = reference.partition(".")
         if head == "run" and rest in ("id", "started_at"):
             continue
+        if head == "trigger" and triggered and rest.split(".", 1)[0] in EVENT_FIELDS:
+            continue
         if head != "steps" or rest.split(".", 1)[0] not in earlier:
             known = ", ".join(sorted(earlier)) or "none"
+            event = ", trigger.<path> (" + ", ".join(EVENT_FIELDS) + ")" if triggered else ""
             problems.append(
-                f"'{{{{ {reference} }}}}' must name run.id, run.started_at or an earlier "
-                f"step as steps.<id>.<path>; earlier steps: {known}"
+                f"'{{{{ {reference} }}}}' must name run.id, run.started_at{event} or an "
+                f"earlier step as steps.<id>.<path>; earlier steps: {known}"
             )
     return problems
 
@@ -187,6 +209,8 @@ def parse_flow(data: Any, source: str, *, check_inputs: bool = True) -> Flow:
     def problem(where: str, text: str) -> None:
         problems.append(InputProblem(where, where, text))
 
+    trigger = _flow_trigger(data.get("trigger"), problem) if "trigger" in data else None
+
     for number, raw in enumerate(data["steps"], start=1):
         if not isinstance(raw, Mapping):
             problem(f"step {number}", "each step is a mapping with id, action and inputs")
@@ -210,7 +234,7 @@ def parse_flow(data: Any, source: str, *, check_inputs: bool = True) -> Flow:
             inputs, spec = {}, None
         earlier = {s.id for s in steps}
         for key, value in inputs.items():
-            for text in _reference_problems(value, earlier):
+            for text in _reference_problems(value, earlier, "trigger" in data):
                 label = spec.input(key).label if spec and key in _keys(spec) else str(key)
                 problem(where, str(InputProblem(str(key), label, text)))
         if spec is not None and check_inputs:
@@ -219,7 +243,81 @@ def parse_flow(data: Any, source: str, *, check_inputs: bool = True) -> Flow:
         steps.append(Step(step_id, str(action), inputs))
     if problems:
         raise FlowError(source, problems)
-    return Flow(str(data.get("name") or source), tuple(steps))
+    return Flow(str(data.get("name") or source), tuple(steps), trigger)
+
+
+def _flow_trigger(raw: Any, problem: Callable[[str, str], None]) -> FlowTrigger | None:
+    """The flow's ``trigger: {key, inputs}``, its inputs checked as the trigger's."""
+    where = "trigger"
+    triggers = load_manifest().triggers
+    if not isinstance(raw, Mapping) or set(raw) - {"key", "inputs"}:
+        problem(where, "is a mapping with key (a trigger) and inputs")
+        return None
+    key = raw.get("key")
+    spec = triggers.get(key) if isinstance(key, str) else None
+    if spec is None:
+        known = ", ".join(sorted(triggers))
+        problem(where, f"{key!r} is not a trigger; the triggers are: {known}")
+        return None
+    inputs = raw.get("inputs") or {}
+    if not isinstance(inputs, Mapping):
+        problem(where, "'inputs' must be a mapping of input keys to values")
+        return None
+    where = f"trigger ({spec.key})"
+    if SECRET_INPUT in inputs and any(s.key == SECRET_INPUT for s in spec.inputs):
+        label = spec.input(SECRET_INPUT).label
+        problem(
+            where,
+            f"{label} ({SECRET_INPUT}): keep it out of flow files; it comes from "
+            "INTERCOM_CLIENT_SECRET or the OAuth 2.0 connection",
+        )
+    try:
+        validate(spec, inputs)
+    except InputValidationError as exc:
+        for found in exc.problems:
+            problem(where, str(found))
+    return FlowTrigger(spec.key, dict(inputs))
+
+
+def flow_event(flow: Flow, event: Any, source: str = "--event") -> dict[str, Any] | None:
+    """The event ``flow run`` starts ``flow`` from (None: it has no trigger, and no event
+    was given); FlowError when one is missing, not wanted, or not an event."""
+    if event is None or event == "":
+        if flow.trigger is None:
+            return None
+        problem = (
+            f"starts from the trigger {flow.trigger.key}: give its event with {source} "
+            "FILE|-, or run it with trigger poll or trigger listen --flow"
+        )
+        raise FlowError(flow.name, problem, source)
+    return check_event(flow, event, source)
+
+
+def check_event(flow: Flow, event: Any, source: str = "--event") -> dict[str, Any]:
+    """The event a run of ``flow`` starts from, checked: ``{"id", "topic", "occurred_at",
+    "data"}`` as its trigger gives it."""
+    if flow.trigger is None:
+        raise FlowError(flow.name, "has no trigger: it runs without an event", source)
+    if not isinstance(event, Mapping):
+        raise FlowError(
+            flow.name, "an event is a JSON object {id, topic, occurred_at, data}", source
+        )
+    wrong = [
+        name
+        for name, ok in (
+            ("id", isinstance(event.get("id"), str)),
+            ("topic", isinstance(event.get("topic"), str)),
+            ("occurred_at", type(event.get("occurred_at")) is int),
+            ("data", isinstance(event.get("data"), Mapping)),
+        )
+        if not ok
+    ]
+    if wrong:
+        shape = "{id, topic, occurred_at, data}"
+        raise FlowError(
+            flow.name, f"the event has no valid {', '.join(wrong)}: it is {shape}", source
+        )
+    return dict(event)
 
 
 def _keys(action: ActionSpec) -> set[str]:
@@ -296,8 +394,11 @@ def run_flow(
     on_step: Callable[[StepResult], None] | None = None,
     *,
     clock: Callable[[], float] = time.monotonic,
+    event: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run every step in order; returns each step's output by step id.
+
+    ``event``: what started this run, for a flow with a trigger (``{{ trigger.<path> }}``).
 
     ``on_step`` hears of every step as it ends: the ones that ran, the one that failed and
     the ones skipped after it. A failure raises StepError, whose ``results`` hold them all.
@@ -307,6 +408,8 @@ def run_flow(
         "steps": outputs,
         "run": {"id": secrets.token_hex(4), "started_at": int(time.time())},
     }
+    if event is not None:
+        context["trigger"] = dict(event)
     results: list[StepResult] = []
 
     def record(result: StepResult) -> None:

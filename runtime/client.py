@@ -153,7 +153,7 @@ def _error_from_response(
                 message += f" (field: {first['field']})"
     if response.status_code == 410 and "Link" in response.headers:
         message += f"; merged into {response.headers['Link']}"
-    cls = error_class_for_status(response.status_code)
+    cls = error_class_for_status(response.status_code, code)
     return cls(
         response.status_code,
         code,

@@ -12,8 +12,10 @@ Every error the connector raises is a ``ConnectorError``::
     │   ├── AuthenticationError  401 / 403
     │   ├── NotFoundError        404 (and 410 for a merged contact)
     │   ├── RateLimitError       429, still refused after the retries
+    │   ├── BusyError            400 scroll_exists: an earlier scroll still open (a minute)
     │   └── ServerError          5xx, still failing after the retries
     ├── TransportError           the network failed or timed out (no answer from Intercom)
+    └── WebhookRefusal           a webhook delivery is refused: a bad signature (401) or body (400)
 
 Messages are written for a person deciding what to do next. No message, repr or
 log line ever carries a secret: errors are built from statuses, codes and Intercom's
@@ -150,6 +152,13 @@ class RateLimitError(IntercomAPIError):
     exit_code = 5
 
 
+class BusyError(IntercomAPIError):
+    """Intercom cannot serve it for now: the app's scroll (one at a time) is still open,
+    left by a reading that stopped half way; Intercom closes it after a minute."""
+
+    exit_code = 5
+
+
 class ServerError(IntercomAPIError):
     """Intercom kept failing (5xx) after the retries allowed."""
 
@@ -162,8 +171,22 @@ class TransportError(ConnectorError):
     exit_code = 5
 
 
-def error_class_for_status(status: int) -> type[IntercomAPIError]:
-    """The one table from HTTP status to exception class."""
+class WebhookRefusal(ConnectorError):
+    """A delivery to a webhook trigger that is refused: ``status`` is the HTTP answer to
+    give, 401 (no or a wrong signature: not from Intercom, or altered) or 400 (the signed
+    body is not a notification)."""
+
+    exit_code = 2
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+def error_class_for_status(status: int, code: str | None = None) -> type[IntercomAPIError]:
+    """The one table from HTTP status (and Intercom's code) to exception class."""
+    if code == "scroll_exists":
+        return BusyError
     if status in (401, 403):
         return AuthenticationError
     if status in (404, 410):

@@ -40,6 +40,13 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 PAGING_INPUTS = ("fetch_all", "page", "per_page", "starting_after")
 #: the input of a data source that caps how many choices it gives
 LIMIT_INPUT = "limit"
+#: the inputs whose meaning the runtime owns for every polling trigger: what a first check
+#: does, how far back a backfill goes, how late a change may show in Intercom's search
+POLL_INPUTS = ("start", "backfill_days", "index_lag")
+#: ... and for a webhook trigger: the topics it accepts, the secret that verifies a
+#: signature (else the OAuth 2.0 connection's), the one workspace it accepts (else any)
+WEBHOOK_INPUTS = ("topics", "client_secret", "app_id")
+SECRET_INPUT = "client_secret"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -95,7 +102,9 @@ class InputSpec:
         """The JSON Schema of one valid value of this input."""
         schema = schema_fragment(self.type)
         if self.options:
-            schema["enum"] = [option.value for option in self.options]
+            # a list's options are what each of its items may be
+            target = schema["items"] if self.type == "value_list" else schema
+            target["enum"] = [option.value for option in self.options]
         if self.minimum is not None:
             schema["minimum"] = self.minimum
         if self.maximum is not None:
@@ -238,11 +247,36 @@ class DataSourceSpec(OperationSpec):
 
 
 @dataclass(frozen=True)
+class PollSpec:
+    """What a polling trigger reads (runtime/triggers.py does the rest).
+
+    ``method``/``path``: the request whose records are the changes, paged by ``paging``;
+    ``timestamp``: the record's field a change is known by (updated_at, created_at);
+    ``topic``: what the records are (an event's topic is ``TOPIC.created`` or
+    ``TOPIC.updated``); ``sorted``: the search sorts by ``timestamp`` when asked;
+    ``query``: search filters, a record field -> an input key.
+    """
+
+    method: str
+    path: str
+    paging: Paging
+    timestamp: str
+    topic: str
+    sorted: bool = False
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class TriggerSpec(OperationSpec):
-    """What starts a flow: a ``webhook`` delivery or a ``polling`` check."""
+    """What starts a flow: a ``webhook`` delivery or a ``polling`` check (``poll``).
+
+    ``output`` names the schema of an event's ``data`` (the record); the event around it
+    is the runtime's, the same for every trigger.
+    """
 
     kind: str = "polling"
     output: str = ""
+    poll: PollSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -280,6 +314,11 @@ class Manifest:
         """The action named ``key``; ManifestError (listing the keys) when there is none."""
         action: ActionSpec = _named(self.actions, key, "action")
         return action
+
+    def trigger(self, key: str) -> TriggerSpec:
+        """The trigger named ``key``; ManifestError (listing the keys) when there is none."""
+        trigger: TriggerSpec = _named(self.triggers, key, "trigger")
+        return trigger
 
     def data_source(self, key: str) -> DataSourceSpec:
         """The data source named ``key``; ManifestError (listing the keys) when there is none."""
@@ -481,6 +520,47 @@ def _paging(raw: Mapping[str, Any] | None) -> Paging | None:
     return Paging(raw["style"], raw.get("records", "data")) if raw else None
 
 
+def _poll(raw: Mapping[str, Any] | None) -> PollSpec | None:
+    if raw is None:
+        return None
+    paging = _paging(raw["paging"])
+    assert paging is not None
+    return PollSpec(
+        method=raw["request"]["method"],
+        path=raw["request"]["path"],
+        paging=paging,
+        timestamp=raw["field"],
+        topic=raw["topic"],
+        sorted=raw.get("sorted", False),
+        query=dict(raw.get("query") or {}),
+    )
+
+
+def _check_trigger(trigger: TriggerSpec, where: str, kinds: Mapping[str, Any]) -> None:
+    _check_operation(trigger, where, kinds)
+    if trigger.output not in _object_schemas():
+        raise ManifestError(
+            f"{where}.output: no schema schemas/objects/{trigger.output}.json "
+            f"for {trigger.output!r}"
+        )
+    keys = {spec.key for spec in trigger.inputs}
+    needed = POLL_INPUTS if trigger.kind == "polling" else WEBHOOK_INPUTS
+    missing = [key for key in needed if key not in keys]
+    if missing:
+        raise ManifestError(f"{where}: a {trigger.kind} trigger needs the inputs {missing}")
+    poll = trigger.poll
+    if poll is None:
+        return
+    search = poll.paging.style == "search"
+    if (poll.query or poll.sorted) and not search:
+        raise ManifestError(f"{where}.poll: query and sorted need a search (paging style search)")
+    if search != (poll.method == "POST"):
+        raise ManifestError(f"{where}.poll: a search is a POST, any other listing a GET")
+    unknown = sorted(set(poll.query.values()) - keys)
+    if unknown:
+        raise ManifestError(f"{where}.poll.query: names unknown inputs {unknown}")
+
+
 def parse_manifest(text: str, source: str = "connector.yaml") -> Manifest:
     """Validate and resolve a manifest given as YAML text."""
     try:
@@ -551,9 +631,12 @@ def parse_manifest(text: str, source: str = "connector.yaml") -> Manifest:
     triggers: dict[str, TriggerSpec] = {}
     for key, entry in kinds["triggers"].items():
         trigger = TriggerSpec(
-            **common("triggers", key, entry), kind=entry["kind"], output=entry["output"]
+            **common("triggers", key, entry),
+            kind=entry["kind"],
+            output=entry["output"],
+            poll=_poll(entry.get("poll")),
         )
-        _check_operation(trigger, f"{source}: triggers.{key}", kinds)
+        _check_trigger(trigger, f"{source}: triggers.{key}", kinds)
         triggers[key] = trigger
     connections = {
         key: ConnectionSpec(

@@ -19,6 +19,7 @@ No HTTP request leaves before step 3 has passed.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,8 +27,9 @@ from typing import Any
 
 import httpx
 
+from intercom_connector.runtime import triggers
 from intercom_connector.runtime.client import IntercomClient, RetryPolicy
-from intercom_connector.runtime.connection import Connection, connection_from_mapping
+from intercom_connector.runtime.connection import Connection, Secret, connection_from_mapping
 from intercom_connector.runtime.errors import (
     ConnectionConfigError,
     InputProblem,
@@ -38,9 +40,11 @@ from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent
 from intercom_connector.runtime.listing import RecordStream
 from intercom_connector.runtime.manifest import (
     LIMIT_INPUT,
+    SECRET_INPUT,
     ActionSpec,
     OperationSpec,
     Paging,
+    TriggerSpec,
     load_manifest,
     resolve_handler,
 )
@@ -195,7 +199,7 @@ def as_connection(connection: Connection | Mapping[str, Any] | None) -> Connecti
 
 
 class Connector:
-    """Runs actions and data sources for one connection, reusing one IntercomClient.
+    """Runs actions, data sources and triggers for one connection, reusing one IntercomClient.
 
     >>> with Connector({"type": "access_token", "access_token": "..."}) as intercom:
     ...     intercom.invoke("get_contact", {"contact_id": "6657a1b2c3d4e5f6a7b8c9d0"})
@@ -311,6 +315,68 @@ class Connector:
         with _naming_refusals(source):
             return choices(self.client, source, made, paging, limit, maximum)
 
+    def poll(
+        self,
+        trigger_key: str,
+        inputs: Mapping[str, Any] | None = None,
+        state: Any = None,
+        *,
+        now: float | None = None,
+    ) -> triggers.Polled:
+        """A polling trigger's check: ``events, state = intercom.poll(key, inputs, state)``.
+
+        ``state`` is what the previous check gave (None or {} the first time); keep the new
+        one once the events are handled. Events come in order of change, each change once.
+        An error raises before anything is returned, so the state kept stays as it was.
+        ``now`` (unix seconds, default the clock's) places a first check's start.
+        """
+        trigger = _trigger(trigger_key, "polling")
+        values = validate(trigger, inputs).values
+        moment = time.time() if now is None else now
+        return triggers.poll(self.client, trigger, values, state, now=moment)
+
+    def receive_webhook(
+        self,
+        trigger_key: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        seen: triggers.ReplayGuard | None = None,
+    ) -> triggers.Delivery:
+        """One delivery to a webhook trigger (the raw body, as it came): its events, or
+        WebhookRefusal whose ``status`` (401, 400) is the answer to give. ``seen``, kept by
+        the host across deliveries, drops a repeated one."""
+        trigger = _trigger(trigger_key, "webhook")
+        values = validate(trigger, inputs).values
+        return triggers.receive(
+            headers,
+            body,
+            secret=self._webhook_secret(trigger, values),
+            topics=values["topics"],
+            app_id=values.get("app_id"),
+            seen=seen,
+        )
+
+    def webhook_secret(self, trigger_key: str, inputs: Mapping[str, Any] | None = None) -> str:
+        """The client secret a webhook trigger verifies signatures with: its input, else the
+        OAuth 2.0 connection's; ConnectionConfigError when there is neither."""
+        trigger = _trigger(trigger_key, "webhook")
+        return self._webhook_secret(trigger, validate(trigger, inputs).values)
+
+    def _webhook_secret(self, trigger: TriggerSpec, values: Mapping[str, Any]) -> str:
+        given = values.get(SECRET_INPUT)
+        if given:
+            return str(given)
+        held = self._connection.get(SECRET_INPUT) if self._connection else None
+        if isinstance(held, Secret) and held:
+            return held.reveal()
+        label = trigger.input(SECRET_INPUT).label
+        raise ConnectionConfigError(
+            f"{trigger.label} verifies each delivery with your Intercom app's client secret: "
+            f"give it as {label}, or use an OAuth 2.0 connection, which holds it"
+        )
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -326,23 +392,35 @@ class Connector:
         return f"Connector({self._connection!r})"
 
 
-#: how a caller's unknown key is named, by the manifest's section: the call, the
-#: parameter, what the key is not, and what the known ones are
+#: how a caller's unknown key is named, by the manifest's section: the call, its parameter,
+#: one entry and the section
 _UNKNOWN = {
-    "actions": ("invoke", "action_key", "an action", "the actions"),
-    "data_sources": ("data_source", "key", "a data source", "the data sources"),
+    "actions": ("invoke", "action_key", "an action", "actions"),
+    "data_sources": ("data_source", "key", "a data source", "data sources"),
+    "triggers": ("trigger", "trigger_key", "a trigger", "triggers"),
 }
 
 
 def _known(key: Any, kind: str) -> Any:
-    """The manifest entry ``key`` of ``kind``; a caller's unknown key is bad input."""
+    """The manifest entry ``key`` of ``kind``; a caller's unknown key is an
+    InputValidationError listing the known ones."""
     entries: Mapping[str, Any] = getattr(load_manifest(), kind)
     if isinstance(key, str) and key in entries:
         return entries[key]
-    call, parameter, what, which = _UNKNOWN[kind]
+    call, name, what, section = _UNKNOWN[kind]
+    known = ", ".join(sorted(entries))
     shown = repr(key) if len(repr(key)) <= 60 else repr(key)[:57] + "..."
-    problem = f"{shown} is not {what}; {which} are: {', '.join(sorted(entries))}"
-    raise InputValidationError(call, [InputProblem(parameter, parameter, problem)])
+    problem = f"{shown} is not {what}; the {section} are: {known}"
+    raise InputValidationError(call, [InputProblem(name, name, problem)])
+
+
+def _trigger(key: Any, kind: str) -> TriggerSpec:
+    """The trigger ``key``, which must be of ``kind`` (webhook, polling)."""
+    trigger: TriggerSpec = _known(key, "triggers")
+    if trigger.kind != kind:
+        problem = f"{key!r} is a {trigger.kind} trigger, not a {kind} one"
+        raise InputValidationError("trigger", [InputProblem("trigger_key", "trigger_key", problem)])
+    return trigger
 
 
 def _paging_values(action: ActionSpec, checked: Validated) -> PagingValues:
@@ -382,3 +460,32 @@ def data_source(
     """A data source's choices once: ``{"result": [{"key", "label"}, ...]}``."""
     with Connector(connection, transport=transport) as connector:
         return connector.data_source(key, inputs)
+
+
+def poll(
+    trigger_key: str,
+    connection: Connection | Mapping[str, Any] | None,
+    inputs: Mapping[str, Any] | None,
+    state: Any,
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> triggers.Polled:
+    """A polling trigger's check once: ``events, new_state = poll(key, connection, inputs,
+    state)``. See ``Connector.poll``."""
+    with Connector(connection, transport=transport) as connector:
+        return connector.poll(trigger_key, inputs, state)
+
+
+def receive_webhook(
+    trigger_key: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    inputs: Mapping[str, Any] | None,
+    connection: Connection | Mapping[str, Any] | None = None,
+    *,
+    seen: triggers.ReplayGuard | None = None,
+) -> triggers.Delivery:
+    """One delivery to a webhook trigger, from a host's own HTTP endpoint: its events, or
+    WebhookRefusal (``status`` 401 or 400). See ``Connector.receive_webhook``."""
+    with Connector(connection) as connector:
+        return connector.receive_webhook(trigger_key, headers, body, inputs, seen=seen)

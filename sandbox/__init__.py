@@ -10,22 +10,31 @@ handlers or manifest: it is written from Intercom's API description.
     client = httpx.Client(transport=sandbox.transport(), base_url=sandbox.base_url)
     with serve(sandbox) as server:         # or over real HTTP
         httpx.get(f"{server.url}/tags", headers={"Authorization": f"Bearer {sandbox.token}"})
+
+For triggers: a controllable clock and workspace timezone (``Clock``), a search index that
+runs late (``index_lag``, ``hold_from_search``), and webhook deliveries signed as Intercom
+signs them, to a loopback URL (``webhook_url``):
+
+    sandbox = Sandbox(":memory:", clock=Clock(now=1_718_000_000, timezone="Europe/Paris"),
+                      webhook_url="http://127.0.0.1:8080/")
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
 
+from intercom_connector.sandbox import oauth
 from intercom_connector.sandbox.app import DroppedConnection, Faults, SandboxApp
 from intercom_connector.sandbox.seed import prepare_workspace, seed_workspace
 from intercom_connector.sandbox.server import ServerHandle, run_server
 from intercom_connector.sandbox.store import SandboxStateError, Store
+from intercom_connector.sandbox.webhooks import Delivery, WebhookSender
+from intercom_connector.sandbox.workspace import Clock, Workspace
 
 DEFAULT_TOKEN = "sandbox-token"
 ENV_DIR = "INTERCOM_SANDBOX_DIR"
@@ -33,6 +42,8 @@ MEMORY = ":memory:"
 
 __all__ = [
     "DEFAULT_TOKEN",
+    "Clock",
+    "Delivery",
     "Faults",
     "Sandbox",
     "SandboxStateError",
@@ -73,7 +84,10 @@ class Sandbox:
     """One sandbox workspace: its data, its token, its limits and faults.
 
     SandboxStateError when its folder cannot be made or its database cannot be used;
-    ``Sandbox.rebuilt`` makes a new database in place of a corrupt one.
+    ``Sandbox.rebuilt`` makes a new database in place of a corrupt one. ``clock`` is its
+    time and timezone (the real time and UTC by default); ``index_lag`` how many seconds a
+    change takes to show in a search; with ``webhook_url`` (loopback) each change is
+    delivered there as a notification, signed with the sandbox app's client secret.
     """
 
     base_url = "https://sandbox.intercom.invalid"
@@ -88,9 +102,14 @@ class Sandbox:
         faults: Faults | None = None,
         seed: bool = True,
         oauth_clients: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+        index_lag: float = 0.0,
+        webhook_url: str | None = None,
+        webhook_secret: str = oauth.DEFAULT_CLIENTS[oauth.SANDBOX_CLIENT_ID],
     ) -> None:
         self.store = Store(_database(data_dir))
         self.token = token
+        self.workspace = Workspace(clock, index_lag)
         self.app = SandboxApp(
             self.store,
             token=token,
@@ -98,8 +117,38 @@ class Sandbox:
             rate_window=rate_window,
             faults=faults,
             oauth_clients=oauth_clients,
+            workspace=self.workspace,
         )
+        if webhook_url is not None:
+            self.app.webhooks = WebhookSender(webhook_url, webhook_secret)
         prepare_workspace(self.store, demo=seed)
+
+    @property
+    def clock(self) -> Clock:
+        """The workspace's time and timezone: ``clock.set(t)``, ``clock.advance(s)``."""
+        return self.workspace.clock
+
+    @property
+    def index_lag(self) -> float:
+        """Seconds a change takes to show in a search."""
+        return self.workspace.index_lag
+
+    @index_lag.setter
+    def index_lag(self, seconds: float) -> None:
+        self.workspace.index_lag = seconds
+
+    def hold_from_search(self, record_id: str, until: float) -> None:
+        """Keep one record out of search answers until ``until`` (unix seconds)."""
+        self.workspace.hold_from_search(record_id, until)
+
+    @property
+    def webhook_deliveries(self) -> list[Delivery]:
+        """The webhook notifications sent so far, each with the endpoint's answer, after
+        waiting for those still on their way."""
+        if self.app.webhooks is None:
+            return []
+        self.app.webhooks.flush()
+        return list(self.app.webhooks.deliveries)
 
     @property
     def data_path(self) -> str:
@@ -139,7 +188,7 @@ class Sandbox:
         from intercom_connector.sandbox import records
 
         ids = []
-        now = int(time.time())
+        now = self.workspace.now()
         with self.store.transaction() as db:
             start = db.execute("SELECT COALESCE(MAX(seq), 0) FROM contacts").fetchone()[0]
             for number in range(start + 1, start + count + 1):
@@ -160,6 +209,8 @@ class Sandbox:
         return _InProcessTransport(app=self.app)
 
     def close(self) -> None:
+        if self.app.webhooks is not None:
+            self.app.webhooks.close()
         self.store.close()
 
 

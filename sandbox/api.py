@@ -11,10 +11,11 @@ import math
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from intercom_connector.sandbox.store import Record, Store
+from intercom_connector.sandbox.workspace import Workspace
 
 
 class ApiError(Exception):
@@ -33,6 +34,19 @@ class Request:
     body: Any
     #: scheme and host the request came to, for the links an answer gives
     root: str = ""
+    #: the workspace's clock, timezone and search index
+    workspace: Workspace = field(default_factory=Workspace)
+    #: the webhook notifications (topic, object) the request's changes make, sent once
+    #: its transaction is committed
+    notifications: list[tuple[str, Record]] = field(default_factory=list)
+
+    def now(self) -> int:
+        """The workspace's clock, in unix seconds: the time every change is stamped with."""
+        return self.workspace.now()
+
+    def notify(self, topic: str, item: Record) -> None:
+        """Note a webhook notification of ``topic`` about ``item`` (as rendered)."""
+        self.notifications.append((topic, item))
 
     def arg(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -141,3 +155,55 @@ def find_tag(db: Any, tag_id: str) -> Record:
     if found is None:
         raise ApiError(404, "not_found", "Resource Not Found")
     return found
+
+
+def search_answer(
+    request: Request,
+    views: list[Record],
+    records_key: str,
+    list_type: str,
+    fields: dict[str, str],
+    *,
+    page_max: int = 150,
+) -> tuple[list[Record], Record]:
+    """A search of ``views`` (each a record as the search sees it) for a search endpoint
+    other than contacts': the page's views, and the answer around them (``records_key`` to
+    fill). Only what the workspace's search index shows yet is found."""
+    from intercom_connector.sandbox.search import SearchError, compile_query, sort_key
+
+    body = request.json_object()
+    if "query" not in body:
+        raise ApiError(400, "parameter_not_found", "query is required", "query")
+    sort: Record = body["sort"] if isinstance(body.get("sort"), dict) else {}
+    order = sort.get("order", "descending")
+    if order not in ("ascending", "descending"):
+        message = f"Invalid sort order '{order}'. Must be one of: ascending, descending"
+        raise ApiError(400, "invalid_sort_order", message)
+    try:
+        matches = compile_query(body["query"], zone=request.workspace.clock.zone, fields=fields)
+        key = sort_key(sort.get("field", "created_at"), fields)
+    except SearchError as error:
+        raise ApiError(400, error.code, error.message) from None
+    pagination: Record = body["pagination"] if isinstance(body.get("pagination"), dict) else {}
+    per_page = pagination.get("per_page", 20)
+    if isinstance(per_page, bool) or not isinstance(per_page, int) or not 1 <= per_page <= page_max:
+        raise ApiError(400, "parameter_invalid", f"per_page must be between 1 and {page_max}")
+    cursor = pagination.get("starting_after")
+    offset = decode_cursor(cursor) if cursor else 0
+    if not isinstance(offset, int) or offset < 0:
+        raise ApiError(400, "parameter_invalid", "starting_after is not a valid cursor")
+    found = [view for view in views if request.workspace.searchable(view) and matches(view)]
+    present = sorted((v for v in found if key(v)[0] is False), key=key)
+    if order == "descending":
+        present.reverse()
+    ordered = present + [v for v in found if key(v)[0] is True]
+    window = ordered[offset : offset + per_page]
+    more = offset + per_page < len(ordered)
+    next_cursor = encode_cursor(offset + per_page) if more else None
+    answer = {
+        "type": list_type,
+        records_key: [],
+        "total_count": len(ordered),
+        "pages": paging(offset // per_page + 1, per_page, len(ordered), next_cursor),
+    }
+    return window, answer

@@ -22,12 +22,13 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
-from intercom_connector.sandbox import oauth
+from intercom_connector.sandbox import oauth, records
 from intercom_connector.sandbox.api import ApiError, Request, Route
 from intercom_connector.sandbox.routes import (
     admins,
     companies,
     contacts,
+    conversations,
     data_attributes,
     segments,
     tags,
@@ -35,6 +36,8 @@ from intercom_connector.sandbox.routes import (
     tickets,
 )
 from intercom_connector.sandbox.store import Record, Store
+from intercom_connector.sandbox.webhooks import WebhookSender, notification
+from intercom_connector.sandbox.workspace import Workspace
 
 VERSIONS = {f"1.{n}" for n in range(5)} | {f"2.{n}" for n in range(17)}
 
@@ -67,6 +70,7 @@ ROUTES: list[Route] = sorted(
         *admins.route.table,
         *companies.route.table,
         *contacts.route.table,
+        *conversations.route.table,
         *data_attributes.route.table,
         *segments.route.table,
         *tags.route.table,
@@ -89,9 +93,13 @@ class SandboxApp:
         rate_window: float = 10.0,
         faults: Faults | None = None,
         oauth_clients: Mapping[str, str] | None = None,
+        workspace: Workspace | None = None,
     ) -> None:
         self.store = store
         self.token = token
+        self.workspace = workspace or Workspace()
+        #: where the changes' webhook notifications go, when an endpoint is registered
+        self.webhooks: WebhookSender | None = None
         self.oauth_server = oauth.IntercomOAuthServer(store, oauth_clients or oauth.DEFAULT_CLIENTS)
         self.rate_limit = rate_limit
         self.rate_window = rate_window
@@ -114,6 +122,7 @@ class SandboxApp:
             headers += self._rate_headers()
             self._inject_faults(before=True)
             status, body = self._dispatch(request)
+            self._notify(request)
             self._inject_faults(before=False)
         except DroppedConnection:
             return _dropped(start_response)
@@ -152,7 +161,7 @@ class SandboxApp:
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
         root = f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
-        return Request(environ["REQUEST_METHOD"], path, query, body, root)
+        return Request(environ["REQUEST_METHOD"], path, query, body, root, self.workspace)
 
     def _authenticate(self, environ: Environ) -> None:
         given = environ.get("HTTP_AUTHORIZATION", "")
@@ -216,6 +225,17 @@ class SandboxApp:
         if draw < faults.rate_limit_rate:
             headers = [("Retry-After", str(faults.retry_after))]
             raise _RateLimited(headers, self.rate_limit or 10_000)
+
+    def _notify(self, request: Request) -> None:
+        """Send the webhook notifications of a committed request's changes."""
+        if self.webhooks is not None and request.notifications:
+            now = request.now()
+            self.webhooks.send(
+                [
+                    notification(records.WORKSPACE_ID, t, item, now)
+                    for t, item in request.notifications
+                ]
+            )
 
     def _dispatch(self, request: Request) -> tuple[int, Any]:
         for method, pattern, handler in ROUTES:

@@ -28,8 +28,10 @@ from intercom_connector.sandbox.store import Store
 
 AUTHORIZE_PATH = "/oauth"
 TOKEN_PATH = "/auth/eagle/token"
-#: the OAuth app every sandbox knows: client id -> client secret
-DEFAULT_CLIENTS = {"sandbox-client": "sandbox-client-secret"}
+#: the OAuth app every sandbox knows: client id -> client secret (which also signs the
+#: sandbox's webhooks)
+SANDBOX_CLIENT_ID = "sandbox-client"
+DEFAULT_CLIENTS = {SANDBOX_CLIENT_ID: "sandbox-client-secret"}
 CODE_TTL = 600
 
 

@@ -533,8 +533,8 @@ def render_admin(admin: Record, team_ids: list[int], *, avatar: bool = False) ->
     return shown
 
 
-def render_me(admin: Record, team_ids: list[int]) -> Record:
-    """The token's admin with its workspace (GET /me)."""
+def render_me(admin: Record, team_ids: list[int], timezone: str = "UTC") -> Record:
+    """The token's admin with its workspace (GET /me) and the workspace's timezone."""
     shown = render_admin(admin, team_ids)
     del shown["away_status_reason_id"]
     return {
@@ -546,7 +546,7 @@ def render_me(admin: Record, team_ids: list[int]) -> Record:
             "id_code": WORKSPACE_ID,
             "name": "Sandbox Workspace",
             "region": "US",
-            "timezone": "UTC",
+            "timezone": timezone,
             "created_at": 1700000000,
             "identity_verification": False,
         },

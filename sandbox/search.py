@@ -1,17 +1,19 @@
-"""Intercom's contact search language (POST /contacts/search), evaluated in Python.
+"""Intercom's search language (POST /contacts/search, and the conversations' and tickets'
+searches, each over its own fields), evaluated in Python.
 
 A query is a filter ``{field, operator, value}`` or a group ``{operator: AND|OR, value:
 [...]}``; groups nest at most two levels deep and hold at most 15 filters. Operators
 depend on the field's type, as Intercom's description lists them: strings take
 ``= != IN NIN ~ !~ ^ $``, integers ``= != IN NIN < > <= >=``, booleans ``= != IN NIN``,
-dates (the ``*_at`` fields) only ``= < >``, compared by calendar day (UTC here), and
-``tag_id``/``company_id``/``segment_id`` only ``=`` and ``!=``.
+dates (the ``*_at`` fields) only ``= < >``, compared by calendar day in the workspace's
+timezone (``>`` matches from the next day on), and ``tag_id``/``company_id``/``segment_id``
+only ``=`` and ``!=``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 Contact = Mapping[str, Any]
@@ -50,7 +52,12 @@ class SearchError(ValueError):
         self.message = message
 
 
-def field_type(field: str, sample: Any = None) -> str:
+def field_type(field: str, sample: Any = None, fields: Mapping[str, str] | None = None) -> str:
+    """A field's type: a contact's (the default), or as ``fields`` (another model's) says."""
+    if fields is not None:
+        if field in fields:
+            return fields[field]
+        raise SearchError("parameter_invalid", f"'{field}' is not a searchable field")
     if field in MEMBERSHIP_FIELDS:
         return "membership"
     if field in STRING_FIELDS:
@@ -80,22 +87,22 @@ def value_of(contact: Contact, field: str) -> Any:
     return value
 
 
-def _day(timestamp: Any) -> Any:
+def _day(timestamp: Any, zone: tzinfo) -> Any:
     if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
         return None
-    return datetime.fromtimestamp(timestamp, UTC).date()
+    return datetime.fromtimestamp(timestamp, zone).date()
 
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value).lower()
 
 
-def _compare(kind: str, operator: str, actual: Any, expected: Any) -> bool:
+def _compare(kind: str, operator: str, actual: Any, expected: Any, zone: tzinfo = UTC) -> bool:
     if kind == "membership":
         found = str(expected) in {str(item) for item in actual}
         return found if operator == "=" else not found
     if kind == "date":
-        actual, expected = _day(actual), _day(expected)
+        actual, expected = _day(actual, zone), _day(expected, zone)
         if actual is None or expected is None:
             return False
         return bool(
@@ -136,11 +143,12 @@ def _equal(kind: str, actual: Any, expected: Any) -> bool:
     return bool(actual == expected)
 
 
-def _filter(query: Mapping[str, Any]) -> Predicate:
+def _filter(query: Mapping[str, Any], zone: tzinfo, fields: Mapping[str, str] | None) -> Predicate:
     field, operator, expected = query.get("field"), query.get("operator"), query.get("value")
     if not isinstance(field, str) or not isinstance(operator, str):
         raise SearchError("parameter_invalid", "a filter needs a field and an operator")
-    kind = field_type(field, expected[0] if isinstance(expected, list) and expected else expected)
+    sample = expected[0] if isinstance(expected, list) and expected else expected
+    kind = field_type(field, sample, fields)
     if operator not in OPERATORS[kind]:
         allowed = " ".join(sorted(OPERATORS[kind]))
         raise SearchError(
@@ -155,18 +163,21 @@ def _filter(query: Mapping[str, Any]) -> Predicate:
         raise SearchError("parameter_invalid", f"operator '{operator}' needs a number")
 
     def test(contact: Contact) -> bool:
-        return _compare(kind, operator, value_of(contact, field), expected)
+        return _compare(kind, operator, value_of(contact, field), expected, zone)
 
     return test
 
 
-def compile_query(query: Any, depth: int = 0) -> Predicate:
-    """A predicate for ``query``; SearchError when Intercom would refuse it."""
+def compile_query(
+    query: Any, depth: int = 0, *, zone: tzinfo = UTC, fields: Mapping[str, str] | None = None
+) -> Predicate:
+    """A predicate for ``query``; SearchError when Intercom would refuse it. ``zone`` is the
+    workspace's timezone (dates compare by day in it); ``fields`` another model's fields."""
     if not isinstance(query, Mapping):
         raise SearchError("parameter_invalid", "query must be an object")
     operator = query.get("operator")
     if operator not in ("AND", "OR"):
-        return _filter(query)
+        return _filter(query, zone, fields)
     if depth >= MAX_DEPTH:
         raise SearchError("parameter_invalid", "queries nest at most 2 levels deep")
     items = query.get("value")
@@ -174,15 +185,17 @@ def compile_query(query: Any, depth: int = 0) -> Predicate:
         raise SearchError("parameter_invalid", f"an {operator} group needs a list of filters")
     if len(items) > MAX_FILTERS:
         raise SearchError("parameter_invalid", f"an {operator} group holds at most 15 filters")
-    parts = [compile_query(item, depth + 1) for item in items]
+    parts = [compile_query(item, depth + 1, zone=zone, fields=fields) for item in items]
     if operator == "AND":
         return lambda contact: all(part(contact) for part in parts)
     return lambda contact: any(part(contact) for part in parts)
 
 
-def sort_key(field: str) -> Callable[[Contact], tuple[bool, Any]]:
+def sort_key(
+    field: str, fields: Mapping[str, str] | None = None
+) -> Callable[[Contact], tuple[bool, Any]]:
     """Records with no value sort last whatever the order, as Intercom's do."""
-    field_type(field)
+    field_type(field, fields=fields)
 
     def key(contact: Contact) -> tuple[bool, Any]:
         value = value_of(contact, field)

@@ -62,6 +62,9 @@ CREATE TABLE IF NOT EXISTS ticket_types (id TEXT PRIMARY KEY, body TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS tickets (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS conversations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS data_attributes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     model TEXT NOT NULL,
@@ -90,6 +93,7 @@ _TABLES = (
     "company_tags",
     "ticket_types",
     "tickets",
+    "conversations",
     "data_attributes",
     "admins",
     "teams",

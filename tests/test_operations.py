@@ -262,28 +262,6 @@ def test_a_declared_request_naming_an_unknown_input_fails() -> None:
         parse_manifest(text)
 
 
-TRIGGER = """
-triggers:
-  new_contacts:
-    label: New Contacts
-    description: Contacts created since the last check
-    kind: polling
-    handler: contacts.new_contacts
-    output: contact
-    inputs:
-      connection: {}
-"""
-
-
-def test_a_trigger_entry_has_a_contract() -> None:
-    manifest = parse_manifest(TEXT.replace("\ntriggers: {}\n", TRIGGER))
-    trigger = manifest.triggers["new_contacts"]
-    assert (trigger.kind, trigger.output, trigger.label) == ("polling", "contact", "New Contacts")
-    wrong = TEXT.replace("\ntriggers: {}\n", TRIGGER.replace("kind: polling", "kind: cron"))
-    with pytest.raises(ManifestError, match="'cron' is not one of \\['webhook', 'polling'\\]"):
-        parse_manifest(wrong)
-
-
 def _required(action: Any) -> dict[str, str]:
     return {spec.key: "x1" for spec in action.value_inputs if spec.required}
 

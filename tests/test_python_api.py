@@ -34,7 +34,7 @@ def test_an_unknown_action_is_a_callers_mistake_listing_the_actions() -> None:
 
 
 def test_no_connection_is_a_connection_error() -> None:
-    with pytest.raises(ConnectionConfigError, match="Connect first"):
+    with pytest.raises(ConnectionConfigError, match="Connect first: no connection"):
         invoke("list_tags", {}, None)  # type: ignore[arg-type]
 
 

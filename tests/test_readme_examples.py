@@ -43,6 +43,14 @@ UNATTENDED = {
         "own client",
     "intercom-connector mcp --connection work --http":
         "serves until interrupted; test_mcp.py runs it and connects over streamable HTTP",
+    "INTERCOM_CLIENT_SECRET=... intercom-connector trigger listen intercom_webhook --port 8080 "
+    "-i 'topics=[\"contact.user.created\", \"conversation.admin.replied\"]' --flow welcome.yaml":
+        "listens until interrupted, for Intercom; test_trigger_cli.py runs trigger listen",
+    "INTERCOM_CLIENT_SECRET=sandbox-client-secret intercom-connector trigger listen "
+    "intercom_webhook --port 8080 -i topics=contact.user.created":
+        "listens until interrupted; test_trigger_e2e.py runs it with the sandbox's webhooks",
+    "intercom-connector sandbox serve --webhook-url http://127.0.0.1:8080/":
+        "serves until interrupted; test_trigger_e2e.py runs it, delivering to trigger listen",
 }  # fmt: skip
 #: commands run with a change, and why: the suite never leaves loopback
 REWRITTEN = {

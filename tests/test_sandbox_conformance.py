@@ -130,6 +130,30 @@ def beyond_the_actions(connector: Connector) -> None:
         {"description": "Conformance", "archived": True})  # fmt: skip
 
 
+def what_triggers_read(connector: Connector) -> None:
+    """Conversations and ticket changes, and every polling trigger's reading of them."""
+    contact = connector.invoke("create_contact", {"email": "talk@example.com"})["data"]
+    opening = {"from": {"type": "user", "id": contact["id"]}, "body": "Help"}
+    started = raw(connector, "/conversations", "POST", opening)
+    path = f"/conversations/{started['conversation_id']}"
+    admin = {"message_type": "comment", "type": "admin", "admin_id": "991267001", "body": "On it"}
+    raw(connector, f"{path}/reply", "POST", admin)
+    user = {"message_type": "comment", "type": "user", "intercom_user_id": contact["id"],
+            "body": "Thanks"}  # fmt: skip
+    raw(connector, f"{path}/reply", "POST", user)
+    raw(connector, path)
+    kind = connector.invoke("list_ticket_types", {})["data"]["data"][0]
+    opened = {"ticket_type_id": kind["id"], "contact_id": contact["id"],
+              "ticket_attributes": {"default_title": "Hi"}}  # fmt: skip
+    ticket = connector.invoke("create_ticket", opened)["data"]
+    state = kind["ticket_states"]["data"][-1]["id"]
+    raw(connector, f"/tickets/{ticket['id']}", "PUT", {"ticket_state_id": state, "open": False})
+    for trigger in load_manifest().triggers.values():
+        # the scroll every_action opened is still open: companies' poll reads it as above
+        if trigger.kind == "polling" and trigger.key != "new_or_updated_companies":
+            connector.poll(trigger.key, {"start": "backfill", "backfill_days": 1}, None)
+
+
 def error_cases(connector: Connector, sandbox: Sandbox, recording: RecordingTransport) -> None:
     """Answers Intercom documents as errors: 404s, a conflict, a bad search, a 401."""
     attempts: list[tuple[str, dict[str, Any]]] = [
@@ -171,6 +195,7 @@ def test_every_success_answer_conforms(
     connector, recording, _ = traffic
     every_action(connector)
     beyond_the_actions(connector)
+    what_triggers_read(connector)
     assert len(recording.exchanges) >= 50
     seen = set()
     for request, response in recording.exchanges:
@@ -195,6 +220,7 @@ def test_every_success_answer_conforms(
         "teams",
         "segments",
         "ticket_states",
+        "conversations",
     }
 
 

@@ -21,7 +21,8 @@ def _admin(db: Any, admin_id: str) -> Record:
 @route("GET", "/me")
 def me(db: Any, request: Request) -> Record:
     owner = _admin(db, records.OWNER_ID)
-    return records.render_me(owner, records.team_ids(db, owner["id"]))
+    timezone = request.workspace.clock.timezone
+    return records.render_me(owner, records.team_ids(db, owner["id"]), timezone)
 
 
 @route("GET", "/admins")

@@ -4,7 +4,6 @@ number (filtered or sorted), the scroll API, and the contacts attached to one.""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
@@ -50,7 +49,7 @@ def _company_changes(body: Record, allowed: set[str]) -> Record:
 def create_or_update_company(db: Any, request: Request) -> Record:
     changes = _company_changes(request.json_object(), set(_COMPANY_FIELDS))
     check_custom_attributes(db, "company", changes)
-    now = int(time.time())
+    now = request.now()
     key = changes.get("company_id")
     existing = key and Store.one(db, "SELECT body FROM companies WHERE company_id = ?", key)
     if existing:
@@ -58,7 +57,9 @@ def create_or_update_company(db: Any, request: Request) -> Record:
     else:
         company = records.new_company(new_id("company"), changes, now)
     records.save_company(db, company)
-    return records.render_company(db, company)
+    shown = records.render_company(db, company)
+    request.notify("company.updated" if existing else "company.created", shown)
+    return shown
 
 
 @route("GET", "/companies/{company_id}")
@@ -72,9 +73,11 @@ def update_company(db: Any, request: Request, company_id: str) -> Record:
     allowed = set(_COMPANY_FIELDS) - {"company_id", "update_last_request_at"}
     changes = _company_changes(request.json_object(), allowed)
     check_custom_attributes(db, "company", changes)
-    company = records.apply_company_changes(company, changes, int(time.time()))
+    company = records.apply_company_changes(company, changes, request.now())
     records.save_company(db, company)
-    return records.render_company(db, company)
+    shown = records.render_company(db, company)
+    request.notify("company.updated", shown)
+    return shown
 
 
 @route("DELETE", "/companies/{company_id}")
@@ -83,6 +86,7 @@ def delete_company(db: Any, request: Request, company_id: str) -> Record:
     db.execute("DELETE FROM companies WHERE id = ?", (company_id,))
     db.execute("DELETE FROM contact_companies WHERE company_id = ?", (company_id,))
     db.execute("DELETE FROM company_tags WHERE company_id = ?", (company_id,))
+    request.notify("company.deleted", {"type": "company", "id": company_id})
     return {"id": company_id, "object": "company", "deleted": True}
 
 
@@ -144,7 +148,7 @@ def list_companies(db: Any, request: Request) -> Record:
 
 @route("GET", "/companies/scroll")
 def scroll_companies(db: Any, request: Request) -> Record:
-    now = time.time()
+    now = request.workspace.clock.time()
     state = json.loads(Store.meta(db, "scroll") or "null")
     if state and now - state["used"] > SCROLL_TTL:
         state = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from typing import Any
 
 from intercom_connector.sandbox import records
@@ -83,9 +82,11 @@ def create_contact(db: Any, request: Request) -> Record:
     changes.setdefault("role", "user")
     check_custom_attributes(db, "contact", changes)
     _conflict(db, changes)
-    contact = records.new_contact(new_id("contact"), changes, int(time.time()))
+    contact = records.new_contact(new_id("contact"), changes, request.now())
     records.save_contact(db, contact)
-    return records.render_contact(db, contact)
+    shown = records.render_contact(db, contact)
+    request.notify(f"contact.{contact['role']}.created", shown)
+    return shown
 
 
 @route("GET", "/contacts/{contact_id}")
@@ -101,9 +102,11 @@ def update_contact(db: Any, request: Request, contact_id: str) -> Record:
         raise ApiError(400, "parameter_invalid", "email_verified needs email", "email_verified")
     check_custom_attributes(db, "contact", changes)
     _conflict(db, {**changes, "role": changes.get("role", contact["role"])}, contact_id)
-    contact = records.apply_contact_changes(contact, changes, int(time.time()))
+    contact = records.apply_contact_changes(contact, changes, request.now())
     records.save_contact(db, contact)
-    return records.render_contact(db, contact)
+    shown = records.render_contact(db, contact)
+    request.notify(f"contact.{contact['role']}.updated", shown)
+    return shown
 
 
 @route("DELETE", "/contacts/{contact_id}")
@@ -112,8 +115,9 @@ def delete_contact(db: Any, request: Request, contact_id: str) -> Record:
     db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
     db.execute("DELETE FROM contact_companies WHERE contact_id = ?", (contact_id,))
     db.execute("DELETE FROM contact_tags WHERE contact_id = ?", (contact_id,))
-    return {"type": "contact", "id": contact_id, "external_id": contact.get("external_id"),
-            "deleted": True}  # fmt: skip
+    gone = {"type": "contact", "id": contact_id, "external_id": contact.get("external_id")}
+    request.notify("contact.deleted", gone)  # *.deleted topics carry the identifying fields
+    return {**gone, "deleted": True}
 
 
 def _set_archived(db: Any, contact_id: str, archived: bool) -> Record:
@@ -168,7 +172,7 @@ def search_contacts(db: Any, request: Request) -> Record:
     if "query" not in body:
         raise ApiError(400, "parameter_not_found", "query is required", "query")
     try:
-        matches = compile_query(body["query"])
+        matches = compile_query(body["query"], zone=request.workspace.clock.zone)
         sort = body.get("sort") or {}
         field = sort.get("field", "created_at") if isinstance(sort, dict) else "created_at"
         key = sort_key(field)
@@ -189,7 +193,7 @@ def search_contacts(db: Any, request: Request) -> Record:
     views = records.search_views(db)
     if "segment_id" in json.dumps(body["query"]):
         with_segment_ids(db, views)  # only then: a segment's rule is a search of its own
-    found = [view for view in views if matches(view)]
+    found = [view for view in views if request.workspace.searchable(view) and matches(view)]
     present = sorted((v for v in found if key(v)[0] is False), key=key)
     if order == "descending":
         present.reverse()
@@ -248,7 +252,7 @@ def attach_tag(db: Any, request: Request, contact_id: str) -> Record:
     if not tag_id:
         raise ApiError(400, "parameter_not_found", "tag not specified")
     tag = find_tag(db, str(tag_id))
-    now = int(time.time())
+    now = request.now()
     db.execute(
         "INSERT OR IGNORE INTO contact_tags (contact_id, tag_id, applied_at) VALUES (?, ?, ?)",
         (contact_id, tag["id"], now),

@@ -3,7 +3,6 @@ companies, and the check that a custom attribute set on one exists."""
 
 from __future__ import annotations
 
-import time
 import unicodedata
 from typing import Any
 
@@ -116,7 +115,7 @@ def create_data_attribute(db: Any, request: Request) -> Record:
     }
     if data_type == "options":
         fields["options"] = _options(body.get("options"))
-    return records.insert_data_attribute(db, fields, int(time.time()))
+    return records.insert_data_attribute(db, fields, request.now())
 
 
 @route("PUT", "/data_attributes/{data_attribute_id}")
@@ -141,6 +140,6 @@ def update_data_attribute(db: Any, request: Request, data_attribute_id: str) -> 
             message = "Options can only be managed on list attributes"
             raise ApiError(400, "parameter_invalid", message, "options")
         found["options"] = _options(body["options"])
-    found["updated_at"] = int(time.time())
+    found["updated_at"] = request.now()
     records.save_data_attribute(db, found)
     return found

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from intercom_connector.sandbox import records
@@ -42,7 +41,7 @@ def create_or_update_tag(db: Any, request: Request) -> Record:
         contact = find_contact(db, str(user.get("id")))
         db.execute(
             "INSERT OR IGNORE INTO contact_tags (contact_id, tag_id, applied_at) VALUES (?, ?, ?)",
-            (contact["id"], tag["id"], int(time.time())),
+            (contact["id"], tag["id"], request.now()),
         )
     for item in body.get("companies") or []:
         company = (
