@@ -252,15 +252,17 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
 
     sandbox = Sandbox(args.data_dir, token=args.token or DEFAULT_TOKEN, rate_limit=args.rate_limit)
     shown = "the token given with --token" if args.token else repr(DEFAULT_TOKEN)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(
-        f"Intercom sandbox on http://{host}:{args.port} (data: {sandbox.data_path}); "
-        f"authenticate with Bearer {shown}. Ctrl-C stops it.",
-        file=sys.stderr,
-        flush=True,
-    )
+
+    def announce(url: str) -> None:  # only once the port is ours
+        print(
+            f"Intercom sandbox on {url} (data: {sandbox.data_path}); "
+            f"authenticate with Bearer {shown}. Ctrl-C stops it.",
+            file=sys.stderr,
+            flush=True,
+        )
+
     try:
-        serve_forever(sandbox, args.host, args.port)
+        serve_forever(sandbox, args.host, args.port, ready=announce)
     except OSError as exc:
         raise ConnectionConfigError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
     return EXIT_OK
@@ -269,11 +271,25 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
 def cmd_sandbox_reset(args: argparse.Namespace) -> int:
     from intercom_connector.sandbox import Sandbox
 
-    sandbox = Sandbox(args.data_dir, seed=False)
+    # A corrupt database is deleted and made again: a reset throws its data away anyway.
+    sandbox = Sandbox(args.data_dir, seed=False, replace_corrupt=True)
     sandbox.reset(seed=not args.empty)
     state = "empty" if args.empty else "the demo workspace"
     print(f"sandbox reset to {state} ({sandbox.data_path})", file=sys.stderr)
     return EXIT_OK
+
+
+def _sandbox_state_errors() -> tuple[type[Exception], ...]:
+    """The sandbox's own error, once the sandbox is loaded (it is imported only when used)."""
+    sandbox = sys.modules.get("intercom_connector.sandbox")
+    return (sandbox.SandboxStateError,) if sandbox is not None else ()
+
+
+def _sandbox_state_message(error: Exception, args: argparse.Namespace) -> str:
+    if not getattr(error, "corrupt", False):
+        return str(error)
+    folder = f" --data-dir {args.data_dir}" if getattr(args, "data_dir", None) else ""
+    return f"{error}; run `intercom-connector sandbox reset{folder}` to start a new one"
 
 
 def cmd_actions(args: argparse.Namespace) -> int:
@@ -440,6 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except ConnectorError as exc:
         return _fail(str(exc), exc.exit_code)
+    except _sandbox_state_errors() as exc:  # its folder or database cannot be used
+        return _fail(_sandbox_state_message(exc, args), ConnectionConfigError.exit_code)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except BrokenPipeError:

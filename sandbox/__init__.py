@@ -17,20 +17,29 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
 
 from intercom_connector.sandbox.app import DroppedConnection, Faults, SandboxApp
+from intercom_connector.sandbox.seed import prepare_workspace, seed_workspace
 from intercom_connector.sandbox.server import ServerHandle, run_server
-from intercom_connector.sandbox.store import Store
+from intercom_connector.sandbox.store import SandboxStateError, Store
 
 DEFAULT_TOKEN = "sandbox-token"
 ENV_DIR = "INTERCOM_SANDBOX_DIR"
 MEMORY = ":memory:"
 
-__all__ = ["DEFAULT_TOKEN", "Faults", "Sandbox", "ServerHandle", "default_data_dir", "serve"]
+__all__ = [
+    "DEFAULT_TOKEN",
+    "Faults",
+    "Sandbox",
+    "SandboxStateError",
+    "ServerHandle",
+    "default_data_dir",
+    "serve",
+]
 
 
 def default_data_dir() -> Path:
@@ -54,7 +63,11 @@ class _InProcessTransport(httpx.WSGITransport):
 
 
 class Sandbox:
-    """One sandbox workspace: its data, its token, its limits and faults."""
+    """One sandbox workspace: its data, its token, its limits and faults.
+
+    SandboxStateError when its folder cannot be made or its database cannot be used;
+    ``replace_corrupt=True`` starts a new database in place of a corrupt one.
+    """
 
     base_url = "https://sandbox.intercom.invalid"
 
@@ -68,13 +81,14 @@ class Sandbox:
         faults: Faults | None = None,
         seed: bool = True,
         oauth_clients: Mapping[str, str] | None = None,
+        replace_corrupt: bool = False,
     ) -> None:
         if str(data_dir) == MEMORY:
             path = MEMORY
         else:
             folder = Path(data_dir) if data_dir is not None else default_data_dir()
             path = str(folder / "sandbox.sqlite3")
-        self.store = Store(path)
+        self.store = Store(path, replace_corrupt=replace_corrupt)
         self.token = token
         self.app = SandboxApp(
             self.store,
@@ -84,33 +98,20 @@ class Sandbox:
             faults=faults,
             oauth_clients=oauth_clients,
         )
-        if seed:
-            self._seed_once()
+        prepare_workspace(self.store, demo=seed)
 
     @property
     def data_path(self) -> str:
         return self.store.path
 
-    def _seed_once(self) -> None:
-        from intercom_connector.sandbox.seed import seed_workspace
-
-        with self.store.transaction() as db:
-            seeded = db.execute("SELECT value FROM meta WHERE key = 'seeded'").fetchone()
-        if seeded is None:
-            seed_workspace(self.store)
-
     def reset(self, *, seed: bool = True) -> None:
-        """Back to the demo workspace (or to an empty one)."""
-        from intercom_connector.sandbox.seed import seed_workspace
-
+        """Back to the demo workspace (or to an empty one, which stays empty)."""
         self.store.clear()
-        if seed:
-            seed_workspace(self.store)
+        seed_workspace(self.store, demo=seed)
 
     def add_contacts(self, count: int, *, role: str = "user", prefix: str = "bulk") -> list[str]:
         """Create ``count`` contacts at once (tests, benchmarks); returns their ids in order."""
         from intercom_connector.sandbox import records
-        from intercom_connector.sandbox.app import save_contact
 
         ids = []
         now = int(time.time())
@@ -125,7 +126,7 @@ class Sandbox:
                 }
                 if role == "user":
                     fields["external_id"] = f"{prefix}-{number}"
-                save_contact(db, records.new_contact(contact_id, fields, now))
+                records.save_contact(db, records.new_contact(contact_id, fields, now))
                 ids.append(contact_id)
         return ids
 
@@ -144,6 +145,11 @@ def serve(
     return ServerHandle(sandbox.app, host, port, threads)
 
 
-def serve_forever(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Serve ``sandbox`` on loopback until interrupted."""
-    run_server(sandbox.app, host, port)
+def serve_forever(
+    sandbox: Sandbox,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve ``sandbox`` on loopback until interrupted; ``ready(url)`` once it listens."""
+    run_server(sandbox.app, host, port, ready=ready)

@@ -1,4 +1,5 @@
-"""Intercom's objects as the API returns them (contact, company, tag, ticket, admin).
+"""Intercom's objects as the API returns them (contact, company, tag, ticket, ticket
+state, admin, team, segment, data attribute).
 
 Stored records hold what was set; the related lists (a contact's tags and companies, a
 company's user count) are joined in when an object is rendered, so they are always
@@ -13,6 +14,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+from intercom_connector.sandbox.segment_rules import company_segments
 from intercom_connector.sandbox.store import Record, Store, dumps
 
 WORKSPACE_ID = "sbx0demo"
@@ -77,6 +79,22 @@ def apply_contact_changes(contact: Record, changes: Record, now: int) -> Record:
     updated["email"] = updated.get("email") or ""
     updated["updated_at"] = now
     return updated
+
+
+def save_contact(db: Any, contact: Record) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO contacts (seq, id, email, external_id, role, archived, body) "
+        "VALUES ((SELECT seq FROM contacts WHERE id = ?), ?, ?, ?, ?, ?, ?)",
+        (
+            contact["id"],
+            contact["id"],
+            contact.get("email") or None,
+            contact.get("external_id"),
+            contact["role"],
+            int(contact.get("archived", False)),
+            dumps(contact),
+        ),
+    )
 
 
 def _related(db: Any, sql: str, ids: list[str]) -> dict[str, list[tuple[Any, ...]]]:
@@ -144,18 +162,30 @@ def search_views(db: Any) -> list[Record]:
     rows = db.execute("SELECT id, body FROM contacts WHERE archived = 0 ORDER BY seq").fetchall()
     tags = _group(db, "SELECT contact_id, tag_id FROM contact_tags")
     companies = _group(db, "SELECT contact_id, company_id FROM contact_companies")
-    views = []
-    for contact_id, body in rows:
-        record = json.loads(body)
-        view = dict(record)
-        email = record.get("email") or ""
-        view["email_domain"] = email.split("@", 1)[1] if "@" in email else None
-        view["email"] = email or None
-        view["tag_ids"] = tags.get(contact_id, ())
-        view["company_ids"] = companies.get(contact_id, ())
-        view["_record"] = record
-        views.append(view)
-    return views
+    return [
+        _search_view(json.loads(body), tags.get(contact_id, ()), companies.get(contact_id, ()))
+        for contact_id, body in rows
+    ]
+
+
+def search_view(db: Any, contact: Record) -> Record:
+    """One contact as the search language sees it."""
+    tags = db.execute("SELECT tag_id FROM contact_tags WHERE contact_id = ?", (contact["id"],))
+    companies = db.execute(
+        "SELECT company_id FROM contact_companies WHERE contact_id = ?", (contact["id"],)
+    )
+    return _search_view(contact, [str(t) for (t,) in tags], [c for (c,) in companies])
+
+
+def _search_view(record: Record, tag_ids: Any, company_ids: Any) -> Record:
+    view = dict(record)
+    email = record.get("email") or ""
+    view["email_domain"] = email.split("@", 1)[1] if "@" in email else None
+    view["email"] = email or None
+    view["tag_ids"] = tag_ids
+    view["company_ids"] = company_ids
+    view["_record"] = record
+    return view
 
 
 def _group(db: Any, sql: str) -> dict[str, list[str]]:
@@ -204,6 +234,14 @@ def apply_company_changes(company: Record, changes: Record, now: int) -> Record:
     return updated
 
 
+def save_company(db: Any, company: Record) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO companies (seq, id, company_id, name, body) VALUES "
+        "((SELECT seq FROM companies WHERE id = ?), ?, ?, ?, ?)",
+        (company["id"], company["id"], company["company_id"], company.get("name"), dumps(company)),
+    )
+
+
 def render_company(db: Any, company: Record) -> Record:
     shown = dict(company)
     shown["plan"] = company.get("plan") or {}
@@ -220,7 +258,10 @@ def render_company(db: Any, company: Record) -> Record:
         "type": "tag.list",
         "tags": [{"type": "tag", "id": t["id"], "name": t["name"]} for t in tags],
     }
-    shown["segments"] = {"type": "segment.list", "segments": []}
+    shown["segments"] = {
+        "type": "segment.list",
+        "segments": [segment for segment, holds in company_segments(db) if holds(company)],
+    }
     return _without_nulls(shown)
 
 
@@ -236,7 +277,7 @@ def applied_tag(tag: Record, applied_at: int | None) -> Record:
     shown: Record = {"type": "tag", "id": tag["id"], "name": tag["name"]}
     if applied_at is not None:
         shown["applied_at"] = applied_at
-        shown["applied_by"] = {"type": "admin", "id": ADMIN["id"]}
+        shown["applied_by"] = {"type": "admin", "id": OWNER_ID}
     return shown
 
 
@@ -272,14 +313,8 @@ def new_ticket(
     contact: Record,
     attributes: Record,
     now: int,
+    state: Record,
 ) -> Record:
-    state = {
-        "type": "ticket_state",
-        "id": "1",
-        "category": "submitted",
-        "internal_label": "Submitted",
-        "external_label": "Submitted",
-    }
     return {
         "type": "ticket",
         "id": ticket_id,
@@ -355,18 +390,156 @@ def ticket_type(
     }
 
 
-ADMIN: Record = {"type": "admin", "id": "991267001", "name": "Sandbox Admin"}
+#: the attributes every workspace has: (full name, label, description, data type, writable)
+STANDARD_ATTRIBUTES: dict[str, list[tuple[str, str, str, str, bool]]] = {
+    "contact": [
+        ("id", "ID", "The Intercom defined id representing the contact", "string", False),
+        ("role", "Role", "User or lead", "string", True),
+        ("external_id", "User ID", "Your identifier for the contact", "string", True),
+        ("email", "Email", "The contact's email address", "string", True),
+        ("email_domain", "Email domain", "The domain of the contact's email", "string", False),
+        ("phone", "Phone", "The contact's phone number", "string", True),
+        ("name", "Name", "The contact's full name", "string", True),
+        ("avatar", "Avatar", "An image URL of the contact's avatar", "string", True),
+        ("owner_id", "Owner", "The admin who owns the contact", "integer", True),
+        ("signed_up_at", "Signed up", "When the contact signed up", "date", True),
+        ("last_seen_at", "Last seen", "When the contact was last seen", "date", True),
+        ("unsubscribed_from_emails", "Unsubscribed from emails",
+         "Whether the contact unsubscribed from emails", "boolean", True),
+        ("created_at", "Created at", "When the contact was added to Intercom", "date", False),
+        ("updated_at", "Updated at", "When the contact was last updated", "date", False),
+        ("location.country", "Country", "The country the contact is in", "string", False),
+        ("location.region", "Region", "The region the contact is in", "string", False),
+        ("location.city", "City", "The city the contact is in", "string", False),
+    ],
+    "company": [
+        ("name", "Company name", "The name of a company", "string", True),
+        ("company_id", "Company ID", "A number identifying a company", "string", False),
+        ("last_request_at", "Company last seen",
+         "The last day anyone from a company visited your site or app", "date", False),
+        ("remote_created_at", "Company created at", "The day a company was added to Intercom",
+         "date", True),
+        ("user_count", "People", "The number of people in a company", "integer", False),
+        ("session_count", "Company web sessions",
+         "All visits from anyone in a company to your product's site or app", "integer", False),
+        ("plan.name", "Plan", "A specific plan or level within your product", "string", False),
+        ("monthly_spend", "Monthly Spend", "The monthly revenue you receive from a company",
+         "float", True),
+        ("size", "Company size", "The number of people employed in this company", "integer",
+         True),
+        ("industry", "Company industry", "The category or domain this company belongs to",
+         "string", True),
+        ("website", "Company website", "The web address for the company's primary site",
+         "string", True),
+        ("id", "ID", "The Intercom defined id representing the company", "string", False),
+        ("created_at", "Created at", "The time the company was added to Intercom", "date", False),
+        ("updated_at", "Updated at", "The last time the company was updated", "date", False),
+        ("plan.id", "Plan ID", "The Intercom defined id representing the plan", "string", False),
+        ("app_id", "App ID", "The Intercom defined id representing the app", "string", False),
+    ],
+}  # fmt: skip
 
 
-def admin() -> Record:
+def standard_attributes(model: str) -> list[Record]:
+    """The built-in attributes of ``model`` (contact or company), as the API lists them."""
+    return [
+        {
+            "type": "data_attribute",
+            "name": full_name.rsplit(".", 1)[-1],
+            "full_name": full_name,
+            "label": label,
+            "description": description,
+            "data_type": data_type,
+            "api_writable": writable,
+            "ui_writable": False,
+            "messenger_writable": True,
+            "custom": False,
+            "archived": False,
+            "model": model,
+        }
+        for full_name, label, description, data_type, writable in STANDARD_ATTRIBUTES[model]
+    ]
+
+
+def new_data_attribute(attribute_id: int, fields: Record, now: int) -> Record:
+    """A custom data attribute: ``fields`` holds name, model, data_type and optionally
+    description, options (a list of values) and messenger_writable."""
+    name = fields["name"]
+    return _without_nulls(
+        {
+            "id": attribute_id,
+            "type": "data_attribute",
+            "name": name,
+            "full_name": f"custom_attributes.{name}",
+            "label": name,
+            "description": fields.get("description"),
+            "data_type": fields["data_type"],
+            "options": fields.get("options"),
+            "api_writable": True,
+            "ui_writable": False,
+            "messenger_writable": bool(fields.get("messenger_writable", False)),
+            "custom": True,
+            "archived": False,
+            "admin_id": OWNER_ID,
+            "created_at": now,
+            "updated_at": now,
+            "model": fields["model"],
+        }
+    )
+
+
+def insert_data_attribute(db: Any, fields: Record, now: int) -> Record:
+    cursor = db.execute(
+        "INSERT INTO data_attributes (model, name, body) VALUES (?, ?, '{}')",
+        (fields["model"], fields["name"]),
+    )
+    attribute = new_data_attribute(int(cursor.lastrowid), fields, now)
+    save_data_attribute(db, attribute)
+    return attribute
+
+
+def save_data_attribute(db: Any, attribute: Record) -> None:
+    db.execute(
+        "UPDATE data_attributes SET body = ? WHERE id = ?", (dumps(attribute), attribute["id"])
+    )
+
+
+#: the admin the sandbox's tokens belong to (GET /me)
+OWNER_ID = "991267001"
+
+
+def new_admin(admin_id: str, name: str, email: str, job_title: str) -> Record:
+    """An admin (teammate) as stored."""
     return {
-        **ADMIN,
-        "email": "admin@sandbox.example",
-        "job_title": "Support",
+        "type": "admin",
+        "id": admin_id,
+        "name": name,
+        "email": email,
+        "job_title": job_title,
         "away_mode_enabled": False,
         "away_mode_reassign": False,
+        "away_status_reason_id": None,
         "has_inbox_seat": True,
-        "team_ids": [],
+        "avatar": f"https://static.sandbox.example/avatars/{admin_id}.png",
+    }
+
+
+def render_admin(admin: Record, team_ids: list[int], *, avatar: bool = False) -> Record:
+    """An admin as listed or retrieved; its avatar URL only when asked for."""
+    shown = {key: value for key, value in admin.items() if key != "avatar"}
+    shown["team_ids"] = team_ids
+    if avatar:
+        shown["avatar"] = admin.get("avatar")
+    return shown
+
+
+def render_me(admin: Record, team_ids: list[int]) -> Record:
+    """The token's admin with its workspace (GET /me)."""
+    shown = render_admin(admin, team_ids)
+    del shown["away_status_reason_id"]
+    return {
+        **shown,
+        "avatar": {"type": "avatar", "image_url": admin.get("avatar")},
         "email_verified": True,
         "app": {
             "type": "app",
@@ -378,3 +551,73 @@ def admin() -> Record:
             "identity_verification": False,
         },
     }
+
+
+def team_ids(db: Any, admin_id: str) -> list[int]:
+    """The teams an admin belongs to (their ids are integers in an admin)."""
+    teams = Store.many(db, "SELECT body FROM teams ORDER BY id")
+    return [int(team["id"]) for team in teams if int(admin_id) in team["admin_ids"]]
+
+
+def new_team(team_id: str, name: str, admin_ids: list[str], distribution: str) -> Record:
+    members = [int(admin_id) for admin_id in admin_ids]
+    return {
+        "type": "team",
+        "id": team_id,
+        "name": name,
+        "admin_ids": members,
+        "admin_priority_level": {"primary_admin_ids": members[:1], "secondary_admin_ids": []},
+        "assignment_limit": 10,
+        "distribution_method": distribution,
+    }
+
+
+def new_segment(segment_id: str, name: str, person_type: str, now: int) -> Record:
+    return {
+        "type": "segment",
+        "id": segment_id,
+        "name": name,
+        "created_at": now,
+        "updated_at": now,
+        "person_type": person_type,
+    }
+
+
+def new_ticket_state(state_id: str, category: str, internal: str, external: str) -> Record:
+    return {
+        "type": "ticket_state",
+        "id": state_id,
+        "category": category,
+        "internal_label": internal,
+        "external_label": external,
+        "archived": False,
+    }
+
+
+_STATES_OF_TYPE = (
+    "SELECT body FROM ticket_states WHERE ? IN (SELECT value FROM json_each(ticket_type_ids)) "
+    "ORDER BY CAST(id AS INTEGER)"
+)
+
+
+def ticket_states_of(db: Any, ticket_type_id: str) -> list[Record]:
+    """A ticket type's states, as a ticket or ticket type shows them."""
+    states = Store.many(db, _STATES_OF_TYPE, ticket_type_id)
+    return [{k: v for k, v in state.items() if k != "archived"} for state in states]
+
+
+def render_ticket_type(db: Any, ticket_type: Record) -> Record:
+    return {
+        **ticket_type,
+        "ticket_states": {"type": "list", "data": ticket_states_of(db, ticket_type["id"])},
+    }
+
+
+def render_ticket_state(db: Any, state: Record, type_ids: list[str]) -> Record:
+    """A ticket state with the ticket types that use it (GET /ticket_states)."""
+    marks = ",".join("?" * len(type_ids))
+    types = Store.many(db, f"SELECT body FROM ticket_types WHERE id IN ({marks}) ORDER BY id",
+                       *type_ids)  # fmt: skip
+    summary = ("type", "id", "name", "description", "icon", "archived", "category")
+    listed = [{key: ticket_type[key] for key in summary} for ticket_type in types]
+    return {**state, "ticket_types": {"type": "list", "data": listed}}

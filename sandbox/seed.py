@@ -1,15 +1,19 @@
-"""The demo workspace a fresh or reset sandbox holds: companies, ~50 contacts, tags,
-two ticket types. Deterministic: the same ids and values after every reset."""
+"""The demo workspace a fresh or reset sandbox holds: admins and teams, companies, ~50
+contacts, tags, segments, two ticket types and their states, the custom data attributes
+they use. Deterministic: the same ids and values after every reset. Even an empty
+workspace has its owner, the admin of /me."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from intercom_connector.sandbox import records
-from intercom_connector.sandbox.app import save_company, save_contact
-from intercom_connector.sandbox.store import Store, dumps
+from intercom_connector.sandbox.store import Record, Store, dumps
 
+#: raised when the demo workspace gains something that a sandbox made earlier lacks
+VERSION = 4
 #: 2024-01-01T00:00:00Z; seeded objects are created in the days after it
 EPOCH = 1704067200
 DAY = 86400
@@ -29,21 +33,150 @@ TAGS = ["VIP", "Beta tester", "Churn risk", "Newsletter", "Partner"]
 CITIES = [("GB", "England", "London"), ("US", "California", "San Francisco"),
           ("DE", "Berlin", "Berlin"), ("AU", "New South Wales", "Sydney")]  # fmt: skip
 CONTACTS = 50
+#: (id, name, email, job title, away); the first is the owner of the sandbox's tokens
+ADMINS = [
+    (records.OWNER_ID, "Sandbox Admin", "admin@sandbox.example", "Support", False),
+    ("991267002", "Sam Support", "sam@sandbox.example", "Support engineer", False),
+    ("991267003", "Sasha Sales", "sasha@sandbox.example", "Account executive", False),
+    ("991267004", "Alex Away", "alex@sandbox.example", "Billing specialist", True),
+]  # fmt: skip
+#: the workspace's custom attributes: (model, name, data type, description, archived)
+DATA_ATTRIBUTES = [
+    ("contact", "plan_tier", "string", "The plan the person is on: free, pro or enterprise", False),
+    ("contact", "seats", "integer", "Seats the person manages", False),
+    ("contact", "beta_opt_in", "boolean", "Agreed to try features in beta", False),
+    ("contact", "legacy_crm_id", "string", "The id in the CRM used before 2023", True),
+    ("company", "region", "string", "Sales region, e.g. EMEA", False),
+    ("company", "account_manager", "string", "Who manages the account", False),
+]  # fmt: skip
+#: (id, name, member admin ids, distribution method)
+TEAMS = [
+    ("991268001", "Support", [records.OWNER_ID, "991267002"], "round_robin"),
+    ("991268002", "Sales", ["991267003"], "balanced"),
+    ("991268003", "Billing", ["991267004"], "round_robin"),
+]  # fmt: skip
+#: (name, person type, model, rule): contacts' rules are search queries, companies' one test
+SEGMENTS = [
+    ("Users", "user", "contact", {"field": "role", "operator": "=", "value": "user"}),
+    ("Leads", "contact", "contact", {"field": "role", "operator": "=", "value": "lead"}),
+    ("Enterprise plan", "user", "contact",
+     {"field": "custom_attributes.plan_tier", "operator": "=", "value": "enterprise"}),
+    ("Enterprise companies", "user", "company",
+     {"field": "plan.name", "operator": "=", "value": "Enterprise"}),
+    ("Large companies", "user", "company", {"field": "size", "operator": ">", "value": 500}),
+]  # fmt: skip
+#: (id, category, internal label, external label, the ticket types using it)
+TICKET_STATES = [
+    ("1", "submitted", "Submitted", "Submitted", ["1", "2"]),
+    ("2", "in_progress", "In progress", "In progress", ["1", "2"]),
+    ("3", "waiting_on_customer", "Waiting on customer", "Waiting on you", ["1", "2"]),
+    ("4", "resolved", "Resolved", "Resolved", ["1", "2"]),
+    ("5", "in_progress", "Reproducing", "Investigating", ["1"]),
+]  # fmt: skip
 
 
 def _hex_id(kind: str, number: int) -> str:
     return hashlib.sha1(f"sandbox-{kind}-{number}".encode()).hexdigest()[:24]
 
 
-def seed_workspace(store: Store) -> None:
-    """Fill an empty store with the demo workspace."""
+def prepare_workspace(store: Store, *, demo: bool) -> None:
+    """A new store becomes the demo workspace (or an empty one) the first time it is opened;
+    after that opening it changes nothing, so an emptied sandbox stays empty."""
     with store.transaction() as db:
+        state = Store.meta(db, "seeded")
+        if state is None:
+            _fill(db, demo=demo)
+        elif int(Store.meta(db, "version") or 1) < VERSION:
+            _upgrade(db, demo=state != "empty")
+
+
+def seed_workspace(store: Store, *, demo: bool = True) -> None:
+    """Fill a cleared store with the demo workspace (or mark it as deliberately empty)."""
+    with store.transaction() as db:
+        _fill(db, demo=demo)
+
+
+def _fill(db: Any, *, demo: bool) -> None:
+    _settings(db, demo=demo)
+    if demo:
         company_ids = _companies(db)
         tag_ids = [records.insert_tag(db, name)["id"] for name in TAGS]
         for number in range(CONTACTS):
             _contact(db, number, company_ids, tag_ids)
         _ticket_types(db)
-        Store.set_meta(db, "seeded", "1")
+    Store.set_meta(db, "seeded", "1" if demo else "empty")
+    Store.set_meta(db, "version", str(VERSION))
+
+
+def _upgrade(db: Any, *, demo: bool) -> None:
+    """A sandbox made by an earlier version gets what the demo workspace has gained since;
+    the custom attributes its records already hold become the workspace's attributes."""
+    _settings(db, demo=demo)
+    for model, table in (("contact", "contacts"), ("company", "companies")):
+        in_use: dict[str, Any] = {}
+        for (body,) in db.execute(f"SELECT body FROM {table}"):
+            for name, value in (json.loads(body).get("custom_attributes") or {}).items():
+                in_use.setdefault(name, value)
+        for name, value in in_use.items():
+            _data_attribute(db, model, name, _data_type(value), None)
+    Store.set_meta(db, "version", str(VERSION))
+
+
+def _data_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return {int: "integer", float: "float"}.get(type(value), "string")
+
+
+def _settings(db: Any, *, demo: bool) -> None:
+    """What a workspace is set up with rather than what it records: admins, teams,
+    segments, ticket states, data attributes. Adds only what is missing."""
+    _admins(db, demo=demo)
+    if not demo:
+        return
+    for team_id, name, admin_ids, distribution in TEAMS:
+        team = records.new_team(team_id, name, admin_ids, distribution)
+        db.execute("INSERT OR IGNORE INTO teams (id, body) VALUES (?, ?)", (team_id, dumps(team)))
+    for number, (name, person_type, model, rule) in enumerate(SEGMENTS):
+        segment = records.new_segment(_hex_id("segment", number), name, person_type, EPOCH)
+        db.execute(
+            "INSERT OR IGNORE INTO segments (id, model, rule, body) VALUES (?, ?, ?, ?)",
+            (segment["id"], model, json.dumps(rule), dumps(segment)),
+        )
+    for state_id, category, internal, external, type_ids in TICKET_STATES:
+        state = records.new_ticket_state(state_id, category, internal, external)
+        db.execute(
+            "INSERT OR IGNORE INTO ticket_states (id, ticket_type_ids, body) VALUES (?, ?, ?)",
+            (state_id, json.dumps(type_ids), dumps(state)),
+        )
+    _data_attributes(db)
+
+
+def _admins(db: Any, *, demo: bool) -> None:
+    for admin_id, name, email, job_title, away in ADMINS if demo else ADMINS[:1]:
+        admin = records.new_admin(admin_id, name, email, job_title)
+        admin["away_mode_enabled"] = admin["away_mode_reassign"] = away
+        db.execute(
+            "INSERT OR IGNORE INTO admins (id, body) VALUES (?, ?)", (admin_id, dumps(admin))
+        )
+
+
+def _data_attributes(db: Any) -> None:
+    for model, name, data_type, description, archived in DATA_ATTRIBUTES:
+        attribute = _data_attribute(db, model, name, data_type, description)
+        if attribute and archived:
+            records.save_data_attribute(db, {**attribute, "archived": True})
+
+
+def _data_attribute(
+    db: Any, model: str, name: str, data_type: str, description: str | None
+) -> Record | None:
+    """A new custom attribute, or None when the workspace has it already."""
+    sql = "SELECT 1 FROM data_attributes WHERE model = ? AND name = ?"
+    if Store.scalar(db, sql, model, name):
+        return None
+    fields = {"model": model, "name": name, "data_type": data_type, "description": description}
+    return records.insert_data_attribute(db, fields, EPOCH)
 
 
 def _companies(db: Any) -> list[str]:
@@ -64,7 +197,7 @@ def _companies(db: Any) -> list[str]:
             },
             created,
         )
-        save_company(db, company)
+        records.save_company(db, company)
         ids.append(company["id"])
     return ids
 
@@ -88,7 +221,7 @@ def _contact(db: Any, number: int, company_ids: list[str], tag_ids: list[str]) -
         fields["external_id"] = f"crm-{1000 + number}"
     contact = records.new_contact(_hex_id("contact", number), fields, created)
     contact["location"] = {"type": "location", "country": country, "region": region, "city": city}
-    save_contact(db, contact)
+    records.save_contact(db, contact)
     if role == "user":
         db.execute(
             "INSERT INTO contact_companies (contact_id, company_id) VALUES (?, ?)",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import uuid
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from intercom_connector.sandbox.app import SandboxApp
+from intercom_connector.sandbox.app import Environ, SandboxApp, StartResponse
+from intercom_connector.sandbox.store import SandboxStateError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -14,6 +18,24 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 def _check_loopback(host: str) -> None:
     if host not in LOOPBACK:
         raise ValueError(f"the sandbox serves loopback addresses only ({', '.join(LOOPBACK)})")
+
+
+def _answering_state_errors(app: SandboxApp) -> Callable[[Environ, StartResponse], Any]:
+    """Over HTTP, unusable state is a 500 in Intercom's error shape, not a server traceback
+    (in-process, the error reaches the caller as it is)."""
+
+    def serve(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return app(environ, start_response)
+        except SandboxStateError as error:
+            item = {"code": "server_error", "message": str(error)}
+            body = {"type": "error.list", "request_id": str(uuid.uuid4()), "errors": [item]}
+            content = json.dumps(body).encode()
+            headers = [("Content-Type", "application/json"), ("Content-Length", str(len(content)))]
+            start_response("500 Internal Server Error", headers)
+            return [content]
+
+    return serve
 
 
 class ServerHandle:
@@ -25,11 +47,15 @@ class ServerHandle:
         _check_loopback(host)
         logging.getLogger("waitress").setLevel(logging.CRITICAL)  # faults are on purpose
         self._server: Any = create_server(
-            app, host=host, port=port, threads=threads, channel_timeout=30, ident="sandbox"
+            _answering_state_errors(app),
+            host=host,
+            port=port,
+            threads=threads,
+            channel_timeout=30,
+            ident="sandbox",
         )
         self.port: int = self._server.effective_port
-        shown = f"[{host}]" if ":" in host else host
-        self.url = f"http://{shown}:{self.port}"
+        self.url = _url(host, self.port)
         self._thread = threading.Thread(target=self._server.run, daemon=True, name="sandbox")
         self._thread.start()
 
@@ -44,15 +70,29 @@ class ServerHandle:
         self.stop()
 
 
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
 def run_server(
-    app: SandboxApp, host: str = "127.0.0.1", port: int = 8765, threads: int = 8
+    app: SandboxApp,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    threads: int = 8,
+    ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until interrupted (the CLI's ``sandbox serve``)."""
+    """Serve until interrupted (the CLI's ``sandbox serve``); ``ready(url)`` is called once
+    the port is bound, so nothing is announced for a server that could not start."""
     from waitress.server import create_server
 
     _check_loopback(host)
-    server: Any = create_server(app, host=host, port=port, threads=threads, ident="sandbox")
+    server: Any = create_server(
+        _answering_state_errors(app), host=host, port=port, threads=threads, ident="sandbox"
+    )
     try:
+        if ready is not None:
+            ready(_url(host, server.effective_port))
         server.run()
     finally:
         server.close()

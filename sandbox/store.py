@@ -4,6 +4,9 @@ Records are kept as JSON next to the few columns that are looked up or ordered b
 page of 150 contacts out of 100,000 is an indexed query. Separate processes using the
 same directory see each other's writes (WAL mode, a busy timeout); within one process a
 lock serialises access, which keeps every request a consistent transaction.
+
+A folder that cannot be made or a database that cannot be used raises SandboxStateError
+(the sandbox's own exception: it imports nothing of the connector), never sqlite3's.
 """
 
 from __future__ import annotations
@@ -59,6 +62,24 @@ CREATE TABLE IF NOT EXISTS ticket_types (id TEXT PRIMARY KEY, body TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS tickets (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS data_attributes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model TEXT NOT NULL,
+    name TEXT NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (model, name)
+);
+CREATE TABLE IF NOT EXISTS admins (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS teams (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS segments (
+    id TEXT PRIMARY KEY,
+    model TEXT NOT NULL,  -- contact or company: what the rule selects
+    rule TEXT NOT NULL,   -- which ones it holds, evaluated on demand
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ticket_states (
+    id TEXT PRIMARY KEY, ticket_type_ids TEXT NOT NULL, body TEXT NOT NULL
+);
 """
 _TABLES = (
     "contacts",
@@ -69,24 +90,83 @@ _TABLES = (
     "company_tags",
     "ticket_types",
     "tickets",
+    "data_attributes",
+    "admins",
+    "teams",
+    "segments",
+    "ticket_states",
     "meta",
 )
+#: what SQLite says when the file is not (or no longer) a usable database
+_CORRUPT = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+#: failures of the file or the disk, not of a statement: the state cannot be used
+_UNUSABLE = (*_CORRUPT, "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_FULL",
+             "SQLITE_PERM")  # fmt: skip
+
+
+class SandboxStateError(Exception):
+    """The sandbox's state cannot be used: its folder cannot be made, or its database
+    cannot be opened or is corrupt (``corrupt``: deleting it and starting again helps)."""
+
+    def __init__(self, message: str, *, corrupt: bool = False) -> None:
+        super().__init__(message)
+        self.corrupt = corrupt
+
+
+def _state_error(path: str, error: sqlite3.Error) -> SandboxStateError:
+    name = getattr(error, "sqlite_errorname", "")
+    if name.startswith(_CORRUPT):
+        return SandboxStateError(f"the sandbox database {path} is corrupt ({error})", corrupt=True)
+    return SandboxStateError(f"cannot use the sandbox database {path}: {error}")
+
+
+def _unusable(error: sqlite3.Error) -> bool:
+    return str(getattr(error, "sqlite_errorname", "")).startswith(_UNUSABLE)
 
 
 class Store:
     """Tables of JSON records with the columns the API looks them up by."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, replace_corrupt: bool = False) -> None:
+        """Open (or create) the database at ``path``; ``replace_corrupt`` deletes a corrupt
+        one and starts an empty one instead of raising."""
         self.path = path
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._lock = threading.RLock()
-        with self._lock:
-            if path != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+        if path != ":memory:":
+            folder = Path(path).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                exists = isinstance(error, FileExistsError)
+                reason = "a file is in its place" if exists else error.strerror or str(error)
+                raise SandboxStateError(
+                    f"cannot create the sandbox folder {folder}: {reason}"
+                ) from None
+        try:
+            self._db = self._open()
+        except SandboxStateError as error:
+            if not (replace_corrupt and error.corrupt):
+                raise
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(path + suffix).unlink(missing_ok=True)
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=30
+            )
+        except sqlite3.Error as error:
+            raise _state_error(self.path, error) from None
+        try:
+            if self.path != ":memory:":
+                db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+        except sqlite3.Error as error:
+            db.close()
+            raise _state_error(self.path, error) from None
+        return db
 
     def close(self) -> None:
         self._db.close()
@@ -95,13 +175,18 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic unit of work (one API request)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as error:
+                if not _unusable(error):
+                    raise  # a mistake in a statement: a bug of the sandbox's, not the file's
+                raise _state_error(self.path, error) from None
 
     def clear(self) -> None:
         with self.transaction() as db:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from support import REPO
 
 from intercom_connector.hosts.docs import GENERATED_BEGIN as BEGIN
@@ -39,3 +41,29 @@ def test_readme_starts_with_the_two_commands() -> None:
     assert commands[1].endswith(".venv/bin/python -m pytest")
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert commands[1] in ci
+
+
+def readme_python_names() -> set[str]:
+    """Every import path the README gives: ``from X import a, b`` and ``import X`` in its
+    code, and every dotted ``intercom_connector.x.y`` in its code and text."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    found = set(re.findall(r"\bintercom_connector(?:\.[A-Za-z_]\w*)+", readme))
+    for module, names in re.findall(r"\bfrom (intercom_connector[\w.]*) import ([\w ,]+)", readme):
+        found |= {f"{module}.{name.strip()}" for name in names.split(",")}
+    found |= set(re.findall(r"^\s*import (intercom_connector\S*)", readme, re.MULTILINE))
+    return found
+
+
+def test_every_import_path_in_the_readme_works() -> None:
+    """A dotted name is imported the way a reader would: ``from a.b import c``."""
+    names = readme_python_names()
+    assert {"intercom_connector.invoke", "intercom_connector.NotFoundError"} <= names
+    broken = []
+    for name in sorted(names):
+        module, _, attribute = name.rpartition(".")
+        statement = f"from {module} import {attribute}" if module else f"import {name}"
+        try:
+            exec(statement, {})
+        except ImportError as error:
+            broken.append(f"{statement}: {error}")
+    assert not broken, broken

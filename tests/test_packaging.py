@@ -85,6 +85,17 @@ def test_every_folder_of_code_is_in_the_wheel(wheel: Path) -> None:
         assert f"intercom_connector/{relative.as_posix()}" in names, relative
 
 
+def test_wheel_carries_every_module(wheel: Path) -> None:
+    """A package folder missing from pyproject's list would be left out silently."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {
+        f"intercom_connector/{path.relative_to(REPO).as_posix()}"
+        for folder in ("actions", "connections", "runtime", "sandbox")
+        for path in (REPO / folder).rglob("*.py")
+    }
+    assert modules - names == set()
+
+
 def run_installed(site: Path | None, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
     if site is not None:

@@ -73,6 +73,53 @@ def every_action(connector: Connector) -> None:
     run("delete_company", {"company_id": company["id"]})
 
 
+def raw(connector: Connector, url: str, method: str = "GET", data: Any = None, **query: str) -> Any:
+    """An endpoint no action calls, through Raw Request; the answer's body."""
+    inputs = raw_inputs(url, method, data, **query)
+    return connector.invoke("raw_request", inputs)["data"]["data"]
+
+
+def raw_inputs(url: str, method: str = "GET", data: Any = None, **query: str) -> dict[str, Any]:
+    inputs: dict[str, Any] = {"url": url, "method": method}
+    if data is not None:
+        inputs["data"] = data
+    if query:
+        inputs["query_params"] = [{"key": k, "value": v} for k, v in query.items()]
+    return inputs
+
+
+def beyond_the_actions(connector: Connector) -> None:
+    """What the connector's dropdowns and custom attributes rely on."""
+    admin = raw(connector, "/admins")["admins"][1]
+    raw(connector, "/admins", display_avatar="true")
+    raw(connector, f"/admins/{admin['id']}")
+    away = {"away_mode_enabled": True, "away_mode_reassign": False, "away_status_reason_id": 7}
+    raw(connector, f"/admins/{admin['id']}/away", "PUT", away)
+    team = raw(connector, "/teams")["teams"][0]
+    raw(connector, f"/teams/{team['id']}")
+    segments = raw(connector, "/segments", include_count="true")["segments"]
+    raw(connector, "/segments")
+    raw(connector, f"/segments/{segments[0]['id']}")
+    raw(connector, "/ticket_states")
+    enterprise = next(s for s in segments if s["name"] == "Enterprise companies")
+    company = raw(connector, "/companies", segment_id=enterprise["id"])["data"][0]
+    contact = raw(connector, f"/companies/{company['id']}/contacts")["data"][0]
+    raw(connector, f"/companies/{company['id']}/segments")
+    raw(connector, f"/contacts/{contact['id']}/companies")
+    raw(connector, f"/contacts/{contact['id']}/tags")
+    raw(connector, f"/contacts/{contact['id']}/segments")
+    raw(connector, "/data_attributes")
+    raw(connector, "/data_attributes", model="contact", include_archived="true")
+    raw(connector, "/data_attributes", model="company")
+    created = raw(connector, "/data_attributes", "POST", {
+        "name": "Conformance band", "model": "company", "data_type": "options",
+        "options": [{"value": "small"}, {"value": "large"}]})  # fmt: skip
+    raw(connector, "/data_attributes", "POST",
+        {"name": "Conformance", "model": "contact", "data_type": "integer"})  # fmt: skip
+    raw(connector, f"/data_attributes/{created['id']}", "PUT",
+        {"description": "Conformance", "archived": True})  # fmt: skip
+
+
 def error_cases(connector: Connector, sandbox: Sandbox, recording: RecordingTransport) -> None:
     """Answers Intercom documents as errors: 404s, a conflict, a bad search, a 401."""
     attempts: list[tuple[str, dict[str, Any]]] = [
@@ -85,6 +132,20 @@ def error_cases(connector: Connector, sandbox: Sandbox, recording: RecordingTran
         ("search_contacts", {"json_query": {"query": {"field": "name", "operator": "=",
                                                        "value": "x"},
                                              "sort": {"field": "name", "order": "desc"}}}),
+        ("create_contact", {"email": "x@example.com", "custom_attributes": {"nope": "x"}}),
+        ("raw_request", raw_inputs("/data_attributes", model="conversation")),
+        ("raw_request", raw_inputs("/data_attributes", "POST", {"name": "plan_tier",
+                                   "model": "contact", "data_type": "string"})),
+        ("raw_request", raw_inputs("/data_attributes/999999", "PUT", {"archived": True})),
+        ("raw_request", raw_inputs("/admins/999999")),
+        ("raw_request", raw_inputs("/admins/991267002/away", "PUT", {"away_mode_enabled": True})),
+        ("raw_request", raw_inputs("/teams/999999")),
+        ("raw_request", raw_inputs("/segments/nope")),
+        ("raw_request", raw_inputs("/contacts/nope/segments")),
+        ("raw_request", raw_inputs("/contacts/nope/tags")),
+        ("raw_request", raw_inputs("/contacts/nope/companies")),
+        ("raw_request", raw_inputs("/companies/nope/segments")),
+        ("raw_request", raw_inputs("/companies/nope/contacts")),
     ]  # fmt: skip
     for action, inputs in attempts:
         with contextlib.suppress(ConnectorError):
@@ -99,7 +160,8 @@ def test_every_success_answer_conforms(
 ) -> None:
     connector, recording, _ = traffic
     every_action(connector)
-    assert len(recording.exchanges) >= 28
+    beyond_the_actions(connector)
+    assert len(recording.exchanges) >= 50
     seen = set()
     for request, response in recording.exchanges:
         assert response.is_success, (request.method, request.url, response.text)
@@ -118,6 +180,11 @@ def test_every_success_answer_conforms(
         "tickets",
         "ticket_types",
         "me",
+        "data_attributes",
+        "admins",
+        "teams",
+        "segments",
+        "ticket_states",
     }
 
 
@@ -129,7 +196,7 @@ def test_every_error_answer_is_an_error_list(
     validator = OAS30Validator(spec_document["components"]["schemas"]["error"])
     failures = [(q, r) for q, r in recording.exchanges if not r.is_success]
     statuses = sorted({r.status_code for _, r in failures})
-    assert statuses == [400, 401, 404, 409]
+    assert statuses == [400, 401, 404, 409, 422]
     for _, response in failures:
         validator.validate(response.json())
         assert response.json()["errors"][0]["code"]

@@ -1,0 +1,143 @@
+"""What every route of the sandbox shares: the request, Intercom's error answer, the route
+registry, paging and cursors, and the lookups routes use to find each other's objects."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from intercom_connector.sandbox.store import Record, Store
+
+
+class ApiError(Exception):
+    """An answer in Intercom's ``error.list`` shape."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+    #: scheme and host the request came to, for the links an answer gives
+    root: str = ""
+
+    def arg(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.arg(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ApiError(400, "parameter_invalid", f"{name} must be an integer", name) from None
+        if not low <= value <= high:
+            message = f"{name} must be between {low} and {high}"
+            raise ApiError(400, "parameter_invalid", message, name)
+        return value
+
+    def boolean(self, name: str) -> bool:
+        raw = (self.arg(name) or "false").lower()
+        if raw not in ("true", "false"):
+            raise ApiError(400, "parameter_invalid", f"{name} must be true or false", name)
+        return raw == "true"
+
+    def json_object(self) -> Record:
+        """The JSON body, which must be an object (none: an empty one)."""
+        if self.body is None:
+            return {}
+        if not isinstance(self.body, dict):
+            raise ApiError(400, "parameter_invalid", "the body must be a JSON object")
+        return self.body
+
+
+Handler = Callable[..., Any]
+Route = tuple[str, re.Pattern[str], Handler]
+
+
+class Routes:
+    """One resource's routes: ``@route("GET", "/contacts/{contact_id}")`` registers a
+    handler, called as ``handler(db, request, contact_id=...)`` in a transaction."""
+
+    def __init__(self) -> None:
+        self.table: list[Route] = []
+
+    def __call__(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
+        def register(function: Handler) -> Handler:
+            compiled = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
+            self.table.append((method, compiled, function))
+            return function
+
+        return register
+
+
+def encode_cursor(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Any:
+    try:
+        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        raise ApiError(400, "parameter_invalid", "starting_after is not a valid cursor") from None
+
+
+def paging(page: int, per_page: int, total: int, next_cursor: str | None) -> Record:
+    """A list answer's ``pages`` object."""
+    pages: Record = {
+        "type": "pages",
+        "page": page,
+        "per_page": per_page,
+        "total_pages": max(1, math.ceil(total / per_page)),
+    }
+    if next_cursor:
+        pages["next"] = {"per_page": per_page, "starting_after": next_cursor}
+    return pages
+
+
+def id_number(text: str) -> int:
+    """A numeric id's value; -1 (found nowhere) for anything else."""
+    return int(text) if text.isdigit() else -1
+
+
+def new_id(kind: str) -> str:
+    return hashlib.sha1(f"{kind}-{uuid.uuid4()}".encode()).hexdigest()[:24]
+
+
+# -- the objects routes refer to by id, with Intercom's answer when there is none ----------
+
+
+def find_contact(db: Any, contact_id: str) -> Record:
+    found = Store.one(db, "SELECT body FROM contacts WHERE id = ?", contact_id)
+    if found is None:
+        raise ApiError(404, "not_found", "User Not Found")
+    return found
+
+
+def find_company(db: Any, company_id: str) -> Record:
+    found = Store.one(db, "SELECT body FROM companies WHERE id = ?", company_id)
+    if found is None:
+        raise ApiError(404, "company_not_found", "Company Not Found")
+    return found
+
+
+def find_tag(db: Any, tag_id: str) -> Record:
+    found = Store.one(db, "SELECT body FROM tags WHERE id = ?", id_number(tag_id))
+    if found is None:
+        raise ApiError(404, "not_found", "Resource Not Found")
+    return found

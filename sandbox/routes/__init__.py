@@ -1,0 +1,1 @@
+"""Intercom's REST resources, one module each; ``sandbox.app`` assembles their routes."""
