@@ -80,6 +80,12 @@ CREATE TABLE IF NOT EXISTS segments (
 CREATE TABLE IF NOT EXISTS ticket_states (
     id TEXT PRIMARY KEY, ticket_type_ids TEXT NOT NULL, body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS conversations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    updated_at INTEGER NOT NULL,
+    body TEXT NOT NULL  -- with its parts and tags
+);
 """
 _TABLES = (
     "contacts",
@@ -95,6 +101,7 @@ _TABLES = (
     "teams",
     "segments",
     "ticket_states",
+    "conversations",
     "meta",
 )
 #: what SQLite says when the file is not (or no longer) a usable database

@@ -1,4 +1,5 @@
-"""Ticket types, their states, and tickets."""
+"""Ticket types, their states, and tickets: created (or converted from a conversation),
+updated (each change of state or assignee a part), replied to, searched, deleted."""
 
 from __future__ import annotations
 
@@ -6,16 +7,22 @@ import json
 import time
 from typing import Any
 
-from intercom_connector.sandbox import records
+from intercom_connector.sandbox import parts, records
 from intercom_connector.sandbox.api import (
     ApiError,
     Request,
     Routes,
+    decode_cursor,
+    encode_cursor,
     find_company,
     find_contact,
     new_id,
+    paging,
 )
+from intercom_connector.sandbox.search import TICKETS, SearchError, compile_query
 from intercom_connector.sandbox.store import Record, Store, dumps
+
+SEARCH_PAGE_MAX = 150
 
 route = Routes()
 
@@ -81,7 +88,26 @@ def _ticket_contact(db: Any, contacts: Any) -> Record:
 @route("POST", "/tickets")
 def create_ticket(db: Any, request: Request) -> Record:
     body = request.json_object()
-    type_id = body.get("ticket_type_id")
+    contact = _ticket_contact(db, body.get("contacts"))
+    company_id = body.get("company_id")
+    if company_id is not None:
+        find_company(db, str(company_id))
+    attributes = body.get("ticket_attributes") or {}
+    now = int(body.get("created_at") or time.time())
+    return open_ticket(db, body.get("ticket_type_id"), contact, attributes, now)
+
+
+def open_ticket(
+    db: Any,
+    type_id: Any,
+    contact: Record,
+    attributes: Any,
+    now: int,
+    *,
+    state_id: Any = None,
+    customer_only: bool = False,
+) -> Record:
+    """A new ticket of a type, in the type's first submitted state (or ``state_id``)."""
     if not isinstance(type_id, str):
         raise ApiError(
             400, "parameter_invalid", "ticket_type_id must be a string", "ticket_type_id"
@@ -89,17 +115,15 @@ def create_ticket(db: Any, request: Request) -> Record:
     ticket_type = Store.one(db, "SELECT body FROM ticket_types WHERE id = ?", type_id)
     if ticket_type is None:
         raise ApiError(404, "ticket_type_not_found", "Ticket type not found")
-    contact = _ticket_contact(db, body.get("contacts"))
-    company_id = body.get("company_id")
-    if company_id is not None:
-        find_company(db, str(company_id))
-    attributes = body.get("ticket_attributes") or {}
+    if customer_only and ticket_type["category"] != "Customer":
+        raise ApiError(400, "parameter_invalid", "Ticket type is not a customer ticket type")
     if not isinstance(attributes, dict):
         raise ApiError(400, "parameter_invalid", "ticket_attributes must be an object")
     records.check_ticket_attributes(ticket_type, attributes, ApiError)
-    now = int(body.get("created_at") or time.time())
     seq = (Store.scalar(db, "SELECT MAX(seq) FROM tickets") or 0) + 1
-    state = _first_state(db, ticket_type)
+    state = (
+        _first_state(db, ticket_type) if state_id is None else _state_of(db, ticket_type, state_id)
+    )
     shown_type = records.render_ticket_type(db, ticket_type)
     ticket = records.new_ticket(
         str(1000 + seq), str(seq), shown_type, contact, attributes, now, state
@@ -112,7 +136,196 @@ def create_ticket(db: Any, request: Request) -> Record:
 
 @route("GET", "/tickets/{ticket_id}")
 def get_ticket(db: Any, request: Request, ticket_id: str) -> Record:
+    return find_ticket(db, ticket_id)
+
+
+def find_ticket(db: Any, ticket_id: str) -> Record:
     found = Store.one(db, "SELECT body FROM tickets WHERE id = ?", ticket_id)
     if found is None:
         raise ApiError(404, "ticket_not_found", "Ticket not found")
     return found
+
+
+def save(db: Any, ticket: Record) -> None:
+    db.execute("UPDATE tickets SET body = ? WHERE id = ?", (dumps(ticket), ticket["id"]))
+
+
+def _state_of(db: Any, ticket_type: Record, state_id: Any) -> Record:
+    """One of the type's states; what Intercom answers for any other."""
+    for state in records.ticket_states_of(db, ticket_type["id"]):
+        if state["id"] == str(state_id):
+            return state
+    raise ApiError(
+        400,
+        "ticket_state_id_invalid",
+        "Ticket state id is not valid or is not associated with the ticket type",
+    )
+
+
+def add_part(
+    db: Any, ticket: Record, part_type: str, author: Record, now: int, **fields: Any
+) -> Record:
+    """Record one part of a ticket (a reply, a state change, an assignment)."""
+    part = parts.new_part(db, part_type, author, now, **fields)
+    part["type"] = "ticket_part"
+    for key in ("notified_at", "state"):
+        part.pop(key, None)
+    listed = ticket["ticket_parts"]
+    listed["ticket_parts"].append(part)
+    listed["total_count"] = len(listed["ticket_parts"])
+    ticket["updated_at"] = now
+    return part
+
+
+def assign(db: Any, ticket: Record, assignee_id: Any, author: Record, now: int) -> None:
+    """An admin's id assigns the admin, a team's the team; 0 assigns nobody."""
+    assignee = str(assignee_id)
+    if assignee == "0":
+        ticket["admin_assignee_id"] = ticket["team_assignee_id"] = 0
+        assigned: Record = {"type": "nobody_admin", "id": None}
+    elif Store.one(db, "SELECT body FROM admins WHERE id = ?", assignee) is not None:
+        ticket["admin_assignee_id"] = int(assignee)
+        assigned = {"type": "admin", "id": assignee}
+    elif Store.one(db, "SELECT body FROM teams WHERE id = ?", assignee) is not None:
+        ticket["team_assignee_id"] = int(assignee)
+        assigned = {"type": "team", "id": assignee}
+    else:
+        raise ApiError(404, "assignee_not_found", "Assignee not found")
+    add_part(db, ticket, "assignment", author, now, assigned_to=assigned)
+
+
+_FLAGS = ("open", "is_shared")
+
+
+@route("PUT", "/tickets/{ticket_id}")
+def update_ticket(db: Any, request: Request, ticket_id: str) -> Record:
+    ticket = find_ticket(db, ticket_id)
+    body = request.json_object()
+    now = int(time.time())
+    admin_id = body.get("admin_id")
+    if admin_id is not None:
+        author = parts.admin_author(parts.find_admin(db, admin_id))
+    elif "assignee_id" in body:
+        raise ApiError(400, "parameter_not_found", "admin_id is required to assign", "admin_id")
+    else:
+        author = parts.admin_author(parts.find_admin(db, records.OWNER_ID))
+    ticket_type = Store.one(
+        db, "SELECT body FROM ticket_types WHERE id = ?", ticket["ticket_type"]["id"]
+    )
+    assert ticket_type is not None
+    attributes = body.get("ticket_attributes")
+    if attributes is not None:
+        if not isinstance(attributes, dict):
+            raise ApiError(400, "parameter_invalid", "ticket_attributes must be an object")
+        merged = {**ticket["ticket_attributes"], **attributes}
+        records.check_ticket_attributes(ticket_type, merged, ApiError)
+        ticket["ticket_attributes"] = merged
+    for flag in _FLAGS:
+        if flag in body and not isinstance(body[flag], bool):
+            raise ApiError(400, "parameter_invalid", f"{flag} must be true or false", flag)
+    if body.get("ticket_state_id") is not None:
+        state = _state_of(db, ticket_type, body["ticket_state_id"])
+        previous = ticket["ticket_state"]
+        if state["id"] != previous["id"]:
+            add_part(db, ticket, "ticket_state_updated_by_admin", author, now,
+                     ticket_state=state["category"],
+                     previous_ticket_state=previous["category"])  # fmt: skip
+            ticket["previous_ticket_state_id"] = previous["id"]
+            ticket["ticket_state"] = state
+    if "snoozed_until" in body:
+        until = body["snoozed_until"]
+        if isinstance(until, bool) or not isinstance(until, int):
+            raise ApiError(400, "parameter_invalid", "snoozed_until must be a unix timestamp")
+        ticket["snoozed_until"] = until
+    for flag in _FLAGS:
+        if flag in body:
+            ticket[flag] = body[flag]
+    if body.get("open") is False:
+        ticket["snoozed_until"] = 0  # closing a ticket also unsnoozes it
+    if "assignee_id" in body:
+        assign(db, ticket, body["assignee_id"], author, now)
+    ticket["updated_at"] = now
+    save(db, ticket)
+    return ticket
+
+
+@route("DELETE", "/tickets/{ticket_id}")
+def delete_ticket(db: Any, request: Request, ticket_id: str) -> Record:
+    ticket = find_ticket(db, ticket_id)
+    db.execute("DELETE FROM tickets WHERE id = ?", (ticket["id"],))
+    return {"id": ticket["id"], "object": "ticket", "deleted": True}
+
+
+@route("POST", "/tickets/{ticket_id}/reply")
+def reply_to_ticket(db: Any, request: Request, ticket_id: str) -> Record:
+    ticket = find_ticket(db, ticket_id)
+    body = request.json_object()
+    message_type, author, contact = parts.reply_from(db, body)
+    if contact is not None and ticket["category"] == "Back-office":
+        message = "User replies are not allowed on Backoffice tickets"
+        raise ApiError(400, "parameter_mismatch", message)
+    attached = parts.attachments(body.get("attachment_urls"))
+    part = add_part(db, ticket, message_type, author, int(time.time()),
+                    body=parts.as_html(body["body"]), attachments=attached)  # fmt: skip
+    save(db, ticket)
+    return {key: value for key, value in part.items() if key != "external_id"}
+
+
+#: how the ticket search names a ticket's category
+_CATEGORY_TERMS = {"Customer": "request", "Back-office": "task", "Tracker": "tracker"}
+
+
+def search_view(ticket: Record) -> Record:
+    """A ticket as the search language sees it."""
+    attributes = ticket["ticket_attributes"]
+    teammates = {
+        part["author"]["id"]
+        for part in ticket["ticket_parts"]["ticket_parts"]
+        if part["author"]["type"] == "admin"
+    }
+    return {
+        **ticket,
+        "title": attributes.get("_default_title_"),
+        "description": attributes.get("_default_description_"),
+        "category": _CATEGORY_TERMS.get(ticket["category"], ticket["category"]),
+        "ticket_type_id": ticket["ticket_type"]["id"],
+        "contact_ids": [c["id"] for c in ticket["contacts"]["contacts"]],
+        "teammate_ids": sorted(teammates),
+        "state": ticket["ticket_state"]["category"],
+        "_record": ticket,
+    }
+
+
+@route("POST", "/tickets/search")
+def search_tickets(db: Any, request: Request) -> Record:
+    body = request.json_object()
+    if "query" not in body:
+        raise ApiError(400, "parameter_not_found", "query is required", "query")
+    try:
+        matches = compile_query(body["query"], fields=TICKETS)
+    except SearchError as error:
+        raise ApiError(400, error.code, error.message) from None
+    pagination = body.get("pagination") or {}
+    per_page = pagination.get("per_page", 20)
+    if not isinstance(per_page, int) or not 1 <= per_page <= SEARCH_PAGE_MAX:
+        message = f"per_page must be between 1 and {SEARCH_PAGE_MAX}"
+        raise ApiError(400, "parameter_invalid", message)
+    cursor = pagination.get("starting_after")
+    offset = decode_cursor(cursor) if cursor else 0
+    if not isinstance(offset, int) or offset < 0:
+        raise ApiError(400, "parameter_invalid", "starting_after is not a valid cursor")
+    stored = Store.many(db, "SELECT body FROM tickets ORDER BY seq DESC")
+    found = [ticket for ticket in stored if matches(search_view(ticket))]
+    window = found[offset : offset + per_page]
+    more = offset + per_page < len(found)
+    return {
+        "type": "ticket.list",
+        "tickets": window,
+        "total_count": len(found),
+        "pages": paging(
+            offset // per_page + 1,
+            per_page,
+            len(found),
+            encode_cursor(offset + per_page) if more else None,
+        ),
+    }
