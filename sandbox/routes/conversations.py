@@ -271,10 +271,12 @@ def search_conversations(db: Any, request: Request) -> Record:
         raise ApiError(400, "parameter_invalid", f"per_page must be between 1 and {PAGE_MAX}")
     offset = _offset(pagination.get("starting_after"))
     views = [search_view(conversation) for conversation in _every(db)]
-    found = sorted((view for view in views if matches(view)), key=key)
-    if sort.get("order", "descending") == "descending":
-        found.reverse()
-    return _page(db, [view["_record"] for view in found], per_page, offset, plain=False)
+    descending = sort.get("order", "descending") == "descending"
+    found = [view for view in views if matches(view)]
+    # sorted() keeps ties in the listing's order (the latest first); no value sorts last
+    present = sorted((v for v in found if not key(v)[0]), key=key, reverse=descending)
+    ordered = present + [v for v in found if key(v)[0]]
+    return _page(db, [view["_record"] for view in ordered], per_page, offset, plain=False)
 
 
 @route("GET", "/conversations/{conversation_id}")
