@@ -1,8 +1,13 @@
-"""Raw Request: any call to the connection's Intercom API host, with the seed's semantics."""
+"""Raw Request: any call to the connection's Intercom API host, with the seed's semantics.
+
+An input that cannot make a request is refused with InputRefusal naming its key; the
+shim reports it under the input's label from the manifest.
+"""
 
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import httpx
@@ -12,22 +17,59 @@ from intercom_connector.runtime.errors import InputRefusal
 
 # Answer headers a later flow step has no use for and that could carry session state.
 _HIDDEN_HEADERS = {"set-cookie"}
+#: RFC 9110 token: what a header name may be made of
+_HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+#: visible ASCII words, spaces or tabs between them: one line, no control character
+_HEADER_VALUE = re.compile(r"([\x21-\x7e]+([ \t]+[\x21-\x7e]+)*)?")
+
+
+def _origin(url: httpx.URL) -> str:
+    return f"{url.scheme}://{url.netloc.decode('ascii')}"  # the port too, when one is given
 
 
 def _same_host_url(client: IntercomClient, url: str) -> str:
-    """``url`` relative to the API base, or absolute on that very host (the token goes
-    nowhere else); anything else is refused before a request is built."""
-    target = httpx.URL(url)
-    if not target.is_absolute_url:
+    """``url`` relative to the API base, or naming that very host (the token goes nowhere
+    else); anything else is refused before a request is built."""
+    try:
+        target = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        if "too long" in str(exc):
+            raise InputRefusal("url", f"is too long to send ({len(url):,} characters)") from None
+        raise InputRefusal("url", f"is not a valid URL ({exc})") from None
+    if not target.host:
         return url
     base = client.base_url
+    if not target.scheme:  # //host/path names a host as surely as https://host/path does
+        target = httpx.URL(f"{base.scheme}:{url}")
     if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
         raise InputRefusal(
             "url",
-            f"points at {target.scheme}://{target.host}, not this connection's API host "
-            f"{base.scheme}://{base.host}; give a path such as /contacts instead",
+            f"points at {_origin(target)}, not this connection's API host "
+            f"{_origin(base)}; give a path such as /contacts instead",
         )
-    return url
+    return str(target)
+
+
+def _headers(items: list[dict[str, str]] | None) -> list[tuple[str, str]]:
+    """The Header input's pairs; a name or value HTTP cannot carry is refused, unsent."""
+    pairs = []
+    for name, value in _pairs(items):
+        shown = repr(name) if len(name) <= 40 else repr(name[:37] + "...")
+        if not _HEADER_NAME.fullmatch(name):
+            raise InputRefusal(
+                "headers",
+                f"{shown} is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+            )
+        value = value.strip(" \t")
+        if not _HEADER_VALUE.fullmatch(value):
+            # The value itself is never shown: a header may carry a key or a token.
+            raise InputRefusal(
+                "headers",
+                f"the value of {shown} must be one line of plain ASCII text "
+                "(no line break, control or non-ASCII character)",
+            )
+        pairs.append((name, value))
+    return pairs
 
 
 def _pairs(items: list[dict[str, str]] | None) -> list[tuple[str, str]]:
@@ -44,7 +86,8 @@ def _multipart(
     unknown = sorted(set(names) - {key for key, _ in files})
     if unknown:
         raise InputRefusal(
-            "file_data_file_names", f"keys {', '.join(unknown)} match no {{file_data}} key"
+            "file_data_file_names",
+            f"keys {', '.join(unknown)} match no {{file_data}} key",
         )
     fields: dict[str, list[str]] = {}
     for key, value in _pairs(form_data):
@@ -84,7 +127,7 @@ def raw_request(
 ) -> Any:
     """Send the request as described and return its status, headers and decoded body."""
     target = _same_host_url(client, url)
-    options: dict[str, Any] = {"params": _pairs(query_params), "headers": _pairs(headers)}
+    options: dict[str, Any] = {"params": _pairs(query_params), "headers": _headers(headers)}
     if form_data or file_data:
         if data is not None:
             raise InputRefusal("data", "cannot be sent together with {form_data} or {file_data}")
@@ -101,8 +144,14 @@ def raw_request(
         exponential=use_exponential_backoff,
         on_all_errors=retry_on_all_errors,
     )
-    # The retry inputs are the user's explicit choice, for every method.
-    response = client.send(method, target, idempotent=True, retry=retry, **options)
+    try:
+        # The retry inputs are the user's explicit choice, for every method.
+        response = client.send(method, target, idempotent=True, retry=retry, **options)
+    except InputRefusal as exc:
+        if exc.key is None:
+            raise
+        # The client names the query parameter that made the URL too long.
+        raise InputRefusal("query_params", f"{exc.key!r} {exc.problem}") from None
     return {
         "status": response.status_code,
         "headers": {

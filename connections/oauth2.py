@@ -15,6 +15,7 @@ the secret or the token in the message.
 
 from __future__ import annotations
 
+import html
 import secrets
 import warnings
 from dataclasses import dataclass
@@ -37,10 +38,14 @@ from intercom_connector.runtime.manifest import load_manifest
 
 
 def _oauth2_client_class() -> Any:
-    # authlib's httpx integration warns that it will move to the "httpx2" package;
-    # httpx is what this project uses, and the integration works with it.
+    # authlib's httpx integration warns, when imported, that it will move to the "httpx2"
+    # package; httpx is what this project uses, and the integration works with it. Importing
+    # authlib.deprecate installs an "always" filter for authlib's warnings in front of any
+    # filter set before it, so it is imported first and ours goes in front of it.
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
+        import authlib.deprecate
+
+        warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
         from authlib.integrations.httpx_client import OAuth2Client
     return OAuth2Client
 
@@ -199,29 +204,43 @@ def _oauth_error_class() -> type[Exception]:
 
 
 class CallbackListener:
-    """A one-shot HTTP listener on 127.0.0.1 that receives the authorization redirect."""
+    """A one-shot HTTP listener on 127.0.0.1 that receives the authorization redirect.
 
-    def __init__(self, port: int = 0, path: str = "/callback") -> None:
+    The browser's request is held open until ``finish`` says how the login ended, so that
+    the page it shows tells the truth: saved, or why not.
+    """
+
+    def __init__(
+        self, port: int = 0, path: str = "/callback", answer_within: float = 120.0
+    ) -> None:
         import threading
         from http.server import BaseHTTPRequestHandler, HTTPServer
 
         listener = self
         self.callback_url: str | None = None
         self._received = threading.Event()
+        self._answer: tuple[bool, str] | None = None
+        self._answered = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 if urlsplit(self.path).path != path:
                     self.send_error(404)
                     return
-                listener.callback_url = f"http://127.0.0.1:{listener.port}{self.path}"
-                page = b"<p>Intercom connection authorized: you can close this tab.</p>"
-                self.send_response(200)
+                if listener._received.is_set():
+                    ok, text = False, "This login has already received its answer."
+                else:
+                    listener.callback_url = f"http://127.0.0.1:{listener.port}{self.path}"
+                    listener._received.set()
+                    listener._answered.wait(answer_within)
+                    ok, text = listener._answer or (False, "The login did not finish.")
+                denied = "error" in _callback_params(self.path)
+                page = _callback_page(ok, text, denied)
+                self.send_response(200 if ok else 400)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(page)))
                 self.end_headers()
                 self.wfile.write(page)
-                listener._received.set()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the query carries the code: keep it out of the terminal
@@ -241,6 +260,28 @@ class CallbackListener:
         assert self.callback_url is not None
         return self.callback_url
 
+    def finish(self, ok: bool, message: str) -> None:
+        """Answer the browser: the login succeeded, or the one-line reason it did not."""
+        if self._answer is None:
+            self._answer = (ok, message)
+        self._answered.set()
+
     def close(self) -> None:
+        self.finish(False, "The login stopped before it finished.")
         self._server.shutdown()
         self._server.server_close()
+
+
+def _callback_page(ok: bool, message: str, denied: bool) -> bytes:
+    title = "Intercom connection saved" if ok else "The Intercom connection was not made"
+    if denied and not ok:
+        title = "Intercom denied the authorization"
+    after = (
+        "You can close this tab."
+        if ok
+        else "Nothing was saved. See the terminal, then start the login again."
+    )
+    return (
+        '<!doctype html><meta charset="utf-8"><title>Intercom connection</title>'
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p><p>{after}</p>"
+    ).encode()

@@ -7,19 +7,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import stat
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from intercom_connector.runtime.connection import Connection, connection_from_mapping
+from intercom_connector.runtime.connection import (
+    Connection,
+    connection_from_file,
+    connection_from_mapping,
+    require_private_file,
+)
 from intercom_connector.runtime.errors import ConnectionConfigError
+from intercom_connector.runtime.syntax import syntax_error_text
 
 FILE_NAME = "connections.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+#: a --connection value that names a file rather than a saved connection
+_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def default_config_dir() -> Path:
@@ -33,6 +43,14 @@ def redacted(fields: Mapping[str, Any]) -> dict[str, Any]:
     return connection_from_mapping(fields).fields()
 
 
+def check_name(name: str) -> None:
+    """Refuse a name a connection cannot be saved under."""
+    if not _NAME.match(name):
+        raise ConnectionConfigError(
+            f"Connection name {name!r} must be letters, digits, '.', '_' or '-'"
+        )
+
+
 class SavedConnections:
     """The connections file: names -> connection fields."""
 
@@ -40,32 +58,58 @@ class SavedConnections:
         self.dir = Path(config_dir) if config_dir else default_config_dir()
         self.path = self.dir / FILE_NAME
 
+    def _require_private_dir(self) -> None:
+        """Refuse a folder where someone else could plant or swap the connections file."""
+        info = self.dir.stat()
+        if info.st_uid != os.geteuid():
+            raise ConnectionConfigError(
+                f"config folder {self.dir} belongs to another user (uid {info.st_uid}): "
+                "keep saved connections in a folder of your own (--config-dir DIR)"
+            )
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o022:
+            raise ConnectionConfigError(
+                f"config folder {self.dir} can be written by others (mode {mode:04o}); "
+                f"fix it with: chmod 700 {self.dir}"
+            )
+
     def _read(self) -> dict[str, dict[str, Any]]:
+        if not self.dir.exists():
+            return {}
+        self._require_private_dir()
         if not self.path.exists():
             return {}
-        mode = stat.S_IMODE(self.path.stat().st_mode)
-        if mode & 0o077:
-            raise ConnectionConfigError(
-                f"{self.path} holds secrets but others may read it (mode {mode:04o}); "
-                f"fix it with: chmod 600 {self.path}"
-            )
+        require_private_file(self.path, "saved connections file")
+        text = ""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ConnectionConfigError(f"{self.path} is not valid JSON: {exc}") from None
+            text = self.path.read_text(encoding="utf-8")
+            data = json.loads(text)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            message = syntax_error_text(f"saved connections file {self.path}", exc, text)
+            raise ConnectionConfigError(message) from None
         if not isinstance(data, dict):
             raise ConnectionConfigError(f"{self.path} must hold an object of connections")
         return data
 
     def _write(self, data: Mapping[str, Any]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = self.path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, self.path)  # atomic: a crash never leaves half a file
+        self._require_private_dir()
+        # a fresh name, created exclusively and never through a link (mkstemp: O_EXCL,
+        # O_NOFOLLOW, mode 0600), then renamed: a crash never leaves half a file
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=".connections-", suffix=".tmp", dir=self.dir
+        )
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, indent=2, sort_keys=True)
+                handle.write("\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
 
     def names(self) -> dict[str, dict[str, Any]]:
         """Every saved connection, by name (fields as saved)."""
@@ -82,10 +126,7 @@ class SavedConnections:
         return connection_from_mapping(self.fields(name))
 
     def save(self, name: str, fields: Mapping[str, Any]) -> None:
-        if not _NAME.match(name):
-            raise ConnectionConfigError(
-                f"Connection name {name!r} must be letters, digits, '.', '_' or '-'"
-            )
+        check_name(name)
         connection_from_mapping(fields)  # refuse to save what could not be used
         saved = self._read()
         saved[name] = {k: v for k, v in fields.items() if v not in (None, "")}
@@ -97,3 +138,21 @@ class SavedConnections:
             raise ConnectionConfigError(f"No saved connection named {name!r}")
         del saved[name]
         self._write(saved)
+
+
+def file_or_saved_connection(value: str, saved: SavedConnections) -> Connection:
+    """``--connection``'s value: a connection file, else the name of a saved connection."""
+    path = Path(value)
+    if path.is_file():
+        return connection_from_file(path)
+    if "/" in value or os.sep in value or value.endswith(_FILE_SUFFIXES):
+        state = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ConnectionConfigError(f"connection file {value} {state}")
+    names = saved.names()
+    if value not in names:
+        known = ", ".join(sorted(names)) or "none saved yet"
+        raise ConnectionConfigError(
+            f"{value!r} is neither a connection file nor a saved connection "
+            f"(saved connections: {known})"
+        )
+    return connection_from_mapping(names[value])

@@ -22,7 +22,8 @@ from typing import Any, TextIO
 import orjson
 import yaml
 
-from intercom_connector.connections.saved import SavedConnections
+from intercom_connector import __version__
+from intercom_connector.connections.saved import SavedConnections, file_or_saved_connection
 from intercom_connector.hosts.docs import (
     default_text,
     manifest_json,
@@ -43,13 +44,33 @@ from intercom_connector.runtime.errors import (
 )
 from intercom_connector.runtime.manifest import ActionSpec, OperationSpec, load_manifest
 from intercom_connector.runtime.shim import Connector
+from intercom_connector.runtime.syntax import InputFileError, syntax_error_text
 
 EXIT_OK = 0
 EXIT_USAGE = 2
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with its usage errors sent through our one error path (exit 2)."""
+    """argparse, with its usage errors sent through our one error path (exit 2).
+
+    Every parser takes the global options, so that they may also follow a command
+    (``run list_tags --verbose``); given nowhere, the top parser's defaults apply.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="trace HTTP requests on stderr (secrets redacted)",
+        )
+        self.add_argument(
+            "--config-dir",
+            metavar="DIR",
+            default=argparse.SUPPRESS,
+            help="where saved connections live (default: user config)",
+        )
 
     def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)
@@ -70,26 +91,27 @@ def _read_structured(
     path: str, what: str, error: Callable[[str], ConnectorError] = ConnectionConfigError
 ) -> Any:
     """JSON or YAML from a file, or from stdin when ``path`` is ``-``."""
+    source = f"{what} (standard input)" if path == "-" else f"{what} {path}"
+    text = ""
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return yaml.safe_load(text)  # YAML is a superset of JSON
     except OSError as exc:
         raise error(f"cannot read {what} {path}: {exc.strerror}") from None
-    try:
-        return yaml.safe_load(text)  # YAML is a superset of JSON
-    except yaml.YAMLError as exc:
-        raise error(f"{what} {path} is not valid JSON or YAML: {exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise error(syntax_error_text(source, exc, text)) from None
 
 
 def _inputs(args: argparse.Namespace, action_label: str) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
 
     def bad_inputs(problem: str) -> InputValidationError:
-        return InputValidationError(action_label, [InputProblem("--inputs", "--inputs", problem)])
+        return InputFileError(action_label, "--inputs", problem)
 
     if args.inputs:
         loaded = _read_structured(args.inputs, "inputs file", bad_inputs)
         if not isinstance(loaded, Mapping):
-            raise bad_inputs("must hold a JSON object of inputs")
+            raise bad_inputs("--inputs must hold a JSON object of inputs")
         inputs.update(loaded)
     for pair in args.input or []:
         key, sep, value = pair.partition("=")
@@ -104,17 +126,13 @@ def _connection(args: argparse.Namespace) -> tuple[Connection, Any]:
     """The connection to use, and the in-process transport when it is the sandbox.
 
     ``--sandbox`` wins; then ``--connection`` (a file, else a saved connection's name);
-    then the environment; with no credentials at all, the embedded sandbox.
+    then the environment; with no Intercom setting at all, the embedded sandbox.
     """
     if args.sandbox:
         return _sandbox_connection(args)
     if args.connection:
-        if not Path(args.connection).is_file():
-            return SavedConnections(args.config_dir).get(args.connection), None
-        data = _read_structured(args.connection, "connection file")
-        if not isinstance(data, Mapping):
-            raise ConnectionConfigError(f"connection file {args.connection} must hold an object")
-        return connection_from_mapping(data), None
+        saved = SavedConnections(args.config_dir)
+        return file_or_saved_connection(args.connection, saved), None
     from_env = connection_from_env(os.environ)
     if from_env is not None:
         return from_env, None
@@ -203,22 +221,42 @@ class Progress:
 
 
 def cmd_flow_run(args: argparse.Namespace) -> int:
-    from intercom_connector.hosts.flow import load_flow, run_flow
+    from intercom_connector.hosts.flow import (
+        StepError,
+        StepLines,
+        StepResult,
+        load_flow,
+        run_flow,
+    )
 
     flow = load_flow(args.file)
     connection, transport = _connection(args)
     total = len(flow.steps)
+    # A person at a terminal reads one line per step; JSON is for --json and for pipes.
+    lines = StepLines(flow, sys.stdout.encoding) if sys.stdout.isatty() and not args.json else None
 
-    def show(number: int, step: Any, result: dict[str, Any]) -> None:
-        if not args.json:
-            print(f"# step {number}/{total} {step.id}: {step.action}", flush=True)
-            _print_json(result, sys.stdout)
+    def show(result: StepResult) -> None:
+        if lines is not None:
+            print(lines.line(result), flush=True)
+        elif not args.json and result.output is not None:
+            number = flow.steps.index(result.step) + 1
+            print(f"# step {number}/{total} {result.step.id}: {result.step.action}", flush=True)
+            _print_json(result.output, sys.stdout)
             sys.stdout.flush()
 
-    with Connector(connection, transport=transport) as connector:
-        outputs = run_flow(flow, connector, show)
+    try:
+        with Connector(connection, transport=transport) as connector:
+            outputs = run_flow(flow, connector, show)
+    except StepError as exc:  # what ran, what failed, what was skipped; then the error
+        if args.json:
+            _print_json({r.step.id: r.as_json() for r in exc.results}, sys.stdout)
+        elif lines is not None:
+            print(lines.summary(), flush=True)
+        raise
     if args.json:
         _print_json(outputs, sys.stdout)
+    elif lines is not None:
+        print(lines.summary(), flush=True)
     return EXIT_OK
 
 
@@ -271,9 +309,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
 def cmd_sandbox_reset(args: argparse.Namespace) -> int:
     from intercom_connector.sandbox import Sandbox
 
-    # A corrupt database is deleted and made again: a reset throws its data away anyway.
-    sandbox = Sandbox(args.data_dir, seed=False, replace_corrupt=True)
-    sandbox.reset(seed=not args.empty)
+    sandbox = Sandbox.rebuilt(args.data_dir, seed=not args.empty)  # even a corrupt one
     state = "empty" if args.empty else "the demo workspace"
     print(f"sandbox reset to {state} ({sandbox.data_path})", file=sys.stderr)
     return EXIT_OK
@@ -297,6 +333,8 @@ def cmd_actions(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
+    from intercom_connector.runtime.inputs import TYPE_HINTS
+
     action = _action(args.action)
     print(f"{action.label} ({action.key})")
     print(action.description)
@@ -311,7 +349,42 @@ def cmd_describe(args: argparse.Namespace) -> int:
             print(f"      one of: {', '.join(o.value for o in spec.options)}")
         if spec.comments:
             print(f"      {spec.comments}")
+        hint, example = TYPE_HINTS.get(spec.type, ("", ""))
+        example = spec.example or example
+        if example and example in spec.comments:
+            example = ""  # the comment already shows one
+        usage = [hint] if hint else []
+        if example:
+            usage.append(f"e.g. {example}")
+        if usage:
+            print(f"      {', '.join(usage)}")
+    schema = load_manifest().output_schema(action.output)
+    fields = {
+        name: (_json_type(field), field) for name, field in schema.get("properties", {}).items()
+    }
+    print()
+    print(f'Output: {{"data": {schema.get("title", action.output)}}}, whose fields are:')
+    name_width = max((len(name) for name in fields), default=0)
+    type_width = max((len(kind) for kind, _ in fields.values()), default=0)
+    for name, (kind, field) in fields.items():
+        about = " ".join(str(field.get("description", "")).split())
+        about = about if len(about) <= 70 else about[:67] + "..."
+        print(f"  {name:<{name_width}}  {kind:<{type_width}}  {about}".rstrip())
     return EXIT_OK
+
+
+def _json_type(schema: Mapping[str, Any]) -> str:
+    """``string``, ``string|null``, ``array of object``: one output field's JSON type."""
+    kinds = schema.get("type")
+    if kinds is None:
+        alternatives = schema.get("anyOf") or schema.get("oneOf") or []
+        kinds = [_json_type(alternative) for alternative in alternatives] or ["any"]
+    names = [kinds] if isinstance(kinds, str) else list(kinds)
+    text = "any" if "any" in names else "|".join(names)
+    items = schema.get("items")
+    if text == "array" and isinstance(items, Mapping) and "type" in items:
+        text = f"array of {_json_type(items)}"
+    return text
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
@@ -346,12 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="intercom-connector",
         description="Run Intercom connector actions, and describe the connector.",
     )
-    parser.add_argument(
-        "--verbose", action="store_true", help="trace HTTP requests on stderr (secrets redacted)"
-    )
-    parser.add_argument(
-        "--config-dir", metavar="DIR", help="where saved connections live (default: user config)"
-    )
+    parser.set_defaults(verbose=False, config_dir=None)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
@@ -444,6 +513,9 @@ def _configure_logging(verbose: bool) -> None:
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # our own trace says more, redacted
+    if not verbose and sys.stderr.isatty():
+        # A person is watching: say why a rate-limit wait is quiet ("waiting 12 s ...").
+        logging.getLogger("intercom_connector.http").setLevel(logging.INFO)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

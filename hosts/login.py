@@ -20,14 +20,19 @@ from intercom_connector.connections.oauth2 import (
     complete_authorization,
     start_authorization,
 )
-from intercom_connector.connections.saved import SavedConnections, redacted
+from intercom_connector.connections.saved import SavedConnections, check_name, redacted
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.connection import (
     TOKEN_FIELD,
+    Connection,
     check_base_url,
     connection_from_mapping,
 )
-from intercom_connector.runtime.errors import AuthenticationError, ConnectionConfigError
+from intercom_connector.runtime.errors import (
+    AuthenticationError,
+    ConnectionConfigError,
+    ConnectorError,
+)
 from intercom_connector.runtime.manifest import ConnectionSpec, InputSpec, load_manifest
 
 ENV_CLIENT_SECRET = "INTERCOM_CLIENT_SECRET"
@@ -65,22 +70,69 @@ def _saved(args: argparse.Namespace) -> SavedConnections:
     return SavedConnections(args.config_dir)
 
 
+def _saved_for_new(args: argparse.Namespace) -> SavedConnections:
+    """The store to save ``--name`` in, once replacing a connection of that name is agreed.
+
+    On a terminal the person is asked; otherwise only ``--force`` replaces one. Asked
+    before any secret is, so that nobody types a token for nothing.
+    """
+    check_name(args.name)
+    saved = _saved(args)
+    if args.force or args.name not in saved.names():
+        return saved
+    if not sys.stdin.isatty():
+        raise ConnectionConfigError(
+            f"A connection named {args.name!r} is saved already: give --force to replace it, "
+            "or another --name"
+        )
+    print(f"Replace the saved connection {args.name!r}? [y/N] ", end="", file=sys.stderr)
+    sys.stderr.flush()
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise ConnectionConfigError(f"Kept the saved connection {args.name!r}; nothing was saved")
+    return saved
+
+
+def _me(connection: Connection) -> dict[str, Any]:
+    """Intercom's /me for a connection not saved yet; a refused token is not saved."""
+    try:
+        with IntercomClient(connection) as client:
+            me: dict[str, Any] = client.request("GET", "/me")
+    except AuthenticationError as exc:
+        raise ConnectionConfigError(
+            f"{exc}; the token was not saved (a token works only on its own region's host; "
+            f"this one was tried on {connection.api_base}, region {connection.get('region')})"
+        ) from None
+    return me
+
+
+def _workspace(me: dict[str, Any]) -> str:
+    app = me.get("app") or {}
+    return f"workspace {app.get('name')!r} ({app.get('id_code')}), region {app.get('region')}"
+
+
 def _done(message: str) -> int:
     print(message, file=sys.stderr)
     return 0
 
 
 def cmd_connect_access_token(args: argparse.Namespace) -> int:
+    saved = _saved_for_new(args)
     fields = _given_fields(args, "access_token")
     fields[TOKEN_FIELD] = _secret(_prompt_label("access_token", TOKEN_FIELD))
-    saved = _saved(args)
+    connection = connection_from_mapping(fields)
+    me = _me(connection)
     saved.save(args.name, fields)
-    region = saved.get(args.name).get("region")
-    return _done(f"Saved connection {args.name!r} (access_token, region {region}).")
+    return _done(
+        f"Saved connection {args.name!r} (access_token): {_workspace(me)}, "
+        f"via {connection.api_base}."
+    )
 
 
 def cmd_connect_oauth2(args: argparse.Namespace) -> int:
+    saved = _saved_for_new(args)
     secret = _secret(_prompt_label("oauth2", "client_secret"), ENV_CLIENT_SECRET)
+    # refused before the browser is involved: what could not be saved afterwards
+    connection_from_mapping({**_given_fields(args, "oauth2"), "client_secret": secret})
     base = check_base_url(args.base_url) if args.base_url else None
     authorize_url = args.authorize_url or (f"{base}/oauth" if base else None)
     token_url = args.token_url or (f"{base}/auth/eagle/token" if base else None)
@@ -99,23 +151,33 @@ def cmd_connect_oauth2(args: argparse.Namespace) -> int:
         if not args.no_browser and sys.stdin.isatty():
             webbrowser.open(pending.url)
         callback = listener.wait(args.timeout)
+        try:  # the browser waits for the outcome: its page says what happened
+            connection = complete_authorization(
+                pending,
+                callback,
+                secret,
+                region=args.region,
+                base_url=base,
+                api_version=args.api_version,
+            )
+            saved.save(args.name, connection.fields(reveal=True))
+        except ConnectorError as exc:
+            listener.finish(False, str(exc))
+            raise
+        listener.finish(True, f"Connected to Intercom, and saved as {args.name!r}.")
     finally:
         listener.close()
-    connection = complete_authorization(
-        pending,
-        callback,
-        secret,
-        region=args.region,
-        base_url=base,
-        api_version=args.api_version,
-    )
-    _saved(args).save(args.name, connection.fields(reveal=True))
     region = connection.get("region")
     return _done(f"Saved connection {args.name!r} (oauth2, region {region}).")
 
 
 def cmd_connections_list(args: argparse.Namespace) -> int:
-    for name, fields in sorted(_saved(args).names().items()):
+    names = _saved(args).names()
+    if not names:
+        return _done(
+            "No saved connections yet; save one with: intercom-connector connect access-token"
+        )
+    for name, fields in sorted(names.items()):
         connection = connection_from_mapping(fields)
         region = connection.get("region")
         print(f"{name}\t{connection.kind}\t{region}\t{connection.api_base}")
@@ -179,6 +241,9 @@ def add_login_commands(commands: Any) -> None:
         for spec in _kind(kind).inputs:
             if not spec.secret:  # secrets are asked for, never taken from the command line
                 _field_option(parser, spec)
+        parser.add_argument(
+            "--force", action="store_true", help="replace a saved connection of that name"
+        )
     token.set_defaults(handler=cmd_connect_access_token)
     oauth.add_argument("--port", type=int, default=0, help="callback port on 127.0.0.1")
     oauth.add_argument("--authorize-url", help="override Intercom's authorize URL")

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +27,7 @@ import orjson
 
 from intercom_connector.runtime.connection import Connection
 from intercom_connector.runtime.errors import (
+    InputRefusal,
     IntercomAPIError,
     TransportError,
     error_class_for_status,
@@ -39,6 +40,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 USER_AGENT = "intercom-connector/0.1 (+flow builder)"
 #: round trips at least this long (seconds) make Fetch All read the next page ahead
 READ_AHEAD_AFTER = 0.004
+#: waits for a rate-limit window at least this long (seconds) are announced (INFO on ``log``)
+ANNOUNCED_WAIT = 1.0
 UNKNOWN_OUTCOME = (
     "The request may have reached Intercom: its outcome is unknown, so it was not repeated. "
     "Check in Intercom whether the object was created before retrying."
@@ -187,8 +190,12 @@ class _Attempts:
 
     policy: RetryPolicy
     override: RequestRetry | None
-    started: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float]
+    started: float = 0.0
     count: int = 0
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
 
     @property
     def limit(self) -> int:
@@ -198,7 +205,7 @@ class _Attempts:
 
     def can_retry(self) -> bool:
         budget = self.policy.max_total_seconds or 0.0
-        in_time = time.monotonic() - self.started < budget
+        in_time = self.clock() - self.started < budget
         return self.count < self.limit and in_time
 
     def backoff(self) -> float:
@@ -219,8 +226,12 @@ class IntercomClient:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         max_concurrency: int = 8,
     ) -> None:
+        """``sleep``, ``clock`` (seconds elapsed, for the retry time) and ``wall_clock``
+        (unix time, for ``X-RateLimit-Reset``) are the real ones unless a test fakes time."""
         self.connection = connection
         #: requests in flight at most when pages are fetched side by side
         self.max_concurrency = max(1, max_concurrency)
@@ -233,6 +244,8 @@ class IntercomClient:
             else connection.max_retry_seconds,
         )
         self._sleep = sleep
+        self._clock = clock
+        self._wall_clock = wall_clock
         self._window = _RateWindow()
         self._http = httpx.Client(
             base_url=connection.api_base,
@@ -290,6 +303,7 @@ class IntercomClient:
             params=params,
             json=json,
             idempotent=idempotent,
+            path_params=path_params,
             **options,
         )
         return json_body(response, method, path)
@@ -302,21 +316,34 @@ class IntercomClient:
         idempotent: bool | None = None,
         retry: RequestRetry | None = None,
         raise_for_status: bool = True,
+        path_params: Mapping[str, str] | None = None,
         **options: Any,
     ) -> httpx.Response:
         """Send a request with the retry policy; return the final httpx.Response.
 
         ``url`` is already encoded (relative to the API base, or absolute on the same
-        host). Errors after the retries are raised from the exception tree.
+        host); ``path_params`` are the values filled into it, to name the one at fault
+        when the request cannot be built. Errors after the retries are raised from the
+        exception tree; a request that cannot be built or written raises
+        InputRefusal, is never retried and never reported as a network failure.
         """
         method = method.upper()
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
-        attempts = _Attempts(self.retry, retry)
+        request = self._build(method, url, options, path_params)
+        attempts = _Attempts(self.retry, retry, self._clock)
         while True:
             self._wait_for_rate_window()
             attempts.count += 1
             try:
-                response = self._send_once(method, url, options)
+                response = self._http.send(request)
+            except (httpx.LocalProtocolError, httpx.UnsupportedProtocol):
+                # Refused on our side before a byte was written (a header h11 will not
+                # write): no network failure, and a retry would fail the same way.
+                raise InputRefusal(
+                    None,
+                    f"{method} {request.url.path} could not be written as an HTTP request "
+                    "(a header name or value HTTP does not allow); nothing was sent",
+                ) from None
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if (safe or not sent) and attempts.can_retry():
@@ -334,8 +361,22 @@ class IntercomClient:
                 raise error
             self._sleep(delay)
 
-    def _send_once(self, method: str, url: str, options: dict[str, Any]) -> httpx.Response:
-        return self._http.send(self._http.build_request(method, url, **options))
+    def _build(
+        self,
+        method: str,
+        url: str,
+        options: dict[str, Any],
+        path_params: Mapping[str, str] | None,
+    ) -> httpx.Request:
+        """The request to send, or InputRefusal naming the value that prevents it."""
+        try:
+            return self._http.build_request(method, url, **options)
+        except httpx.InvalidURL as exc:
+            if "too long" in str(exc):
+                raise _too_long_for_a_url(url, path_params, options.get("params")) from None
+            raise InputRefusal(None, f"the URL is not valid ({exc})") from None
+        except UnicodeEncodeError:  # httpx writes header values as ASCII
+            raise InputRefusal(None, "a header value is not plain ASCII text") from None
 
     def _retry_delay(
         self, response: httpx.Response, attempts: _Attempts, safe: bool
@@ -361,18 +402,21 @@ class IntercomClient:
         if retry_after.isdigit():
             wait = float(retry_after)
         elif reset.isdigit():
-            wait = max(0.0, float(reset) - time.time()) + 0.05
+            wait = max(0.0, float(reset) - self._wall_clock()) + 0.05
         else:
             wait = 1.0
         if wait > self.retry.max_rate_limit_wait:
             return None
+        _announce_wait(wait)
         return wait
 
     def _wait_for_rate_window(self) -> None:
         # The window is spent: wait for its reset instead of provoking a 429.
-        wait = self._window.wait_seconds(time.time())
+        wait = self._window.wait_seconds(self._wall_clock())
         if wait > 0:
-            self._sleep(min(wait, self.retry.max_rate_limit_wait))
+            wait = min(wait, self.retry.max_rate_limit_wait)
+            _announce_wait(wait)
+            self._sleep(wait)
             self._window.remaining = None
 
     def _transport_error(
@@ -401,6 +445,7 @@ class IntercomClient:
         params: Mapping[str, Any],
         starting_after: str | None = None,
         read_ahead: bool = False,
+        path_params: Mapping[str, str] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Pages of a cursor list (``GET /contacts``): ``starting_after`` in the query.
 
@@ -418,7 +463,9 @@ class IntercomClient:
             if cursor:
                 query["starting_after"] = cursor
             started = time.perf_counter()
-            return self.send("GET", path, params=query), time.perf_counter() - started
+            url = build_path(path, path_params)
+            response = self.send("GET", url, params=query, path_params=path_params)
+            return response, time.perf_counter() - started
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="next-page") as ahead:
             response, took = fetch(starting_after)
@@ -443,12 +490,18 @@ class IntercomClient:
                         pending.cancel()
                     response, took = fetch(cursor)
 
-    def paginate_search(self, path: str, *, body: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    def paginate_search(
+        self,
+        path: str,
+        *,
+        body: Mapping[str, Any],
+        path_params: Mapping[str, str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """Pages of a search (``POST /contacts/search``): the cursor goes in the body."""
         seen: set[str] = set()
         body = dict(body)
         while True:
-            page = self.request("POST", path, json=body, idempotent=True)
+            page = self.request("POST", path, path_params=path_params, json=body, idempotent=True)
             yield page
             cursor = _next_cursor(page)
             if cursor is None or _repeated(cursor, seen, path):
@@ -462,6 +515,7 @@ class IntercomClient:
         *,
         params: Mapping[str, Any],
         first_page: int = 1,
+        path_params: Mapping[str, str] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Pages of a numbered list (companies): ``page`` counts up to ``total_pages``.
 
@@ -472,7 +526,11 @@ class IntercomClient:
 
         def fetch(number: int) -> dict[str, Any]:
             page: dict[str, Any] = self.request(
-                method, path, params={**params, "page": number}, idempotent=True
+                method,
+                path,
+                path_params=path_params,
+                params={**params, "page": number},
+                idempotent=True,
             )
             return page
 
@@ -509,6 +567,24 @@ class IntercomClient:
             return self.max_concurrency
         # leave half of what the window still allows to everything else
         return max(1, min(self.max_concurrency, remaining // 2))
+
+
+def _announce_wait(seconds: float) -> None:
+    # A long silent wait looks like a hang; the CLI shows this line on a terminal.
+    if seconds >= ANNOUNCED_WAIT:
+        log.info("waiting %d s for Intercom's rate-limit window...", round(seconds))
+
+
+def _too_long_for_a_url(
+    url: str, path_params: Mapping[str, str] | None, params: Any
+) -> InputRefusal:
+    """The error for a URL httpx will not build: it names the longest value placed in it."""
+    placed = [(key, str(value)) for key, value in (path_params or {}).items()]
+    placed += list(httpx.QueryParams(params).multi_items()) if params else []
+    if not placed:
+        return InputRefusal(None, f"the URL is too long to send ({len(url):,} characters)")
+    key, value = max(placed, key=lambda item: len(quote(item[1], safe="")) + len(item[0]))
+    return InputRefusal(key, f"is too long to send in a URL ({len(value):,} characters)")
 
 
 _NEXT_CURSOR = re.compile(rb'"next"\s*:\s*\{[^{}]*?"starting_after"\s*:\s*("(?:[^"\\]|\\.)*")')

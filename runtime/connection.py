@@ -9,16 +9,22 @@ Secrets are held in ``Secret`` so that no repr, str or log line can show them.
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonschema
+import yaml
 
 from intercom_connector.runtime.errors import ConnectionConfigError
 from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent, problem_text
 from intercom_connector.runtime.manifest import InputSpec, load_manifest
+from intercom_connector.runtime.syntax import syntax_error_text
 
 #: the field an authorized OAuth 2.0 connection keeps its token in, as an Access Token has it
 TOKEN_FIELD = "access_token"
@@ -28,6 +34,10 @@ ENV_TOKEN = "INTERCOM_ACCESS_TOKEN"
 ENV_REGION = "INTERCOM_REGION"
 ENV_BASE_URL = "INTERCOM_BASE_URL"
 ENV_VERSION = "INTERCOM_VERSION"
+ENV_SETTINGS = (ENV_TOKEN, ENV_REGION, ENV_BASE_URL, ENV_VERSION)
+
+#: what a token or secret may hold: it travels in an HTTP header or form, one line of ASCII
+_SECRET_TEXT = re.compile(r"[\x20-\x7e]+")
 
 
 class Secret:
@@ -157,12 +167,37 @@ class Connection:
         return str(token.reveal())
 
 
+def secret_fields() -> frozenset[str]:
+    """The connection fields that hold secrets (password inputs of connector.yaml)."""
+    connections = load_manifest().connections.values()
+    return frozenset(spec.key for kind in connections for spec in kind.inputs if spec.secret)
+
+
+def _checked_secret(spec: InputSpec, value: Any) -> str:
+    """A token or secret fit to send; the message names the field, never the value."""
+    where = f"{spec.label} ({spec.key})"
+    if not isinstance(value, str):
+        raise ConnectionConfigError(f"{where}: expected text (the value is secret, not shown)")
+    if value != value.strip():
+        raise ConnectionConfigError(
+            f"{where}: starts or ends with a space or line break; give it without them"
+        )
+    if not _SECRET_TEXT.fullmatch(value):
+        raise ConnectionConfigError(
+            f"{where}: contains a line break, control character or non-ASCII character, "
+            "which no Intercom credential has; copy it again"
+        )
+    return value
+
+
 def _checked(spec: InputSpec, raw: Any) -> Any:
     """One connection field, coerced and checked like any input (message by label)."""
     try:
         value = coerce(spec.type, raw)
     except CoercionProblem as exc:
         raise ConnectionConfigError(f"{spec.label} ({spec.key}): {exc}") from None
+    if spec.secret:
+        return _checked_secret(spec, value)
     for error in jsonschema.Draft202012Validator(spec.json_schema()).iter_errors(value):
         raise ConnectionConfigError(
             f"{spec.label} ({spec.key}): {problem_text(error, spec.pattern_hint)}"
@@ -179,7 +214,7 @@ def connection_from_mapping(data: Mapping[str, Any]) -> Connection:
     """
     connections = load_manifest().connections
     kind = data.get("type", TOKEN_FIELD)
-    if kind not in connections:
+    if not isinstance(kind, str) or kind not in connections:
         raise ConnectionConfigError(
             f"Connection type {kind!r} is not known; use one of: {', '.join(connections)}"
         )
@@ -213,11 +248,58 @@ def connection_from_mapping(data: Mapping[str, Any]) -> Connection:
     return Connection(kind=kind, values=values)
 
 
+def require_private_file(path: Path, what: str) -> None:
+    """Refuse a file holding secrets that group or others may read or change."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConnectionConfigError(
+            f"{what} {path} holds secrets but others may read it (mode {mode:04o}); "
+            f"fix it with: chmod 600 {path}"
+        )
+
+
+def connection_from_file(path: str | os.PathLike[str]) -> Connection:
+    """A Connection from a JSON or YAML connection file; one holding a secret must be private."""
+    file = Path(path)
+    text = ""
+    try:
+        text = file.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)  # YAML is a superset of JSON
+    except OSError as exc:
+        raise ConnectionConfigError(f"cannot read connection file {file}: {exc.strerror}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        # never the parser's own message: it quotes the line, which may be the token
+        message = syntax_error_text(f"connection file {file}", exc, text)
+        raise ConnectionConfigError(message) from None
+    if not isinstance(data, Mapping):
+        raise ConnectionConfigError(f"connection file {file} must hold an object")
+    if any(not is_absent(data.get(key)) for key in secret_fields()):
+        require_private_file(file, "connection file")
+    return connection_from_mapping(data)
+
+
 def connection_from_env(env: Mapping[str, str]) -> Connection | None:
-    """The connection the environment describes, or None when it holds no token."""
-    token = env.get(ENV_TOKEN)
-    if not token:
+    """The connection the environment describes, or None when it has no Intercom setting.
+
+    Any one setting means Intercom is meant: without a token (or with an empty one) that is
+    a ConnectionConfigError, never a silent fallback to the sandbox.
+    """
+    present = [name for name in ENV_SETTINGS if name in env]
+    if not present:
         return None
+    settings = " and ".join(present)
+    token = env.get(ENV_TOKEN)
+    if token is None:
+        verb = "is" if len(present) == 1 else "are"
+        raise ConnectionConfigError(
+            f"{settings} {verb} set but {ENV_TOKEN} is not: set {ENV_TOKEN} too, "
+            f"or unset {settings} to use the embedded sandbox"
+        )
+    if not token:
+        raise ConnectionConfigError(
+            f"{ENV_TOKEN} is set but empty: give it the Access Token, "
+            f"or unset {settings} to use the embedded sandbox"
+        )
     return connection_from_mapping(
         {
             "type": "access_token",

@@ -5,14 +5,14 @@ Every error the connector raises is a ``ConnectorError``::
     ConnectorError
     ├── ManifestError            connector.yaml (or a schema) is broken: a bug of ours
     ├── InputValidationError     one or more inputs are wrong; lists every problem, by label
-    │   └── InputRefusal         a handler refuses one input (by key; the shim adds labels)
+    │   └── InputRefusal         one value cannot be sent (named by key; the shim adds labels)
     ├── ConnectionConfigError    the connection is incomplete or unusable (no token, bad URL)
     ├── IntercomAPIError         Intercom answered with an error (status, code, message, request id)
     │   ├── AuthenticationError  401 / 403
     │   ├── NotFoundError        404 (and 410 for a merged contact)
     │   ├── RateLimitError       429, still refused after the retries
     │   └── ServerError          5xx, still failing after the retries
-    └── TransportError           the network failed or timed out (no answer from Intercom)
+    ├── TransportError           the network failed or timed out (no answer from Intercom)
 
 Messages are written for a person deciding what to do next. No message, repr or
 log line ever carries a secret: errors are built from statuses, codes and Intercom's
@@ -45,6 +45,8 @@ class InputProblem:
     problem: str
 
     def __str__(self) -> str:
+        if self.label == self.key:  # e.g. "--inputs": naming it twice says nothing more
+            return f"{self.label}: {self.problem}"
         return f"{self.label} ({self.key}): {self.problem}"
 
 
@@ -63,16 +65,17 @@ class InputValidationError(ConnectorError):
 
 
 class InputRefusal(InputValidationError):
-    """A handler's refusal of one input, named by key: labels live only in the manifest.
+    """A value that cannot be sent (a handler's refusal, or a request the client cannot
+    build or write), named by input key: labels live only in the manifest. Nothing was sent.
 
-    ``problem`` may name other inputs as ``{key}``; the shim re-raises the refusal as an
-    InputValidationError with every key replaced by its label.
+    ``key`` is None when the value is not an input's. ``problem`` may name other inputs as
+    ``{key}``; the shim re-raises the refusal naming every input by its label.
     """
 
-    def __init__(self, key: str, problem: str) -> None:
+    def __init__(self, key: str | None, problem: str) -> None:
         self.key = key
         self.problem = problem
-        super().__init__("this action", [InputProblem(key, key, problem)])
+        super().__init__("this action", [InputProblem(key or "request", key or "request", problem)])
 
 
 class ConnectionConfigError(ConnectorError):

@@ -78,16 +78,30 @@ def _as_number(value: JSON) -> JSON:
     return value
 
 
+#: unix seconds reach 10**12 in the year 33658; a number this big is milliseconds
+_MILLISECONDS = 10**12
+
+
+def _seconds(number: int) -> int:
+    if number >= _MILLISECONDS:
+        raise CoercionProblem(
+            f"{number} looks like milliseconds; give unix seconds: {number // 1000}"
+        )
+    return number
+
+
 def _as_timestamp(value: JSON) -> JSON:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise CoercionProblem(f"expected unix seconds, got {_describe(value)}")
-        return int(value)
+        return _seconds(int(value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _seconds(value)
     if not isinstance(value, str):
         return value
     text = value.strip()
     if _INTEGER.match(text):
-        return int(text.split(".")[0])
+        return _seconds(int(text.split(".")[0]))
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -162,6 +176,23 @@ INPUT_TYPES: dict[str, tuple[dict[str, JSON], Callable[[JSON], JSON]]] = {
     "value_list": ({"type": "array", "items": {"type": "string"}}, _as_value_list),
     "key_value_list": ({"type": "array", "items": _KEY_VALUE_ITEM}, _as_key_value_list),
     "connection": ({}, _keep),
+}
+
+#: type name -> (what a value of it looks like, an example), for people (``describe``)
+TYPE_HINTS: dict[str, tuple[str, str]] = {
+    "boolean": ("true or false", ""),
+    "integer": ("a whole number", "50"),
+    "number": ("a number", "19.99"),
+    "timestamp": (
+        "unix seconds, or an ISO-8601 date-time (UTC unless it has an offset)",
+        "2024-03-01T09:00:00Z",
+    ),
+    "code": ("JSON", '{"plan_tier": "gold"}'),
+    "value_list": ("a JSON list of text, or one value", '["vip", "trial"]'),
+    "key_value_list": (
+        "a JSON object of text values, or a JSON list of {key, value}",
+        '{"X-Trace-Id": "abc123"}',
+    ),
 }
 
 

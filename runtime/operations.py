@@ -100,9 +100,12 @@ def pages(client: IntercomClient, request: Request, style: str, at: PagingValues
     """Every page of ``request`` from where ``at`` says, in order, per its paging style."""
     if style == "cursor":
         query = {**request.query, **given(per_page=at.per_page or at.default_per_page)}
-        path = _filled(request)
         return client.paginate_cursor(
-            path, params=query, starting_after=at.starting_after, read_ahead=at.fetch_all
+            request.path,
+            path_params=request.path_params,
+            params=query,
+            starting_after=at.starting_after,
+            read_ahead=at.fetch_all,
         )
     if style == "search":
         body = dict(request.body or {})
@@ -110,19 +113,19 @@ def pages(client: IntercomClient, request: Request, style: str, at: PagingValues
         per_page = at.per_page or pagination.get("per_page") or at.default_per_page
         pagination.update(given(per_page=per_page, starting_after=at.starting_after))
         body["pagination"] = pagination
-        return client.paginate_search(_filled(request), body=body)
+        return client.paginate_search(request.path, path_params=request.path_params, body=body)
     if style == "page_number":
         query = {**request.query, **given(per_page=at.per_page or at.default_per_page)}
         return client.paginate_pages(
-            request.method, _filled(request), params=query, first_page=_first_page(at)
+            request.method,
+            request.path,
+            path_params=request.path_params,
+            params=query,
+            first_page=_first_page(at),
         )
     if style == "scroll":
-        return _scroll(client, _filled(request))
+        return _scroll(client, build_path(request.path, request.path_params))
     return iter([send(client, request)])
-
-
-def _filled(request: Request) -> str:
-    return build_path(request.path, request.path_params)
 
 
 def _first_page(at: PagingValues) -> int:

@@ -18,7 +18,9 @@ No HTTP request leaves before step 3 has passed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,18 +66,25 @@ def _is_given(value: Any) -> bool:
     return value is not None and value is not False
 
 
-def validate(operation: OperationSpec, inputs: Mapping[str, Any] | None) -> Validated:
+def validate(
+    operation: OperationSpec, inputs: Mapping[str, Any] | None, *, deferred: Collection[str] = ()
+) -> Validated:
     """Coerced, defaulted, validated inputs for ``operation``.
 
+    ``deferred`` names inputs whose value is known only later (a flow's reference): they
+    count as given, and their type is checked when they have a value.
+
+    ``deferred`` names inputs whose values are known only later (a flow step's
+    references): each must be an input, counts as given, and is not type-checked.
     Raises InputValidationError listing every problem when anything is wrong.
     """
     if inputs is not None and not isinstance(inputs, Mapping):
-        problem = InputProblem("inputs", "inputs", "must be a mapping of input keys to values")
-        raise InputValidationError(operation.label, [problem])
+        what = f"must be a mapping of input keys to values, not {type(inputs).__name__}"
+        raise InputValidationError(operation.label, [InputProblem("inputs", "inputs", what)])
     given = dict(inputs or {})
     by_key = {spec.key: spec for spec in operation.value_inputs}
     problems: list[InputProblem] = []
-    for key in given:
+    for key in [*given, *deferred]:
         if key not in by_key:
             known = ", ".join(by_key) or "none"
             text = f"is not an input of {operation.label}; its inputs are: {known}"
@@ -91,34 +100,49 @@ def validate(operation: OperationSpec, inputs: Mapping[str, Any] | None) -> Vali
             values[key] = coerce(spec.type, raw)
         except CoercionProblem as exc:
             problems.append(InputProblem(key, spec.label, str(exc)))
+        except RecursionError:  # JSON text nested thousands deep
+            problems.append(InputProblem(key, spec.label, "is nested too deeply"))
     named = {key for key in given if key in by_key and not is_absent(given[key])}
     coerced_wrong = {p.key for p in problems}
     for error in operation.validator.iter_errors(values):
         if error.validator == "required" and not error.absolute_path:
             for key in error.validator_value:
-                if key not in values and key not in coerced_wrong:
+                if key not in values and key not in coerced_wrong and key not in deferred:
                     problems.append(InputProblem(key, by_key[key].label, "is required"))
             continue
         spec = by_key[str(error.absolute_path[0])]
         problems.append(InputProblem(spec.key, spec.label, problem_text(error, spec.pattern_hint)))
-    problems.extend(_rule_problems(operation, values, {p.key for p in problems}))
+    checked = {p.key for p in problems}
+    for key, value in values.items():  # what the schema let through must still encode as JSON
+        if key not in checked and not isinstance(value, str | bool | int):
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError, RecursionError) as exc:
+                problems.append(InputProblem(key, by_key[key].label, f"is not JSON data ({exc})"))
+    # a rule with an input known only later may well be satisfied: not checked here
+    problems.extend(_rule_problems(operation, values, {p.key for p in problems} | set(deferred)))
     if problems:
-        raise InputValidationError(operation.label, problems)
+        # jsonschema reports "required" once per missing input, each naming them all
+        raise InputValidationError(operation.label, dict.fromkeys(problems))
     return Validated({key: values.get(key) for key in by_key}, frozenset(named))
 
 
-def validate_inputs(action: ActionSpec, inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+def validate_inputs(
+    action: ActionSpec, inputs: Mapping[str, Any] | None, *, deferred: Collection[str] = ()
+) -> dict[str, Any]:
     """Coerced, defaulted, validated inputs for ``action``; every input key present."""
-    return validate(action, inputs).values
+    return validate(action, inputs, deferred=deferred).values
 
 
 def _rule_problems(
     operation: OperationSpec, values: Mapping[str, Any], wrong: set[str]
 ) -> list[InputProblem]:
+    """The action-level rules; a rule with an input already wrong is skipped (a bad JSON
+    Query is not also "give at least one of ...")."""
     problems = []
     for rule in operation.rules:
         if wrong & set(rule.inputs):
-            continue  # an input of the rule is wrong already: that is the problem to fix
+            continue
         present = [key for key in rule.inputs if _is_given(values.get(key))]
         labels = [operation.input(key).label for key in rule.inputs]
         if rule.type == "at_least_one_of" and not present:
@@ -132,17 +156,29 @@ def _rule_problems(
 
 
 def _labelled(operation: OperationSpec, refusal: InputRefusal) -> InputValidationError:
-    """A handler's refusal (by key) as the user sees every input problem: by label."""
+    """A refusal (by key) as the user sees every input problem: by label."""
     labels = {spec.key: spec.label for spec in operation.inputs}
-    spec = operation.input(refusal.key)
     problem = refusal.problem.format_map(labels)
-    return InputValidationError(operation.label, [InputProblem(spec.key, spec.label, problem)])
+    if refusal.key not in labels:
+        return InputValidationError(operation.label, [InputProblem("request", "request", problem)])
+    key = refusal.key
+    return InputValidationError(operation.label, [InputProblem(key, labels[key], problem)])
+
+
+@contextmanager
+def _naming_refusals(operation: OperationSpec) -> Iterator[None]:
+    """Refusals raised by key (by a handler or the client) named by the inputs' labels."""
+    try:
+        yield
+    except InputRefusal as refusal:
+        raise _labelled(operation, refusal) from None
 
 
 def as_connection(connection: Connection | Mapping[str, Any] | None) -> Connection:
     """Accept a Connection or the mapping a host stores for one."""
     if isinstance(connection, Connection):
         return connection
+    # Never show the value itself: a caller may have passed the token alone.
     if connection is None:
         raise ConnectionConfigError(
             "Connect first: no connection is configured (an Access Token or an authorized "
@@ -150,9 +186,11 @@ def as_connection(connection: Connection | Mapping[str, Any] | None) -> Connecti
         )
     if not isinstance(connection, Mapping):
         raise ConnectionConfigError(
-            f"A connection is a Connection or a mapping of its fields, not "
-            f"{type(connection).__name__}"
+            "A connection is a Connection or a mapping of its fields (type, access_token, ...), "
+            f"not {type(connection).__name__}"
         )
+    if not all(isinstance(key, str) for key in connection):
+        raise ConnectionConfigError("A connection's field names must be text")
     return connection_from_mapping(connection)
 
 
@@ -201,26 +239,25 @@ class Connector:
         if handler is None:
             assert operation.request is not None
             return from_template(operation.request, values)
-        try:
-            return handler(self.client, **values)
-        except InputRefusal as refusal:
-            raise _labelled(operation, refusal) from None
+        return handler(self.client, **values)
 
     def _call(self, action_key: str, inputs: Mapping[str, Any] | None) -> Any:
         action = _known(action_key, "actions")
         checked = validate(action, inputs)
         values = {spec.key: checked.values[spec.key] for spec in action.handler_inputs}
-        made = self._request(action, values)
-        if action.kind == "list":
-            assert isinstance(made, Request)
-            return run_list(self.client, action, made, _paging_values(action, checked))
-        return send(self.client, made) if isinstance(made, Request) else made
+        with _naming_refusals(action):
+            made = self._request(action, values)
+            if action.kind == "list":
+                assert isinstance(made, Request)
+                return run_list(self.client, action, made, _paging_values(action, checked))
+            return send(self.client, made) if isinstance(made, Request) else made
 
     def invoke(self, action_key: str, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Run one action; returns ``{"data": ...}``, JSON-serialisable."""
         data = self._call(action_key, inputs)
         if isinstance(data, RecordStream):
-            data = data.envelope()
+            with _naming_refusals(_known(action_key, "actions")):
+                data = data.envelope()
         return {"data": data}
 
     def stream(self, action_key: str, inputs: Mapping[str, Any] | None = None) -> Iterable[Any]:
@@ -260,7 +297,8 @@ class Connector:
             made = self._request(source, values)
         assert isinstance(made, Request) and paging is not None
         limit = checked.values[LIMIT_INPUT]
-        return choices(self.client, source, made, paging, limit, _as_int(maximum))
+        with _naming_refusals(source):
+            return choices(self.client, source, made, paging, limit, _as_int(maximum))
 
     def close(self) -> None:
         if self._client is not None:
@@ -281,8 +319,12 @@ def _as_int(value: float | None) -> int | None:
     return int(value) if value is not None else None
 
 
-#: how a caller's unknown key is named, by the manifest's section
-_UNKNOWN = {"actions": ("ACTION", "an action"), "data_sources": ("DATA_SOURCE", "a data source")}
+#: how a caller's unknown key is named, by the manifest's section: the call, the
+#: parameter, what the key is not, and what the known ones are
+_UNKNOWN = {
+    "actions": ("invoke", "action_key", "an action", "the actions"),
+    "data_sources": ("data_source", "key", "a data source", "the data sources"),
+}
 
 
 def _known(key: Any, kind: str) -> Any:
@@ -290,10 +332,10 @@ def _known(key: Any, kind: str) -> Any:
     entries: Mapping[str, Any] = getattr(load_manifest(), kind)
     if isinstance(key, str) and key in entries:
         return entries[key]
-    name, what = _UNKNOWN[kind]
-    known = ", ".join(sorted(entries))
-    problem = f"{key!r} is not {what}; they are: {known}"
-    raise InputValidationError("intercom-connector", [InputProblem(name, name, problem)])
+    call, parameter, what, which = _UNKNOWN[kind]
+    shown = repr(key) if len(repr(key)) <= 60 else repr(key)[:57] + "..."
+    problem = f"{shown} is not {what}; {which} are: {', '.join(sorted(entries))}"
+    raise InputValidationError(call, [InputProblem(parameter, parameter, problem)])
 
 
 def _paging_values(action: ActionSpec, checked: Validated) -> PagingValues:

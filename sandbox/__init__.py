@@ -50,6 +50,13 @@ def default_data_dir() -> Path:
     return Path(base) / "intercom-connector" / "sandbox"
 
 
+def _database(data_dir: str | os.PathLike[str] | None) -> str:
+    if str(data_dir) == MEMORY:
+        return MEMORY
+    folder = Path(data_dir) if data_dir is not None else default_data_dir()
+    return str(folder / "sandbox.sqlite3")
+
+
 class _InProcessTransport(httpx.WSGITransport):
     """The app without a socket; a fault-mode drop surfaces as httpx's own network error."""
 
@@ -66,7 +73,7 @@ class Sandbox:
     """One sandbox workspace: its data, its token, its limits and faults.
 
     SandboxStateError when its folder cannot be made or its database cannot be used;
-    ``replace_corrupt=True`` starts a new database in place of a corrupt one.
+    ``Sandbox.rebuilt`` makes a new database in place of a corrupt one.
     """
 
     base_url = "https://sandbox.intercom.invalid"
@@ -81,14 +88,8 @@ class Sandbox:
         faults: Faults | None = None,
         seed: bool = True,
         oauth_clients: Mapping[str, str] | None = None,
-        replace_corrupt: bool = False,
     ) -> None:
-        if str(data_dir) == MEMORY:
-            path = MEMORY
-        else:
-            folder = Path(data_dir) if data_dir is not None else default_data_dir()
-            path = str(folder / "sandbox.sqlite3")
-        self.store = Store(path, replace_corrupt=replace_corrupt)
+        self.store = Store(_database(data_dir))
         self.token = token
         self.app = SandboxApp(
             self.store,
@@ -108,6 +109,30 @@ class Sandbox:
         """Back to the demo workspace (or to an empty one, which stays empty)."""
         self.store.clear()
         seed_workspace(self.store, demo=seed)
+
+    @classmethod
+    def rebuilt(
+        cls, data_dir: str | os.PathLike[str] | None = None, *, seed: bool = True
+    ) -> Sandbox:
+        """``sandbox reset``: the workspace in ``data_dir`` reset; a database found corrupt,
+        when opened or while cleared, is deleted and made anew (a reset drops its data)."""
+        try:
+            sandbox = cls(data_dir, seed=False)
+        except SandboxStateError as error:
+            if not error.corrupt:
+                raise
+        else:
+            try:
+                sandbox.reset(seed=seed)
+                return sandbox
+            except SandboxStateError as error:
+                sandbox.close()
+                if not error.corrupt:
+                    raise
+        Store.delete(_database(data_dir))
+        sandbox = cls(data_dir, seed=False)
+        sandbox.reset(seed=seed)
+        return sandbox
 
     def add_contacts(self, count: int, *, role: str = "user", prefix: str = "bulk") -> list[str]:
         """Create ``count`` contacts at once (tests, benchmarks); returns their ids in order."""

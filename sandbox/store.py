@@ -134,9 +134,7 @@ def _unusable(error: sqlite3.Error) -> bool:
 class Store:
     """Tables of JSON records with the columns the API looks them up by."""
 
-    def __init__(self, path: str, *, replace_corrupt: bool = False) -> None:
-        """Open (or create) the database at ``path``; ``replace_corrupt`` deletes a corrupt
-        one and starts an empty one instead of raising."""
+    def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.RLock()
         if path != ":memory:":
@@ -149,14 +147,13 @@ class Store:
                 raise SandboxStateError(
                     f"cannot create the sandbox folder {folder}: {reason}"
                 ) from None
-        try:
-            self._db = self._open()
-        except SandboxStateError as error:
-            if not (replace_corrupt and error.corrupt):
-                raise
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(path + suffix).unlink(missing_ok=True)
-            self._db = self._open()
+        self._db = self._open()
+
+    @staticmethod
+    def delete(path: str) -> None:
+        """Remove the database at ``path`` and its journals (a corrupt one, say)."""
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(path + suffix).unlink(missing_ok=True)
 
     def _open(self) -> sqlite3.Connection:
         try:

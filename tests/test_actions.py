@@ -313,7 +313,7 @@ CASES = [
         {"contact_id": CONTACT_ID},
         "GET",
         f"/contacts/{CONTACT_ID}/companies",
-        {"type": "list", "companies": [COMPANY], "total_count": 1, "pages": {"type": "pages"}},
+        {"type": "list", "data": [COMPANY], "total_count": 1, "pages": {"type": "pages"}},
     ),
     Case(
         "list_company_contacts",

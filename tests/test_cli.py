@@ -7,12 +7,16 @@ import os
 import socket
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from support import REPO, TOKEN, LoopbackIntercom, Recorder, body_of
 
+from intercom_connector.connections.saved import SavedConnections
+from intercom_connector.runtime.inputs import TYPE_HINTS, coerce, schema_fragment
 from intercom_connector.runtime.manifest import load_manifest
 
 CONTACT = {"type": "contact", "id": "6657a1b2c3d4e5f6a7b8c9d0", "email": "ada@example.com"}
@@ -74,6 +78,7 @@ def test_connection_from_a_file(
     path = tmp_path / "connection.yaml"
     lines = [f"access_token: {TOKEN}", f"base_url: {loopback.url}", "api_version: '2.15'"]
     path.write_text("type: access_token\n" + "\n".join(lines) + "\n")
+    path.chmod(0o600)
     done = cli("run", "list_tags", "--connection", str(path))
     assert done.returncode == 0, done.stderr
     assert recorder.last.headers["Intercom-Version"] == "2.15"
@@ -103,6 +108,20 @@ def test_bad_input_exits_2_with_one_clear_message(
     assert recorder.requests == []
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["run", "get_contcat"], "  - ACTION: 'get_contcat' is not an action; the actions are: "),
+        (["run", "list_tags", "--inputs", "/nonexistent.json"], "error: cannot read inputs file"),
+    ],
+)
+def test_messages_name_a_thing_once(args: list[str], line: str) -> None:
+    done = cli(*args)
+    assert done.returncode == 2
+    assert line in done.stderr
+    assert "(ACTION)" not in done.stderr and "(--inputs)" not in done.stderr
+
+
 def test_api_refusal_exits_4(recorder: Recorder, loopback: LoopbackIntercom) -> None:
     body = {"type": "error.list", "errors": [{"code": "not_found", "message": "User Not Found"}]}
     recorder.on("GET", "/contacts/nobody", body, status=404)
@@ -127,6 +146,7 @@ def test_bad_token_exits_3(recorder: Recorder, loopback: LoopbackIntercom) -> No
 def test_bad_connection_exits_3(tmp_path: Path) -> None:
     path = tmp_path / "connection.json"
     path.write_text(json.dumps({"type": "access_token", "access_token": TOKEN, "region": "mars"}))
+    path.chmod(0o600)
     done = cli("run", "list_tags", "--connection", str(path))
     assert done.returncode == 3
     assert "Region (region): must be one of us, eu, au; got 'mars'" in done.stderr
@@ -174,6 +194,66 @@ def test_describe_shows_inputs_types_defaults_and_comments() -> None:
     assert "  response_type  [select, optional, default json]  Response Type" in out
     assert "      one of: json, text, binary" in out
     assert "  max_retry_count  [integer, optional, default 0]  Max Retry Count" in out
+
+
+def test_describe_shows_how_to_write_each_input_and_the_output_fields() -> None:
+    out = cli("describe", "create_contact").stdout
+    assert (
+        "  signed_up_at  [timestamp, optional]  Signed Up At\n"
+        "      The time specified for when a contact signed up\n"
+        "      unix seconds, or an ISO-8601 date-time (UTC unless it has an offset), "
+        "e.g. 2024-03-01T09:00:00Z\n"
+    ) in out
+    assert "  email  [string, optional]  Email\n      Email of the contact\n      e.g. ada@" in out
+    assert '\nOutput: {"data": Contact}, whose fields are:\n  type ' in out
+    fields = out.split("whose fields are:\n")[1].splitlines()
+    assert fields[1].split(None, 2)[:2] == ["id", "string"]
+    assert any(line.split()[:2] == ["external_id", "string|null"] for line in fields)
+    raw = cli("describe", "raw_request").stdout
+    assert "  headers  [key_value_list, optional]  Header\n" in raw
+    assert (
+        "      a JSON object of text values, or a JSON list of {key, value}, "
+        'e.g. {"X-Trace-Id": "abc123"}\n'
+    ) in raw
+    assert (
+        "  data  [code, optional]  Data\n" in raw and 'JSON, e.g. {"name": "Ada Lovelace"}' in raw
+    )
+    listed = cli("describe", "list_contacts").stdout.split("whose fields are:\n")[1]
+    assert [line.split()[0] for line in listed.splitlines()] == [
+        "type", "data", "total_count", "pages"
+    ]  # fmt: skip
+    assert listed.splitlines()[1].split()[1:4] == ["array", "of", "object"]
+
+
+@pytest.mark.parametrize("type_name", sorted(TYPE_HINTS))
+def test_each_type_hints_example_is_a_valid_value_of_its_type(type_name: str) -> None:
+    example = TYPE_HINTS[type_name][1] or "true"
+    value = coerce(type_name, example)
+    jsonschema.validate(value, schema_fragment(type_name))
+
+
+def test_version() -> None:
+    done = cli("--version")
+    assert done.returncode == 0
+    assert done.stdout == f"intercom-connector {version('intercom-connector')}\n"
+
+
+def test_global_options_may_follow_the_command(
+    recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
+) -> None:
+    recorder.on("GET", "/tags", {"type": "list", "data": []})
+    config = tmp_path / "config"
+    fields = {"type": "access_token", "access_token": TOKEN, "base_url": loopback.url}
+    SavedConnections(config).save("work", fields)
+    listed = cli("connections", "list", "--config-dir", str(config))
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split("\t")[:2] == ["work", "access_token"]
+    done = cli("run", "list_tags", "-c", "work", "--config-dir", str(config), "--verbose")
+    assert done.returncode == 0, done.stderr
+    assert f"-> GET {loopback.url}/tags" in done.stderr
+    assert TOKEN not in done.stderr + done.stdout
+    quiet = cli("--verbose", "run", "list_tags", "-c", "work", "--config-dir", str(config))
+    assert f"-> GET {loopback.url}/tags" in quiet.stderr  # before the command, as always
 
 
 def test_manifest_is_json_with_input_schemas() -> None:

@@ -339,3 +339,20 @@ def test_a_fetch_all_leaves_a_hosts_own_frozen_objects_frozen(recorder: Recorder
         assert gc.get_freeze_count() >= frozen
     finally:
         gc.unfreeze()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, str]]:
+    sandbox = Sandbox(tmp_path_factory.mktemp("served"))
+    with serve(sandbox) as server:
+        yield sandbox, server.url
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda s: s.key)
+def test_every_data_source_over_loopback(source: Any, served: tuple[Sandbox, str]) -> None:
+    sandbox, url = served
+    connection = {"type": "access_token", "access_token": sandbox.token, "base_url": url}
+    with Connector(connection) as connector:  # real HTTP on 127.0.0.1, no transport seam
+        choices = connector.data_source(source.key, {"limit": 3})["result"]
+    assert 1 <= len(choices) <= 3
+    assert all(choice["key"] and choice["label"] for choice in choices)

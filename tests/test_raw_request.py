@@ -39,6 +39,53 @@ def test_another_host_is_refused_and_nothing_is_sent(
     assert recorder.requests == []
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("//evil.example/contacts", "https://evil.example"),
+        ("//api.intercom.io.evil.example/contacts", "https://api.intercom.io.evil.example"),
+        ("//api.intercom.io:8443/contacts", "https://api.intercom.io:8443"),
+    ],
+)
+def test_a_scheme_relative_url_names_a_host_and_is_refused_unless_it_is_the_api_host(
+    url: str, shown: str, recorder: Recorder, connector: Connector
+) -> None:
+    with pytest.raises(InputValidationError) as excinfo:
+        raw(connector, url=url, method="GET")
+    assert str(excinfo.value).endswith(
+        f"URL (url): points at {shown}, not this connection's API host "
+        "https://api.intercom.io; give a path such as /contacts instead"
+    )
+    assert recorder.requests == []
+
+
+def test_a_scheme_relative_url_to_the_api_host_is_sent_there(
+    recorder: Recorder, connector: Connector
+) -> None:
+    recorder.on("GET", "/admins", {"type": "admin.list", "admins": []})
+    assert raw(connector, url="//api.intercom.io/admins", method="GET")["status"] == 200
+    assert str(recorder.last.url) == "https://api.intercom.io/admins"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9090/admins", "//127.0.0.1:9090/admins"])
+def test_hosts_that_differ_only_by_port_are_told_apart(url: str, recorder: Recorder) -> None:
+    connection = {
+        "type": "access_token",
+        "access_token": TOKEN,
+        "base_url": "http://127.0.0.1:8080",
+    }
+    with (
+        Connector(connection, transport=httpx.MockTransport(recorder)) as connector,
+        pytest.raises(InputValidationError) as excinfo,
+    ):
+        raw(connector, url=url, method="GET")
+    assert (
+        "URL (url): points at http://127.0.0.1:9090, not this connection's API host "
+        "http://127.0.0.1:8080;" in str(excinfo.value)
+    )
+    assert recorder.requests == []
+
+
 def test_an_absolute_url_on_the_api_host_is_accepted(
     recorder: Recorder, connector: Connector
 ) -> None:
@@ -67,6 +114,70 @@ def test_query_parameters_and_headers(recorder: Recorder, connector: Connector) 
     assert query_of(recorder.last) == {"per_page": ["5"], "tag": ["a b"]}
     assert recorder.last.headers["X-Custom"] == "yes"
     assert recorder.last.headers["Intercom-Version"] == "2.16"
+
+
+@pytest.mark.parametrize(
+    ("headers", "problem"),
+    [
+        ({"X-A": "b\r\nEvil: 1"}, "the value of 'X-A' must be one line of plain ASCII text"),
+        ({"X-A": "b\nEvil: 1"}, "the value of 'X-A' must be one line of plain ASCII text"),
+        ({"X-A": "b\x00Evil"}, "the value of 'X-A' must be one line of plain ASCII text"),
+        ({"X-A": "Evil ünï"}, "the value of 'X-A' must be one line of plain ASCII text"),
+        ({"X A": "b"}, "'X A' is not a header name"),
+        ({"X-A:": "b"}, "'X-A:' is not a header name"),
+        ({"X-A\r\nEvil": "b"}, "'X-A\\r\\nEvil' is not a header name"),
+    ],
+)
+def test_a_header_http_cannot_carry_is_refused_and_nothing_is_sent(
+    headers: dict[str, str], problem: str, recorder: Recorder, connector: Connector
+) -> None:
+    with pytest.raises(InputValidationError) as excinfo:
+        raw(connector, url="/admins", method="GET", headers=headers)
+    message = str(excinfo.value)
+    assert f"Header (headers): {problem}" in message
+    assert "ünï" not in message and "Evil:" not in message  # a value is never echoed
+    assert excinfo.value.exit_code == 2
+    assert recorder.requests == []
+
+
+def test_header_values_keep_inner_spaces_and_lose_outer_ones(
+    recorder: Recorder, connector: Connector
+) -> None:
+    recorder.on("GET", "/admins", {})
+    raw(connector, url="/admins", method="GET", headers={"X-A": "  one\ttwo  three "})
+    assert recorder.last.headers["X-A"] == "one\ttwo  three"
+
+
+def test_line_breaks_in_query_parameters_are_encoded_not_sent_raw(
+    recorder: Recorder, connector: Connector
+) -> None:
+    recorder.on("GET", "/contacts", {"type": "list", "data": []})
+    raw(connector, url="/contacts", method="GET", query_params={"a\r\nb": "c\r\nd"})
+    assert recorder.last.url.query == b"a%0D%0Ab=c%0D%0Ad"
+    assert query_of(recorder.last) == {"a\r\nb": ["c\r\nd"]}
+
+
+@pytest.mark.parametrize(
+    ("inputs", "problem"),
+    [
+        (
+            {"url": "/contacts/" + "a" * 70_000},
+            "URL (url): is too long to send (70,010 characters)",
+        ),
+        (
+            {"url": "/contacts", "query_params": {"email": "a" * 70_000}},
+            "Query Parameter (query_params): 'email' is too long to send in a URL "
+            "(70,000 characters)",
+        ),
+    ],
+)
+def test_a_url_too_long_is_refused_naming_the_input(
+    inputs: dict[str, object], problem: str, recorder: Recorder, connector: Connector
+) -> None:
+    with pytest.raises(InputValidationError) as excinfo:
+        raw(connector, method="GET", **inputs)
+    assert problem in str(excinfo.value)
+    assert recorder.requests == []
 
 
 def test_multipart_form_and_files_with_names(recorder: Recorder, connector: Connector) -> None:
@@ -124,6 +235,25 @@ def test_response_types(
     result = raw(connector, url="/export", method="GET", response_type=response_type)
     assert result["data"] == expected
     assert result["headers"]["content-type"] == "text/plain"  # type: ignore[index]
+
+
+def test_set_cookie_answer_headers_are_not_passed_on(
+    recorder: Recorder, connector: Connector
+) -> None:
+    answer_headers = [
+        ("Set-Cookie", "session=abc123; HttpOnly"),
+        ("set-cookie", "other=def456"),
+        ("X-Request-Id", "req-9"),
+    ]
+    recorder.respond(
+        "GET", "/admins", lambda request: httpx.Response(200, json={}, headers=answer_headers)
+    )
+    result = raw(connector, url="/admins", method="GET")
+    headers = result["headers"]
+    assert isinstance(headers, dict)
+    assert headers["x-request-id"] == "req-9"
+    assert not [name for name in headers if name.lower() == "set-cookie"]
+    assert "abc123" not in str(result) and "def456" not in str(result)
 
 
 def test_json_expected_but_not_given(recorder: Recorder, connector: Connector) -> None:

@@ -90,6 +90,28 @@ def test_a_corrupt_database_names_the_reset_and_the_reset_rebuilds_it(tmp_path: 
     assert len(json.loads(tags.stdout)["data"]["data"]) == 5  # the demo workspace again
 
 
+def test_a_database_corrupt_past_its_header_is_found_in_use_and_reset(tmp_path: Path) -> None:
+    """Opening reads only the first pages: the rest is found corrupt by a request, or by
+    the reset itself, which must then make a new database rather than fail."""
+    sandbox = Sandbox(tmp_path)
+    sandbox.add_contacts(2_000)
+    sandbox.close()
+    database = tmp_path / "sandbox.sqlite3"
+    size = database.stat().st_size
+    with database.open("r+b") as handle:
+        handle.seek(size // 2)
+        handle.write(os.urandom(size - size // 2))
+    everyone = ("run", "list_contacts", "-i", "fetch_all=true")
+    line = assert_one_line_error(cli(*everyone, sandbox_dir=tmp_path), 3)
+    assert "is corrupt" in line and "run `intercom-connector sandbox reset`" in line
+
+    done = cli("sandbox", "reset", sandbox_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    listed = cli(*everyone, sandbox_dir=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert len(json.loads(listed.stdout)["data"]["data"]) == 50
+
+
 def test_a_database_corrupted_while_in_use(tmp_path: Path) -> None:
     """In-process the caller gets the sandbox's error; over HTTP, a 500 in Intercom's shape."""
     sandbox = Sandbox(tmp_path)

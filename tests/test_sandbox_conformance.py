@@ -12,6 +12,7 @@ from support import HttpxOpenAPIRequest, HttpxOpenAPIResponse, RecordingTranspor
 
 from intercom_connector import Connector
 from intercom_connector.runtime.errors import ConnectorError
+from intercom_connector.runtime.manifest import load_manifest
 from intercom_connector.sandbox import Sandbox
 
 pytestmark = pytest.mark.spec
@@ -31,8 +32,13 @@ def traffic() -> Iterator[tuple[Connector, RecordingTransport, Sandbox]]:
 
 
 def every_action(connector: Connector) -> None:
-    """All 25 actions, chained as a flow would chain them."""
-    run = connector.invoke
+    """Every action, chained as a flow would chain them."""
+    called: set[str] = set()
+
+    def run(key: str, inputs: dict[str, Any]) -> Any:
+        called.add(key)
+        return connector.invoke(key, inputs)
+
     company_inputs = {"company_id": "conf-co", "name": "Conf", "plan": "Pro", "size": 3,
                       "monthly_spend": 10, "custom_attributes": {"region": "EMEA"}}  # fmt: skip
     company = run("create_company", company_inputs)["data"]
@@ -64,6 +70,9 @@ def every_action(connector: Connector) -> None:
     run("raw_request", {"url": "/me", "method": "GET"})
     run("raw_request", {"url": "/companies/scroll", "method": "GET"})
     run("raw_request", {"url": "/companies?tag_id=1", "method": "GET"})
+    run("list_contact_tags", {"contact_id": cid})
+    run("list_contact_companies", {"contact_id": cid})
+    run("list_company_contacts", {"company_id": company["id"], "fetch_all": True})
     run("detach_tag_from_contact", {"contact_id": cid, "tag_id": tag["id"]})
     run("detach_company_from_contact", {"contact_id": cid, "company_id": company["id"]})
     run("archive_contact", {"contact_id": cid})
@@ -71,6 +80,7 @@ def every_action(connector: Connector) -> None:
     run("delete_tag", {"tag_id": tag["id"]})
     run("delete_contact", {"contact_id": cid})
     run("delete_company", {"company_id": company["id"]})
+    assert called == set(load_manifest().actions)  # a new action needs its step here
 
 
 def conversations_and_tickets(connector: Connector) -> None:

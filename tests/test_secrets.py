@@ -194,3 +194,83 @@ def test_sandbox_serve_does_not_print_a_given_token(tmp_path: Path) -> None:
     out, err = server.communicate(timeout=10)
     assert first_line and "Intercom sandbox on http://127.0.0.1" in first_line[0]
     assert_clean(first_line[0], out, err)
+
+
+def private(path: Path, content: str | bytes) -> Path:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    path.chmod(0o600)
+    return path
+
+
+# Each: the file (a canary in it, next to a syntax error), the command using it, the exit
+# status, and where the error is.
+MALFORMED = {
+    "connection YAML": (
+        "connection.yaml", f"type: access_token\naccess_token: {CANARY_TOKEN}: x\n",
+        ["run", "list_tags", "-c", "{file}"], 3, "line 2, column 44",
+    ),
+    "connection JSON": (
+        "connection.json",
+        f'{{"type": "access_token", "access_token": "{CANARY_TOKEN}"\n "region": "eu"}}',
+        ["run", "list_tags", "-c", "{file}"], 3, "line 2, column 2",
+    ),
+    "connection YAML alias": (
+        "connection.yml", f"access_token: *{CANARY_TOKEN}\n",
+        ["run", "list_tags", "-c", "{file}"], 3, "line 1, column 15",
+    ),
+    "connection YAML tag": (
+        "connection.yml",
+        f"type: oauth2\nclient_id: app\nclient_secret: !{CANARY_SECRET} x\n",
+        ["run", "list_tags", "-c", "{file}"], 3, "line 3, column 16",
+    ),
+    "connection not UTF-8": (
+        "connection.yaml", f"access_token: {CANARY_TOKEN}".encode() + b"\xff\n",
+        ["run", "list_tags", "-c", "{file}"], 3, "line 1, column 44",
+    ),
+    "inputs file": (
+        "inputs.json", f'{{"name": "{CANARY_TOKEN}" "email": "a@example.com"}}',
+        ["run", "create_tag", "--inputs", "{file}"], 2, "line 1, column 42",
+    ),
+    "flow file": (
+        "flow.yaml",
+        "steps:\n  - id: tag\n    action: create_tag\n"
+        f"    inputs: {{name: {CANARY_SECRET}: x}}\n",
+        ["flow", "run", "{file}"], 2, "line 4, column 49",
+    ),
+    "saved connections": (
+        "config/connections.json",
+        f'{{"t": {{"type": "access_token", "access_token": "{CANARY_TOKEN}" "region": "eu"}}}}',
+        ["run", "list_tags", "-c", "t"], 3, "line 1, column 80",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_file_is_one_line_without_its_secrets(case: str, tmp_path: Path) -> None:
+    name, content, args, status, where = MALFORMED[case]
+    path = private(tmp_path / name, content)
+    done = subprocess.run(
+        [sys.executable, "-m", "intercom_connector", "--config-dir", str(tmp_path / "config"),
+         *(arg.format(file=path) for arg in args)],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+        env={k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")},
+    )  # fmt: skip
+    assert done.returncode == status, done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: ")
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert f"{path}: {where}: " in done.stderr
+    assert_clean(done.stdout, done.stderr)
+
+
+def test_inputs_from_standard_input_with_a_syntax_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "intercom_connector", "run", "create_tag", "--inputs", "-"],
+        input=f"name: {CANARY_TOKEN}: x\n", capture_output=True, text=True, timeout=120,
+        cwd=REPO, env={k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")},
+    )  # fmt: skip
+    assert done.returncode == 2
+    expected = "inputs file (standard input): line 1, column 36: mapping values are not allowed"
+    assert done.stderr == f"error: {expected} here\n"
+    assert_clean(done.stderr)

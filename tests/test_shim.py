@@ -35,7 +35,7 @@ def test_bad_inputs_are_all_reported_by_label_and_nothing_is_sent(
     assert "Monthly Spend (monthly_spend): must be at least 0; got -5" in message
     assert "Remote Created At (remote_created_at): expected unix seconds or an ISO-8601" in message
     assert "Custom Attributes (custom_attributes): at region: expected text, got 7" in message
-    assert "colour (colour): is not an input of Create Company" in message
+    assert "\n  - colour: is not an input of Create Company" in message
     assert recorder.requests == []
 
 
@@ -46,6 +46,17 @@ def test_missing_required_input_is_named(recorder: Recorder, connector: Connecto
     assert (
         str(excinfo.value)
         == "Get Contact: 1 input is not valid:\n  - Contact ID (contact_id): is required"
+    )
+    assert recorder.requests == []
+
+
+def test_each_missing_input_is_named_once(recorder: Recorder, connector: Connector) -> None:
+    with pytest.raises(InputValidationError) as excinfo:
+        connector.invoke("attach_tag_to_contact", {})
+    assert str(excinfo.value) == (
+        "Attach Tag to Contact: 2 inputs are not valid:\n"
+        "  - Contact ID (contact_id): is required\n"
+        "  - Tag ID (tag_id): is required"
     )
     assert recorder.requests == []
 
@@ -65,6 +76,16 @@ def test_invalid_json_code_input(recorder: Recorder, connector: Connector) -> No
     with pytest.raises(InputValidationError) as excinfo:
         connector.invoke("search_contacts", {"json_query": "{field: email"})
     assert problems_of(excinfo)["json_query"].startswith("is not valid JSON (")
+    assert recorder.requests == []
+
+
+def test_a_bad_json_query_is_not_also_a_missing_one(
+    recorder: Recorder, connector: Connector
+) -> None:
+    with pytest.raises(InputValidationError) as excinfo:
+        connector.invoke("search_contacts", {"json_query": "{field"})
+    assert list(problems_of(excinfo)) == ["json_query"]
+    assert "give at least one of" not in str(excinfo.value)
     assert recorder.requests == []
 
 
@@ -101,7 +122,9 @@ def test_defaults_fill_absent_and_empty_inputs(recorder: Recorder, connector: Co
 
 
 def test_unknown_action_names_the_known_ones() -> None:
-    with pytest.raises(InputValidationError, match="'get_contcat' is not an action; they are: "):
+    with pytest.raises(
+        InputValidationError, match="'get_contcat' is not an action; the actions are: "
+    ):
         invoke("get_contcat", {}, {"type": "access_token", "access_token": "x"})
 
 
