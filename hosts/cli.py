@@ -285,6 +285,40 @@ def _list_entries(entries: Iterable[OperationSpec], as_json: bool) -> int:
     return EXIT_OK
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    if not args.http and (args.host is not None or args.port is not None):
+        return _fail("mcp: --host and --port serve over HTTP: add --http", EXIT_USAGE)
+    from intercom_connector.hosts.mcp import DEFAULT_PORT, MAX_RECORDS, serve  # the SDK only here
+
+    connection, transport = _connection(args)
+    with Connector(connection, transport=transport) as connector:
+        port = DEFAULT_PORT if args.port is None else args.port
+        serve(
+            connector,
+            http=args.http,
+            host=args.host or "127.0.0.1",
+            port=port,
+            max_records=args.max_records or MAX_RECORDS,
+        )
+    return EXIT_OK
+
+
+def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` (to ``high``)."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = low - 1
+        if number < low or (high is not None and number > high):
+            span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            raise argparse.ArgumentTypeError(f"expected a whole number {span}, got {text!r}")
+        return number
+
+    return parse
+
+
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from intercom_connector.sandbox import DEFAULT_TOKEN, Sandbox, serve_forever
 
@@ -465,6 +499,25 @@ def build_parser() -> argparse.ArgumentParser:
     data_sources.set_defaults(handler=cmd_data_sources)
 
     add_login_commands(commands)
+
+    mcp = commands.add_parser(
+        "mcp", help="serve every action and data source as MCP tools (stdio, or HTTP)"
+    )
+    _connection_options(mcp)
+    mcp.add_argument(
+        "--http", action="store_true", help="serve over streamable HTTP on loopback, not stdio"
+    )
+    mcp.add_argument(
+        "--port", type=_whole(0, 65535), help="HTTP port (default 8766; 0 picks a free one)"
+    )
+    mcp.add_argument("--host", choices=["127.0.0.1", "::1", "localhost"], help="HTTP host")
+    mcp.add_argument(
+        "--max-records",
+        type=_whole(1),
+        metavar="N",
+        help="most records a Fetch All hands over in one result (default 10,000)",
+    )
+    mcp.set_defaults(handler=cmd_mcp)
 
     sandbox = commands.add_parser("sandbox", help="the local Intercom sandbox")
     sandbox_commands = sandbox.add_subparsers(

@@ -6,6 +6,7 @@ Every error the connector raises is a ``ConnectorError``::
     ├── ManifestError            connector.yaml (or a schema) is broken: a bug of ours
     ├── InputValidationError     one or more inputs are wrong; lists every problem, by label
     │   └── InputRefusal         one value cannot be sent (named by key; the shim adds labels)
+    ├── ResultTooLargeError      a Fetch All gathers more records than its caller takes at once
     ├── ConnectionConfigError    the connection is incomplete or unusable (no token, bad URL)
     ├── IntercomAPIError         Intercom answered with an error (status, code, message, request id)
     │   ├── AuthenticationError  401 / 403
@@ -76,6 +77,22 @@ class InputRefusal(InputValidationError):
         self.key = key
         self.problem = problem
         super().__init__("this action", [InputProblem(key or "request", key or "request", problem)])
+
+
+class ResultTooLargeError(ConnectorError):
+    """A Fetch All passed the number of records its caller takes in one result.
+
+    Gathering stopped there (what was read is dropped): page instead, or stream the
+    records (``Connector.stream``).
+    """
+
+    exit_code = 2
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"a Fetch All gives more than {limit:,} records: page through them instead"
+        )
 
 
 class ConnectionConfigError(ConnectorError):

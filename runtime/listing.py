@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from intercom_connector.runtime.errors import ResultTooLargeError
+
 Page = dict[str, Any]
 
 
@@ -51,12 +53,18 @@ class RecordStream:
             self.records_read += len(records)
             yield from records
 
-    def envelope(self) -> Page:
-        """One envelope holding every record, in order: a single, last page."""
+    def envelope(self, limit: int | None = None) -> Page:
+        """One envelope holding every record, in order: a single, last page.
+
+        With ``limit``, ResultTooLargeError as soon as one record more has come (reading
+        no further page): a caller that must hold the whole result says how much it takes.
+        """
         records: list[Any] = []
         with _out_of_the_collectors_way() as set_aside:
             for record in self:
                 records.append(record)
+                if limit is not None and len(records) > limit:
+                    raise ResultTooLargeError(limit)
                 if self.records_read == len(records):  # a page is complete
                     set_aside()
         envelope: Page = dict(self.first or {"type": "list"})

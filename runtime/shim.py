@@ -252,12 +252,22 @@ class Connector:
                 return run_list(self.client, action, made, _paging_values(action, checked))
             return send(self.client, made) if isinstance(made, Request) else made
 
-    def invoke(self, action_key: str, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Run one action; returns ``{"data": ...}``, JSON-serialisable."""
+    def invoke(
+        self,
+        action_key: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        max_records: int | None = None,
+    ) -> dict[str, Any]:
+        """Run one action; returns ``{"data": ...}``, JSON-serialisable.
+
+        ``max_records`` caps a Fetch All: past it, ResultTooLargeError, and no page more
+        is read.
+        """
         data = self._call(action_key, inputs)
         if isinstance(data, RecordStream):
             with _naming_refusals(_known(action_key, "actions")):
-                data = data.envelope()
+                data = data.envelope(max_records)
         return {"data": data}
 
     def stream(self, action_key: str, inputs: Mapping[str, Any] | None = None) -> Iterable[Any]:

@@ -38,6 +38,11 @@ UNATTENDED = {
         "waits for a browser to follow the authorization URL; the same test runs it",
     "intercom-connector sandbox serve":
         "serves until interrupted; test_e2e.py and test_sandbox_cli.py run it in a subprocess",
+    "intercom-connector mcp --connection work":
+        "serves MCP on stdio for a client that starts it; test_mcp.py runs it with the SDK's "
+        "own client",
+    "intercom-connector mcp --connection work --http":
+        "serves until interrupted; test_mcp.py runs it and connects over streamable HTTP",
 }  # fmt: skip
 #: commands run with a change, and why: the suite never leaves loopback
 REWRITTEN = {

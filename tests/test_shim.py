@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from support import Recorder, body_of, query_of
 
 from intercom_connector import Connector, invoke
-from intercom_connector.runtime.errors import InputValidationError
+from intercom_connector.runtime.errors import InputValidationError, ResultTooLargeError
 
 CONTACT_ID = "6657a1b2c3d4e5f6a7b8c9d0"
 
@@ -143,3 +144,26 @@ def test_timestamps_that_are_not_times(
     with pytest.raises(InputValidationError, match=r"Signed Up At \(signed_up_at\): expected"):
         connector.invoke("create_contact", {"email": "a@example.com", "signed_up_at": value})
     assert recorder.requests == []
+
+
+def test_max_records_caps_a_fetch_all_without_reading_on(
+    recorder: Recorder, connector: Connector
+) -> None:
+    """Three pages of two contacts: a cap of 6 takes them all; 3 stops at the second page."""
+
+    def page(request: httpx.Request) -> httpx.Response:
+        number = int(request.url.params.get("starting_after") or 0)
+        pages: dict[str, object] = {"type": "pages", "per_page": 2}
+        if number < 2:
+            pages["next"] = {"per_page": 2, "starting_after": str(number + 1)}
+        data = [{"type": "contact", "id": f"c{number}-{i}"} for i in range(2)]
+        return httpx.Response(200, json={"type": "list", "data": data, "pages": pages})
+
+    recorder.respond("GET", "/contacts", page)
+    whole = connector.invoke("list_contacts", {"fetch_all": True}, max_records=6)
+    assert whole["data"]["total_count"] == 6
+    assert len(recorder.requests) == 3
+    with pytest.raises(ResultTooLargeError, match="more than 3 records") as excinfo:
+        connector.invoke("list_contacts", {"fetch_all": True}, max_records=3)
+    assert excinfo.value.exit_code == 2
+    assert len(recorder.requests) == 3 + 2

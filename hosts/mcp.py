@@ -1,0 +1,303 @@
+"""The connector as an MCP server: every action and data source a tool, from the manifest.
+
+    intercom-connector mcp [--connection FILE|NAME] [--sandbox]                 # stdio
+    intercom-connector mcp --http [--port N] [--host 127.0.0.1] [...]           # streamable HTTP
+
+Flow builders and agents that call tools over the Model Context Protocol (n8n's MCP Client
+Tool, Activepieces, desktop assistants) get one tool per action and one per data source:
+name = the key, title = the label, the description with each input's comments, the input
+and output JSON Schemas unchanged, and annotations derived from the action's declared
+``effect``. A call runs through the shim (runtime/shim.py) on the one connection chosen at
+start, so validation, retries, rate limits and redaction are the CLI's. A result is the
+action's output (what ``run`` prints under ``data``; a data source's ``{"result": [...]}``)
+as structured content and as JSON text; every ConnectorError comes back as an error result
+(``isError``) with the CLI's message.
+
+Only hosts/cli.py imports this module, and only for ``mcp``: the SDK is not loaded by
+any other command.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import sys
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import anyio
+import mcp_types as types
+import orjson
+from mcp.server.lowlevel import Server
+from mcp.server.stdio import stdio_server
+from mcp.shared.exceptions import MCPError
+
+from intercom_connector import __version__
+from intercom_connector.runtime.errors import (
+    ConnectionConfigError,
+    ConnectorError,
+    ManifestError,
+    ResultTooLargeError,
+)
+from intercom_connector.runtime.manifest import (
+    ActionSpec,
+    Manifest,
+    OperationSpec,
+    load_manifest,
+)
+from intercom_connector.runtime.shim import Connector
+
+#: The most records one Fetch All hands over in a single tool result. An MCP client holds a
+#: result whole (one JSON-RPC message) and passes it to a model whose context holds a few
+#: hundred thousand tokens: 10,000 contacts are already some 10 MB of JSON, far past that.
+#: Past the limit the call stops reading pages and says to page instead.
+MAX_RECORDS = 10_000
+#: where streamable HTTP answers, on the chosen loopback host and port
+HTTP_PATH = "/mcp"
+#: the streamable HTTP port by default: the one after the sandbox's (8765)
+DEFAULT_PORT = 8766
+
+
+def tool_annotations(action: ActionSpec) -> types.ToolAnnotations:
+    """What a client may assume of a tool, from the manifest's ``effect`` of its action.
+
+    Reads are read-only; updates, deletes and Raw Request (``any``) may destroy what is
+    there; creates only add. Idempotent where a retry cannot duplicate a write
+    (``ActionSpec.idempotent``). Every tool reaches Intercom: an open world.
+    """
+    return types.ToolAnnotations(
+        title=action.label,
+        read_only_hint=action.effect == "read",
+        destructive_hint=action.effect not in ("read", "create"),
+        idempotent_hint=action.idempotent,
+        open_world_hint=True,
+    )
+
+
+def _read_only(title: str) -> types.ToolAnnotations:
+    return types.ToolAnnotations(
+        title=title,
+        read_only_hint=True,
+        destructive_hint=False,
+        idempotent_hint=True,
+        open_world_hint=True,
+    )
+
+
+def description(operation: OperationSpec, tools: Collection[str], max_records: int) -> str:
+    """The operation's description, then each input with its comments, then its rules."""
+    lines = [operation.description, "", "Inputs:"]
+    for spec in operation.value_inputs:
+        notes = [spec.comments.rstrip(".")] if spec.comments else []
+        if spec.options:
+            notes.append(f"One of: {', '.join(option.value for option in spec.options)}")
+        if spec.data_source and spec.data_source in tools:
+            notes.append(f"Choices: the tool {spec.data_source}")
+        head = f"- {spec.key} ({spec.label}{', required' if spec.required else ''})"
+        lines.append(f"{head}: {'. '.join(notes)}." if notes else head)
+    if not operation.value_inputs:
+        lines.append("- none")
+    for rule in operation.rules:
+        labels = ", ".join(operation.input(key).label for key in rule.inputs)
+        if rule.type == "at_least_one_of":
+            lines.append(f"Give at least one of {labels}.")
+        elif rule.type == "at_most_one_of":
+            lines.append(f"Give at most one of {labels}.")
+    if isinstance(operation, ActionSpec) and operation.kind == "list":
+        fetch_all = operation.input("fetch_all").label
+        lines.append(
+            f"{fetch_all} gives at most {max_records:,} records in one result; page past that."
+        )
+    return "\n".join(lines)
+
+
+class Tools:
+    """The manifest's actions and data sources as MCP tools, called through one Connector."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        manifest: Manifest | None = None,
+        *,
+        max_records: int = MAX_RECORDS,
+    ) -> None:
+        self.connector = connector
+        self.manifest = manifest or load_manifest()
+        self.max_records = max_records
+        clash = set(self.manifest.actions) & set(self.manifest.data_sources)
+        if clash:
+            raise ManifestError(f"an action and a data source share the tool names {clash}")
+        self.tools = self._tools()
+
+    def _tools(self) -> dict[str, types.Tool]:
+        manifest = self.manifest
+        names = {*manifest.actions, *manifest.data_sources}
+        tools = {}
+        for action in manifest.actions.values():
+            tools[action.key] = types.Tool(
+                name=action.key,
+                title=action.label,
+                description=description(action, names, self.max_records),
+                input_schema=action.input_schema,
+                output_schema=manifest.output_schema(action.output),
+                annotations=tool_annotations(action),
+            )
+        for source in manifest.data_sources.values():
+            tools[source.key] = types.Tool(
+                name=source.key,
+                title=source.label,
+                description=description(source, names, self.max_records),
+                input_schema=source.input_schema,
+                output_schema=manifest.output_schema("choices"),
+                annotations=_read_only(source.label),
+            )
+        return tools
+
+    def call(self, name: str, arguments: Mapping[str, Any] | None) -> types.CallToolResult:
+        """Run one tool (blocking: the server runs it in a worker thread)."""
+        try:
+            if name in self.manifest.data_sources:
+                result = self.connector.data_source(name, arguments or {})
+            else:
+                invoked = self.connector.invoke(name, arguments or {}, max_records=self.max_records)
+                result = invoked["data"]
+        except ResultTooLargeError as exc:
+            return error_result(self._too_large(name, exc.limit))
+        except ConnectorError as exc:
+            return error_result(str(exc))
+        text = orjson.dumps(result).decode()
+        return types.CallToolResult(
+            content=[types.TextContent(text=text)], structured_content=result
+        )
+
+    def _too_large(self, name: str, limit: int) -> str:
+        action = self.manifest.action(name)
+        fetch_all, per_page, after = (
+            action.input(key).label for key in ("fetch_all", "per_page", "starting_after")
+        )
+        return (
+            f"{action.label}: {fetch_all} stopped past {limit:,} records, the most one result "
+            f"holds here (an MCP client holds a result whole and a model's context is small): "
+            f"turn {fetch_all} off and page with {per_page} and {after} "
+            f"(each page gives the next in pages.next.starting_after)"
+        )
+
+
+def error_result(message: str) -> types.CallToolResult:
+    """A tool's failure as the model sees it: the one message, flagged as an error."""
+    return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
+
+
+def build_server(tools: Tools) -> Server[Any]:
+    """The low-level MCP server answering ``tools/list`` and ``tools/call`` from ``tools``."""
+    listing = list(tools.tools.values())
+
+    async def list_tools(
+        ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=listing)
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        if params.name not in tools.tools:
+            known = ", ".join(sorted(tools.tools))
+            message = f"{params.name!r} is not a tool; the tools are: {known}"
+            raise MCPError(code=types.INVALID_PARAMS, message=message)
+        call = functools.partial(tools.call, params.name, params.arguments)
+        return await anyio.to_thread.run_sync(call)
+
+    manifest = tools.manifest
+    return Server(
+        "intercom-connector",
+        version=__version__,
+        title=manifest.label,
+        description=manifest.description,
+        instructions=_instructions(tools),
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
+def _instructions(tools: Tools) -> str:
+    return (
+        f"{tools.manifest.description}. One tool per action (create_*, get_*, list_*, "
+        "update_*, delete_*, ...) and one per data source (select_*: the choices of an ID "
+        "input). A result is what Intercom answered, in the shape of the tool's output "
+        "schema. A list gives one page, and the next page's cursor in "
+        "pages.next.starting_after, to pass as starting_after; fetch_all gives every page, "
+        f"up to {tools.max_records:,} records. An error result names each wrong input by "
+        "its label, with its key in brackets."
+    )
+
+
+def serve(
+    connector: Connector,
+    *,
+    http: bool = False,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    max_records: int = MAX_RECORDS,
+) -> None:
+    """Serve every tool over stdio, or over streamable HTTP on loopback, until stopped."""
+    tools = Tools(connector, max_records=max_records)
+    server = build_server(tools)
+    count = len(tools.tools)
+    if not http:
+        _note(f"Intercom MCP server on stdio: {count} tools; it stops when stdin closes.")
+        _serve_stdio(server)
+        return
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        raise ConnectionConfigError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
+    host, port = sock.getsockname()[:2]
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}{HTTP_PATH}"
+    _note(f"Intercom MCP server on {url} (streamable HTTP): {count} tools. Ctrl-C stops it.")
+    _serve_http(server, sock, host)
+
+
+def _serve_stdio(server: Server[Any]) -> None:
+    """MCP over this process's stdin and stdout until stdin closes.
+
+    The SDK points file descriptor 1 at stderr while it serves: stray output cannot
+    corrupt the protocol's stream.
+    """
+
+    async def main() -> None:
+        async with stdio_server() as (read, write):
+            await server.run(read, write, server.create_initialization_options())
+
+    anyio.run(main)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on a loopback ``host``; port 0 picks a free one."""
+    address = "127.0.0.1" if host == "localhost" else host
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((address, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _serve_http(server: Server[Any], sock: socket.socket, host: str) -> None:
+    """MCP over streamable HTTP on ``sock`` until interrupted (Ctrl-C, SIGTERM).
+
+    The SDK refuses requests whose Host or Origin header is not a loopback name (DNS
+    rebinding: a web page the user opens cannot reach the server through its own name).
+    """
+    import uvicorn
+
+    app = server.streamable_http_app(streamable_http_path=HTTP_PATH, host=host)
+    # No logging set-up of uvicorn's own: its warnings reach stderr, nothing else is
+    # printed (no access log).
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
