@@ -37,18 +37,18 @@ def default_config_dir() -> Path:
     return Path(base) / "intercom-connector"
 
 
+def check_name(name: str) -> None:
+    """Refuse a name no connection can be saved under (ask before anything is authorized)."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConnectionConfigError(
+            f"Connection name {name!r} must be letters, digits, '.', '_' or '-'"
+        )
+
+
 def redacted(fields: Mapping[str, Any]) -> dict[str, Any]:
     """A connection's saved fields with its secrets (the manifest's ``secret`` inputs)
     shown as asterisks."""
     return connection_from_mapping(fields).fields()
-
-
-def check_name(name: str) -> None:
-    """Refuse a name a connection cannot be saved under."""
-    if not _NAME.match(name):
-        raise ConnectionConfigError(
-            f"Connection name {name!r} must be letters, digits, '.', '_' or '-'"
-        )
 
 
 class SavedConnections:

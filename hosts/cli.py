@@ -435,6 +435,12 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    from intercom_connector.hosts.ui import serve  # only when used: keeps start-up small
+
+    return serve(args)
+
+
 def _connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--connection",
@@ -539,6 +545,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reset.add_argument("--empty", action="store_true", help="leave the workspace empty")
     reset.set_defaults(handler=cmd_sandbox_reset)
+
+    ui = commands.add_parser(
+        "ui", help="the integration designer in a browser: connections, a flow canvas, runs"
+    )
+    ui.add_argument("--port", type=int, default=8760, help="TCP port (default 8760; 0: any)")
+    ui.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "::1"])
+    ui.add_argument("--no-browser", action="store_true", help="only print the URL to open")
+    ui.set_defaults(handler=cmd_ui)
 
     actions = commands.add_parser("actions", help="list the actions: key and label")
     actions.add_argument("--json", action="store_true", help="as JSON")

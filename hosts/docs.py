@@ -41,6 +41,7 @@ def _operation_json(operation: OperationSpec) -> dict[str, Any]:
         "key": operation.key,
         "label": operation.label,
         "description": operation.description,
+        "resource": operation.resource,
         "inputs": [_input_json(spec) for spec in operation.inputs],
         "input_schema": operation.input_schema,
         # What a form enforces across inputs; an input counts as given unless empty or false.
@@ -65,6 +66,8 @@ def manifest_json(manifest: Manifest) -> dict[str, Any]:
         "label": manifest.label,
         "description": manifest.description,
         "documentation": manifest.documentation,
+        # a palette's groups, in order; each operation names its own as "resource"
+        "resources": [{"key": key, "label": label} for key, label in manifest.resources.items()],
         "connections": [
             {
                 "key": conn.key,

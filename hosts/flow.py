@@ -160,7 +160,7 @@ def _reference_problems(value: Any, earlier: set[str]) -> list[str]:
     return problems
 
 
-def _input_problems(action: ActionSpec, inputs: Mapping[str, Any]) -> list[InputProblem]:
+def step_input_problems(action: ActionSpec, inputs: Mapping[str, Any]) -> list[InputProblem]:
     """A step's inputs checked before anything runs; a value holding a reference only for
     being an input (its type is known at run time), every other value as ``run`` does."""
     later = [key for key, value in inputs.items() if any("{{" in s for s in _strings(value))]
@@ -172,8 +172,9 @@ def _input_problems(action: ActionSpec, inputs: Mapping[str, Any]) -> list[Input
     return []
 
 
-def parse_flow(data: Any, source: str) -> Flow:
-    """Check a flow's structure, references and inputs, before anything runs.
+def parse_flow(data: Any, source: str, *, check_inputs: bool = True) -> Flow:
+    """Check a flow's structure, references and (unless ``check_inputs`` is false: a host
+    that shows each step's problems at its inputs) inputs, before anything runs.
 
     Raises FlowError listing every problem of the whole flow.
     """
@@ -212,8 +213,8 @@ def parse_flow(data: Any, source: str) -> Flow:
             for text in _reference_problems(value, earlier):
                 label = spec.input(key).label if spec and key in _keys(spec) else str(key)
                 problem(where, str(InputProblem(str(key), label, text)))
-        if spec is not None:
-            for found in _input_problems(spec, inputs):
+        if spec is not None and check_inputs:
+            for found in step_input_problems(spec, inputs):
                 problem(where, str(found))
         steps.append(Step(step_id, str(action), inputs))
     if problems:

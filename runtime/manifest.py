@@ -169,6 +169,8 @@ class OperationSpec:
     handler: str | None
     request: RequestTemplate | None
     rules: tuple[Rule, ...]
+    #: what it acts on (a key of the manifest's resources): the palette group a UI shows it in
+    resource: str | None = None
 
     @property
     def value_inputs(self) -> tuple[InputSpec, ...]:
@@ -272,6 +274,8 @@ class Manifest:
     data_sources: Mapping[str, DataSourceSpec]
     triggers: Mapping[str, TriggerSpec]
     source: str
+    #: resource key -> label, in the manifest's order (a palette's groups)
+    resources: Mapping[str, str] = field(default_factory=dict)
 
     def action(self, key: str) -> ActionSpec:
         """The action named ``key``; ManifestError (listing the keys) when there is none."""
@@ -494,6 +498,7 @@ def parse_manifest(text: str, source: str = "connector.yaml") -> Manifest:
     for key, entry in raw["inputs"].items():
         if entry.get("use"):
             raise ManifestError(f"{source}: inputs.{key}: a shared input cannot 'use' another")
+    resources = {key: entry["label"] for key, entry in (raw.get("resources") or {}).items()}
     kinds = {
         "actions": raw["actions"],
         "data_sources": raw.get("data_sources") or {},
@@ -502,6 +507,12 @@ def parse_manifest(text: str, source: str = "connector.yaml") -> Manifest:
 
     def common(kind: str, key: str, entry: Mapping[str, Any]) -> dict[str, Any]:
         inputs = _resolve_inputs(entry["inputs"], raw["inputs"], f"{source}: {kind}.{key}.inputs")
+        resource = entry.get("resource")
+        if resource is not None and resource not in resources:
+            known = ", ".join(resources) or "none declared"
+            raise ManifestError(
+                f"{source}: {kind}.{key}.resource: {resource!r} is not in resources ({known})"
+            )
         return {
             "key": key,
             "label": entry["label"],
@@ -510,6 +521,7 @@ def parse_manifest(text: str, source: str = "connector.yaml") -> Manifest:
             "handler": entry.get("handler"),
             "request": _request(entry.get("request"), inputs),
             "rules": _rules(entry, inputs, entry.get("kind", "request")),
+            "resource": resource,
         }
 
     actions: dict[str, ActionSpec] = {}
@@ -567,6 +579,7 @@ def parse_manifest(text: str, source: str = "connector.yaml") -> Manifest:
         data_sources=data_sources,
         triggers=triggers,
         source=source,
+        resources=resources,
     )
 
 

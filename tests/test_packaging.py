@@ -64,6 +64,8 @@ def test_wheel_carries_manifest_schemas_and_types(wheel: Path) -> None:
         "intercom_connector/runtime/connection.py",
         "intercom_connector/hosts/cli.py",
         "intercom_connector/sandbox/__init__.py",
+        "intercom_connector/hosts/ui/static/index.html",
+        "intercom_connector/hosts/ui/static/app.js",
     ):
         assert needed in names
     assert not any(name.startswith("intercom_connector/tests/") for name in names)

@@ -1,0 +1,272 @@
+// The designer's page: loads the manifest and connections, then wires the palette, the
+// canvas, the connections view and the toolbar (connection to run on, open, save, run).
+
+import { api, takeToken } from "./api.js";
+import {
+  firstWithProblems,
+  formatSeconds,
+  mountCanvas,
+  renderCanvas,
+  select,
+  selectedStep,
+  showAllProblems,
+  showResult,
+} from "./canvas.js";
+import { loadConnections, mountConnections, renderConnections } from "./connections.js";
+import { h } from "./dom.js";
+import { renderPalette } from "./palette.js";
+import {
+  checkFlow,
+  flowDocument,
+  onChange,
+  replaceFlow,
+  restoreDraft,
+  setManifest,
+  setServerProblems,
+  store,
+} from "./store.js";
+
+const $ = (selector) => document.querySelector(selector);
+
+function banner(kind, ...text) {
+  const box = $("#banner");
+  if (!kind) {
+    box.replaceChildren();
+    box.hidden = true;
+    return;
+  }
+  box.hidden = false;
+  box.replaceChildren(h("div", { class: ["notice", kind], role: kind === "error" ? "alert" : "status" }, ...text));
+}
+
+function connectionName(name) {
+  return name ? `connection ${name}` : "the embedded sandbox";
+}
+
+function fillConnectionSelect() {
+  const select = $("#run-connection");
+  select.replaceChildren(h("option", { value: "" }, "Embedded sandbox"));
+  for (const c of store.connections.filter((c) => !c.problem)) {
+    select.append(h("option", { value: c.name }, `${c.name} (${c.type}, ${c.region || "?"})`));
+  }
+  if (![...select.options].some((o) => o.value === store.connection)) store.connection = "";
+  select.value = store.connection;
+}
+
+function useConnection(name) {
+  store.connection = name;
+  fillConnectionSelect();
+  for (const select of document.querySelectorAll(".connection-select")) select.value = name;
+  if (!$("#view-connections").hidden) renderConnections();
+}
+
+// -- running ------------------------------------------------------------------------------
+
+async function run(stepId = null) {
+  banner(null);
+  const count = checkFlow();
+  showAllProblems();
+  if (!store.flow.steps.length) {
+    banner("info", "Add a step first: drag an action from the palette onto the canvas.");
+    return;
+  }
+  if (count) {
+    banner("error", `Fix ${count} ${count === 1 ? "input" : "inputs"} before running: ${count === 1 ? "it is" : "they are"} marked below. Nothing was sent.`);
+    focusFirstProblem();
+    return;
+  }
+  const ids = stepId ? [stepId] : store.flow.steps.map((s) => s.id);
+  for (const id of ids) {
+    store.results[id] = { status: "running" };
+    showResult(id);
+  }
+  setRunning(true);
+  const outputs = Object.fromEntries(
+    Object.entries(store.results).filter(([, r]) => r.status === "ok").map(([id, r]) => [id, r.output]),
+  );
+  const started = performance.now();
+  try {
+    const answer = await api.post("/api/flow/run", {
+      flow: flowDocument(),
+      connection: store.connection,
+      step: stepId,
+      outputs: stepId ? outputs : undefined,
+    });
+    if (answer.problems) {
+      for (const id of ids) delete store.results[id];
+      ids.forEach(showResult);
+      setServerProblems(answer.problems);
+      showAllProblems();
+      banner("error", `Fix ${answer.problems.length} ${answer.problems.length === 1 ? "input" : "inputs"} before running: marked below. Nothing was sent.`);
+      focusFirstProblem();
+      return;
+    }
+    for (const result of answer.steps) {
+      store.results[result.id] = result;
+      showResult(result.id);
+    }
+    const failed = answer.steps.find((s) => s.status === "failed");
+    const took = formatSeconds((performance.now() - started) / 1000);
+    if (failed) {
+      const problems = (failed.error && failed.error.problems) || [];
+      if (problems.length) {
+        setServerProblems(problems.map((p) => ({ ...p, step: failed.id })));
+        showAllProblems();
+      }
+      select(failed.id, { focus: false });
+      banner("error", `Step ${failed.id} failed on ${connectionName(store.connection)}: ${failed.error.message}`);
+    } else {
+      const what = stepId ? `Step ${stepId} ran` : `${answer.steps.length} ${answer.steps.length === 1 ? "step" : "steps"} ran`;
+      banner("ok", `${what} on ${connectionName(store.connection)} in ${took}.`);
+    }
+  } catch (error) {
+    for (const id of ids) delete store.results[id];
+    ids.forEach(showResult);
+    if (error.problems && error.problems.length) {
+      setServerProblems(error.problems.filter((p) => p.step));
+      showAllProblems();
+    }
+    banner("error", error.message);
+  } finally {
+    setRunning(false);
+  }
+}
+
+function focusFirstProblem() {
+  const id = firstWithProblems();
+  if (!id) return;
+  if (selectedStep() !== id) select(id, { focus: false });
+  const first = document.querySelector("#inspector .field.has-problem");
+  if (first) {
+    first.scrollIntoView({ block: "center", behavior: "smooth" });
+    const control = first.querySelector("input, select, textarea, button");
+    if (control) control.focus({ preventScroll: true });
+  }
+}
+
+function setRunning(running) {
+  document.body.classList.toggle("running", running);
+  $("#run-flow").disabled = running;
+  for (const button of document.querySelectorAll(".run-step")) button.disabled = running;
+}
+
+// -- saving and opening ---------------------------------------------------------------------
+
+function fileName() {
+  const base = (store.flow.name || "flow").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+  return `${base || "flow"}.yaml`;
+}
+
+async function yamlText() {
+  return (await api.post("/api/flow/yaml", flowDocument())).yaml;
+}
+
+async function save() {
+  try {
+    const text = await yamlText();
+    const link = h("a", { href: URL.createObjectURL(new Blob([text], { type: "application/yaml" })), download: fileName() });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    banner("ok", `Saved ${fileName()}: run it with `, h("code", {}, `intercom-connector flow run ${fileName()}`), ".");
+  } catch (error) {
+    banner("error", error.message);
+  }
+}
+
+async function showYaml() {
+  try {
+    const text = await yamlText();
+    $("#yaml-text").textContent = text;
+    $("#yaml-dialog").showModal();
+  } catch (error) {
+    banner("error", error.message);
+  }
+}
+
+async function open(file) {
+  try {
+    const text = await file.text();
+    const answer = await api.post("/api/flow/load", { yaml: text, file: file.name });
+    replaceFlow(answer.flow);
+    $("#flow-name").value = store.flow.name;
+    banner("ok", `Opened ${file.name}: ${store.flow.steps.length} steps.`);
+  } catch (error) {
+    banner("error", `${file.name} could not be opened: ${error.message}`);
+  }
+}
+
+// -- views ------------------------------------------------------------------------------------
+
+function show(view) {
+  for (const name of ["designer", "connections"]) {
+    $(`#view-${name}`).hidden = name !== view;
+    const tab = $(`#tab-${name}`);
+    tab.classList.toggle("active", name === view);
+    tab.setAttribute("aria-selected", String(name === view));
+  }
+  document.body.dataset.view = view;
+  if (view === "connections") renderConnections();
+}
+
+async function start() {
+  const token = takeToken();
+  if (!token) {
+    $("#app").replaceChildren(h("div", { class: "panel gate" },
+      h("h1", {}, "Open the designer with its token"),
+      h("p", {}, "This page needs the URL that ", h("code", {}, "intercom-connector ui"), " printed in the terminal: it carries this run's token."),
+    ));
+    return;
+  }
+  try {
+    const [info, manifest] = await Promise.all([api.get("/api/info"), api.get("/api/manifest")]);
+    setManifest(manifest);
+    document.title = `${manifest.label} flow designer`;
+    $("#product").textContent = manifest.label;
+    restoreDraft();
+    await loadConnections();
+    mountConnections($("#view-connections"), info, fillConnectionSelect);
+    mountCanvas($("#canvas"), $("#inspector"), { runStep: (id) => run(id) });
+    renderPalette($("#palette"));
+    renderCanvas();
+    fillConnectionSelect();
+    $("#flow-name").value = store.flow.name;
+  } catch (error) {
+    banner("error", error.message);
+    return;
+  }
+  onChange((what) => {
+    if (what === "structure") renderCanvas();
+  });
+  $("#flow-name").addEventListener("input", (event) => {
+    store.flow.name = event.target.value;
+  });
+  $("#run-connection").addEventListener("change", (event) => useConnection(event.target.value));
+  document.addEventListener("designer:connection", (event) => useConnection(event.detail));
+  $("#run-flow").addEventListener("click", () => run());
+  $("#save-yaml").addEventListener("click", save);
+  $("#view-yaml").addEventListener("click", showYaml);
+  $("#open-flow").addEventListener("click", () => $("#open-file").click());
+  $("#open-file").addEventListener("change", (event) => {
+    const [file] = event.target.files;
+    if (file) open(file);
+    event.target.value = "";
+  });
+  $("#new-flow").addEventListener("click", () => {
+    replaceFlow({ name: "", steps: [] });
+    $("#flow-name").value = "";
+    banner(null);
+  });
+  $("#tab-designer").addEventListener("click", () => show("designer"));
+  $("#tab-connections").addEventListener("click", () => show("connections"));
+  $("#yaml-close").addEventListener("click", () => $("#yaml-dialog").close());
+  document.addEventListener("keydown", (event) => {
+    if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
+      event.preventDefault();
+      run();
+    }
+  });
+  show("designer");
+}
+
+start();

@@ -1,0 +1,463 @@
+"""The integration designer in a real headless Chromium (Debian's chromium and
+chromium-driver, driven by Selenium), against `intercom-connector ui` in its own process.
+
+A person's day with it: drag three actions onto the canvas, fill a select, a timestamp and a
+dropdown from a data source, map step 1's output into steps 2 and 3, run on the sandbox,
+save the YAML, and `flow run` of that file gives the same results; add an OAuth 2.0
+connection through the sandbox's consent page; see a problem at its input before anything is
+sent. Screenshots of the main screens go to build/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from designer_support import read_url
+from support import REPO
+
+from intercom_connector.sandbox import Sandbox, ServerHandle, serve
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOTS = REPO / "build" / "screenshots"
+#: 2024-03-01 09:30:00 UTC, typed into the date-time picker (the browser runs in UTC)
+SIGNED_UP_AT = 1709285400
+
+if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+    # On a person's machine the rest of the suite still runs; CI must run these, not skip.
+    reason = (
+        f"the browser tests need Debian's {CHROMIUM} and {CHROMEDRIVER}: "
+        "apt-get update && apt-get install -y chromium chromium-driver"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+
+@dataclass
+class Designer:
+    url: str
+    base: str
+    sandbox_dir: Path
+    config_dir: Path
+    pristine: Path  # a copy of the sandbox as it was before the designer touched it
+
+
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(downloads: Path) -> Iterator[WebDriver]:
+    """Headless Chromium at 1280x800, in UTC, downloading into ``downloads``."""
+    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+        pytest.fail(
+            "the UI tests need Debian's chromium and chromium-driver: "
+            "apt-get update && apt-get install -y chromium chromium-driver"
+        )
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    profile = tempfile.mkdtemp(prefix="ui-chromium-")
+    for argument in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--lang=en-US", "--window-size=1280,900", f"--user-data-dir={profile}",
+    ):  # fmt: skip
+        options.add_argument(argument)
+    options.binary_location = str(CHROMIUM)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads)})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(str(CHROMEDRIVER), env={**os.environ, "TZ": "UTC"})
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False},
+    )
+    driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def designer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Designer]:
+    """`intercom-connector ui` in its own process, on a seeded sandbox of its own."""
+    root = tmp_path_factory.mktemp("designer")
+    sandbox_dir, pristine, config_dir = root / "sandbox", root / "pristine", root / "config"
+    Sandbox(sandbox_dir).close()  # seeded and closed: the copy is the same workspace
+    shutil.copytree(sandbox_dir, pristine)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    env["INTERCOM_SANDBOX_DIR"] = str(sandbox_dir)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "intercom_connector", "--config-dir", str(config_dir),
+         "ui", "--port", "0", "--no-browser"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, env=env,
+    )  # fmt: skip
+    try:
+        url = read_url(process)
+        yield Designer(url, url.split("/?token=")[0], sandbox_dir, config_dir, pristine)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def consent_server() -> Iterator[ServerHandle]:
+    """A sandbox over loopback HTTP: its consent page (GET /oauth) and token endpoint."""
+    with serve(Sandbox(":memory:")) as server:
+        yield server
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def wait(driver: WebDriver, until: Callable[[WebDriver], Any], seconds: float = 20) -> Any:
+    # a re-drawn element may go stale between finding and reading it: look again
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, seconds, 0.05, ignored_exceptions=ignored).until(until)
+
+
+def css(scope: WebDriver | WebElement, selector: str) -> WebElement:
+    return scope.find_element(By.CSS_SELECTOR, selector)
+
+
+def start(driver: WebDriver, designer: Designer) -> None:
+    """The designer, fresh: no draft from an earlier test in this tab."""
+    driver.get(designer.url)
+    driver.execute_script("sessionStorage.clear()")
+    driver.get(designer.url)
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".palette-item"))
+    driver.get_log("browser")  # what earlier tests left in the console
+
+
+def screenshot(driver: WebDriver, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def step(driver: WebDriver, step_id: str) -> WebElement:
+    """The inspector, showing the step ``step_id`` (selected by a click on its node)."""
+    inspector = css(driver, "#inspector")
+    if inspector.get_attribute("data-step") != step_id:
+        css(driver, f'.step[data-step="{step_id}"] .step-title-text').click()
+        wait(driver, lambda d: css(d, "#inspector").get_attribute("data-step") == step_id)
+    return inspector
+
+
+def order(driver: WebDriver) -> list[str]:
+    nodes = driver.find_elements(By.CSS_SELECTOR, ".steps > .step")
+    return [node.get_attribute("data-step") for node in nodes]
+
+
+def drag_onto_canvas(driver: WebDriver, action: str) -> None:
+    """Press on the palette's action, move it over the canvas's end, and let go."""
+    search = css(driver, "#palette-search")
+    search.clear()
+    search.send_keys(css(driver, f'.palette-item[data-key="{action}"]').get_attribute("data-label"))
+    source = css(driver, f'.palette-item[data-key="{action}"]')
+    target = css(driver, ".drop-end")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'end'})", target)
+    before = len(driver.find_elements(By.CSS_SELECTOR, ".steps > .step"))
+    chain = ActionChains(driver, duration=50).click_and_hold(source).move_by_offset(12, 6)
+    chain.move_to_element(target).move_by_offset(0, 4).release().perform()
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".steps > .step")) == before + 1)
+
+
+def map_from(driver: WebDriver, step_id: str, input_key: str, reference: str) -> None:
+    css(step(driver, step_id), f'.field[data-input="{input_key}"] .map-button').click()
+    wait(driver, lambda d: css(d, f'.picker-option[data-ref="{reference}"]')).click()
+    wait(driver, lambda d: css(step(d, step_id), f'.field[data-input="{input_key}"] .mapped'))
+    summary = css(driver, f'.step[data-step="{step_id}"] .node-summary').text
+    assert "\u2190 1 \u00b7 Create Contact \u203a data.id" in summary
+
+
+def output_of(driver: WebDriver, step_id: str) -> Any:
+    """A step's output as the page shows it, through its JSON view."""
+    inspector = step(driver, step_id)
+    css(inspector, ".output-toggle").click()
+    return json.loads(css(inspector, ".output pre.raw").text)
+
+
+def normalized(value: Any, ids: dict[str, str], now: tuple[float, float]) -> Any:
+    """Outputs of two runs compared as a person would: ids made in a run numbered by first
+    appearance, the server's clock (created_at, updated_at) as <now>."""
+    if isinstance(value, dict):
+        return {key: normalized(item, ids, now) for key, item in value.items()}
+    if isinstance(value, list):
+        return [normalized(item, ids, now) for item in value]
+    if isinstance(value, str):
+        return re.sub(
+            r"\b[0-9a-f]{24}\b",
+            lambda found: ids.setdefault(found.group(), f"<id {len(ids) + 1}>"),
+            value,
+        )
+    if isinstance(value, int) and not isinstance(value, bool) and now[0] <= value <= now[1]:
+        return "<now>"
+    return value
+
+
+# -- the tests -------------------------------------------------------------------------------
+
+
+def test_design_run_and_save_a_flow_that_flow_run_runs_the_same(
+    browser: WebDriver, designer: Designer, downloads: Path
+) -> None:
+    started = time.time()
+    start(browser, designer)
+    screenshot(browser, "designer-empty")
+    for action in ("create_contact", "attach_tag_to_contact", "get_contact"):
+        drag_onto_canvas(browser, action)
+    assert order(browser) == ["create_contact", "attach_tag_to_contact", "get_contact"]
+    css(browser, "#palette-search").clear()
+    css(browser, "#palette-search").send_keys(" ", Keys.BACKSPACE)  # every group shown again
+    name = css(browser, "#flow-name")
+    name.send_keys("Onboard from the designer")
+
+    first = step(browser, "create_contact")
+    Select(css(first, '.field[data-input="role"] select')).select_by_visible_text("User")
+    css(first, '.field[data-input="email"] input').send_keys("ada.designer@example.com")
+    signed_up = css(first, '.field[data-input="signed_up_at"] input')
+    signed_up.send_keys("03012024", Keys.TAB, "093000AM")
+    shown = css(first, '.field[data-input="signed_up_at"] .timestamp-seconds').text
+    assert shown.startswith(f"{SIGNED_UP_AT} unix seconds")
+
+    map_from(browser, "attach_tag_to_contact", "contact_id", "steps.create_contact.data.id")
+    second = step(browser, "attach_tag_to_contact")
+    css(second, '.field[data-input="tag_id"] .choices-button').click()
+    wait(browser, lambda d: css(d, '.choice[data-key="2"]'))
+    labels = [c.text.split("\n")[0] for c in browser.find_elements(By.CSS_SELECTOR, ".choice")]
+    assert labels[:3] == ["VIP", "Beta tester", "Churn risk"]  # the sandbox's tags, live
+    css(browser, '.choice[data-key="2"]').click()
+    assert css(second, ".chosen").text == "✓ Beta tester"
+
+    third = step(browser, "get_contact")
+    css(third, '.field[data-input="contact_id"] .map-button').click()
+    wait(browser, lambda d: css(d, '.picker-option[data-ref="steps.create_contact.data.id"]'))
+    screenshot(browser, "designer-mapping")
+    css(browser, '.picker-option[data-ref="steps.create_contact.data.id"]').click()
+
+    css(browser, "#run-flow").click()
+    wait(
+        browser,
+        lambda d: (
+            [s.text.split(" ")[0] for s in d.find_elements(By.CSS_SELECTOR, ".step .status")]
+            == ["OK"] * 3
+        ),
+    )
+    assert css(browser, "#banner").text.startswith("3 steps ran on the embedded sandbox in ")
+    outputs = {
+        key: output_of(browser, key)
+        for key in ("create_contact", "attach_tag_to_contact", "get_contact")
+    }
+    contact = outputs["get_contact"]["data"]
+    assert contact["id"] == outputs["create_contact"]["data"]["id"]
+    assert (contact["role"], contact["email"], contact["signed_up_at"]) == (
+        "user", "ada.designer@example.com", SIGNED_UP_AT,
+    )  # fmt: skip
+    assert [tag["id"] for tag in contact["tags"]["data"]] == ["2"]
+    step(browser, "create_contact")
+    browser.execute_script("document.querySelector('#inspector').scrollTop = 10000")
+    screenshot(browser, "designer-run")
+
+    css(browser, "#save-yaml").click()
+    saved = downloads / "onboard-from-the-designer.yaml"
+    wait(browser, lambda d: saved.exists() and saved.stat().st_size > 0)
+    document = yaml.safe_load(saved.read_text())
+    assert document == {
+        "name": "Onboard from the designer",
+        "steps": [
+            {"id": "create_contact", "action": "create_contact",
+             "inputs": {"role": "user", "email": "ada.designer@example.com",
+                        "signed_up_at": SIGNED_UP_AT}},
+            {"id": "attach_tag_to_contact", "action": "attach_tag_to_contact",
+             "inputs": {"contact_id": "{{ steps.create_contact.data.id }}", "tag_id": "2"}},
+            {"id": "get_contact", "action": "get_contact",
+             "inputs": {"contact_id": "{{ steps.create_contact.data.id }}"}},
+        ],
+    }  # fmt: skip
+
+    # The CLI runs the saved file on the same workspace as it was before the designer ran it.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    env["INTERCOM_SANDBOX_DIR"] = str(designer.pristine)
+    done = subprocess.run(
+        [sys.executable, "-m", "intercom_connector", "flow", "run", str(saved), "--sandbox",
+         "--json"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert errors_in_console(browser) == []
+    now = (started - 5, time.time() + 5)
+    assert normalized(json.loads(done.stdout), {}, now) == normalized(outputs, {}, now)
+
+
+def test_a_flow_written_by_hand_opens_in_the_canvas_and_runs(
+    browser: WebDriver, designer: Designer
+) -> None:
+    start(browser, designer)
+    example = REPO / "examples" / "onboard-customer.yaml"
+    css(browser, "#open-file").send_keys(str(example))
+    wait(browser, lambda d: len(order(d)) == 10)
+    written = yaml.safe_load(example.read_text())
+    assert order(browser) == [entry["id"] for entry in written["steps"]]
+    assert css(browser, "#flow-name").get_attribute("value") == "Onboard a customer"
+    inspector = step(browser, "tag_contact")
+    mapped = [m.text for m in inspector.find_elements(By.CSS_SELECTOR, ".mapped")]
+    assert mapped == ["2 · Create Contact\ndata.id",
+                      "4 · Create Tag\ndata.id"]  # fmt: skip
+    css(browser, "#run-flow").click()
+    wait(browser, lambda d: css(d, "#banner").text.startswith("10 steps ran"), seconds=60)
+    assert errors_in_console(browser) == []
+
+
+def errors_in_console(driver: WebDriver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_an_oauth_connection_through_the_sandbox_consent_page(
+    browser: WebDriver, designer: Designer, consent_server: ServerHandle
+) -> None:
+    start(browser, designer)
+    css(browser, "#tab-connections").click()
+    css(browser, '.segment[data-type="oauth2"]').click()
+    form = css(browser, 'form[data-type="oauth2"]')
+    assert css(form, "#redirect-uri").text == f"{designer.base}/oauth/callback"
+    css(form, "#conn-name").send_keys("customer")
+    css(form, '[name="client_id"]').send_keys("sandbox-client")
+    css(form, '[name="client_secret"]').send_keys("sandbox-client-secret")
+    css(form, ".more-settings > summary").click()
+    css(form, '[name="base_url"]').send_keys(consent_server.url)
+    main = browser.current_window_handle
+    css(form, "#oauth-connect").click()
+    # The popup goes to the sandbox's consent page, which approves and redirects back.
+    card = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '[data-connection="customer"]'))
+    assert browser.current_window_handle == main
+    status = css(browser, ".connection-form .form-status").text
+    assert status == "Connection 'customer' saved: workspace 'Sandbox Workspace' (region US)."
+    stored = json.loads((designer.config_dir / "connections.json").read_text())["customer"]
+    assert stored["type"] == "oauth2" and stored["access_token"].startswith("sbx_")
+    assert stored["client_secret"] == "sandbox-client-secret"
+    css(card[0], ".test-connection").click()
+    result = wait(browser, lambda d: css(d, '[data-connection="customer"] .card-result .notice.ok'))
+    assert result.text.startswith("Works. Workspace Sandbox Workspace (sbx0demo), region US")
+    page = browser.page_source
+    assert "sandbox-client-secret" not in page and stored["access_token"] not in page
+    assert "client_secret, token: saved, hidden" in card[0].text.replace(
+        "Client Secret", "client_secret"
+    )
+    browser.execute_script("window.scrollTo(0, 0)")
+    screenshot(browser, "connections")
+    for handle in browser.window_handles:
+        if handle != main:
+            browser.switch_to.window(handle)
+            browser.close()
+    browser.switch_to.window(main)
+
+
+def test_a_problem_shows_at_its_input_by_label_before_anything_is_sent(
+    browser: WebDriver, designer: Designer
+) -> None:
+    start(browser, designer)
+    search = css(browser, "#palette-search")
+    search.send_keys("create contact", Keys.ARROW_DOWN)
+    assert browser.switch_to.active_element.get_attribute("data-key") == "create_contact"
+    browser.switch_to.active_element.send_keys(Keys.ENTER)  # the keyboard's drag and drop
+    search.clear()
+    search.send_keys("list companies", Keys.ARROW_DOWN)
+    if browser.switch_to.active_element.get_attribute("data-key") != "list_companies":
+        browser.switch_to.active_element.send_keys(Keys.ARROW_DOWN)  # past "... of Contact"
+    assert browser.switch_to.active_element.get_attribute("data-key") == "list_companies"
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    assert order(browser) == ["create_contact", "list_companies"]
+    before = contacts_in(designer.sandbox_dir)
+
+    css(browser, "#run-flow").click()
+    problem = wait(
+        browser, lambda d: css(step(d, "create_contact"), '.field[data-input="email"] .problem')
+    )
+    assert problem.text == "Give at least one of Role, External ID, Email"
+    assert css(browser, "#banner").text.startswith("Fix 3 inputs before running")
+
+    # What only the runtime knows (a pattern) comes back from the server, at its input too.
+    first = step(browser, "create_contact")
+    css(first, '.field[data-input="email"] input').send_keys("grace@example.com")
+    listing = step(browser, "list_companies")
+    css(listing, '.field[data-input="starting_after"] input').send_keys("abc")
+    css(browser, "#run-flow").click()
+    problem = wait(
+        browser,
+        lambda d: css(step(d, "list_companies"), '.field[data-input="starting_after"] .problem'),
+    )
+    assert problem.text.startswith(
+        "Starting After Cursor must be a page number, as a previous output gives it"
+    )
+    assert css(browser, '.step[data-step="list_companies"] .status').text == "1 to fix"
+    assert css(browser, '.step[data-step="create_contact"] .status').text == "Not run"
+    screenshot(browser, "designer-problem")
+    assert contacts_in(designer.sandbox_dir) == before  # nothing was sent
+
+    # Steps reorder by dragging their node.
+    node = css(browser, '.step[data-step="list_companies"] .step-number')
+    above = css(browser, '.step[data-step="create_contact"] .step-number')
+    chain = ActionChains(browser, duration=50).click_and_hold(node).move_by_offset(0, -8)
+    chain.move_to_element(above).move_by_offset(0, -12).release().perform()
+    wait(browser, lambda d: order(d) == ["list_companies", "create_contact"])
+
+
+def contacts_in(sandbox_dir: Path) -> int:
+    sandbox = Sandbox(sandbox_dir, seed=False)
+    try:
+        with sandbox.store.transaction() as db:
+            return int(db.execute("SELECT COUNT(*) FROM contacts").fetchone()[0])
+    finally:
+        sandbox.close()
+
+
+def test_without_the_token_the_page_shows_how_to_open_it_and_calls_are_refused(
+    browser: WebDriver, designer: Designer
+) -> None:
+    browser.get(designer.base + "/")
+    browser.execute_script("sessionStorage.clear()")
+    browser.get(designer.base + "/")
+    gate = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".gate"))
+    assert "Open the designer with its token" in gate[0].text
+    status = browser.execute_async_script(
+        "fetch('/api/connections').then((r) => arguments[0](r.status))"
+    )
+    assert status == 403
+    try:
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".palette-item"), seconds=1)
+        pytest.fail("the palette showed without the token")
+    except TimeoutException:
+        pass
