@@ -302,13 +302,14 @@ class Connector:
             values = {spec.key: values[spec.key] for spec in action.handler_inputs}
             made = self._request(action, values)
             if action.kind == "list":
-                maximum = action.input("per_page").maximum
+                most = action.input("per_page").maximum
+                maximum = int(most) if most is not None else None
         else:
             made = self._request(source, values)
         assert isinstance(made, Request) and paging is not None
         limit = checked.values[LIMIT_INPUT]
         with _naming_refusals(source):
-            return choices(self.client, source, made, paging, limit, _as_int(maximum))
+            return choices(self.client, source, made, paging, limit, maximum)
 
     def close(self) -> None:
         if self._client is not None:
@@ -323,10 +324,6 @@ class Connector:
 
     def __repr__(self) -> str:
         return f"Connector({self._connection!r})"
-
-
-def _as_int(value: float | None) -> int | None:
-    return int(value) if value is not None else None
 
 
 #: how a caller's unknown key is named, by the manifest's section: the call, the
