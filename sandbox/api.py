@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from intercom_connector.sandbox.search import Fields, SearchError, compile_query, sort_key
 from intercom_connector.sandbox.store import Record, Store
 from intercom_connector.sandbox.workspace import Workspace
 
@@ -160,17 +161,17 @@ def find_tag(db: Any, tag_id: str) -> Record:
 def search_answer(
     request: Request,
     views: list[Record],
-    records_key: str,
+    fields: Fields,
     list_type: str,
-    fields: dict[str, str],
     *,
+    default_sort: str = "created_at",
     page_max: int = 150,
 ) -> tuple[list[Record], Record]:
-    """A search of ``views`` (each a record as the search sees it) for a search endpoint
-    other than contacts': the page's views, and the answer around them (``records_key`` to
-    fill). Only what the workspace's search index shows yet is found."""
-    from intercom_connector.sandbox.search import SearchError, compile_query, sort_key
-
+    """A search of ``views`` (each a record as the search sees it, on ``fields``) for a
+    search endpoint other than contacts': the page's views, and the answer around them
+    (its records to fill). Only what the workspace's search index shows yet is found;
+    dates compare by day in the workspace's timezone. Records with the same sort value keep
+    the order of ``views``."""
     body = request.json_object()
     if "query" not in body:
         raise ApiError(400, "parameter_not_found", "query is required", "query")
@@ -180,8 +181,8 @@ def search_answer(
         message = f"Invalid sort order '{order}'. Must be one of: ascending, descending"
         raise ApiError(400, "invalid_sort_order", message)
     try:
-        matches = compile_query(body["query"], zone=request.workspace.clock.zone, fields=fields)
-        key = sort_key(sort.get("field", "created_at"), fields)
+        matches = compile_query(body["query"], fields=fields, zone=request.workspace.clock.zone)
+        key = sort_key(sort.get("field", default_sort), fields)
     except SearchError as error:
         raise ApiError(400, error.code, error.message) from None
     pagination: Record = body["pagination"] if isinstance(body.get("pagination"), dict) else {}
@@ -193,16 +194,14 @@ def search_answer(
     if not isinstance(offset, int) or offset < 0:
         raise ApiError(400, "parameter_invalid", "starting_after is not a valid cursor")
     found = [view for view in views if request.workspace.searchable(view) and matches(view)]
-    present = sorted((v for v in found if key(v)[0] is False), key=key)
-    if order == "descending":
-        present.reverse()
-    ordered = present + [v for v in found if key(v)[0] is True]
+    # sorted() keeps ties in the order of ``views``; no value sorts last whatever the order
+    present = sorted((v for v in found if not key(v)[0]), key=key, reverse=order == "descending")
+    ordered = present + [v for v in found if key(v)[0]]
     window = ordered[offset : offset + per_page]
     more = offset + per_page < len(ordered)
     next_cursor = encode_cursor(offset + per_page) if more else None
     answer = {
         "type": list_type,
-        records_key: [],
         "total_count": len(ordered),
         "pages": paging(offset // per_page + 1, per_page, len(ordered), next_cursor),
     }

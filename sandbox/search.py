@@ -1,5 +1,5 @@
-"""Intercom's search language (POST /contacts/search, and the conversations' and tickets'
-searches, each over its own fields), evaluated in Python.
+"""Intercom's search language (POST /contacts/search, /conversations/search,
+/tickets/search), evaluated in Python.
 
 A query is a filter ``{field, operator, value}`` or a group ``{operator: AND|OR, value:
 [...]}``; groups nest at most two levels deep and hold at most 15 filters. Operators
@@ -7,11 +7,14 @@ depend on the field's type, as Intercom's description lists them: strings take
 ``= != IN NIN ~ !~ ^ $``, integers ``= != IN NIN < > <= >=``, booleans ``= != IN NIN``,
 dates (the ``*_at`` fields) only ``= < >``, compared by calendar day in the workspace's
 timezone (``>`` matches from the next day on), and ``tag_id``/``company_id``/``segment_id``
-only ``=`` and ``!=``.
+only ``=`` and ``!=``. A list field (a conversation's ``contact_ids``) matches when one of
+its items does. Each resource has its own fields (``Fields``); a record is searched
+through its search view.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -19,19 +22,63 @@ from typing import Any
 Contact = Mapping[str, Any]
 Predicate = Callable[[Contact], bool]
 
-STRING_FIELDS = {
-    "id", "role", "name", "email", "email_domain", "phone", "external_id", "owner_id",
-    "language_override", "browser", "browser_language", "os",
-    "location.country", "location.region", "location.city",
-}  # fmt: skip
-DATE_FIELDS = {
-    "created_at", "updated_at", "signed_up_at", "last_seen_at", "last_contacted_at",
-    "last_replied_at", "last_email_opened_at", "last_email_clicked_at",
-}  # fmt: skip
-BOOLEAN_FIELDS = {"unsubscribed_from_emails", "has_hard_bounced", "marked_email_as_spam"}
-INTEGER_FIELDS: set[str] = set()
-MEMBERSHIP_FIELDS = {"tag_id": "tag_ids", "company_id": "company_ids", "segment_id": "segment_ids"}
 
+@dataclasses.dataclass(frozen=True)
+class Fields:
+    """One resource's searchable fields, by the type their operators depend on."""
+
+    resource: str
+    string: frozenset[str]
+    date: frozenset[str]
+    boolean: frozenset[str] = frozenset()
+    integer: frozenset[str] = frozenset()
+    #: a filter on the key tests whether the view's list (the value) holds the value
+    membership: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: list fields: a filter matches when one of the items does
+    lists: frozenset[str] = frozenset()
+    #: text searched word by word: ``=`` matches one of its words
+    words: frozenset[str] = frozenset()
+    custom_attributes: bool = True
+
+
+CONTACTS = Fields(
+    "contact",
+    string=frozenset({
+        "id", "role", "name", "email", "email_domain", "phone", "external_id", "owner_id",
+        "language_override", "browser", "browser_language", "os",
+        "location.country", "location.region", "location.city",
+    }),
+    date=frozenset({
+        "created_at", "updated_at", "signed_up_at", "last_seen_at", "last_contacted_at",
+        "last_replied_at", "last_email_opened_at", "last_email_clicked_at",
+    }),
+    boolean=frozenset({"unsubscribed_from_emails", "has_hard_bounced", "marked_email_as_spam"}),
+    membership={"tag_id": "tag_ids", "company_id": "company_ids", "segment_id": "segment_ids"},
+)  # fmt: skip
+CONVERSATIONS = Fields(
+    "conversation",
+    string=frozenset({
+        "id", "source.type", "source.id", "source.delivered_as", "source.subject",
+        "source.author.id", "source.author.type", "source.author.name", "source.author.email",
+        "source.url", "channel_initiated", "state", "priority", "title",
+    }),
+    date=frozenset({"created_at", "updated_at", "waiting_since", "snoozed_until"}),
+    boolean=frozenset({"open", "read", "ai_agent_participated"}),
+    integer=frozenset({"admin_assignee_id", "team_assignee_id"}),
+    lists=frozenset({"contact_ids", "teammate_ids", "tag_ids"}),
+    words=frozenset({"source.body"}),
+)  # fmt: skip
+TICKETS = Fields(
+    "ticket",
+    string=frozenset({
+        "id", "title", "description", "category", "ticket_type_id", "admin_assignee_id",
+        "team_assignee_id", "state",
+    }),
+    date=frozenset({"created_at", "updated_at", "snoozed_until"}),
+    boolean=frozenset({"open"}),
+    lists=frozenset({"contact_ids", "teammate_ids"}),
+    custom_attributes=False,
+)  # fmt: skip
 OPERATORS = {
     "string": {"=", "!=", "IN", "NIN", "~", "!~", "^", "$"},
     "integer": {"=", "!=", "IN", "NIN", "<", ">", "<=", ">="},
@@ -52,35 +99,31 @@ class SearchError(ValueError):
         self.message = message
 
 
-def field_type(field: str, sample: Any = None, fields: Mapping[str, str] | None = None) -> str:
-    """A field's type: a contact's (the default), or as ``fields`` (another model's) says."""
-    if fields is not None:
-        if field in fields:
-            return fields[field]
-        raise SearchError("parameter_invalid", f"'{field}' is not a searchable field")
-    if field in MEMBERSHIP_FIELDS:
+def field_type(field: str, sample: Any = None, fields: Fields = CONTACTS) -> str:
+    if field in fields.membership:
         return "membership"
-    if field in STRING_FIELDS:
+    if field in fields.string or field in fields.lists or field in fields.words:
         return "string"
-    if field in DATE_FIELDS:
+    if field in fields.date:
         return "date"
-    if field in BOOLEAN_FIELDS:
+    if field in fields.boolean:
         return "boolean"
-    if field in INTEGER_FIELDS:
+    if field in fields.integer:
         return "integer"
-    if field.startswith("custom_attributes.") and len(field) > len("custom_attributes."):
+    custom = field.startswith("custom_attributes.") and len(field) > len("custom_attributes.")
+    if custom and fields.custom_attributes:
         if isinstance(sample, bool):
             return "boolean"
         if isinstance(sample, int | float):
             return "integer"
         return "string"
-    raise SearchError("parameter_invalid", f"'{field}' is not a searchable contact field")
+    raise SearchError("parameter_invalid", f"'{field}' is not a searchable {fields.resource} field")
 
 
-def value_of(contact: Contact, field: str) -> Any:
-    """The value a filter on ``field`` compares, from a contact's search view."""
-    if field in MEMBERSHIP_FIELDS:
-        return contact.get(MEMBERSHIP_FIELDS[field], ())
+def value_of(contact: Contact, field: str, fields: Fields = CONTACTS) -> Any:
+    """The value a filter on ``field`` compares, from a record's search view."""
+    if field in fields.membership:
+        return contact.get(fields.membership[field], ())
     value: Any = contact
     for part in field.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None
@@ -143,7 +186,7 @@ def _equal(kind: str, actual: Any, expected: Any) -> bool:
     return bool(actual == expected)
 
 
-def _filter(query: Mapping[str, Any], zone: tzinfo, fields: Mapping[str, str] | None) -> Predicate:
+def _filter(query: Mapping[str, Any], fields: Fields, zone: tzinfo) -> Predicate:
     field, operator, expected = query.get("field"), query.get("operator"), query.get("value")
     if not isinstance(field, str) or not isinstance(operator, str):
         raise SearchError("parameter_invalid", "a filter needs a field and an operator")
@@ -163,21 +206,30 @@ def _filter(query: Mapping[str, Any], zone: tzinfo, fields: Mapping[str, str] | 
         raise SearchError("parameter_invalid", f"operator '{operator}' needs a number")
 
     def test(contact: Contact) -> bool:
-        return _compare(kind, operator, value_of(contact, field), expected, zone)
+        actual = value_of(contact, field, fields)
+        by_word = field in fields.words and operator in ("=", "!=", "IN", "NIN")
+        if field in fields.lists or by_word:
+            # each item (each word of the text) is compared, not the whole
+            items = _text(actual).split() if by_word else actual or ()
+            if operator in ("!=", "NIN", "!~"):
+                positive = {"!=": "=", "NIN": "IN", "!~": "~"}[operator]
+                return not any(_compare(kind, positive, item, expected, zone) for item in items)
+            return any(_compare(kind, operator, item, expected, zone) for item in items)
+        return _compare(kind, operator, actual, expected, zone)
 
     return test
 
 
 def compile_query(
-    query: Any, depth: int = 0, *, zone: tzinfo = UTC, fields: Mapping[str, str] | None = None
+    query: Any, depth: int = 0, fields: Fields = CONTACTS, *, zone: tzinfo = UTC
 ) -> Predicate:
-    """A predicate for ``query``; SearchError when Intercom would refuse it. ``zone`` is the
-    workspace's timezone (dates compare by day in it); ``fields`` another model's fields."""
+    """A predicate for ``query`` on ``fields``; SearchError when Intercom would refuse it.
+    ``zone`` is the workspace's timezone: dates compare by calendar day in it."""
     if not isinstance(query, Mapping):
         raise SearchError("parameter_invalid", "query must be an object")
     operator = query.get("operator")
     if operator not in ("AND", "OR"):
-        return _filter(query, zone, fields)
+        return _filter(query, fields, zone)
     if depth >= MAX_DEPTH:
         raise SearchError("parameter_invalid", "queries nest at most 2 levels deep")
     items = query.get("value")
@@ -185,20 +237,18 @@ def compile_query(
         raise SearchError("parameter_invalid", f"an {operator} group needs a list of filters")
     if len(items) > MAX_FILTERS:
         raise SearchError("parameter_invalid", f"an {operator} group holds at most 15 filters")
-    parts = [compile_query(item, depth + 1, zone=zone, fields=fields) for item in items]
+    parts = [compile_query(item, depth + 1, fields, zone=zone) for item in items]
     if operator == "AND":
         return lambda contact: all(part(contact) for part in parts)
     return lambda contact: any(part(contact) for part in parts)
 
 
-def sort_key(
-    field: str, fields: Mapping[str, str] | None = None
-) -> Callable[[Contact], tuple[bool, Any]]:
+def sort_key(field: str, fields: Fields = CONTACTS) -> Callable[[Contact], tuple[bool, Any]]:
     """Records with no value sort last whatever the order, as Intercom's do."""
     field_type(field, fields=fields)
 
     def key(contact: Contact) -> tuple[bool, Any]:
-        value = value_of(contact, field)
+        value = value_of(contact, field, fields)
         return (value is None, _text(value) if isinstance(value, str) else value)
 
     return key

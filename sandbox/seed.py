@@ -1,7 +1,7 @@
 """The demo workspace a fresh or reset sandbox holds: admins and teams, companies, ~50
 contacts, tags, segments, two ticket types and their states, the custom data attributes
-they use. Deterministic: the same ids and values after every reset. Even an empty
-workspace has its owner, the admin of /me."""
+they use, a support inbox of conversations and tickets. Deterministic: the same ids and
+values after every reset. Even an empty workspace has its owner, the admin of /me."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import hashlib
 import json
 from typing import Any
 
-from intercom_connector.sandbox import records
+from intercom_connector.sandbox import parts, records
+from intercom_connector.sandbox.routes import conversations, tickets
 from intercom_connector.sandbox.store import Record, Store, dumps
 
 #: raised when the demo workspace gains something that a sandbox made earlier lacks
-VERSION = 4
+VERSION = 5
 #: 2024-01-01T00:00:00Z; seeded objects are created in the days after it
 EPOCH = 1704067200
 DAY = 86400
@@ -104,6 +105,7 @@ def _fill(db: Any, *, demo: bool) -> None:
         for number in range(CONTACTS):
             _contact(db, number, company_ids, tag_ids)
         _ticket_types(db)
+        _support_inbox(db)
     Store.set_meta(db, "seeded", "1" if demo else "empty")
     Store.set_meta(db, "version", str(VERSION))
 
@@ -112,6 +114,8 @@ def _upgrade(db: Any, *, demo: bool) -> None:
     """A sandbox made by an earlier version gets what the demo workspace has gained since;
     the custom attributes its records already hold become the workspace's attributes."""
     _settings(db, demo=demo)
+    if demo and not Store.scalar(db, "SELECT COUNT(*) FROM conversations"):
+        _support_inbox(db)
     for model, table in (("contact", "contacts"), ("company", "companies")):
         in_use: dict[str, Any] = {}
         for (body,) in db.execute(f"SELECT body FROM {table}"):
@@ -249,3 +253,105 @@ def _ticket_types(db: Any) -> None:
             "INSERT INTO ticket_types (id, body) VALUES (?, ?)",
             (ticket_type["id"], dumps(ticket_type)),
         )
+
+
+HOUR = 3600
+#: the support inbox: (contact number, its message, what happens next); the contact of
+#: number 45 is the latest to be tagged VIP, with two open conversations and a closed one
+CONVERSATIONS: list[tuple[int, str, list[tuple[str, ...]]]] = [
+    (45, "Our invoice for March charged us twice.",
+     [("comment", "991267002", "Sorry about that! I am looking into it now."),
+      ("contact", "Thanks, it is urgent for our finance team.")]),
+    (45, "Can we add 20 more seats to our plan?", [("tag", "VIP")]),
+    (45, "The export to CSV times out.",
+     [("comment", "991267002", "Fixed in today's release."), ("close", "991267002")]),
+    (0, "How do I reset my password?",
+     [("comment", "991267001", "Use Forgot password on the sign-in page."),
+      ("close", "991267001")]),
+    (3, "Is there an API for bulk imports?",
+     [("assign", "991267001", "admin", "991267002"),
+      ("note", "991267002", "Send the developer docs link.")]),
+    (7, "The mobile app crashes on login.", [("snooze", "991267001")]),
+    (12, "Please cancel my subscription.",
+     [("assign", "991267001", "team", "991268002"), ("tag", "Churn risk")]),
+    (20, "Where can I download my invoices?",
+     [("comment", "991267004", "Under Settings, Billing."), ("close", "991267004")]),
+    (33, "Love the new dashboard!", [("read",), ("close", "991267001")]),
+    (38, "Our SSO login fails since this morning.",
+     [("assign", "991267001", "team", "991268001"), ("tag", "Churn risk")]),
+]  # fmt: skip
+#: a snoozed conversation wakes long after any demo
+SNOOZED_UNTIL = 4102444800
+#: (contact number, ticket type id, title, state id, assignee admin id or None)
+TICKETS = [
+    (3, "1", "Bulk import drops rows with accents", "2", "991267002"),
+    (12, "2", "Dark mode", "1", None),
+]  # fmt: skip
+
+
+def _support_inbox(db: Any) -> None:
+    """The conversations and tickets of the demo workspace, each change a part."""
+    tags = {tag["name"]: tag for tag in Store.many(db, "SELECT body FROM tags")}
+    for index, (number, message, events) in enumerate(CONVERSATIONS):
+        contact = Store.one(
+            db, "SELECT body FROM contacts WHERE id = ?", _hex_id("contact", number)
+        )
+        if contact is None:
+            continue  # a sandbox whose demo contacts were deleted
+        now = EPOCH + (60 + index) * DAY
+        conversation = conversations.new_conversation(db, contact, message, now)
+        for event in events:
+            now += HOUR
+            _happen(db, conversation, contact, event, now, tags)
+        conversation["updated_at"] = now
+        conversations.save(db, conversation)
+    for number, type_id, title, state_id, assignee in TICKETS:
+        contact = Store.one(
+            db, "SELECT body FROM contacts WHERE id = ?", _hex_id("contact", number)
+        )
+        if contact is None:
+            continue
+        now = EPOCH + (70 + number) * DAY
+        attributes = {"_default_title_": title}
+        ticket = tickets.open_ticket(db, type_id, contact, attributes, now, state_id=state_id)
+        if assignee is not None:
+            author = parts.admin_author(parts.find_admin(db, records.OWNER_ID))
+            tickets.assign(db, ticket, assignee, author, now + HOUR)
+        tickets.save(db, ticket)
+
+
+def _happen(
+    db: Any, conversation: Record, contact: Record, event: tuple[str, ...], now: int,
+    tags: dict[str, Record],
+) -> None:  # fmt: skip
+    kind, *rest = event
+    if kind == "contact":
+        conversations.add_part(db, conversation, "comment", parts.contact_author(contact), now,
+                               body=rest[0])  # fmt: skip
+        conversation["waiting_since"] = now
+        return
+    if kind == "tag":
+        tag = tags[rest[0]]
+        by = {"type": "admin", "id": records.OWNER_ID}
+        applied = {"type": "tag", "id": tag["id"], "name": tag["name"], "applied_at": now}
+        conversation["tags"]["tags"].append({**applied, "applied_by": by})
+        return
+    if kind == "read":
+        conversation["read"] = True
+        return
+    admin = parts.admin_author(parts.find_admin(db, rest[0]))
+    if kind in ("comment", "note"):
+        conversations.add_part(db, conversation, kind, admin, now, body=rest[1])
+        if kind == "comment":
+            conversation["waiting_since"] = None
+    elif kind == "close":
+        conversations.add_part(db, conversation, "close", admin, now, state="closed")
+    elif kind == "snooze":
+        conversations.add_part(db, conversation, "snoozed", admin, now, state="snoozed")
+        conversation["snoozed_until"] = SNOOZED_UNTIL
+    elif kind == "assign":
+        _, assignee_type, assignee_id = rest
+        field = "team_assignee_id" if assignee_type == "team" else "admin_assignee_id"
+        conversation[field] = int(assignee_id)
+        conversations.add_part(db, conversation, "assignment", admin, now,
+                               assigned_to={"type": assignee_type, "id": assignee_id})  # fmt: skip

@@ -62,9 +62,6 @@ CREATE TABLE IF NOT EXISTS ticket_types (id TEXT PRIMARY KEY, body TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS tickets (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS conversations (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS data_attributes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     model TEXT NOT NULL,
@@ -83,6 +80,12 @@ CREATE TABLE IF NOT EXISTS segments (
 CREATE TABLE IF NOT EXISTS ticket_states (
     id TEXT PRIMARY KEY, ticket_type_ids TEXT NOT NULL, body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS conversations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    updated_at INTEGER NOT NULL,
+    body TEXT NOT NULL  -- with its parts and tags
+);
 """
 _TABLES = (
     "contacts",
@@ -93,12 +96,12 @@ _TABLES = (
     "company_tags",
     "ticket_types",
     "tickets",
-    "conversations",
     "data_attributes",
     "admins",
     "teams",
     "segments",
     "ticket_states",
+    "conversations",
     "meta",
 )
 #: what SQLite says when the file is not (or no longer) a usable database

@@ -25,6 +25,22 @@ CONTACT = {"type": "contact", "id": CONTACT_ID, "email": "ada@example.com", "rol
 COMPANY = {"type": "company", "id": COMPANY_ID, "company_id": "acme", "name": "Acme"}
 TAG = {"type": "tag", "id": "102", "name": "VIP"}
 TICKET = {"type": "ticket", "id": "494", "ticket_id": "12", "ticket_type": {"id": "88"}}
+CONVERSATION_ID = "215469875645312"
+ADMIN_ID = "991267593"
+CONVERSATION = {"type": "conversation", "id": CONVERSATION_ID, "state": "open", "open": True}
+CONVERSATIONS = {
+    "type": "conversation.list",
+    "conversations": [CONVERSATION],
+    "total_count": 1,
+    "pages": {"type": "pages", "page": 1, "per_page": 20, "total_pages": 1},
+}
+OPEN_OF_CONTACT = {
+    "operator": "AND",
+    "value": [
+        {"field": "open", "operator": "=", "value": True},
+        {"field": "contact_ids", "operator": "=", "value": CONTACT_ID},
+    ],
+}
 
 
 def contact_page(ids: list[str], next_cursor: str | None = None, per_page: int = 15) -> dict:
@@ -333,6 +349,198 @@ CASES = [
         body={"email": "raw@example.com"},
         query={"include_merge_history": ["false"]},
         result={"status": 200, "data": CONTACT},
+    ),
+    Case(
+        "list_conversations",
+        {"per_page": "20"},
+        "GET",
+        "/conversations",
+        CONVERSATIONS,
+        query={"per_page": ["20"]},
+    ),
+    Case(
+        "get_conversation",
+        {"conversation_id": CONVERSATION_ID, "display_as": "plaintext"},
+        "GET",
+        f"/conversations/{CONVERSATION_ID}",
+        CONVERSATION,
+        query={"display_as": ["plaintext"]},
+    ),
+    Case(
+        "search_conversations",
+        {"json_query": OPEN_OF_CONTACT, "per_page": 50},
+        "POST",
+        "/conversations/search",
+        CONVERSATIONS,
+        body={"query": OPEN_OF_CONTACT, "pagination": {"per_page": 50}},
+    ),
+    Case(
+        "create_conversation",
+        {
+            "contact_id": CONTACT_ID,
+            "body": "My invoice is wrong",
+            "attachment_urls": "https://example.com/invoice.png",
+        },
+        "POST",
+        "/conversations",
+        {"type": "user_message", "id": "403918330", "conversation_id": CONVERSATION_ID},
+        body={
+            "from": {"type": "user", "id": CONTACT_ID},
+            "body": "My invoice is wrong",
+            "attachment_urls": ["https://example.com/invoice.png"],
+        },
+    ),
+    Case(
+        "reply_to_conversation",
+        {"conversation_id": CONVERSATION_ID, "admin_id": ADMIN_ID, "body": "On it"},
+        "POST",
+        f"/conversations/{CONVERSATION_ID}/reply",
+        CONVERSATION,
+        body={"message_type": "comment", "type": "admin", "admin_id": ADMIN_ID, "body": "On it"},
+    ),
+    Case(
+        "assign_conversation",
+        {
+            "conversation_id": CONVERSATION_ID,
+            "admin_id": ADMIN_ID,
+            "team_id": 814,
+            "body": "Billing knows this one",
+        },
+        "POST",
+        f"/conversations/{CONVERSATION_ID}/parts",
+        CONVERSATION,
+        body={
+            "message_type": "assignment",
+            "type": "team",
+            "admin_id": ADMIN_ID,
+            "assignee_id": "814",
+            "body": "Billing knows this one",
+        },
+    ),
+    Case(
+        "close_conversation",
+        {"conversation_id": CONVERSATION_ID, "admin_id": ADMIN_ID},
+        "POST",
+        f"/conversations/{CONVERSATION_ID}/parts",
+        CONVERSATION,
+        body={"message_type": "close", "type": "admin", "admin_id": ADMIN_ID},
+    ),
+    Case(
+        "open_conversation",
+        {"conversation_id": CONVERSATION_ID, "admin_id": ADMIN_ID},
+        "POST",
+        f"/conversations/{CONVERSATION_ID}/parts",
+        CONVERSATION,
+        body={"message_type": "open", "admin_id": ADMIN_ID},
+    ),
+    Case(
+        "snooze_conversation",
+        {
+            "conversation_id": CONVERSATION_ID,
+            "admin_id": ADMIN_ID,
+            "snoozed_until": "2030-01-31T09:00:00Z",
+        },
+        "POST",
+        f"/conversations/{CONVERSATION_ID}/parts",
+        CONVERSATION,
+        body={"message_type": "snoozed", "admin_id": ADMIN_ID, "snoozed_until": 1896080400},
+    ),
+    Case(
+        "attach_tag_to_conversation",
+        {"conversation_id": CONVERSATION_ID, "tag_id": "102", "admin_id": ADMIN_ID},
+        "POST",
+        f"/conversations/{CONVERSATION_ID}/tags",
+        TAG,
+        body={"id": "102", "admin_id": ADMIN_ID},
+    ),
+    Case(
+        "detach_tag_from_conversation",
+        {"conversation_id": CONVERSATION_ID, "tag_id": "102", "admin_id": ADMIN_ID},
+        "DELETE",
+        f"/conversations/{CONVERSATION_ID}/tags/102",
+        TAG,
+        body={"admin_id": ADMIN_ID},
+    ),
+    Case(
+        "update_conversation",
+        {
+            "conversation_id": CONVERSATION_ID,
+            "read": "true",
+            "title": "Wrong invoice",
+            "custom_attributes": '{"issue_type": "Billing"}',
+        },
+        "PUT",
+        f"/conversations/{CONVERSATION_ID}",
+        CONVERSATION,
+        body={
+            "read": True,
+            "title": "Wrong invoice",
+            "custom_attributes": {"issue_type": "Billing"},
+        },
+    ),
+    Case(
+        "convert_conversation_to_ticket",
+        {
+            "conversation_id": CONVERSATION_ID,
+            "ticket_type_id": "88",
+            "ticket_attributes": {"default_title": "Wrong invoice"},
+        },
+        "POST",
+        f"/conversations/{CONVERSATION_ID}/convert",
+        TICKET,
+        body={"ticket_type_id": "88", "attributes": {"_default_title_": "Wrong invoice"}},
+    ),
+    Case(
+        "update_ticket",
+        {
+            "ticket_id": "494",
+            "ticket_state_id": "8269",
+            "assignee_id": "991267594",
+            "admin_id": ADMIN_ID,
+            "is_shared": "false",
+        },
+        "PUT",
+        "/tickets/494",
+        TICKET,
+        body={
+            "ticket_state_id": "8269",
+            "is_shared": False,
+            "assignee_id": "991267594",
+            "admin_id": 991267593,  # the one admin id Intercom types as a number
+        },
+    ),
+    Case(
+        "search_tickets",
+        {"json_query": {"field": "open", "operator": "=", "value": True}},
+        "POST",
+        "/tickets/search",
+        {"type": "ticket.list", "tickets": [TICKET], "total_count": 1, "pages": {"type": "pages"}},
+        body={
+            "query": {"field": "open", "operator": "=", "value": True},
+            "pagination": {"per_page": 15},
+        },
+    ),
+    Case(
+        "reply_to_ticket",
+        {"ticket_id": "494", "admin_id": ADMIN_ID, "message_type": "note", "body": "Escalated"},
+        "POST",
+        "/tickets/494/reply",
+        {"type": "ticket_part", "id": "156", "part_type": "note", "body": "<p>Escalated</p>"},
+        body={"message_type": "note", "type": "admin", "admin_id": ADMIN_ID, "body": "Escalated"},
+    ),
+    Case(
+        "list_ticket_states",
+        {},
+        "GET",
+        "/ticket_states",
+        {"type": "list", "data": [{"type": "ticket_state", "id": "8269", "category": "submitted"}]},
+    ),
+    Case(
+        "delete_ticket",
+        {"ticket_id": "494"},
+        "DELETE",
+        "/tickets/494",
+        {"id": "494", "object": "ticket", "deleted": True},
     ),
 ]
 

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -150,8 +150,58 @@ def test_every_action_through_the_cli(server: str) -> None:
 
     first = act("list_contacts", per_page=3)
     assert len(first["data"]) == 3 and first["pages"]["next"]["starting_after"]
+    support_desk(act)
     every_key = {a["key"] for a in json.loads(cli(server, "actions", "--json").stdout)}
     assert seen == every_key
+
+
+def support_desk(act: Callable[..., Any]) -> None:
+    """Every conversation and ticket action, as a support team chains them."""
+    me = act("raw_request", url="/me", method="GET")["data"]["id"]
+    vip = act("search_contacts", json_query={"field": "tag_id", "operator": "=", "value": "1"})
+    who = vip["data"][0]
+    started = act("create_conversation", contact_id=who["id"], role=who["role"], body="Hi")
+    cid = started["conversation_id"]
+    assert cid in {c["id"] for c in act("list_conversations", per_page=150)["conversations"]}
+    mine = {"field": "contact_ids", "operator": "=", "value": who["id"]}
+    found = act("search_conversations", json_query=mine)["conversations"]
+    assert cid in {c["id"] for c in found}
+    act("reply_to_conversation", conversation_id=cid, admin_id=me, message_type="note", body="VIP")
+    back = act("reply_to_conversation", conversation_id="last", reply_as="contact",
+               contact_id=who["email"], body="Thanks")  # fmt: skip
+    assert back["id"] == cid
+    teams = act("raw_request", url="/teams", method="GET")["data"]["teams"]
+    assigned = act("assign_conversation", conversation_id=cid, admin_id=me,
+                   team_id=teams[0]["id"], body="Yours")  # fmt: skip
+    assert assigned["team_assignee_id"] == int(teams[0]["id"])
+    assert act("close_conversation", conversation_id=cid, admin_id=me)["state"] == "closed"
+    snoozed = act("snooze_conversation", conversation_id=cid, admin_id=me,
+                  snoozed_until="2030-01-06T09:00:00Z")  # fmt: skip
+    assert (snoozed["state"], snoozed["snoozed_until"]) == ("snoozed", 1893920400)
+    assert act("open_conversation", conversation_id=cid, admin_id=me)["state"] == "open"
+    tag = act("attach_tag_to_conversation", conversation_id=cid, tag_id="2", admin_id=me)
+    assert tag["applied_by"]["id"] == me
+    act("detach_tag_from_conversation", conversation_id=cid, tag_id="2", admin_id=me)
+    updated = act("update_conversation", conversation_id=cid, read=True, title="Seats")
+    assert (updated["read"], updated["tags"]["tags"]) == (True, [])
+    shown = act("get_conversation", conversation_id=cid, display_as="plaintext")
+    assert [p["part_type"] for p in shown["conversation_parts"]["conversation_parts"]] == [
+        "note", "comment", "assignment", "close", "snoozed", "open",
+    ]  # fmt: skip
+    types = act("list_ticket_types")["data"]
+    ticket = act("convert_conversation_to_ticket", conversation_id=cid,
+                 ticket_type_id=types[0]["id"])  # fmt: skip
+    assert ticket["ticket_attributes"]["_default_title_"] == "Seats"
+    states = act("list_ticket_states")["data"]
+    moved = act("update_ticket", ticket_id=ticket["id"], ticket_state_id=states[1]["id"],
+                admin_id=me, assignee_id=me)  # fmt: skip
+    assert (moved["ticket_state"]["id"], moved["admin_assignee_id"]) == (states[1]["id"], int(me))
+    part = act("reply_to_ticket", ticket_id=ticket["id"], reply_as="contact",
+               contact_id=who["id"], body="Any news?")  # fmt: skip
+    assert part["author"]["id"] == who["id"]
+    by_state = {"field": "state", "operator": "=", "value": states[1]["category"]}
+    assert ticket["id"] in {t["id"] for t in act("search_tickets", json_query=by_state)["tickets"]}
+    assert act("delete_ticket", ticket_id=ticket["id"])["deleted"] is True
 
 
 def test_fetch_all_walks_20_pages_without_losing_or_repeating(server: str) -> None:
@@ -179,6 +229,78 @@ def test_fetch_all_keeps_the_filters_on_every_page(server: str) -> None:
     assert {c["role"] for c in leads} == {"lead"}
     pages = [line for line in done.stderr.splitlines() if line.startswith("<- 200 POST /contacts/")]
     assert len(pages) == -(-len(ids) // 100)
+
+
+def test_fetch_all_walks_every_page_of_conversations(server: str) -> None:
+    done = cli(server, "--verbose", "run", "list_conversations", "-i", "fetch_all=true",
+               "-i", "per_page=3")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)["data"]
+    ids = [c["id"] for c in listed["conversations"]]
+    assert len(ids) == len(set(ids)) == listed["total_count"] >= 10
+    pages = [line for line in done.stderr.splitlines() if line.startswith("<- 200 GET /conver")]
+    assert len(pages) == -(-len(ids) // 3) >= 4
+
+
+def test_a_search_of_conversations_keeps_its_query_on_every_page(server: str) -> None:
+    query = json.dumps({"field": "state", "operator": "IN", "value": ["closed", "snoozed"]})
+    done = cli(server, "--verbose", "run", "search_conversations", "-i", f"json_query={query}",
+               "-i", "fetch_all=true", "-i", "per_page=2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)["data"]["conversations"]
+    assert {c["state"] for c in found} == {"closed", "snoozed"} and len(found) >= 5
+    pages = [line for line in done.stderr.splitlines() if line.startswith("<- 200 POST /conver")]
+    assert len(pages) == -(-len(found) // 2)
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "expected"),
+    [
+        (["get_conversation", "conversation_id=4242"], 4,
+         "Intercom answered 404 not_found on GET /conversations/4242: Resource Not Found"),
+        (["assign_conversation", "conversation_id=100000001", "admin_id=991267001",
+          "assignee_id=4242"], 4,
+         "Intercom answered 404 assignee_not_found on POST /conversations/100000001/parts: "
+         "Assignee not found"),
+        (["close_conversation", "conversation_id=100000001", "admin_id=4242"], 4,
+         "404 admin_not_found"),
+        (["snooze_conversation", "conversation_id=100000001", "admin_id=991267001"], 2,
+         "Snoozed Until (snoozed_until): is required"),
+        (["reply_to_conversation", "conversation_id=last", "reply_as=contact", "body=Hi"], 2,
+         "Contact ID (contact_id): is needed when Reply As is contact"),
+        (["reply_to_conversation", "conversation_id=last", "reply_as=contact",
+          "contact_id=nobody@example.com", "body=Hi"], 4, "404 not_found"),
+        (["search_tickets", 'json_query={"operator": "OR", "value": [' +
+          ", ".join(['{"field": "open", "operator": "=", "value": true}'] * 16) + "]}"], 2,
+         "JSON Query (json_query): at query: an OR group holds 16 filters"),
+    ],
+)  # fmt: skip
+def test_what_a_support_user_gets_wrong_is_one_message_and_its_exit_code(
+    server: str, args: list[str], status: int, expected: str
+) -> None:
+    action, *inputs = args
+    done = cli(server, "run", action, *[arg for text in inputs for arg in ("-i", text)])
+    assert done.returncode == status, done.stderr
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert TOKEN not in done.stderr
+
+
+def test_the_support_triage_flow_runs_against_the_served_sandbox(server: str) -> None:
+    done = cli(server, "flow", "run", str(REPO / "examples" / "support-triage.yaml"), "--json")
+    assert done.returncode == 0, done.stderr
+    outputs = json.loads(done.stdout)
+    first, second = outputs["open_conversations"]["data"]["conversations"][:2]
+    assert first["id"] == outputs["write_in"]["data"]["conversation_id"]
+    assert outputs["assign"]["data"]["team_assignee_id"] > 0
+    assert (outputs["snooze"]["data"]["id"], outputs["snooze"]["data"]["state"]) == (
+        second["id"],
+        "snoozed",
+    )
+    ticket = outputs["in_progress"]["data"]
+    assert ticket["id"] == outputs["ticket"]["data"]["id"]
+    assert ticket["ticket_state"]["category"] == "in_progress"
+    assert ticket["linked_objects"]["data"][0]["id"] == first["id"]
 
 
 def test_example_flow_runs_against_the_served_sandbox(server: str) -> None:
@@ -221,6 +343,21 @@ def test_the_main_job_runs_with_no_credentials_at_all(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, timeout=120, cwd=REPO,
     )  # fmt: skip
     assert "Onboarding" in {t["name"] for t in json.loads(second.stdout)["data"]["data"]}
+
+
+def test_the_support_triage_flow_runs_twice_with_no_credentials_at_all(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    env["INTERCOM_SANDBOX_DIR"] = str(tmp_path)
+    for _ in range(2):  # a second run finds the first one's conversations and still works
+        done = subprocess.run(
+            [sys.executable, "-m", "intercom_connector", "flow", "run",
+             "examples/support-triage.yaml"],
+            capture_output=True, text=True, env=env, timeout=120, cwd=REPO,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "using the embedded sandbox" in done.stderr
+        headers = [line for line in done.stdout.splitlines() if line.startswith("# step ")]
+        assert headers[-1] == "# step 13/13 in_progress: update_ticket"
 
 
 def test_a_failing_step_is_named(server: str, tmp_path: Path) -> None:

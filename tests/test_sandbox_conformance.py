@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -80,7 +80,66 @@ def every_action(connector: Connector) -> None:
     run("delete_tag", {"tag_id": tag["id"]})
     run("delete_contact", {"contact_id": cid})
     run("delete_company", {"company_id": company["id"]})
+    conversations_and_tickets(run)
     assert called == set(load_manifest().actions)  # a new action needs its step here
+
+
+def conversations_and_tickets(run: Callable[[str, dict[str, Any]], Any]) -> None:
+    """Every conversation and ticket action, as a support flow chains them."""
+    admin, team = "991267001", "991268001"
+    vip = run("search_contacts", {"json_query": {"field": "tag_id", "operator": "=",
+                                                 "value": "1"}})["data"]["data"][0]  # fmt: skip
+    started = run("create_conversation", {"contact_id": vip["id"], "role": vip["role"],
+                                          "body": "Hello", "attachment_urls": [
+                                              "https://example.com/a.png"]})["data"]  # fmt: skip
+    cid = started["conversation_id"]
+    run("list_conversations", {"per_page": 3})
+    run("list_conversations", {"fetch_all": True, "per_page": 4})
+    run("search_conversations", {"json_query": {"operator": "AND", "value": [
+        {"field": "state", "operator": "=", "value": "open"},
+        {"field": "contact_ids", "operator": "=", "value": vip["id"]}]}})  # fmt: skip
+    body_words = {"field": "source.body", "operator": "=", "value": "invoice"}
+    run("search_conversations", {"json_query": body_words, "fetch_all": True})
+    run("get_conversation", {"conversation_id": cid, "display_as": "plaintext"})
+    run("reply_to_conversation", {"conversation_id": cid, "admin_id": admin, "body": "Hi!"})
+    run("reply_to_conversation", {"conversation_id": cid, "admin_id": admin,
+                                  "message_type": "note", "body": "<b>VIP</b>"})  # fmt: skip
+    run("reply_to_conversation", {"conversation_id": "last", "reply_as": "contact",
+                                  "contact_id": vip["email"], "body": "Thanks"})  # fmt: skip
+    run("assign_conversation", {"conversation_id": cid, "admin_id": admin, "team_id": team,
+                                "body": "For support"})  # fmt: skip
+    run("assign_conversation", {"conversation_id": cid, "admin_id": admin, "assignee_id": admin})
+    run("assign_conversation", {"conversation_id": cid, "admin_id": admin, "unassign": True})
+    run("close_conversation", {"conversation_id": cid, "admin_id": admin, "body": "Bye"})
+    run("snooze_conversation", {"conversation_id": cid, "admin_id": admin,
+                                "snoozed_until": "2099-01-01T00:00:00Z"})  # fmt: skip
+    run("open_conversation", {"conversation_id": cid, "admin_id": admin})
+    tag = run("list_tags", {})["data"]["data"][0]
+    run("attach_tag_to_conversation", {"conversation_id": cid, "tag_id": tag["id"],
+                                       "admin_id": admin})  # fmt: skip
+    run("detach_tag_from_conversation", {"conversation_id": cid, "tag_id": tag["id"],
+                                         "admin_id": admin})  # fmt: skip
+    run("update_conversation", {"conversation_id": cid, "read": True, "title": "Greeting",
+                                "custom_attributes": {"issue_type": "Billing"}})  # fmt: skip
+    types = run("list_ticket_types", {})["data"]["data"]
+    convert = {"conversation_id": cid, "ticket_type_id": types[0]["id"]}
+    ticket = run("convert_conversation_to_ticket", convert)["data"]
+    states = run("list_ticket_states", {})["data"]["data"]
+    run("update_ticket", {"ticket_id": ticket["id"], "ticket_state_id": states[1]["id"],
+                          "admin_id": admin, "assignee_id": admin, "is_shared": True,
+                          "ticket_attributes": {"default_description": "More"},
+                          "snoozed_until": "2099-01-01"})  # fmt: skip
+    run("update_ticket", {"ticket_id": ticket["id"], "open": False, "admin_id": admin,
+                          "team_id": team})  # fmt: skip
+    run("reply_to_ticket", {"ticket_id": ticket["id"], "admin_id": admin, "body": "Noted",
+                            "message_type": "note"})  # fmt: skip
+    run("reply_to_ticket", {"ticket_id": ticket["id"], "reply_as": "contact",
+                            "contact_id": vip["id"], "body": "Thanks"})  # fmt: skip
+    run("search_tickets", {"json_query": {"field": "category", "operator": "=",
+                                          "value": "request"}, "fetch_all": True,
+                           "per_page": 1})  # fmt: skip
+    run("get_ticket", {"ticket_id": ticket["id"]})
+    run("delete_ticket", {"ticket_id": ticket["id"]})
 
 
 def raw(connector: Connector, url: str, method: str = "GET", data: Any = None, **query: str) -> Any:
@@ -180,6 +239,27 @@ def error_cases(connector: Connector, sandbox: Sandbox, recording: RecordingTran
         ("raw_request", raw_inputs("/contacts/nope/companies")),
         ("raw_request", raw_inputs("/companies/nope/segments")),
         ("raw_request", raw_inputs("/companies/nope/contacts")),
+        ("get_conversation", {"conversation_id": "404"}),
+        ("close_conversation", {"conversation_id": "100000001", "admin_id": "404"}),
+        ("assign_conversation", {"conversation_id": "100000001", "admin_id": "991267001",
+                                 "assignee_id": "404"}),
+        ("reply_to_conversation", {"conversation_id": "100000001", "admin_id": "404",
+                                   "body": "Hi"}),
+        ("reply_to_conversation", {"conversation_id": "last", "reply_as": "contact",
+                                   "contact_id": "nobody@example.com", "body": "Hi"}),
+        ("attach_tag_to_conversation", {"conversation_id": "100000001", "tag_id": "404",
+                                        "admin_id": "991267001"}),
+        ("detach_tag_from_conversation", {"conversation_id": "100000001", "tag_id": "2",
+                                          "admin_id": "991267001"}),
+        ("update_conversation", {"conversation_id": "404", "read": True}),
+        ("convert_conversation_to_ticket", {"conversation_id": "100000001",
+                                            "ticket_type_id": "404"}),
+        ("search_conversations", {"json_query": {"field": "nope", "operator": "=", "value": 1}}),
+        ("update_ticket", {"ticket_id": "1001", "ticket_state_id": "404"}),
+        ("update_ticket", {"ticket_id": "1001", "admin_id": "991267001", "assignee_id": "404"}),
+        ("reply_to_ticket", {"ticket_id": "404", "admin_id": "991267001", "body": "Hi"}),
+        ("delete_ticket", {"ticket_id": "404"}),
+        ("search_tickets", {"json_query": {"field": "open", "operator": "~", "value": "x"}}),
     ]  # fmt: skip
     for action, inputs in attempts:
         with contextlib.suppress(ConnectorError):

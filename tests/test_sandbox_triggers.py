@@ -165,6 +165,48 @@ def test_each_change_is_delivered_signed_with_the_apps_client_secret(
             conforms(openapi, notification["data"]["item"])
 
 
+def test_every_conversation_and_ticket_change_has_its_topic(
+    endpoint: tuple[LoopbackIntercom, list[httpx.Request]], openapi: Any
+) -> None:
+    server, received = endpoint
+    sandbox = Sandbox(":memory:", clock=Clock(now=NOON_PARIS), webhook_url=f"{server.url}/hooks")
+    admin = {"admin_id": ADMIN}
+    with connector_for(sandbox) as intercom:
+        contact = intercom.invoke("create_contact", {"email": "ada@example.com"})["data"]
+        started = raw(intercom, "/conversations", "POST",
+                      {"from": {"type": "user", "id": contact["id"]}, "body": "Help"})  # fmt: skip
+        url = f"/conversations/{started['conversation_id']}"
+        note = {"message_type": "note", "type": "admin", **admin, "body": "Looking"}
+        raw(intercom, f"{url}/reply", "POST", note)
+        for change in (
+            {"message_type": "close"},
+            {"message_type": "open"},
+            {"message_type": "snoozed", "snoozed_until": NOON_PARIS + 60},
+            {"message_type": "assignment", "type": "admin", "assignee_id": ADMIN},
+        ):
+            raw(intercom, f"{url}/parts", "POST", {**change, **admin})
+        mine = {"message_type": "comment", "type": "user", "intercom_user_id": contact["id"],
+                "body": "Thanks"}  # fmt: skip
+        raw(intercom, f"{url}/reply", "POST", mine)
+        raw(intercom, url, "PUT", {"read": True})
+        kind = intercom.invoke("list_ticket_types", {})["data"]["data"][0]
+        opened = {"ticket_type_id": kind["id"], "contact_id": contact["id"],
+                  "ticket_attributes": {"default_title": "Hi"}}  # fmt: skip
+        ticket = intercom.invoke("create_ticket", opened)["data"]
+        raw(intercom, f"/tickets/{ticket['id']}", "PUT", {**admin, "assignee_id": "991268001"})
+        raw(intercom, f"/tickets/{ticket['id']}/reply", "POST", note)
+    assert all(d.status == 200 for d in sandbox.webhook_deliveries)  # once all are delivered
+    topics = [json.loads(r.content)["topic"] for r in received]
+    assert topics == [
+        "contact.user.created", "conversation.user.created", "conversation.admin.noted",
+        "conversation.admin.closed", "conversation.admin.opened", "conversation.admin.snoozed",
+        "conversation.admin.assigned", "conversation.user.replied", "conversation.read",
+        "ticket.created", "ticket.team.assigned", "ticket.note.created",
+    ]  # fmt: skip
+    for request in received[1:]:
+        conforms(openapi, json.loads(request.content)["data"]["item"])
+
+
 def raw_app_id(sandbox: Sandbox) -> str:
     with connector_for(sandbox) as intercom:
         return str(raw(intercom, "/me")["app"]["id_code"])
