@@ -272,13 +272,14 @@ class Listener:
                     return
                 body = self.rfile.read(int(length))
                 try:
-                    for event in accept(dict(self.headers.items()), body):
-                        listener.events.put(event)
+                    events = accept(dict(self.headers.items()), body)
                 except WebhookRefusal as refusal:
                     print(f"refused ({refusal.status}): {refusal}", file=sys.stderr, flush=True)
                     self._answer(refusal.status, str(refusal))
                     return
-                self._answer(200, "ok")
+                self._answer(200, "ok")  # before the events: the last one may stop the listener
+                for event in events:
+                    listener.events.put(event)
 
             def do_GET(self) -> None:
                 self._answer(405, "deliveries are POST /")
