@@ -40,7 +40,7 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 PAGING_INPUTS = ("fetch_all", "page", "per_page", "starting_after")
 #: the input of a data source that caps how many choices it gives
 LIMIT_INPUT = "limit"
-PAGING_STYLES = ("cursor", "search", "page_number", "scroll", "none")
+PAGING_STYLES = ("cursor", "search", "page_number", "scroll", "link", "none")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
