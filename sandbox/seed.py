@@ -1,19 +1,23 @@
 """The demo workspace a fresh or reset sandbox holds: admins and teams, companies, ~50
 contacts, tags, segments, two ticket types and their states, the custom data attributes
-they use. Deterministic: the same ids and values after every reset. Even an empty
-workspace has its owner, the admin of /me."""
+they use, a help center (collections and articles), subscription types, notes and data
+events. Deterministic: the same ids and values after every reset (data events fall in the
+days before it, since Intercom lists only the last 90 days). Even an empty workspace has
+its owner, the admin of /me."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
 from intercom_connector.sandbox import records
+from intercom_connector.sandbox.routes import articles, events, notes, subscriptions
 from intercom_connector.sandbox.store import Record, Store, dumps
 
 #: raised when the demo workspace gains something that a sandbox made earlier lacks
-VERSION = 4
+VERSION = 5
 #: 2024-01-01T00:00:00Z; seeded objects are created in the days after it
 EPOCH = 1704067200
 DAY = 86400
@@ -74,6 +78,40 @@ TICKET_STATES = [
     ("5", "in_progress", "Reproducing", "Investigating", ["1"]),
 ]  # fmt: skip
 
+#: the help center: (id, name, description) of each collection ...
+COLLECTIONS = [
+    (2713580, "Getting started", "Set up your workspace and invite your team"),
+    (2713581, "Billing", "Plans, invoices and payment methods"),
+    (2713582, "Integrations", "Connect the tools you already use"),
+]  # fmt: skip
+#: ... and (id, title, description, Markdown body, state, collection, author) of each article
+ARTICLES = [
+    (9331001, "Welcome to the product", "What you can do in your first week",
+     "# Welcome\n\nStart with **three steps**:\n\n- create a project\n- invite your team\n"
+     "- connect your CRM", "published", 2713580, records.OWNER_ID),
+    (9331002, "Invite your teammates", "Add people to your workspace",
+     "Open *Settings*, then **Teammates**, and send an invitation.", "published", 2713580,
+     "991267002"),
+    (9331003, "Change your plan", "Upgrade, downgrade or cancel",
+     "Your plan changes at the start of the next billing period.", "published", 2713581,
+     "991267004"),
+    (9331004, "Connect your CRM", "Sync contacts both ways",
+     "Coming soon: a two-way sync with your CRM.", "draft", 2713582, "991267003"),
+]  # fmt: skip
+#: (id, name, description, consent type) of each subscription type
+SUBSCRIPTION_TYPES = [
+    ("1001", "Newsletter", "News from us, once a month", "opt_out"),
+    ("1002", "Product updates", "New features and changes", "opt_out"),
+    ("1003", "Beta invitations", "Invitations to try features before anyone else", "opt_in"),
+]  # fmt: skip
+#: data events of demo users: (name, days before the reset, metadata)
+EVENTS: list[tuple[str, int, dict[str, Any]]] = [
+    ("logged-in", 1, {}),
+    ("logged-in", 3, {}),
+    ("created-project", 2, {"project": "Onboarding", "seats": 3}),
+    ("invited-teammate", 5, {"invite_code": "ADDAFRIEND"}),
+]  # fmt: skip
+
 
 def _hex_id(kind: str, number: int) -> str:
     return hashlib.sha1(f"sandbox-{kind}-{number}".encode()).hexdigest()[:24]
@@ -104,6 +142,8 @@ def _fill(db: Any, *, demo: bool) -> None:
         for number in range(CONTACTS):
             _contact(db, number, company_ids, tag_ids)
         _ticket_types(db)
+        notes.add_note(db, {"body": "Renewal call booked for March."},
+                       company_id=company_ids[0], now=EPOCH + 30 * DAY)  # fmt: skip
     Store.set_meta(db, "seeded", "1" if demo else "empty")
     Store.set_meta(db, "version", str(VERSION))
 
@@ -150,6 +190,29 @@ def _settings(db: Any, *, demo: bool) -> None:
             (state_id, json.dumps(type_ids), dumps(state)),
         )
     _data_attributes(db)
+    _help_center(db)
+    for type_id, name, description, consent in SUBSCRIPTION_TYPES:
+        kind = subscriptions.new_subscription_type(type_id, name, description, consent)
+        db.execute(
+            "INSERT OR IGNORE INTO subscription_types (id, body) VALUES (?, ?)",
+            (type_id, dumps(kind)),
+        )
+
+
+def _help_center(db: Any) -> None:
+    """The demo help center's collections and articles, when it has none of them."""
+    for order, (collection_id, name, description) in enumerate(COLLECTIONS):
+        collection = articles.new_collection(collection_id, name, description, order, EPOCH)
+        db.execute(
+            "INSERT OR IGNORE INTO collections (id, body) VALUES (?, ?)",
+            (collection_id, dumps(collection)),
+        )
+    if Store.scalar(db, "SELECT COUNT(*) FROM articles"):
+        return
+    for number, (article_id, title, about, markdown, state, parent, author) in enumerate(ARTICLES):
+        fields = {"title": title, "description": about, "body_markdown": markdown,
+                  "state": state, "parent_id": parent, "author_id": int(author)}  # fmt: skip
+        articles.new_article(db, fields, EPOCH + number * DAY, article_id=article_id)
 
 
 def _admins(db: Any, *, demo: bool) -> None:
@@ -232,6 +295,26 @@ def _contact(db: Any, number: int, company_ids: list[str], tag_ids: list[str]) -
             "INSERT INTO contact_tags (contact_id, tag_id, applied_at) VALUES (?, ?, ?)",
             (contact["id"], tag_ids[number % len(tag_ids)], created + DAY),
         )
+    if number % 7 == 0:
+        _subscribe(db, contact["id"], "1001")  # opted out of the newsletter
+    if number % 4 == 0:
+        _subscribe(db, contact["id"], "1003")  # opted in to beta invitations
+    if number % 5 == 0:
+        author = ADMINS[number % len(ADMINS)][0]
+        text = f"Talked about the {fields['custom_attributes']['plan_tier']} plan."
+        notes.add_note(db, {"body": text, "admin_id": author}, contact_id=contact["id"],
+                       now=created + 2 * DAY)  # fmt: skip
+    if role == "user" and number % 2 == 0:
+        today = int(time.time()) // DAY * DAY
+        for name, days_before, metadata in EVENTS:
+            events.record_event(db, contact, name, today - days_before * DAY, metadata)
+
+
+def _subscribe(db: Any, contact_id: str, type_id: str) -> None:
+    db.execute(
+        "INSERT INTO contact_subscriptions (contact_id, subscription_type_id) VALUES (?, ?)",
+        (contact_id, type_id),
+    )
 
 
 def _ticket_types(db: Any) -> None:
