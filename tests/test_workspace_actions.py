@@ -4,13 +4,18 @@ recording transport where what must not be sent is the point)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from support import TOKEN, Recorder, body_of
+from support import REPO, TOKEN, Recorder, body_of
 
 from intercom_connector import Connector
 from intercom_connector.runtime.client import RetryPolicy
@@ -285,3 +290,36 @@ def test_a_blocked_contact_says_so_once(intercom: Connector) -> None:
     contact = a_contact(intercom)
     assert data(intercom, "block_contact", contact_id=contact["id"])["blocked"] is True
     assert "blocked" not in data(intercom, "get_contact", contact_id=contact["id"])
+
+
+# -- the example flow ---------------------------------------------------------------------
+
+
+def _cli(*args: str, sandbox_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    env["INTERCOM_SANDBOX_DIR"] = str(sandbox_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "intercom_connector", *args],
+        capture_output=True, text=True, env=env, timeout=120, cwd=REPO,
+    )  # fmt: skip
+
+
+def test_the_product_usage_example_runs_on_the_embedded_sandbox(tmp_path: Path) -> None:
+    done = _cli("flow", "run", "examples/product-usage.yaml", "--json", sandbox_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "using the embedded sandbox" in done.stderr
+    steps = {key: value["data"] for key, value in json.loads(done.stdout).items()}
+    contact = steps["contact"]
+    assert steps["event"]["user_id"] == contact["external_id"]
+    assert [(e["name"], e["count"]) for e in steps["usage"]["events"]] == [("exported-report", 1)]
+    assert steps["note"]["body"] == "Exported a report of 1200 rows: worth a call."
+    assert steps["note"]["contact"]["id"] == contact["id"]
+    message = steps["message"]
+    assert (message["message_type"], message["body"]) == (
+        "inapp", "Hi Grace Hopper, need a hand with your exports? Just reply here.",
+    )  # fmt: skip
+    # the teammate is one the Select Admin dropdown offers
+    admins = json.loads(_cli("data-source", "select_admin", sandbox_dir=tmp_path).stdout)
+    chosen = {choice["key"]: choice["label"] for choice in admins["result"]}
+    assert steps["note"]["author"]["id"] == message["owner"]["id"] == "991267002"
+    assert chosen["991267002"].startswith("Sam Support")
