@@ -175,11 +175,14 @@ class Tools:
         fetch_all, per_page, after = (
             action.input(key).label for key in ("fetch_all", "per_page", "starting_after")
         )
+        # a list paged by link (data events) gives the next page's URL itself in pages.next
+        linked = action.paging is not None and action.paging.style == "link"
+        cursor = "pages.next" if linked else "pages.next.starting_after"
         return (
             f"{action.label}: {fetch_all} stopped past {limit:,} records, the most one result "
             f"holds here (an MCP client holds a result whole and a model's context is small): "
             f"turn {fetch_all} off and page with {per_page} and {after} "
-            f"(each page gives the next in pages.next.starting_after)"
+            f"(each page gives the next in {cursor})"
         )
 
 
@@ -223,7 +226,8 @@ def _instructions(tools: Tools) -> str:
         "update_*, delete_*, ...) and one per data source (select_*: the choices of an ID "
         "input). A result is what Intercom answered, in the shape of the tool's output "
         "schema. A list gives one page, and the next page's cursor in "
-        "pages.next.starting_after, to pass as starting_after; fetch_all gives every page, "
+        "pages.next.starting_after (a list paged by link, such as list_events, gives the "
+        "link itself in pages.next), to pass as starting_after; fetch_all gives every page, "
         f"up to {tools.max_records:,} records. An error result names each wrong input by "
         "its label, with its key in brackets."
     )

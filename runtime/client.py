@@ -508,6 +508,50 @@ class IntercomClient:
                 return
             body["pagination"] = {**body.get("pagination", {}), "starting_after": cursor}
 
+    def on_api_host(self, url: str) -> bool:
+        """True when ``url`` is relative to the API base or names that very host and port:
+        the only place a link from an answer (or a person) may take the token."""
+        try:
+            target = httpx.URL(url)
+        except httpx.InvalidURL:
+            return False
+        if not target.host:
+            return not target.scheme
+        base = self.base_url
+        return (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+
+    def paginate_links(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any],
+        path_params: Mapping[str, str] | None = None,
+        link: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Pages of a list whose answer links to the next one (``pages.next`` is a URL, as
+        data events give it), from ``link`` when given; a link is followed on the API host
+        only, and a repeated one ends the walk."""
+        seen: set[str] = set()
+        url, query = (link, None) if link else (build_path(path, path_params), dict(params))
+        while True:
+            response = self.send("GET", url, params=query, path_params=path_params)
+            page: dict[str, Any] = json_body(response, "GET", path)
+            yield page
+            pages = page.get("pages") if isinstance(page, dict) else None
+            following = pages.get("next") if isinstance(pages, dict) else None
+            if not isinstance(following, str) or not following or _repeated(following, seen, path):
+                return
+            if not self.on_api_host(following):
+                raise IntercomAPIError(
+                    response.status_code,
+                    "unexpected_link",
+                    "the next page's link is not on the API host; it was not followed",
+                    response.headers.get("X-Request-Id"),
+                    method="GET",
+                    path=path,
+                )
+            url, query = following, None
+
     def paginate_pages(
         self,
         method: str,

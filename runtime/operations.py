@@ -6,7 +6,8 @@ makes; what follows is the runtime's:
 - a **request** action sends it and returns Intercom's answer;
 - a **list** action pages it by its declared style -- ``cursor`` (``starting_after`` in
   the query), ``search`` (the cursor in the body), ``page_number`` (``page`` counting up;
-  Intercom's scroll API past 10,000 where the request names one) or ``none`` -- and owns
+  Intercom's scroll API past 10,000 where the request names one), ``link`` (the answer's
+  ``pages.next`` is the next page's URL) or ``none`` -- and owns
   Fetch All, Page, Per Page, Starting After and the one list envelope;
 - a **data source** pages its request until it has ``limit`` records and turns each into
   a choice ``{"key", "label"}``.
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from intercom_connector.runtime.client import IntercomClient, build_path
+from intercom_connector.runtime.errors import InputRefusal
 from intercom_connector.runtime.listing import Page, RecordStream, nth_page
 from intercom_connector.runtime.manifest import (
     ActionSpec,
@@ -37,6 +39,8 @@ class Request:
 
     ``paging`` overrides the action's declared style (List Contacts in ascending order
     is a search); ``scroll_path`` is where a numbered list continues past 10,000.
+    ``inputs`` names the input each query or body field comes from, where the field is
+    called otherwise, so that a value refused as sent is named by its input.
     """
 
     method: str
@@ -47,6 +51,7 @@ class Request:
     idempotent: bool | None = None
     paging: str | None = None
     scroll_path: str | None = None
+    inputs: Mapping[str, str] = field(default_factory=dict)
 
 
 def given(**fields: Any) -> dict[str, Any]:
@@ -62,6 +67,7 @@ def from_template(template: RequestTemplate, values: Mapping[str, Any]) -> Reque
     body = None
     if template.body is not None:
         body = given(**{wire: values.get(key) for wire, key in template.body.items()})
+    fields = {**template.query, **(template.body or {})}
     return Request(
         method=template.method,
         path=template.path,
@@ -69,19 +75,29 @@ def from_template(template: RequestTemplate, values: Mapping[str, Any]) -> Reque
         query=given(**{wire: values.get(key) for wire, key in template.query.items()}),
         body=body,
         idempotent=idempotent,
+        inputs={wire: key for wire, key in fields.items() if wire != key},
     )
+
+
+def _by_input(request: Request, refusal: InputRefusal) -> InputRefusal:
+    """A refusal of a field sent under another name, named by the input it comes from."""
+    key = request.inputs.get(refusal.key or "")
+    return InputRefusal(key, refusal.problem) if key else refusal
 
 
 def send(client: IntercomClient, request: Request) -> Any:
     """Send one request; Intercom's decoded answer."""
-    return client.request(
-        request.method,
-        request.path,
-        path_params=request.path_params,
-        params=dict(request.query) or None,
-        json=request.body,
-        idempotent=request.idempotent,
-    )
+    try:
+        return client.request(
+            request.method,
+            request.path,
+            path_params=request.path_params,
+            params=dict(request.query) or None,
+            json=request.body,
+            idempotent=request.idempotent,
+        )
+    except InputRefusal as refusal:
+        raise _by_input(request, refusal) from None
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,16 @@ class PagingValues:
 
 def pages(client: IntercomClient, request: Request, style: str, at: PagingValues) -> Iterator[Page]:
     """Every page of ``request`` from where ``at`` says, in order, per its paging style."""
+    walk = _pages(client, request, style, at)
+    try:
+        yield from walk
+    except InputRefusal as refusal:
+        raise _by_input(request, refusal) from None
+
+
+def _pages(
+    client: IntercomClient, request: Request, style: str, at: PagingValues
+) -> Iterator[Page]:
     if style == "cursor":
         query = {**request.query, **given(per_page=at.per_page or at.default_per_page)}
         return client.paginate_cursor(
@@ -125,6 +151,18 @@ def pages(client: IntercomClient, request: Request, style: str, at: PagingValues
         )
     if style == "scroll":
         return _scroll(client, build_path(request.path, request.path_params))
+    if style == "link":
+        link = at.starting_after
+        if link is not None and not client.on_api_host(link):
+            raise InputRefusal(
+                "starting_after",
+                "must be the link a previous output gives in pages.next, on this "
+                "connection's API host",
+            )
+        query = {**request.query, **given(per_page=at.per_page or at.default_per_page)}
+        return client.paginate_links(
+            request.path, path_params=request.path_params, params=query, link=link
+        )
     return iter([send(client, request)])
 
 
@@ -196,15 +234,25 @@ def choices(
     for record in RecordStream(pages(client, request, style, at), paging.records):
         if len(result) >= limit:
             break
-        if isinstance(record, Mapping) and record.get(source.key_field) is not None:
+        if isinstance(record, Mapping) and _field(record, source.key_field) is not None:
             result.append(_choice(record, source))
     return {"result": result}
 
 
+def _field(record: Mapping[str, Any], path: str | None) -> Any:
+    """A record's field by name, or by a dotted path into nested objects."""
+    if not path:
+        return None
+    value: Any = record
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
 def _choice(record: Mapping[str, Any], source: DataSourceSpec) -> dict[str, str]:
-    key = str(record[source.key_field])
-    label = record.get(source.label_field)
-    detail = record.get(source.detail_field) if source.detail_field else None
+    key = str(_field(record, source.key_field))
+    label = _field(record, source.label_field)
+    detail = _field(record, source.detail_field)
     if not label:
         label, detail = detail or key, None
     text = f"{label} ({detail})" if detail and detail != label else str(label)

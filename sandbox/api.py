@@ -81,6 +81,14 @@ class Request:
         return self.body
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A success other than 200 OK, such as 202 Accepted with no body."""
+
+    status: int
+    body: Any = None
+
+
 Handler = Callable[..., Any]
 Route = tuple[str, re.Pattern[str], Handler]
 
@@ -126,8 +134,8 @@ def paging(page: int, per_page: int, total: int, next_cursor: str | None) -> Rec
 
 
 def id_number(text: str) -> int:
-    """A numeric id's value; -1 (found nowhere) for anything else."""
-    return int(text) if text.isdigit() else -1
+    """A numeric id's value; -1 (found nowhere) for anything else, or too long to be one."""
+    return int(text) if text.isdigit() and len(text) <= 18 else -1
 
 
 def new_id(kind: str) -> str:

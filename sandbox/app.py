@@ -23,14 +23,19 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from intercom_connector.sandbox import oauth, records
-from intercom_connector.sandbox.api import ApiError, Request, Route
+from intercom_connector.sandbox.api import Answer, ApiError, Request, Route
 from intercom_connector.sandbox.routes import (
     admins,
+    articles,
     companies,
     contacts,
     conversations,
     data_attributes,
+    events,
+    messages,
+    notes,
     segments,
+    subscriptions,
     tags,
     teams,
     tickets,
@@ -76,6 +81,11 @@ ROUTES: list[Route] = sorted(
         *tags.route.table,
         *teams.route.table,
         *tickets.route.table,
+        *notes.route.table,
+        *events.route.table,
+        *articles.route.table,
+        *messages.route.table,
+        *subscriptions.route.table,
     ],
     key=lambda route: route[1].groups,
 )
@@ -242,7 +252,10 @@ class SandboxApp:
             match = pattern.match(request.path)
             if match and method == request.method:
                 with self.store.transaction() as db:
-                    return 200, handler(db, request, **match.groupdict())
+                    result = handler(db, request, **match.groupdict())
+                if isinstance(result, Answer):
+                    return result.status, result.body
+                return 200, result
         raise ApiError(404, "not_found", f"{request.method} {request.path} is not an API route")
 
 

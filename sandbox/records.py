@@ -138,7 +138,7 @@ def _listing(items: list[Record], url: str) -> Record:
 def _render_contact(
     contact: Record, tags: list[tuple[Any, ...]], companies: list[tuple[Any, ...]]
 ) -> Record:
-    shown = {k: v for k, v in contact.items() if k != "archived"}
+    shown = {k: v for k, v in contact.items() if k not in ("archived", "blocked")}
     contact_id = contact["id"]
     email = contact.get("email") or ""
     shown["email_domain"] = email.split("@", 1)[1] if "@" in email else ""

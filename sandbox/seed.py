@@ -1,20 +1,32 @@
 """The demo workspace a fresh or reset sandbox holds: admins and teams, companies, ~50
 contacts, tags, segments, two ticket types and their states, the custom data attributes
-they use, a support inbox of conversations and tickets. Deterministic: the same ids and
-values after every reset. Even an empty workspace has its owner, the admin of /me."""
+they use, a support inbox of conversations and tickets, a help center (collections and
+articles), subscription types, notes and data events. Deterministic: the same ids and values
+after every reset (data events fall in the days before it, since Intercom lists only the
+last 90 days). Even an empty workspace has its owner, the admin of /me."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
 from intercom_connector.sandbox import parts, records
-from intercom_connector.sandbox.routes import conversations, tickets
+from intercom_connector.sandbox.routes import (
+    articles,
+    conversations,
+    events,
+    notes,
+    subscriptions,
+    tickets,
+)
 from intercom_connector.sandbox.store import Record, Store, dumps
 
-#: raised when the demo workspace gains something that a sandbox made earlier lacks
-VERSION = 5
+#: raised when the demo workspace gains something that a sandbox made earlier lacks (5 was
+#: the support inbox on one branch, the help center and subscription types on another: 6
+#: upgrades either, each step adding only what the sandbox does not have yet)
+VERSION = 6
 #: 2024-01-01T00:00:00Z; seeded objects are created in the days after it
 EPOCH = 1704067200
 DAY = 86400
@@ -75,6 +87,40 @@ TICKET_STATES = [
     ("5", "in_progress", "Reproducing", "Investigating", ["1"]),
 ]  # fmt: skip
 
+#: the help center: (id, name, description) of each collection ...
+COLLECTIONS = [
+    (2713580, "Getting started", "Set up your workspace and invite your team"),
+    (2713581, "Billing", "Plans, invoices and payment methods"),
+    (2713582, "Integrations", "Connect the tools you already use"),
+]  # fmt: skip
+#: ... and (id, title, description, Markdown body, state, collection, author) of each article
+ARTICLES = [
+    (9331001, "Welcome to the product", "What you can do in your first week",
+     "# Welcome\n\nStart with **three steps**:\n\n- create a project\n- invite your team\n"
+     "- connect your CRM", "published", 2713580, records.OWNER_ID),
+    (9331002, "Invite your teammates", "Add people to your workspace",
+     "Open *Settings*, then **Teammates**, and send an invitation.", "published", 2713580,
+     "991267002"),
+    (9331003, "Change your plan", "Upgrade, downgrade or cancel",
+     "Your plan changes at the start of the next billing period.", "published", 2713581,
+     "991267004"),
+    (9331004, "Connect your CRM", "Sync contacts both ways",
+     "Coming soon: a two-way sync with your CRM.", "draft", 2713582, "991267003"),
+]  # fmt: skip
+#: (id, name, description, consent type) of each subscription type
+SUBSCRIPTION_TYPES = [
+    ("1001", "Newsletter", "News from us, once a month", "opt_out"),
+    ("1002", "Product updates", "New features and changes", "opt_out"),
+    ("1003", "Beta invitations", "Invitations to try features before anyone else", "opt_in"),
+]  # fmt: skip
+#: data events of demo users: (name, days before the reset, metadata)
+EVENTS: list[tuple[str, int, dict[str, Any]]] = [
+    ("logged-in", 1, {}),
+    ("logged-in", 3, {}),
+    ("created-project", 2, {"project": "Onboarding", "seats": 3}),
+    ("invited-teammate", 5, {"invite_code": "ADDAFRIEND"}),
+]  # fmt: skip
+
 
 def _hex_id(kind: str, number: int) -> str:
     return hashlib.sha1(f"sandbox-{kind}-{number}".encode()).hexdigest()[:24]
@@ -106,6 +152,8 @@ def _fill(db: Any, *, demo: bool) -> None:
             _contact(db, number, company_ids, tag_ids)
         _ticket_types(db)
         _support_inbox(db)
+        notes.add_note(db, {"body": "Renewal call booked for March."},
+                       company_id=company_ids[0], now=EPOCH + 30 * DAY)  # fmt: skip
     Store.set_meta(db, "seeded", "1" if demo else "empty")
     Store.set_meta(db, "version", str(VERSION))
 
@@ -154,6 +202,29 @@ def _settings(db: Any, *, demo: bool) -> None:
             (state_id, json.dumps(type_ids), dumps(state)),
         )
     _data_attributes(db)
+    _help_center(db)
+    for type_id, name, description, consent in SUBSCRIPTION_TYPES:
+        kind = subscriptions.new_subscription_type(type_id, name, description, consent)
+        db.execute(
+            "INSERT OR IGNORE INTO subscription_types (id, body) VALUES (?, ?)",
+            (type_id, dumps(kind)),
+        )
+
+
+def _help_center(db: Any) -> None:
+    """The demo help center's collections and articles, when it has none of them."""
+    for order, (collection_id, name, description) in enumerate(COLLECTIONS):
+        collection = articles.new_collection(collection_id, name, description, order, EPOCH)
+        db.execute(
+            "INSERT OR IGNORE INTO collections (id, body) VALUES (?, ?)",
+            (collection_id, dumps(collection)),
+        )
+    if Store.scalar(db, "SELECT COUNT(*) FROM articles"):
+        return
+    for number, (article_id, title, about, markdown, state, parent, author) in enumerate(ARTICLES):
+        fields = {"title": title, "description": about, "body_markdown": markdown,
+                  "state": state, "parent_id": parent, "author_id": int(author)}  # fmt: skip
+        articles.new_article(db, fields, EPOCH + number * DAY, article_id=article_id)
 
 
 def _admins(db: Any, *, demo: bool) -> None:
@@ -236,6 +307,26 @@ def _contact(db: Any, number: int, company_ids: list[str], tag_ids: list[str]) -
             "INSERT INTO contact_tags (contact_id, tag_id, applied_at) VALUES (?, ?, ?)",
             (contact["id"], tag_ids[number % len(tag_ids)], created + DAY),
         )
+    if number % 7 == 0:
+        _subscribe(db, contact["id"], "1001")  # opted out of the newsletter
+    if number % 4 == 0:
+        _subscribe(db, contact["id"], "1003")  # opted in to beta invitations
+    if number % 5 == 0:
+        author = ADMINS[number % len(ADMINS)][0]
+        text = f"Talked about the {fields['custom_attributes']['plan_tier']} plan."
+        notes.add_note(db, {"body": text, "admin_id": author}, contact_id=contact["id"],
+                       now=created + 2 * DAY)  # fmt: skip
+    if role == "user" and number % 2 == 0:
+        today = int(time.time()) // DAY * DAY
+        for name, days_before, metadata in EVENTS:
+            events.record_event(db, contact, name, today - days_before * DAY, metadata)
+
+
+def _subscribe(db: Any, contact_id: str, type_id: str) -> None:
+    db.execute(
+        "INSERT INTO contact_subscriptions (contact_id, subscription_type_id) VALUES (?, ?)",
+        (contact_id, type_id),
+    )
 
 
 def _ticket_types(db: Any) -> None:
@@ -292,7 +383,7 @@ TICKETS = [
 def _support_inbox(db: Any) -> None:
     """The conversations and tickets of the demo workspace, each change a part."""
     tags = {tag["name"]: tag for tag in Store.many(db, "SELECT body FROM tags")}
-    for index, (number, message, events) in enumerate(CONVERSATIONS):
+    for index, (number, message, happenings) in enumerate(CONVERSATIONS):
         contact = Store.one(
             db, "SELECT body FROM contacts WHERE id = ?", _hex_id("contact", number)
         )
@@ -300,7 +391,7 @@ def _support_inbox(db: Any) -> None:
             continue  # a sandbox whose demo contacts were deleted
         now = EPOCH + (60 + index) * DAY
         conversation = conversations.new_conversation(db, contact, message, now)
-        for event in events:
+        for event in happenings:
             now += HOUR
             _happen(db, conversation, contact, event, now, tags)
         conversation["updated_at"] = now

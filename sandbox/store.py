@@ -86,6 +86,28 @@ CREATE TABLE IF NOT EXISTS conversations (
     updated_at INTEGER NOT NULL,
     body TEXT NOT NULL  -- with its parts and tags
 );
+CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, contact_id TEXT, company_id TEXT, body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notes_contact ON notes (contact_id);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    contact_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (contact_id, name, created_at)
+);
+CREATE TABLE IF NOT EXISTS collections (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, updated_at INTEGER NOT NULL, body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subscription_types (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS contact_subscriptions (
+    contact_id TEXT NOT NULL, subscription_type_id TEXT NOT NULL,
+    PRIMARY KEY (contact_id, subscription_type_id)
+);
 """
 _TABLES = (
     "contacts",
@@ -102,6 +124,13 @@ _TABLES = (
     "segments",
     "ticket_states",
     "conversations",
+    "notes",
+    "events",
+    "collections",
+    "articles",
+    "messages",
+    "subscription_types",
+    "contact_subscriptions",
     "meta",
 )
 #: what SQLite says when the file is not (or no longer) a usable database

@@ -41,6 +41,21 @@ OPEN_OF_CONTACT = {
         {"field": "contact_ids", "operator": "=", "value": CONTACT_ID},
     ],
 }
+AUTHOR_ID = "991267001"
+LEAD_ID = "6657a1b2c3d4e5f6a7b8c9d1"
+ADMIN = {"type": "admin", "id": AUTHOR_ID, "name": "Ada", "email": "ada@sandbox.example"}
+NOTE = {"type": "note", "id": "17495962", "body": "Renewal in March", "author": ADMIN}
+EVENT = {"type": "event", "event_name": "invited-friend", "created_at": 1714521600}
+TEAM = {"type": "team", "id": "991268001", "name": "Support", "admin_ids": [991267001]}
+SEGMENT = {
+    "type": "segment",
+    "id": "5e8e0b3f4b2a1c0012345678",
+    "name": "VIP",
+    "person_type": "user",
+}
+ATTRIBUTE = {"type": "data_attribute", "id": 12, "model": "company", "name": "tier"}
+ARTICLE = {"type": "article", "id": "9331001", "title": "Welcome", "state": "draft"}
+COLLECTION = {"type": "collection", "id": "2713580", "name": "Getting started"}
 
 
 def contact_page(ids: list[str], next_cursor: str | None = None, per_page: int = 15) -> dict:
@@ -67,6 +82,8 @@ class Case:
     body: Any = None
     query: dict[str, list[str]] = field(default_factory=dict)
     result: Any = None
+    #: requests made before the one under test, to learn what it needs: (method, path, answer)
+    lookups: list[tuple[str, str, Any]] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -299,6 +316,317 @@ CASES = [
             "company_id": COMPANY_ID,
             "ticket_attributes": {"_default_title_": "Broken", "_default_description_": "It is"},
         },
+    ),
+    # Notes, data events, admins, teams, segments, data attributes, articles, messages
+    Case(
+        "create_note",
+        {"contact_id": CONTACT_ID, "body": "Called about the renewal", "admin_id": AUTHOR_ID},
+        "POST",
+        f"/contacts/{CONTACT_ID}/notes",
+        NOTE,
+        body={"body": "Called about the renewal", "admin_id": AUTHOR_ID},
+    ),
+    Case(
+        "list_notes",
+        {"contact_id": CONTACT_ID, "per_page": 5},
+        "GET",
+        f"/contacts/{CONTACT_ID}/notes",
+        {
+            "type": "list",
+            "data": [NOTE],
+            "total_count": 1,
+            "pages": {"type": "pages", "page": 1, "per_page": 5, "total_pages": 1},
+        },
+        query={"page": ["1"], "per_page": ["5"]},
+    ),
+    Case("get_note", {"note_id": "17495962"}, "GET", "/notes/17495962", NOTE),
+    Case(
+        "create_company_note",
+        {"company_id": COMPANY_ID, "body": "Renewal in March"},
+        "POST",
+        f"/companies/{COMPANY_ID}/notes",
+        NOTE,
+        body={"body": "Renewal in March"},
+    ),
+    Case(
+        "submit_event",
+        {
+            "event_name": "invited-friend",
+            "created_at": "2024-05-01T00:00:00Z",
+            "user_id": "crm-1042",
+            "metadata": '{"invite_code": "ADDAFRIEND"}',
+        },
+        "POST",
+        "/events",
+        None,
+        body={
+            "event_name": "invited-friend",
+            "created_at": 1714521600,
+            "user_id": "crm-1042",
+            "metadata": {"invite_code": "ADDAFRIEND"},
+        },
+        result={
+            "type": "event",
+            "event_name": "invited-friend",
+            "created_at": 1714521600,
+            "user_id": "crm-1042",
+            "metadata": {"invite_code": "ADDAFRIEND"},
+        },
+    ),
+    Case(
+        "list_events",
+        {"contact_id": CONTACT_ID, "per_page": 2},
+        "GET",
+        "/events",
+        {"type": "event.list", "events": [EVENT], "pages": {}},
+        query={"type": ["user"], "intercom_user_id": [CONTACT_ID], "per_page": ["2"]},
+    ),
+    Case(
+        "list_event_summaries",
+        {"email": "ada@example.com"},
+        "GET",
+        "/events",
+        {
+            "type": "event.summary",
+            "email": "ada@example.com",
+            "events": [{"name": "invited-friend", "count": 1}],
+        },
+        query={"type": ["user"], "email": ["ada@example.com"], "summary": ["true"]},
+    ),
+    Case("list_admins", {}, "GET", "/admins", {"type": "admin.list", "admins": [ADMIN]}),
+    Case("get_admin", {"admin_id": AUTHOR_ID}, "GET", f"/admins/{AUTHOR_ID}", ADMIN),
+    Case("identify_admin", {}, "GET", "/me", {**ADMIN, "app": {"type": "app", "region": "US"}}),
+    Case(
+        "set_admin_away",
+        {"admin_id": AUTHOR_ID, "away_mode_reassign": "true"},
+        "PUT",
+        f"/admins/{AUTHOR_ID}/away",
+        {**ADMIN, "away_mode_enabled": True},
+        body={"away_mode_enabled": True, "away_mode_reassign": True},
+    ),
+    Case("list_teams", {}, "GET", "/teams", {"type": "team.list", "teams": [TEAM]}),
+    Case("get_team", {"team_id": TEAM["id"]}, "GET", f"/teams/{TEAM['id']}", TEAM),
+    Case(
+        "list_segments",
+        {"include_count": True},
+        "GET",
+        "/segments",
+        {"type": "segment.list", "segments": [{**SEGMENT, "count": 3}]},
+        query={"include_count": ["true"]},
+    ),
+    Case(
+        "get_segment", {"segment_id": SEGMENT["id"]}, "GET", f"/segments/{SEGMENT['id']}", SEGMENT
+    ),
+    Case(
+        "list_contact_segments",
+        {"contact_id": CONTACT_ID},
+        "GET",
+        f"/contacts/{CONTACT_ID}/segments",
+        {"type": "list", "data": [SEGMENT]},
+    ),
+    Case(
+        "list_data_attributes",
+        {"model": "company"},
+        "GET",
+        "/data_attributes",
+        {"type": "list", "data": [ATTRIBUTE]},
+        query={"model": ["company"], "include_archived": ["false"]},
+    ),
+    Case(
+        "create_data_attribute",
+        {
+            "name": "tier",
+            "model": "company",
+            "data_type": "options",
+            "options": '["bronze", "gold"]',
+            "description": "Support tier",
+        },
+        "POST",
+        "/data_attributes",
+        ATTRIBUTE,
+        body={
+            "name": "tier",
+            "model": "company",
+            "data_type": "options",
+            "description": "Support tier",
+            "options": [{"value": "bronze"}, {"value": "gold"}],
+        },
+    ),
+    Case(
+        "update_data_attribute",
+        {"data_attribute_id": "12", "archived": "true", "description": "Gone"},
+        "PUT",
+        "/data_attributes/12",
+        ATTRIBUTE,
+        body={"description": "Gone", "archived": True},
+    ),
+    Case(
+        "list_articles",
+        {"page": 2},
+        "GET",
+        "/articles",
+        {
+            "type": "list",
+            "data": [ARTICLE],
+            "total_count": 16,
+            "pages": {"type": "pages", "page": 2, "per_page": 15, "total_pages": 2},
+        },
+        query={"page": ["2"], "per_page": ["15"]},
+    ),
+    Case(
+        "get_article", {"article_id": ARTICLE["id"]}, "GET", f"/articles/{ARTICLE['id']}", ARTICLE
+    ),
+    Case(
+        "create_article",
+        {
+            "title": "Welcome",
+            "body": "# Hi\n\nStart *here*.",
+            "body_format": "markdown",
+            "author_id": AUTHOR_ID,
+            "collection_id": "2713580",
+        },
+        "POST",
+        "/articles",
+        ARTICLE,
+        body={
+            "title": "Welcome",
+            "body_markdown": "# Hi\n\nStart *here*.",
+            "author_id": int(AUTHOR_ID),
+            "state": "draft",
+            "parent_id": 2713580,
+            "parent_type": "collection",
+        },
+    ),
+    Case(
+        "update_article",
+        {
+            "article_id": ARTICLE["id"],
+            "body": "<p>New</p>",
+            "state": "published",
+            "collection_id": "2713581",
+        },
+        "PUT",
+        f"/articles/{ARTICLE['id']}",
+        ARTICLE,
+        body={
+            "body": "<p>New</p>",
+            "state": "published",
+            "parent_id": "2713581",
+            "parent_type": "collection",
+        },
+    ),
+    Case(
+        "delete_article",
+        {"article_id": ARTICLE["id"]},
+        "DELETE",
+        f"/articles/{ARTICLE['id']}",
+        {"id": ARTICLE["id"], "object": "article", "deleted": True},
+    ),
+    Case(
+        "search_articles",
+        {"phrase": "welcome"},
+        "GET",
+        "/articles/search",
+        {"type": "list", "total_count": 1, "data": {"articles": [ARTICLE]}},
+        query={"phrase": ["welcome"], "state": ["published"]},
+    ),
+    Case(
+        "list_collections",
+        {},
+        "GET",
+        "/help_center/collections",
+        {
+            "type": "list",
+            "data": [COLLECTION],
+            "total_count": 1,
+            "pages": {"type": "pages", "page": 1, "per_page": 15, "total_pages": 1},
+        },
+        query={"page": ["1"], "per_page": ["15"]},
+    ),
+    Case(
+        "send_message",
+        {
+            "message_type": "email",
+            "admin_id": AUTHOR_ID,
+            "contact_id": CONTACT_ID,
+            "subject": "Welcome",
+            "body": "<p>Hi Ada</p>",
+        },
+        "POST",
+        "/messages",
+        {
+            "type": "admin_message",
+            "id": "19",
+            "created_at": 1734537786,
+            "subject": "Welcome",
+            "body": "<p>Hi Ada</p>",
+            "message_type": "email",
+        },
+        body={
+            "message_type": "email",
+            "from": {"type": "admin", "id": int(AUTHOR_ID)},
+            "to": {"type": "user", "id": CONTACT_ID},
+            "subject": "Welcome",
+            "body": "<p>Hi Ada</p>",
+            "template": "plain",
+        },
+    ),
+    Case(
+        "find_contact_by_external_id",
+        {"external_id": "crm 42"},
+        "GET",
+        "/contacts/find_by_external_id/crm%2042",
+        CONTACT,
+    ),
+    Case(
+        "merge_contacts",
+        {"lead_contact_id": LEAD_ID, "user_contact_id": CONTACT_ID},
+        "POST",
+        "/contacts/merge",
+        CONTACT,
+        body={"from": LEAD_ID, "into": CONTACT_ID, "skip_duplicate_validation": False},
+    ),
+    Case(
+        "block_contact",
+        {"contact_id": CONTACT_ID},
+        "POST",
+        f"/contacts/{CONTACT_ID}/block",
+        {"type": "contact", "id": CONTACT_ID, "blocked": True},
+    ),
+    Case(
+        "list_contact_subscriptions",
+        {"contact_id": CONTACT_ID},
+        "GET",
+        f"/contacts/{CONTACT_ID}/subscriptions",
+        {
+            "type": "list",
+            "data": [{"type": "subscription", "id": "1001", "consent_type": "opt_out"}],
+        },
+    ),
+    Case(
+        "attach_tag_to_company",
+        {"company_id": COMPANY_ID, "tag_id": "102"},
+        "POST",
+        "/tags",
+        TAG,
+        body={"name": "VIP", "companies": [{"id": COMPANY_ID}]},
+        lookups=[("GET", "/tags/102", TAG)],
+    ),
+    Case(
+        "detach_tag_from_company",
+        {"company_id": COMPANY_ID, "tag_id": "102"},
+        "POST",
+        "/tags",
+        TAG,
+        body={"name": "VIP", "companies": [{"id": COMPANY_ID, "untag": True}]},
+        lookups=[("GET", "/tags/102", TAG)],
+    ),
+    Case(
+        "list_company_segments",
+        {"company_id": COMPANY_ID},
+        "GET",
+        f"/companies/{COMPANY_ID}/segments",
+        {"type": "list", "data": [SEGMENT]},
     ),
     Case("get_ticket", {"ticket_id": "494"}, "GET", "/tickets/494", TICKET),
     Case(
@@ -554,11 +882,14 @@ def test_action_sends_the_documented_request(
     case: Case, recorder: Recorder, connector: Connector
 ) -> None:
     recorder.on(case.method, case.path, case.answer)
+    for method, path, answer in case.lookups:
+        recorder.on(method, path, answer)
 
     result = connector.invoke(case.action, case.inputs)
 
     request = recorder.last
-    assert len(recorder.requests) == 1
+    looked_up = [(r.method, r.url.raw_path.decode()) for r in recorder.requests[:-1]]
+    assert looked_up == [(method, path) for method, path, _ in case.lookups]
     assert (request.method, request.url.raw_path.decode().split("?")[0]) == (case.method, case.path)
     assert request.url.host == "api.intercom.io"
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
@@ -583,8 +914,11 @@ def test_action_request_conforms_to_the_official_spec(
     assert_conforms: Callable[[httpx.Request], None],
 ) -> None:
     recorder.on(case.method, case.path, case.answer)
+    for method, path, answer in case.lookups:
+        recorder.on(method, path, answer)
     connector.invoke(case.action, case.inputs)
-    assert_conforms(recorder.last)
+    for request in recorder.requests:
+        assert_conforms(request)
 
 
 @pytest.mark.spec
@@ -595,6 +929,17 @@ def test_action_request_conforms_to_the_official_spec(
         ("POST", "/contacts/search", {"query": {"field": "email", "operator": "LIKE", "value": 1}}),
         ("PUT", "/companies/1", {"monthly_spend": 9.5}),
         ("POST", "/tags", {"id": "1"}),
+        ("POST", "/tags", {"name": "x", "companies": "acme"}),
+        ("POST", "/tags", {"name": "x", "companies": [{"id": "1", "untag": True}, {"id": "2"}]}),
+        ("PUT", "/data_attributes/1", {"options": "gold"}),
+        ("POST", "/contacts/6657a1b2c3d4e5f6a7b8c9d0/notes", {"admin_id": "1"}),
+        ("GET", "/events?type=user&intercom_user_id=a&email=b", None),
+        ("GET", "/events?type=user", None),
+        (
+            "POST",
+            "/events",
+            {"event_name": "x", "created_at": 1, "id": "a", "metadata": {"a": [1]}},
+        ),
     ],
 )
 def test_the_conformance_check_catches_requests_that_break_the_spec(
@@ -606,7 +951,8 @@ def test_the_conformance_check_catches_requests_that_break_the_spec(
 
 
 def spec_operation(document: dict[str, Any], method: str, path: str) -> dict[str, Any]:
-    for template, operations in document["paths"].items():
+    # a literal path (/articles/search) before a template it also fits (/articles/{id})
+    for template, operations in sorted(document["paths"].items(), key=lambda p: "{" in p[0]):
         pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template))
         if re.fullmatch(pattern, path) and method.lower() in operations:
             operation: dict[str, Any] = operations[method.lower()]
@@ -614,12 +960,24 @@ def spec_operation(document: dict[str, Any], method: str, path: str) -> dict[str
     raise AssertionError(f"{method} {path} is not in the spec")
 
 
+#: actions whose output the description's example answers do not show, and why
+SPEC_EXAMPLE_QUIRKS = {
+    "list_events": "the only example answer of GET /events is a summary (summary=true)",
+}
+
+
 @pytest.mark.spec
 @pytest.mark.parametrize(
     "case", [c for c in CASES if c.action not in ("raw_request", "delete_tag")], ids=lambda c: c.id
 )
 def test_output_schema_accepts_the_spec_examples(case: Case, spec_document: dict[str, Any]) -> None:
+    if case.action in SPEC_EXAMPLE_QUIRKS:
+        pytest.skip(SPEC_EXAMPLE_QUIRKS[case.action])
     operation = spec_operation(spec_document, case.method, case.path)
+    if "200" not in operation["responses"]:
+        pytest.skip(
+            f"{case.method} {case.path} answers with no body (its output is the connector's)"
+        )
     content = operation["responses"]["200"]["content"]["application/json"]
     examples = [example["value"] for example in content.get("examples", {}).values()]
     if not examples:

@@ -114,6 +114,7 @@ def test_every_action_through_the_cli(server: str) -> None:
     assert [c["id"] for c in of_contact["data"]] == [company["id"]]
     of_company = act("list_company_contacts", company_id=company["id"], fetch_all=True)
     assert [c["id"] for c in of_company["data"]] == [cid]
+    workspace_and_content(act, cid, company["id"], tag["id"])
 
     found = act("search_contacts", email="e2e@example.com")
     assert [c["id"] for c in found["data"]] == [cid]
@@ -202,6 +203,109 @@ def support_desk(act: Callable[..., Any]) -> None:
     by_state = {"field": "state", "operator": "=", "value": states[1]["category"]}
     assert ticket["id"] in {t["id"] for t in act("search_tickets", json_query=by_state)["tickets"]}
     assert act("delete_ticket", ticket_id=ticket["id"])["deleted"] is True
+
+
+def workspace_and_content(act: Callable[..., Any], cid: str, company: str, tag: str) -> None:
+    """Notes, data events, admins, teams, segments, data attributes, the help center,
+    messages, and more of contacts and companies, for the contact ``cid``."""
+    me = act("identify_admin")
+    assert (me["id"], me["app"]["region"]) == ("991267001", "US")
+    sam = next(a for a in act("list_admins")["admins"] if a["name"] == "Sam Support")
+    away = act("set_admin_away", admin_id=sam["id"], away_mode_reassign=True)
+    assert (away["away_mode_enabled"], away["away_mode_reassign"]) == (True, True)
+    assert act("get_admin", admin_id=sam["id"])["away_mode_enabled"] is True
+    team = act("list_teams")["teams"][0]
+    assert int(sam["id"]) in act("get_team", team_id=team["id"])["admin_ids"]
+
+    note = act("create_note", contact_id=cid, body="Asked for a demo", admin_id=sam["id"])
+    assert note["author"]["id"] == sam["id"]
+    assert act("get_note", note_id=note["id"])["body"] == "Asked for a demo"
+    assert [n["id"] for n in act("list_notes", contact_id=cid)["data"]] == [note["id"]]
+    on_company = act("create_company_note", company_id=company, body="Renewal")
+    assert on_company["company"]["id"] == company and on_company["author"]["id"] == me["id"]
+
+    sent = act("submit_event", event_name="ran-report", contact_id=cid, metadata={"rows": 12})
+    assert sent["metadata"] == {"rows": 12} and sent["created_at"] > 0
+    act("submit_event", event_name="ran-report", email="e2e@example.com", created_at=1_800_000_000)
+    events = act("list_events", contact_id=cid, per_page=1, fetch_all=True)["events"]
+    assert [e["event_name"] for e in events] == ["ran-report", "ran-report"]
+    summary = act("list_event_summaries", user_id="e2e-1")["events"]
+    assert [(e["name"], e["count"]) for e in summary] == [("ran-report", 2)]
+
+    segments = act("list_segments", include_count=True)["segments"]
+    users = next(s for s in segments if s["name"] == "Users")
+    assert users["count"] >= 1 and act("get_segment", segment_id=users["id"])["name"] == "Users"
+    assert users["id"] in {s["id"] for s in act("list_contact_segments", contact_id=cid)["data"]}
+    assert act("list_company_segments", company_id=company)["data"] == []
+
+    listed = act("list_data_attributes", model="company")["data"]
+    assert {"region", "account_manager"} <= {a["name"] for a in listed}
+    level = act("create_data_attribute", name="E2E level", model="contact", data_type="integer")
+    changed = act("update_data_attribute", data_attribute_id=level["id"], description="How far")
+    assert (changed["description"], changed["data_type"]) == ("How far", "integer")
+
+    collection = act("list_collections")["data"][0]
+    markdown = {"body": "# Steps\n\n**Run** it.", "body_format": "markdown"}
+    article = act("create_article", title="E2E guide", author_id=me["id"],
+                  collection_id=collection["id"], **markdown)  # fmt: skip
+    assert (article["state"], article["body"]) == ("draft", "<h1>Steps</h1><p><b>Run</b> it.</p>")
+    published = act("update_article", article_id=article["id"], state="published")
+    assert published["url"] and act("get_article", article_id=article["id"])["state"] == "published"
+    assert article["id"] in {a["id"] for a in act("list_articles", fetch_all=True)["data"]}
+    found = act("search_articles", phrase="e2e guide")["data"]["articles"]
+    assert [a["id"] for a in found] == [article["id"]]
+    assert act("delete_article", article_id=article["id"])["deleted"] is True
+
+    message = act("send_message", message_type="email", admin_id=sam["id"], contact_id=cid,
+                  subject="Welcome", body="<p>Hello</p>")  # fmt: skip
+    assert (message["message_type"], message["owner"]["id"]) == ("email", sam["id"])
+
+    assert act("find_contact_by_external_id", external_id="e2e-1")["id"] == cid
+    assert act("list_contact_subscriptions", contact_id=cid)["data"] == []
+    lead = act("create_contact", role="lead", email="e2e@example.com")
+    merged = act("merge_contacts", lead_contact_id=lead["id"], user_contact_id=cid)
+    assert merged["id"] == cid
+    assert act("block_contact", contact_id=cid)["blocked"] is True
+
+    act("attach_tag_to_company", company_id=company, tag_id=tag)
+    assert [t["id"] for t in act("get_company", company_id=company)["tags"]["tags"]] == [tag]
+    act("detach_tag_from_company", company_id=company, tag_id=tag)
+    assert act("get_company", company_id=company)["tags"]["tags"] == []
+
+
+def test_more_actions_refuse_and_fail_as_documented(server: str) -> None:
+    """Bad inputs are refused before anything is sent (exit 2); Intercom's refusals exit 4."""
+    to_ada = ["-i", "admin_id=991267001", "-i", "contact_id=6657a1b2c3d4e5f6a7b8c9d0"]
+    no_subject = cli(
+        server, "--verbose", "run", "send_message", "-i", "message_type=email", *to_ada
+    )
+    assert no_subject.returncode == 2
+    expected = "Subject (subject): is required when Message Type is email, and so is Body"
+    assert expected in no_subject.stderr
+    assert "-> POST" not in no_subject.stderr
+
+    attribute = run(server, "create_data_attribute", name="E2E flag", model="company",
+                    data_type="boolean")  # fmt: skip
+    retyped = cli(server, "--verbose", "run", "update_data_attribute", "-i",
+                  f"data_attribute_id={attribute['id']}", "-i", "data_type=string")  # fmt: skip
+    assert retyped.returncode == 2
+    assert "Data Type (data_type): cannot change" in retyped.stderr
+    assert "this one is boolean" in retyped.stderr and "-> PUT" not in retyped.stderr
+
+    elsewhere = cli(server, "run", "list_events", "-i", "contact_id=x",
+                    "-i", "starting_after=https://attacker.example/events?page=2")  # fmt: skip
+    assert (
+        elsewhere.returncode == 2 and "Starting After Cursor (starting_after)" in elsewhere.stderr
+    )
+
+    for args, code in [
+        (["get_note", "-i", "note_id=999999"], "404 not_found"),
+        (["find_contact_by_external_id", "-i", "external_id=nobody"], "404 not_found"),
+        (["list_events", "-i", "email=nobody@example.com"], "404 not_found"),
+        (["get_article", "-i", "article_id=1"], "404 not_found"),
+    ]:
+        done = cli(server, "run", *args)
+        assert done.returncode == 4 and code in done.stderr, (args, done.stderr)
 
 
 def test_fetch_all_walks_20_pages_without_losing_or_repeating(server: str) -> None:

@@ -423,6 +423,19 @@ def test_a_fetch_all_past_the_limit_stops_reading_pages(recorder: Recorder) -> N
     assert len(recorder.requests) == 2 + 1  # two pages for the Fetch All, one for the page
 
 
+def test_past_the_limit_a_list_paged_by_link_names_the_link_as_its_cursor(
+    connector: Connector,
+) -> None:
+    """Data events link to their next page: pages.next itself, not pages.next.starting_after."""
+    tools = Tools(connector)
+    lists = [action for action in tools.manifest.actions.values() if action.paging]
+    linked = [action.key for action in lists if action.paging and action.paging.style == "link"]
+    assert linked
+    for action in lists:
+        cursor = "pages.next" if action.key in linked else "pages.next.starting_after"
+        assert tools._too_large(action.key, 3).endswith(f"(each page gives the next in {cursor})")
+
+
 def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

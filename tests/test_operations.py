@@ -186,7 +186,7 @@ def test_fetch_all_with_page_is_refused_on_every_list(action: Any, recorder: Rec
 def test_every_list_exports_its_paging_and_per_page_default(action: Any) -> None:
     exported = {a["key"]: a for a in json.loads(_cli("manifest").stdout)["actions"]}[action.key]
     assert exported["kind"] == "list"
-    assert exported["paging"]["style"] in ("cursor", "search", "page_number", "scroll")
+    assert exported["paging"]["style"] in ("cursor", "search", "page_number", "scroll", "link")
     per_page = {spec["key"]: spec for spec in exported["inputs"]}["per_page"]
     assert per_page["default"] == 15
     assert {"type": "at_most_one_of", "inputs": ["page", "starting_after"]} in exported[

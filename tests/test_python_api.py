@@ -145,10 +145,12 @@ def valid_base(action_key: str) -> dict[str, Any]:
     """Inputs that pass validation, so that the junk under test is what decides."""
     if action_key == "raw_request":
         return {"url": "/tags", "method": "POST"}
-    base = {
-        spec.key: spec.example or "x" for spec in ACTIONS[action_key].value_inputs if spec.required
-    }
-    return {**base, "email": "ada@example.com"} if action_key == "create_contact" else base
+    action = ACTIONS[action_key]
+    given = [spec for spec in action.value_inputs if spec.required and not spec.has_default]
+    for rule in action.rules:  # one of a rule's inputs, the first with an example
+        if rule.type == "at_least_one_of":
+            given += [next(s for s in map(action.input, rule.inputs) if s.example)]
+    return {spec.key: spec.example or "x" for spec in given}
 
 
 @pytest.mark.parametrize(("action_key", "input_key"), CODE_INPUTS)

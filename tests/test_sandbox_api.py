@@ -16,6 +16,7 @@ import pytest
 from support import REPO
 
 from intercom_connector.sandbox import Sandbox
+from intercom_connector.sandbox.store import Store
 
 
 @pytest.fixture
@@ -286,6 +287,38 @@ def test_a_sandbox_from_before_data_attributes_keeps_working(tmp_path: Path) -> 
     assert len(ok(client.get("/teams"))["teams"]) == 3
     assert len(ok(client.get("/segments"))["segments"]) == 5
     assert len(ok(client.get("/ticket_states"))["data"]) == 5
+
+
+#: what the demo workspace gained in version 5 on two branches at once (the support inbox;
+#: the help center and subscription types), merged as version 6
+GAINED_IN_5 = ("conversations", "tickets", "collections", "articles", "subscription_types")
+
+
+def seeded_counts(sandbox: Sandbox) -> dict[str, int]:
+    with sandbox.store.transaction() as db:
+        return {table: Store.scalar(db, f"SELECT COUNT(*) FROM {table}") for table in GAINED_IN_5}
+
+
+@pytest.mark.parametrize(
+    ("version", "lacking"),
+    [
+        ("4", GAINED_IN_5),
+        ("5", ("conversations", "tickets")),  # a version 5 with the help center
+        ("5", ("collections", "articles", "subscription_types")),  # ... with the support inbox
+    ],
+)
+def test_an_older_sandbox_gains_what_it_lacks_once(
+    tmp_path: Path, version: str, lacking: tuple[str, ...]
+) -> None:
+    expected = seeded_counts(Sandbox(tmp_path / "fresh"))
+    assert all(expected.values())
+    sandbox = Sandbox(tmp_path / "older")
+    with sandbox.store.transaction() as db:
+        for table in lacking:
+            db.execute(f"DELETE FROM {table}")
+        Store.set_meta(db, "version", version)
+    sandbox.close()
+    assert seeded_counts(Sandbox(tmp_path / "older")) == expected
 
 
 # -- segments -----------------------------------------------------------------------------

@@ -73,6 +73,7 @@ def every_action(connector: Connector) -> None:
     run("list_contact_tags", {"contact_id": cid})
     run("list_contact_companies", {"contact_id": cid})
     run("list_company_contacts", {"company_id": company["id"], "fetch_all": True})
+    more_of_the_workspace(run, cid, company["id"], tag["id"])
     run("detach_tag_from_contact", {"contact_id": cid, "tag_id": tag["id"]})
     run("detach_company_from_contact", {"contact_id": cid, "company_id": company["id"]})
     run("archive_contact", {"contact_id": cid})
@@ -140,6 +141,83 @@ def conversations_and_tickets(run: Callable[[str, dict[str, Any]], Any]) -> None
                            "per_page": 1})  # fmt: skip
     run("get_ticket", {"ticket_id": ticket["id"]})
     run("delete_ticket", {"ticket_id": ticket["id"]})
+
+
+def more_of_the_workspace(run: Any, cid: str, company_id: str, tag_id: str) -> None:
+    """Notes, data events, admins, teams, segments, data attributes, the help center,
+    messages, and more of contacts and companies, for the contact ``cid``."""
+    admin = "991267002"
+    note = run("create_note", {"contact_id": cid, "body": "Conformance", "admin_id": admin})
+    run("list_notes", {"contact_id": cid, "per_page": 1})
+    run("list_notes", {"contact_id": cid, "fetch_all": True})
+    run("get_note", {"note_id": note["data"]["id"]})
+    run("create_company_note", {"company_id": company_id, "body": "Conformance"})
+    metadata = {"plan": "pro", "seats": 3, "price": {"amount": 34999, "currency": "eur"},
+                "article": {"url": "https://example.org/a", "value": "A"}}  # fmt: skip
+    for day, who in enumerate([{"contact_id": cid}, {"email": "conf@example.com"}]):
+        run("submit_event", {"event_name": "conformed", "created_at": 1_800_000_000 + day,
+                             "metadata": metadata, **who})  # fmt: skip
+    run("submit_event", {"event_name": "conformed-now", "contact_id": cid})
+    run("list_events", {"contact_id": cid, "per_page": 1, "fetch_all": True})
+    run("list_events", {"user_id": "crm-1000"})
+    run("list_event_summaries", {"email": "conf@example.com"})
+    run("list_admins", {})
+    run("get_admin", {"admin_id": admin})
+    run("identify_admin", {})
+    run("set_admin_away", {"admin_id": admin, "away_mode_reassign": True})
+    run("set_admin_away", {"admin_id": admin, "away_mode_enabled": False})
+    team = run("list_teams", {})["data"]["teams"][0]
+    run("get_team", {"team_id": team["id"]})
+    segment = run("list_segments", {"include_count": True})["data"]["segments"][0]
+    run("list_segments", {})
+    run("get_segment", {"segment_id": segment["id"]})
+    run("list_contact_segments", {"contact_id": cid})
+    run("list_company_segments", {"company_id": company_id})
+    run("list_data_attributes", {"model": "contact"})
+    run("list_data_attributes", {"include_archived": True})
+    tier = run(
+        "create_data_attribute",
+        {
+            "name": "Conformance tier",
+            "model": "company",
+            "data_type": "options",
+            "options": ["a", "b"],
+        },
+    )
+    run("update_data_attribute", {"data_attribute_id": str(tier["data"]["id"]),
+                                  "options": ["a", "b", "c"], "description": "Tiers"})  # fmt: skip
+    seats = run("create_data_attribute", {"name": "Conformance seats", "model": "contact",
+                                          "data_type": "integer"})  # fmt: skip
+    run("update_data_attribute", {"data_attribute_id": str(seats["data"]["id"]),
+                                  "data_type": "integer", "archived": True})  # fmt: skip
+    collections = run("list_collections", {"per_page": 2})["data"]["data"]
+    run("list_collections", {"fetch_all": True, "per_page": 1})
+    article = run("create_article", {"title": "Conformance", "body": "# Hi\n\n- *one*",
+                                     "body_format": "markdown", "author_id": "991267001",
+                                     "collection_id": collections[0]["id"]})["data"]  # fmt: skip
+    run("get_article", {"article_id": article["id"]})
+    run("update_article", {"article_id": article["id"], "state": "published",
+                           "body": "<p>Hi</p>", "collection_id": collections[1]["id"]})  # fmt: skip
+    run("list_articles", {"per_page": 2})
+    run("list_articles", {"fetch_all": True, "per_page": 2})
+    run("search_articles", {"phrase": "conformance", "state": "all"})
+    run("delete_article", {"article_id": article["id"]})
+    for message in (
+        {"body": "Hi"},
+        {"message_type": "email", "subject": "Hi", "body": "<p>Hi</p>",
+         "email_template": "personal"},
+        {"message_type": "whatsapp", "whatsapp_template": "welcome",
+         "whatsapp_components": [{"type": "body", "parameters": []}]},
+    ):  # fmt: skip
+        run("send_message", {"admin_id": "991267001", "contact_id": cid, **message})
+    seeded = run("find_contact_by_external_id", {"external_id": "crm-1000"})["data"]
+    run("list_contact_subscriptions", {"contact_id": seeded["id"]})
+    user = run("create_contact", {"email": "merge@example.com", "role": "user"})["data"]
+    lead = run("create_contact", {"email": "merge@example.com", "role": "lead"})["data"]
+    run("merge_contacts", {"lead_contact_id": lead["id"], "user_contact_id": user["id"]})
+    run("block_contact", {"contact_id": user["id"]})
+    run("attach_tag_to_company", {"company_id": company_id, "tag_id": tag_id})
+    run("detach_tag_from_company", {"company_id": company_id, "tag_id": tag_id})
 
 
 def raw(connector: Connector, url: str, method: str = "GET", data: Any = None, **query: str) -> Any:
@@ -260,6 +338,17 @@ def error_cases(connector: Connector, sandbox: Sandbox, recording: RecordingTran
         ("reply_to_ticket", {"ticket_id": "404", "admin_id": "991267001", "body": "Hi"}),
         ("delete_ticket", {"ticket_id": "404"}),
         ("search_tickets", {"json_query": {"field": "open", "operator": "~", "value": "x"}}),
+        ("get_note", {"note_id": "999999"}),
+        ("create_note", {"contact_id": "nope", "body": "x"}),
+        ("get_article", {"article_id": "1"}),
+        ("create_article", {"title": "x", "author_id": "1"}),
+        ("list_events", {"email": "nobody@example.com"}),
+        ("raw_request", raw_inputs("/events", type="visitor", email="x@example.com")),
+        ("submit_event", {"event_name": "x", "user_id": "nobody"}),
+        ("merge_contacts", {"lead_contact_id": "nope", "user_contact_id": "nope"}),
+        ("find_contact_by_external_id", {"external_id": "nobody"}),
+        ("get_admin", {"admin_id": "1"}),
+        ("send_message", {"admin_id": "1", "contact_id": "nope", "body": "x"}),
     ]  # fmt: skip
     for action, inputs in attempts:
         with contextlib.suppress(ConnectorError):

@@ -1,5 +1,6 @@
-"""Contacts: create, read, update, delete, archive, list by cursor, search, and the
-companies and tags attached to them (attach, detach, list)."""
+"""Contacts: create, read, update, delete, archive, list by cursor, search, the companies
+and tags attached to them (attach, detach, list), finding a user by external id, merging a
+lead into a user, and blocking."""
 
 from __future__ import annotations
 
@@ -115,6 +116,8 @@ def delete_contact(db: Any, request: Request, contact_id: str) -> Record:
     db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
     db.execute("DELETE FROM contact_companies WHERE contact_id = ?", (contact_id,))
     db.execute("DELETE FROM contact_tags WHERE contact_id = ?", (contact_id,))
+    for table in ("notes", "events", "contact_subscriptions"):
+        db.execute(f"DELETE FROM {table} WHERE contact_id = ?", (contact_id,))
     gone = {"type": "contact", "id": contact_id, "external_id": contact.get("external_id")}
     request.notify("contact.deleted", gone)  # *.deleted topics carry the identifying fields
     return {**gone, "deleted": True}
@@ -313,3 +316,69 @@ def companies_of_contact(db: Any, request: Request, contact_id: str) -> Record:
             "total_pages": total_pages,
         },
     }
+
+
+@route("GET", "/contacts/find_by_external_id/{external_id}")
+def find_by_external_id(db: Any, request: Request, external_id: str) -> Record:
+    found = Store.one(
+        db, "SELECT body FROM contacts WHERE external_id = ? AND role = 'user'", external_id
+    )
+    if found is None:
+        raise ApiError(404, "not_found", "User Not Found")
+    return records.render_contact(db, found)
+
+
+def _duplicates(lead: Record, user: Record) -> bool:
+    return any(lead.get(key) and lead.get(key) == user.get(key) for key in ("email", "phone"))
+
+
+#: what a merge gives the user of the lead's: tags, companies, choices, notes, events
+_MOVED = (
+    "INSERT OR IGNORE INTO contact_tags (contact_id, tag_id, applied_at) "
+    "SELECT ?1, tag_id, applied_at FROM contact_tags WHERE contact_id = ?2",
+    "INSERT OR IGNORE INTO contact_companies (contact_id, company_id) "
+    "SELECT ?1, company_id FROM contact_companies WHERE contact_id = ?2",
+    "INSERT OR IGNORE INTO contact_subscriptions (contact_id, subscription_type_id) "
+    "SELECT ?1, subscription_type_id FROM contact_subscriptions WHERE contact_id = ?2",
+    "UPDATE notes SET contact_id = ?1 WHERE contact_id = ?2",
+    "UPDATE OR IGNORE events SET contact_id = ?1 WHERE contact_id = ?2",
+)
+
+
+@route("POST", "/contacts/merge")
+def merge_contacts(db: Any, request: Request) -> Record:
+    body = request.json_object()
+    for key in ("from", "into"):
+        if not isinstance(body.get(key), str):
+            raise ApiError(400, "parameter_not_found", f"{key} is required", key)
+    lead, user = find_contact(db, body["from"]), find_contact(db, body["into"])
+    if lead["role"] != "lead" or user["role"] != "user":
+        message = "only a lead (from) can be merged into a user (into)"
+        raise ApiError(400, "invalid_merge", message)
+    if body.get("skip_duplicate_validation") is not True and not _duplicates(lead, user):
+        message = (
+            "Contacts can only be merged when they are duplicates (matching email or phone). "
+            "Pass skip_duplicate_validation=true to override"
+        )
+        raise ApiError(400, "invalid_merge", message)
+    for sql in _MOVED:
+        db.execute(sql, (user["id"], lead["id"]))
+    for table in ("contact_tags", "contact_companies", "contact_subscriptions", "events"):
+        db.execute(f"DELETE FROM {table} WHERE contact_id = ?", (lead["id"],))
+    missing = {k: v for k, v in lead.items() if k in _CONTACT_FIELDS and v and not user.get(k)}
+    missing.pop("role", None)
+    merged = records.apply_contact_changes(user, missing, request.now())
+    records.save_contact(db, merged)
+    db.execute("DELETE FROM contacts WHERE id = ?", (lead["id"],))
+    shown = records.render_contact(db, merged)
+    request.notify("contact.user.updated", shown)
+    return shown
+
+
+@route("POST", "/contacts/{contact_id}/block")
+def block_contact(db: Any, request: Request, contact_id: str) -> Record:
+    contact = find_contact(db, contact_id)
+    contact["blocked"] = True
+    records.save_contact(db, contact)
+    return {"type": "contact", "id": contact_id, "external_id": contact.get("external_id"),
+            "blocked": True}  # fmt: skip

@@ -72,6 +72,12 @@ def list_tags(db: Any, request: Request) -> Record:
     return {"type": "list", "data": [records.applied_tag(tag, None) for tag in tags]}
 
 
+@route("GET", "/tags/{tag_id}")
+def get_tag(db: Any, request: Request, tag_id: str) -> Record:
+    tag = find_tag(db, tag_id)
+    return {"type": "tag", "id": tag["id"], "name": tag["name"]}
+
+
 @route("DELETE", "/tags/{tag_id}")
 def delete_tag(db: Any, request: Request, tag_id: str) -> None:
     tag = find_tag(db, tag_id)
