@@ -52,6 +52,7 @@ from intercom_connector.runtime.operations import (
     run_list,
     send,
 )
+from intercom_connector.runtime.quick_schema import schema_errors
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def validate(
             problems.append(InputProblem(key, spec.label, "is nested too deeply"))
     named = {key for key in given if key in by_key and not is_absent(given[key])}
     coerced_wrong = {p.key for p in problems}
-    for error in operation.validator.iter_errors(values):
+    for error in schema_errors(operation.input_schema, values, lambda: operation.validator):
         if error.validator == "required" and not error.absolute_path:
             for key in error.validator_value:
                 if key not in values and key not in coerced_wrong and key not in deferred:
