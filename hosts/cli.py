@@ -22,6 +22,7 @@ from typing import Any, TextIO
 import orjson
 
 from intercom_connector import __version__
+from intercom_connector.runtime.bulk import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
 from intercom_connector.runtime.connection import (
     Connection,
     connection_from_env,
@@ -173,6 +174,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     inputs = _inputs(args, action.label)
     connection, transport = _connection(args)
     with Connector(connection, transport=transport) as connector:
+        if args.each is not None:
+            from intercom_connector.hosts.each import run_each
+
+            return run_each(
+                connector,
+                action,
+                args.each,
+                inputs,
+                journal=args.journal,
+                concurrency=args.concurrency,
+            )
         if args.output == "ndjson":
             _write_ndjson(connector.stream(action.key, inputs))
             return EXIT_OK
@@ -441,7 +453,28 @@ def _add_run_command(commands: Any) -> None:
         default="json",
         help='json: {"data": ...} (default); ndjson: one record per line, streamed',
     )
+    run.add_argument(
+        "--each",
+        metavar="FILE",
+        help="run once per row of FILE (NDJSON or CSV; - for stdin), results as NDJSON",
+    )
+    run.add_argument(
+        "--journal", metavar="FILE", help="with --each: record each row, to resume a run"
+    )
+    run.add_argument(
+        "--concurrency",
+        type=_concurrency,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"with --each: calls side by side at most (default {DEFAULT_CONCURRENCY})",
+    )
     run.set_defaults(handler=cmd_run)
+
+
+def _concurrency(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_CONCURRENCY}")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -560,6 +593,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser_for(argv)
     args = parser.parse_args(argv)
+    if getattr(args, "each", None) is None and getattr(args, "journal", None) is not None:
+        parser.error("--journal goes with --each")
+    if getattr(args, "each", None) == "-" and getattr(args, "inputs", None) == "-":
+        parser.error("--each - and --inputs - cannot both read standard input")
     _configure_logging(args.verbose)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
