@@ -53,6 +53,8 @@ def _action_json(manifest: Manifest, action: ActionSpec) -> dict[str, Any]:
     entry["idempotent"] = action.idempotent
     if action.paging is not None:
         entry["paging"] = {"style": action.paging.style, "records": action.paging.records}
+        if action.paging.split_by:
+            entry["paging"]["split_by"] = action.paging.split_by
     entry["output_schema"] = manifest.output_schema(action.output)
     return entry
 

@@ -617,7 +617,7 @@ class IntercomClient:
         if not head.get("data") or not isinstance(total, int) or first_page >= total:
             return
         numbers = iter(range(first_page + 1, total + 1))
-        width = self._concurrency()
+        width = self.concurrency()
         if width == 1:
             for number in numbers:
                 page = fetch(number)
@@ -638,7 +638,9 @@ class IntercomClient:
                 if following is not None:
                     window.append(pool.submit(fetch, following))
 
-    def _concurrency(self) -> int:
+    def concurrency(self) -> int:
+        """How many requests to send side by side now: at most ``max_concurrency``, and
+        half of what the rate-limit window still has room for."""
         remaining = self._window.remaining
         if remaining is None:
             return self.max_concurrency

@@ -143,10 +143,15 @@ class RequestTemplate:
 
 @dataclass(frozen=True)
 class Paging:
-    """How a list action pages: its style and the answer's field holding the records."""
+    """How a list action pages: its style and the answer's field holding the records.
+
+    ``split_by`` (a search only) names the records' creation-time field by which a Fetch All
+    is split into ranges fetched side by side (runtime/search_ranges.py).
+    """
 
     style: str
     records: str = "data"
+    split_by: str | None = None
 
 
 def _at(inputs: tuple[InputSpec, ...], key: str) -> InputSpec:
@@ -452,6 +457,8 @@ def _check_action(action: ActionSpec, where: str, kinds: Mapping[str, Any]) -> N
             f"{where}.output: no schema schemas/objects/{action.output}.json for {action.output!r}"
         )
     keys = {spec.key for spec in action.inputs}
+    if action.paging is not None and action.paging.split_by and action.paging.style != "search":
+        raise ManifestError(f"{where}.paging.split_by: only a search is split into ranges")
     if action.kind == "list":
         missing = [key for key in ("fetch_all", "per_page", "starting_after") if key not in keys]
         if missing:
@@ -481,7 +488,7 @@ def _check_data_source(
 
 
 def _paging(raw: Mapping[str, Any] | None) -> Paging | None:
-    return Paging(raw["style"], raw.get("records", "data")) if raw else None
+    return Paging(raw["style"], raw.get("records", "data"), raw.get("split_by")) if raw else None
 
 
 def parse_manifest(text: str, source: str = "connector.yaml") -> Manifest:
