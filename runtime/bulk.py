@@ -208,14 +208,14 @@ def run_rows(
     inputs: Mapping[str, Any] | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     journal: Journal | None = None,
-    repeatable: bool = False,
+    repeatable: Callable[[Mapping[str, Any]], bool] = lambda given: False,
 ) -> Iterator[Result]:
     """Every row's result, in the rows' order, while later rows run side by side.
 
     ``check(inputs)`` raises for inputs that are not valid (nothing is sent for them);
     ``call(inputs)`` runs the action and returns its data. ``inputs`` are merged under
-    every row. ``repeatable``: running a row twice cannot make a second write, so a row
-    whose answer an earlier run lost is run again rather than reported unknown.
+    every row. ``repeatable(inputs)``: running that row twice cannot make a second write,
+    so when an earlier run lost its answer it is run again rather than reported unknown.
     """
     width = max(1, min(MAX_CONCURRENCY, concurrency))
     base = dict(inputs or {})
@@ -259,7 +259,7 @@ def _schedule(
     row: Row,
     base: Mapping[str, Any],
     journal: Journal | None,
-    repeatable: bool,
+    repeatable: Callable[[Mapping[str, Any]], bool],
 ) -> Future[Result]:
     """The future result of one row: run now, or known already (a bad row, an earlier run)."""
     if isinstance(row, ConnectorError):
@@ -281,7 +281,7 @@ def _schedule(
             return _known({"row": number, "error": error_json(JournalError(journal.path, problem))})
         if result is not None and ("data" in result or result["error"].get("outcome_unknown")):
             return _known(result)  # done in an earlier run: not sent again
-        if kind == "sent" and not repeatable:
+        if kind == "sent" and not repeatable(given):
             unknown = _lost(number)
             journal.finished(number, key, unknown)
             return _known(unknown)

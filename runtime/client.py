@@ -42,6 +42,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 USER_AGENT = "intercom-connector/0.1 (+flow builder)"
 #: round trips at least this long (seconds) make Fetch All read the next page ahead
 READ_AHEAD_AFTER = 0.004
+#: the longest a page waits for the next page's request to be written before it is decoded
+SEND_FIRST = 0.05
 #: connections kept open for reuse: enough for a bulk run's requests side by side
 POOL = httpx.Limits(max_connections=100, max_keepalive_connections=64)
 #: waits for a rate-limit window at least this long (seconds) are announced (INFO on ``log``)
@@ -395,6 +397,7 @@ class IntercomClient:
         retry: RequestRetry | None = None,
         raise_for_status: bool = True,
         path_params: Mapping[str, str] | None = None,
+        sent: threading.Event | None = None,
         **options: Any,
     ) -> httpx.Response:
         """Send a request with the retry policy; return the final httpx.Response.
@@ -404,8 +407,11 @@ class IntercomClient:
         when the request cannot be built. Errors after the retries are raised from the
         exception tree; a request that cannot be built or written raises
         InputRefusal, is never retried and never reported as a network failure.
+        ``sent`` is set once the request has been written whole (its first attempt).
         """
         method = method.upper()
+        if sent is not None:
+            options["extensions"] = {"trace": _on_written(sent)}
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         request = self._build(method, url, options, path_params)
         attempts = _Attempts(self.retry, retry, self._clock)
@@ -535,13 +541,19 @@ class IntercomClient:
         """
         seen: set[str] = set()
 
-        def fetch(cursor: str | None) -> tuple[httpx.Response, float]:
+        def fetch(
+            cursor: str | None, sent: threading.Event | None = None
+        ) -> tuple[httpx.Response, float]:
             query = dict(params)
             if cursor:
                 query["starting_after"] = cursor
             started = time.perf_counter()
             url = build_path(path, path_params)
-            response = self.send("GET", url, params=query, path_params=path_params)
+            try:
+                response = self.send("GET", url, params=query, path_params=path_params, sent=sent)
+            finally:
+                if sent is not None:
+                    sent.set()
             return response, time.perf_counter() - started
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="next-page") as ahead:
@@ -552,7 +564,13 @@ class IntercomClient:
                 # more than it saves.
                 slow = took >= READ_AHEAD_AFTER
                 speculate = read_ahead and slow and guess and guess not in seen
-                pending = ahead.submit(fetch, guess) if speculate else None
+                pending = None
+                if speculate:
+                    sent = threading.Event()
+                    pending = ahead.submit(fetch, guess, sent)
+                    # The next request is the critical path: let it be written before this
+                    # thread decodes the page, which holds the interpreter for milliseconds.
+                    sent.wait(SEND_FIRST)
                 page = json_body(response, "GET", path)
                 cursor = _next_cursor(page)
                 yield page
@@ -677,9 +695,22 @@ def _too_long_for_a_url(
 _NEXT_CURSOR = re.compile(rb'"next"\s*:\s*\{[^{}]*?"starting_after"\s*:\s*("(?:[^"\\]|\\.)*")')
 
 
+def _on_written(sent: threading.Event) -> Callable[[str, Any], None]:
+    """An httpcore trace that sets ``sent`` once a request's body has gone out."""
+
+    def trace(event: str, info: Any) -> None:
+        if event.endswith("send_request_body.complete"):
+            sent.set()
+
+    return trace
+
+
 def _peek_cursor(raw: bytes) -> str | None:
     """The next page's cursor read off the raw answer, before it is decoded (a guess)."""
-    match = _NEXT_CURSOR.search(raw)
+    # Intercom puts ``pages`` after the records: look from the end first
+    last = raw.rfind(b'"next"')
+    match = _NEXT_CURSOR.match(raw, last) if last >= 0 else None
+    match = match or _NEXT_CURSOR.search(raw)
     if match is None:
         return None
     try:

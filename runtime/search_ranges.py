@@ -17,8 +17,9 @@ walk's first page gives the total and one end of the time span, a probe the othe
 ranges too big are cut again, a few rounds at most. The counts must add up to the total:
 if they do not (records without a creation time, or a query Intercom cannot take with
 the bounds added), the walk continues from its first page as it would have. The ranges
-are then walked side by side within the rate limit, and their pages yielded in order,
-holding at most a few pages of each range ahead of the one being read.
+are then walked side by side within the rate limit, and their pages yielded in order;
+the ranges after the one being read are read at most ``BUFFERED_PAGES`` pages ahead, so
+what waits its turn stays bounded however many records match.
 """
 
 from __future__ import annotations
@@ -206,7 +207,7 @@ def _cut(
     start = low if low is not None else oldest
     stop = high if high is not None else newest + 1
     pieces = min(CUTS, math.ceil(size / target))
-    if size <= target or stop - start < 2 * DAY or pieces < 2:
+    if size <= target * 3 // 2 or stop - start < 2 * DAY or pieces < 2:
         return []  # small enough, or within a day or two: Intercom cannot tell it apart
     step = (stop - start) / pieces
     bounds = [low, *(int(start + step * n) for n in range(1, pieces)), high]
@@ -278,7 +279,8 @@ _END = object()
 
 def _side_by_side(walks: list[Callable[[], Iterator[Page]]], width: int) -> Iterator[Page]:
     """The pages of every walk, walk after walk, while up to ``width`` of them run at once:
-    the one being yielded and the next ones, each a few pages ahead at most."""
+    the one being yielded and the next ones (up to twice ``width`` ranges from it, so that
+    a slow range does not idle the others), each ``BUFFERED_PAGES`` pages ahead at most."""
     stop = threading.Event()
     queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=BUFFERED_PAGES) for _ in walks]
 
@@ -305,7 +307,7 @@ def _side_by_side(walks: list[Callable[[], Iterator[Page]]], width: int) -> Iter
     started = 0
     try:
         for index in range(len(walks)):
-            while started < len(walks) and started < index + width:
+            while started < len(walks) and started < index + 2 * width:
                 pool.submit(drain, started)
                 started += 1
             while (item := queues[index].get()) is not _END:

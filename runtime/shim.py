@@ -322,6 +322,18 @@ class Connector:
         def check(given: Mapping[str, Any]) -> None:
             validate(action, given)
 
+        def repeatable(given: Mapping[str, Any]) -> bool:
+            # an upsert (idempotent_if) is repeatable only with its key; a handler's action
+            # by its declared effect
+            template = action.request
+            if template is None or template.idempotent_if is None:
+                return action.idempotent
+            try:
+                values = validate(action, given).values
+            except ConnectorError:
+                return False
+            return values.get(template.idempotent_if) is not None
+
         def results() -> Iterator[Result]:
             try:
                 yield from run_rows(
@@ -331,7 +343,7 @@ class Connector:
                     inputs=inputs,
                     concurrency=concurrency,
                     journal=opened,
-                    repeatable=action.idempotent,
+                    repeatable=repeatable,
                 )
             finally:
                 if opened is not None:

@@ -388,12 +388,22 @@ def test_a_lost_answer_is_sent_again_only_when_that_cannot_repeat_a_write(
     changes = [{"contact_id": contact_id, "name": "Renamed"} for contact_id in ids]
     interrupted_run("update_contact", changes, updates, crash_on=ids[1])
 
+    upserts = tmp_path / "upserts.journal"
+    companies = [{"company_id": "up-1"}, {"company_id": "up-2"}, {"name": "No Key"}]
+    interrupted_run("create_company", companies, upserts, crash_on="up-2")
+    keyless = tmp_path / "keyless.journal"
+    interrupted_run("create_company", companies, keyless, crash_on="No Key")
+
     with Connector(connection, transport=sandbox.transport()) as intercom:
         created = list(intercom.bulk("create_contact", rows, journal=creates))
         updated = list(intercom.bulk("update_contact", changes, journal=updates))
+        upserted = list(intercom.bulk("create_company", companies, journal=upserts))
+        without_key = list(intercom.bulk("create_company", companies, journal=keyless))
     assert ["data" in r for r in created] == [True, False, True]
     assert created[1]["error"]["outcome_unknown"] is True
     assert all("data" in r for r in updated)  # an update may be sent again: same outcome
+    assert all("data" in r for r in upserted)  # keyed on its Company ID: an upsert
+    assert without_key[2]["error"]["outcome_unknown"] is True  # a create like any other
 
 
 def test_a_journal_of_another_run_is_refused(tmp_path: Path) -> None:
