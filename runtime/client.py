@@ -431,11 +431,13 @@ class IntercomClient:
                 ) from None
             except httpx.TransportError as exc:
                 self._window.release(None)
-                sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                if (safe or not sent) and attempts.can_retry():
+                written = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if (safe or not written) and attempts.can_retry():
                     self._sleep(attempts.backoff())
                     continue
-                raise self._transport_error(exc, method, url, attempts.count, sent, safe) from None
+                raise self._transport_error(
+                    exc, method, url, attempts.count, written, safe
+                ) from None
             except BaseException:
                 self._window.release(None)
                 raise
