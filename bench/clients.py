@@ -8,7 +8,10 @@ KIND is one of:
 - ``shim``: the connector as a flow calls it, ``Connector.invoke("list_contacts", ...)``;
 - ``sdk``: the official ``python-intercom`` SDK, run with the SDK's own interpreter;
 - ``companies`` / ``companies-sequential``: Fetch All of companies, pages side by side
-  or one at a time.
+  or one at a time;
+- ``search`` / ``search-walk``: Fetch All of Search Contacts as a flow calls it (split into
+  ranges of created_at), and the sequential walk of the same search; both also print a
+  digest of the records' ids in order, to show they are the same.
 
 Only the standard library is imported up front, so each kind loads only its own client.
 """
@@ -60,6 +63,33 @@ def companies(base: str, per_page: int, width: int = 8) -> int:
     return len(result["data"]["data"])
 
 
+SEARCH = {"field": "role", "operator": "=", "value": "user"}
+
+
+def _digest(ids: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+
+
+def search(base: str, per_page: int) -> tuple[int, str]:
+    with _connector(base) as intercom:
+        inputs = {"json_query": SEARCH, "per_page": per_page, "fetch_all": True}
+        result = intercom.invoke("search_contacts", inputs)
+    ids = [record["id"] for record in result["data"]["data"]]
+    return len(ids), _digest(ids)
+
+
+def search_walk(base: str, per_page: int) -> tuple[int, str]:
+    from intercom_connector.runtime.listing import RecordStream
+
+    with _connector(base) as intercom:
+        body = {"query": SEARCH, "pagination": {"per_page": per_page}}
+        pages = intercom.client.paginate_search("/contacts/search", body=body)
+        ids = [record["id"] for record in RecordStream(pages).envelope()["data"]]
+    return len(ids), _digest(ids)
+
+
 def sdk(base: str, per_page: int) -> int:
     from intercom import Intercom
 
@@ -83,17 +113,21 @@ def main() -> None:
     kind, base, per_page = sys.argv[1], sys.argv[2], int(sys.argv[3])
     if len(sys.argv) > 4:
         os.sched_setaffinity(0, {int(sys.argv[4])})
-    run = {
+    run: Any = {
         "bare": bare,
         "shim": shim,
         "sdk": sdk,
         "companies": companies,
         "companies-sequential": lambda b, p: companies(b, p, width=1),
+        "search": search,
+        "search-walk": search_walk,
     }[kind]
     prepare(kind)
     started = time.perf_counter()
-    records = run(base, per_page)
-    print(json.dumps({"seconds": time.perf_counter() - started, "records": records}))
+    found = run(base, per_page)
+    seconds = time.perf_counter() - started
+    records, digest = found if isinstance(found, tuple) else (found, None)
+    print(json.dumps({"seconds": seconds, "records": records, "digest": digest}))
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ def tables(results: dict[str, Any]) -> str:
         f"**{overhead / shim['rtt'] * 100:.0f}% of one loopback round trip** "
         f"({shim['rtt'] * 1e6:.0f} us).",
         "",
-        f"**4. Cold start**: `intercom-connector run get_contact` {cold['ours']:.3f} s; "
+        f"**4. Cold start** (bytecode compiled, as an install has it): "
+        f"`intercom-connector run get_contact` {cold['ours']:.3f} s; "
         f"`python -c 'import httpx'` {cold['httpx_import']:.3f} s; the SDK's first call "
         f"{cold['sdk']:.3f} s ({_x(cold['ours'] / cold['httpx_import'])} and "
         f"{_x(cold['ours'] / cold['sdk'])}).",
@@ -64,7 +65,61 @@ def tables(results: dict[str, Any]) -> str:
         f"**{_x(memory['100000'] / memory['5000'])}**.",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _new_sections(results))
+
+
+def _new_sections(results: dict[str, Any]) -> list[str]:
+    search, big, bulk = results["search"], results["big_pages"], results["bulk"]
+    ceiling, unlimited = bulk["ceiling"], bulk["unlimited"]
+    lines = [
+        f"**6. Search Fetch All of {search['contacts']:,} matching contacts, "
+        f"{search['per_page']} a page, 20 ms latency** (floor = pages x measured round trip "
+        f"{search['floor']:.2f} s): split into ranges of created_at {search['split']:.2f} s, "
+        f"**{_x(search['split'] / search['floor'])} of the floor**; the sequential walk "
+        f"{search['walk']:.2f} s ({_x(search['walk'] / search['floor'])}). The same records in "
+        "the same order: "
+        f"{'yes' if search['same_records_in_order'] else 'NO'} (a digest of the ids in order).",
+        "",
+        f"**7. CLI Fetch All of records of about 1.8 KB** ({big['contacts']:,} contacts, "
+        f"{big['per_page']} a page of {big['page_kb']:.0f} KB, 20 ms latency; floor "
+        f"{big['floor']:.2f} s): CLI NDJSON {big['cli']:.2f} s, **{_x(big['cli'] / big['floor'])}"
+        f" of the floor**, start-up included; the shim {big['shim']:.2f} s "
+        f"({_x(big['shim'] / big['floor'])}), the bare httpx loop {big['bare']:.2f} s "
+        f"({_x(big['bare'] / big['floor'])}).",
+        "",
+        f"**8. Bulk create of {ceiling['rows']:,} contacts at 20 ms** (`run create_contact "
+        "--each`, default concurrency):",
+        "",
+        f"- limited to {ceiling['limit']} requests a 10-second window: {ceiling['seconds']:.2f} s "
+        f"from the first request to the last answer; the ideal client (each window's "
+        f"{ceiling['limit']} sent the instant it opens) {ceiling['ideal']:.2f} s: "
+        f"**{_x(ceiling['ideal'] / ceiling['seconds'])} of the ceiling**; "
+        f"{ceiling['refused_429']} answers 429, {ceiling['lost']} lost, "
+        f"{ceiling['duplicated']} duplicated, results in the rows' order: "
+        f"{'yes' if ceiling['in_order'] else 'NO'}.",
+        f"- no limit: side by side {unlimited['side_by_side']:.2f} s, one call at a time "
+        f"{unlimited['one_at_a_time']:.2f} s: "
+        f"**{unlimited['one_at_a_time'] / unlimited['side_by_side']:.1f}x faster**.",
+    ]
+    if "memory" in bulk:
+        memory = bulk["memory"]
+        lines.append(
+            f"- peak memory (whole CLI process): 5,000 rows {memory['5000'] / 1024:.1f} MiB, "
+            f"100,000 rows {memory['100000'] / 1024:.1f} MiB: "
+            f"**{_x(memory['100000'] / memory['5000'])}**."
+        )
+    for run in bulk["faults"]:
+        faults = ", ".join(f"{count} {kind}" for kind, count in sorted(run["faults"].items()))
+        lines.append(
+            f"- faults ({faults}), `{run['action']}` of {run['rows']:,} rows with a journal, "
+            f"killed after {run['killed_at']:,} results and started again ({run['runs']} runs): "
+            f"**{run['done']:,} rows done, each once** ({run['done_once']:,} in the journal), "
+            f"{run['outcome_unknown']} outcome unknown (of which the server had made "
+            f"{run['unknown_made']}), {run['duplicated']} duplicated, {run['lost']} lost; a "
+            f"further run sent nothing: {'yes' if run['rerun_sent_nothing'] else 'NO'}."
+        )
+    lines.append("")
+    return lines
 
 
 def main() -> None:

@@ -20,18 +20,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
-import yaml
 
 from intercom_connector import __version__
-from intercom_connector.connections.saved import SavedConnections, file_or_saved_connection
-from intercom_connector.hosts.docs import (
-    default_text,
-    manifest_json,
-    markdown,
-    replace_generated,
-)
-from intercom_connector.hosts.login import add_login_commands
-from intercom_connector.hosts.triggers import CliParts, add_trigger_commands
+from intercom_connector.runtime.bulk import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
 from intercom_connector.runtime.connection import (
     Connection,
     connection_from_env,
@@ -92,6 +83,8 @@ def _read_structured(
     path: str, what: str, error: Callable[[str], ConnectorError] = ConnectionConfigError
 ) -> Any:
     """JSON or YAML from a file, or from stdin when ``path`` is ``-``."""
+    import yaml
+
     source = f"{what} (standard input)" if path == "-" else f"{what} {path}"
     text = ""
     try:
@@ -132,6 +125,11 @@ def _connection(args: argparse.Namespace) -> tuple[Connection, Any]:
     if args.sandbox:
         return _sandbox_connection(args)
     if args.connection:
+        from intercom_connector.connections.saved import (
+            SavedConnections,
+            file_or_saved_connection,
+        )
+
         saved = SavedConnections(args.config_dir)
         return file_or_saved_connection(args.connection, saved), None
     from_env = connection_from_env(os.environ)
@@ -176,6 +174,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     inputs = _inputs(args, action.label)
     connection, transport = _connection(args)
     with Connector(connection, transport=transport) as connector:
+        if args.each is not None:
+            from intercom_connector.hosts.each import run_each
+
+            return run_each(
+                connector,
+                action,
+                args.each,
+                inputs,
+                journal=args.journal,
+                concurrency=args.concurrency,
+            )
         if args.output == "ndjson":
             _write_ndjson(connector.stream(action.key, inputs))
             return EXIT_OK
@@ -388,6 +397,7 @@ def cmd_actions(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
+    from intercom_connector.hosts.docs import default_text
     from intercom_connector.runtime.inputs import TYPE_HINTS
 
     action = _action(args.action)
@@ -443,11 +453,15 @@ def _json_type(schema: Mapping[str, Any]) -> str:
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
+    from intercom_connector.hosts.docs import manifest_json
+
     _print_json(manifest_json(load_manifest()), sys.stdout)
     return EXIT_OK
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
+    from intercom_connector.hosts.docs import markdown, replace_generated
+
     text = markdown(load_manifest())
     if args.update:
         replace_generated(Path(args.update), text)
@@ -474,8 +488,8 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every command."""
+def _top_parser() -> tuple[argparse.ArgumentParser, Any]:
+    """The top parser, and the subparsers' action to add commands to."""
     parser = _Parser(
         prog="intercom-connector",
         description="Run Intercom connector actions, and describe the connector.",
@@ -484,7 +498,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
+    return parser, commands
 
+
+def _add_run_command(commands: Any) -> None:
     run = commands.add_parser("run", help="run one action and print its result as JSON")
     run.add_argument("action", metavar="ACTION", help="action key, e.g. get_contact")
     run.add_argument("--input", "-i", action="append", metavar="KEY=VALUE", help="one input")
@@ -496,7 +513,37 @@ def build_parser() -> argparse.ArgumentParser:
         default="json",
         help='json: {"data": ...} (default); ndjson: one record per line, streamed',
     )
+    run.add_argument(
+        "--each",
+        metavar="FILE",
+        help="run once per row of FILE (NDJSON or CSV; - for stdin), results as NDJSON",
+    )
+    run.add_argument(
+        "--journal", metavar="FILE", help="with --each: record each row, to resume a run"
+    )
+    run.add_argument(
+        "--concurrency",
+        type=_concurrency,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"with --each: calls side by side at most (default {DEFAULT_CONCURRENCY})",
+    )
     run.set_defaults(handler=cmd_run)
+
+
+def _concurrency(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_CONCURRENCY}")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    from intercom_connector.hosts.login import add_login_commands
+    from intercom_connector.hosts.triggers import CliParts, add_trigger_commands
+
+    parser, commands = _top_parser()
+    _add_run_command(commands)
 
     flow = commands.add_parser("flow", help="run a local flow of steps (YAML)")
     flow_commands = flow.add_subparsers(
@@ -615,10 +662,38 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger("intercom_connector.http").setLevel(logging.INFO)
 
 
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (its first word after the global options), if plain."""
+    words = iter(argv)
+    for word in words:
+        if word == "--config-dir":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+        elif word not in ("--verbose",) and not word.startswith("--config-dir="):
+            return None  # --help, --version, or a mistake: the whole parser answers
+    return None
+
+
+def _parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """``run`` is what a flow engine starts for every step: it builds its own parser only,
+    not every command's (and their modules); anything else gets the whole parser."""
+    if _command_word(argv) != "run":
+        return build_parser()
+    parser, commands = _top_parser()
+    _add_run_command(commands)
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser_for(argv)
     args = parser.parse_args(argv)
+    if getattr(args, "each", None) is None and getattr(args, "journal", None) is not None:
+        parser.error("--journal goes with --each")
+    if getattr(args, "each", None) == "-" and getattr(args, "inputs", None) == "-":
+        parser.error("--each - and --inputs - cannot both read standard input")
     _configure_logging(args.verbose)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:

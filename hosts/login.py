@@ -8,18 +8,11 @@ input when it is not a terminal, or (client secret) from ``INTERCOM_CLIENT_SECRE
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
-import webbrowser
 from typing import Any
 
-from intercom_connector.connections.oauth2 import (
-    CallbackListener,
-    complete_authorization,
-    start_authorization,
-)
 from intercom_connector.connections.saved import SavedConnections, check_name, redacted
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.connection import (
@@ -58,6 +51,8 @@ def _prompt_label(kind: str, key: str) -> str:
 def _secret(prompt: str, env_var: str | None = None) -> str:
     if env_var and os.environ.get(env_var):
         return os.environ[env_var]
+    import getpass
+
     terminal = sys.stdin.isatty()
     value = getpass.getpass(f"{prompt}: ") if terminal else sys.stdin.readline().strip()
     if not value:
@@ -129,6 +124,15 @@ def cmd_connect_access_token(args: argparse.Namespace) -> int:
 
 
 def cmd_connect_oauth2(args: argparse.Namespace) -> int:
+    # only this command needs them (and they take a while to import): not every start does
+    import webbrowser
+
+    from intercom_connector.connections.oauth2 import (
+        CallbackListener,
+        complete_authorization,
+        start_authorization,
+    )
+
     saved = _saved_for_new(args)
     secret = _secret(_prompt_label("oauth2", "client_secret"), ENV_CLIENT_SECRET)
     # refused before the browser is involved: what could not be saved afterwards

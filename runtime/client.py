@@ -14,6 +14,8 @@ import json
 import logging
 import random
 import re
+import ssl
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -40,6 +42,10 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 USER_AGENT = "intercom-connector/0.1 (+flow builder)"
 #: round trips at least this long (seconds) make Fetch All read the next page ahead
 READ_AHEAD_AFTER = 0.004
+#: the longest a page waits for the next page's request to be written before it is decoded
+SEND_FIRST = 0.05
+#: connections kept open for reuse: enough for a bulk run's requests side by side
+POOL = httpx.Limits(max_connections=100, max_keepalive_connections=64)
 #: waits for a rate-limit window at least this long (seconds) are announced (INFO on ``log``)
 ANNOUNCED_WAIT = 1.0
 UNKNOWN_OUTCOME = (
@@ -165,23 +171,94 @@ def _error_from_response(
     )
 
 
-@dataclass
 class _RateWindow:
-    remaining: int | None = None
-    reset_at: float | None = None
+    """Intercom's rate-limit window as its answers report it, shared by every thread that
+    sends through one client, so that requests side by side never provoke a 429 of their own.
 
-    def update(self, headers: httpx.Headers) -> None:
-        remaining = headers.get("X-RateLimit-Remaining")
-        reset = headers.get("X-RateLimit-Reset")
-        if remaining is not None and remaining.isdigit():
-            self.remaining = int(remaining)
-        if reset is not None and reset.isdigit():
-            self.reset_at = float(reset)
+    A request goes out only while the window, as last reported, still has room for it and
+    for every request in flight (an answer's ``X-RateLimit-Remaining`` may already count
+    some of those: counting them again only errs on the safe side). A spent window is
+    waited out until its ``X-RateLimit-Reset``; until the first answer after that says how
+    much the new window holds, one request at a time. Answers that carry no rate-limit
+    headers at all leave requests unlimited (the 429 retry still applies).
+    """
 
-    def wait_seconds(self, now: float) -> float:
-        if self.remaining == 0 and self.reset_at is not None:
-            return max(0.0, self.reset_at - now)
-        return 0.0
+    def __init__(
+        self, sleep: Callable[[float], None], wall_clock: Callable[[], float], cap: float
+    ) -> None:
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+        self._cap = cap
+        self._state = threading.Condition()
+        #: requests the window has room for, as the latest answer of this window said
+        self.remaining: int | None = None
+        self.reset_at: float | None = None
+        self._in_flight = 0
+        #: None until an answer came; then whether answers report a window at all
+        self._reported: bool | None = None
+        self._waiting_out = False
+
+    def acquire(self) -> None:
+        """Wait until one more request fits in the window; the caller then sends it and
+        calls ``release`` with its answer's headers (None when none came)."""
+        with self._state:
+            while not self._fits():
+                if self._in_flight or self._waiting_out:
+                    self._state.wait()  # an answer, or the end of a wait, says more
+                    continue
+                wait = min(self._until_reset(), self._cap)
+                if wait > 0:
+                    self._waiting_out = True
+                    self._state.release()
+                    try:
+                        _announce_wait(wait)
+                        self._sleep(wait)
+                    finally:
+                        self._state.acquire()
+                        self._waiting_out = False
+                        self._state.notify_all()
+                self.remaining = None  # a new window: learn it from its first answer
+            self._in_flight += 1
+
+    def release(self, headers: httpx.Headers | None) -> None:
+        with self._state:
+            self._in_flight -= 1
+            if headers is not None:
+                self._update(headers)
+            self._state.notify_all()
+
+    def _fits(self) -> bool:
+        if self._reported is False:
+            return True
+        if self.remaining is None:
+            return self._in_flight == 0
+        return self.remaining - self._in_flight > 0
+
+    def _until_reset(self) -> float:
+        if self.reset_at is None:
+            return 0.0
+        return max(0.0, self.reset_at - self._wall_clock())
+
+    def _update(self, headers: httpx.Headers) -> None:
+        remaining = _digits(headers.get("X-RateLimit-Remaining"))
+        reset = _digits(headers.get("X-RateLimit-Reset"))
+        if remaining is None:
+            if self._reported is None:
+                self._reported = False
+            return
+        self._reported = True
+        if reset is not None and self.reset_at is not None and reset < self.reset_at:
+            return  # a late answer from a window that is over
+        if reset is not None and reset != self.reset_at:
+            self.remaining, self.reset_at = remaining, reset
+        elif self.remaining is None:
+            self.remaining = remaining
+        else:  # within one window the room only shrinks: answers may arrive out of order
+            self.remaining = min(self.remaining, remaining)
+
+
+def _digits(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
 
 
 @dataclass
@@ -246,7 +323,9 @@ class IntercomClient:
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock
-        self._window = _RateWindow()
+        self._window = _RateWindow(sleep, wall_clock, self.retry.max_rate_limit_wait)
+        if transport is None and connection.api_base.startswith("http://"):
+            transport = _plain_http_transport(POOL)
         self._http = httpx.Client(
             base_url=connection.api_base,
             auth=_BearerAuth(connection.bearer_token),
@@ -256,6 +335,7 @@ class IntercomClient:
                 "User-Agent": USER_AGENT,
             },
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=POOL,
             transport=transport,
             follow_redirects=False,  # a redirect must never carry the token to another host
             event_hooks={"request": [_trace_request], "response": [_trace_response]},
@@ -317,6 +397,7 @@ class IntercomClient:
         retry: RequestRetry | None = None,
         raise_for_status: bool = True,
         path_params: Mapping[str, str] | None = None,
+        sent: threading.Event | None = None,
         **options: Any,
     ) -> httpx.Response:
         """Send a request with the retry policy; return the final httpx.Response.
@@ -326,17 +407,21 @@ class IntercomClient:
         when the request cannot be built. Errors after the retries are raised from the
         exception tree; a request that cannot be built or written raises
         InputRefusal, is never retried and never reported as a network failure.
+        ``sent`` is set once the request has been written whole (its first attempt).
         """
         method = method.upper()
+        if sent is not None:
+            options["extensions"] = {"trace": _on_written(sent)}
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         request = self._build(method, url, options, path_params)
         attempts = _Attempts(self.retry, retry, self._clock)
         while True:
-            self._wait_for_rate_window()
             attempts.count += 1
+            self._window.acquire()
             try:
                 response = self._http.send(request)
             except (httpx.LocalProtocolError, httpx.UnsupportedProtocol):
+                self._window.release(None)
                 # Refused on our side before a byte was written (a header h11 will not
                 # write): no network failure, and a retry would fail the same way.
                 raise InputRefusal(
@@ -345,12 +430,18 @@ class IntercomClient:
                     "(a header name or value HTTP does not allow); nothing was sent",
                 ) from None
             except httpx.TransportError as exc:
-                sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                if (safe or not sent) and attempts.can_retry():
+                self._window.release(None)
+                written = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if (safe or not written) and attempts.can_retry():
                     self._sleep(attempts.backoff())
                     continue
-                raise self._transport_error(exc, method, url, attempts.count, sent, safe) from None
-            self._window.update(response.headers)
+                raise self._transport_error(
+                    exc, method, url, attempts.count, written, safe
+                ) from None
+            except BaseException:
+                self._window.release(None)
+                raise
+            self._window.release(response.headers)
             if response.is_success or not raise_for_status:
                 return response
             delay = self._retry_delay(response, attempts, safe)
@@ -358,6 +449,7 @@ class IntercomClient:
                 error = _error_from_response(response, method, url, attempts.count)
                 if response.status_code >= 500 and not safe:
                     error.args = (f"{error} {UNKNOWN_OUTCOME}",)
+                    error.outcome_unknown = True
                 raise error
             self._sleep(delay)
 
@@ -410,15 +502,6 @@ class IntercomClient:
         _announce_wait(wait)
         return wait
 
-    def _wait_for_rate_window(self) -> None:
-        # The window is spent: wait for its reset instead of provoking a 429.
-        wait = self._window.wait_seconds(self._wall_clock())
-        if wait > 0:
-            wait = min(wait, self.retry.max_rate_limit_wait)
-            _announce_wait(wait)
-            self._sleep(wait)
-            self._window.remaining = None
-
     def _transport_error(
         self,
         exc: httpx.TransportError,
@@ -432,9 +515,11 @@ class IntercomClient:
         text = f"No answer from Intercom for {method} {httpx.URL(url).path} ({kind})"
         if attempts > 1:
             text += f" after {attempts} attempts"
+        error = TransportError(text)
         if sent and not safe:
-            text += f". {UNKNOWN_OUTCOME}"
-        return TransportError(text)
+            error.args = (f"{text}. {UNKNOWN_OUTCOME}",)
+            error.outcome_unknown = True
+        return error
 
     # -- pagination -----------------------------------------------------------------
 
@@ -458,13 +543,19 @@ class IntercomClient:
         """
         seen: set[str] = set()
 
-        def fetch(cursor: str | None) -> tuple[httpx.Response, float]:
+        def fetch(
+            cursor: str | None, sent: threading.Event | None = None
+        ) -> tuple[httpx.Response, float]:
             query = dict(params)
             if cursor:
                 query["starting_after"] = cursor
             started = time.perf_counter()
             url = build_path(path, path_params)
-            response = self.send("GET", url, params=query, path_params=path_params)
+            try:
+                response = self.send("GET", url, params=query, path_params=path_params, sent=sent)
+            finally:
+                if sent is not None:
+                    sent.set()
             return response, time.perf_counter() - started
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="next-page") as ahead:
@@ -475,7 +566,13 @@ class IntercomClient:
                 # more than it saves.
                 slow = took >= READ_AHEAD_AFTER
                 speculate = read_ahead and slow and guess and guess not in seen
-                pending = ahead.submit(fetch, guess) if speculate else None
+                pending = None
+                if speculate:
+                    sent = threading.Event()
+                    pending = ahead.submit(fetch, guess, sent)
+                    # The next request is the critical path: let it be written before this
+                    # thread decodes the page, which holds the interpreter for milliseconds.
+                    sent.wait(SEND_FIRST)
                 page = json_body(response, "GET", path)
                 cursor = _next_cursor(page)
                 yield page
@@ -584,7 +681,7 @@ class IntercomClient:
         if not head.get("data") or not isinstance(total, int) or first_page >= total:
             return
         numbers = iter(range(first_page + 1, total + 1))
-        width = self._concurrency()
+        width = self.concurrency()
         if width == 1:
             for number in numbers:
                 page = fetch(number)
@@ -605,12 +702,22 @@ class IntercomClient:
                 if following is not None:
                     window.append(pool.submit(fetch, following))
 
-    def _concurrency(self) -> int:
+    def concurrency(self) -> int:
+        """How many requests to send side by side now: at most ``max_concurrency``, and
+        half of what the rate-limit window still has room for."""
         remaining = self._window.remaining
         if remaining is None:
             return self.max_concurrency
         # leave half of what the window still allows to everything else
         return max(1, min(self.max_concurrency, remaining // 2))
+
+
+def _plain_http_transport(limits: httpx.Limits) -> httpx.HTTPTransport:
+    """httpx's transport for an http:// API base, which only a loopback address may be
+    (runtime/connection.py check_base_url): no TLS, so no CA bundle to load (it costs more
+    than the rest of a ``run`` start). The context given holds no CA at all: any https use
+    of it fails verification, it never succeeds unverified."""
+    return httpx.HTTPTransport(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), limits=limits)
 
 
 def _announce_wait(seconds: float) -> None:
@@ -634,9 +741,22 @@ def _too_long_for_a_url(
 _NEXT_CURSOR = re.compile(rb'"next"\s*:\s*\{[^{}]*?"starting_after"\s*:\s*("(?:[^"\\]|\\.)*")')
 
 
+def _on_written(sent: threading.Event) -> Callable[[str, Any], None]:
+    """An httpcore trace that sets ``sent`` once a request's body has gone out."""
+
+    def trace(event: str, info: Any) -> None:
+        if event.endswith("send_request_body.complete"):
+            sent.set()
+
+    return trace
+
+
 def _peek_cursor(raw: bytes) -> str | None:
     """The next page's cursor read off the raw answer, before it is decoded (a guess)."""
-    match = _NEXT_CURSOR.search(raw)
+    # Intercom puts ``pages`` after the records: look from the end first
+    last = raw.rfind(b'"next"')
+    match = _NEXT_CURSOR.match(raw, last) if last >= 0 else None
+    match = match or _NEXT_CURSOR.search(raw)
     if match is None:
         return None
     try:

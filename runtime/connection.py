@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jsonschema
-import yaml
 
 from intercom_connector.runtime.errors import ConnectionConfigError
 from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent, problem_text
 from intercom_connector.runtime.manifest import InputSpec, load_manifest
+from intercom_connector.runtime.quick_schema import schema_errors
 from intercom_connector.runtime.syntax import syntax_error_text
 
 #: the field an authorized OAuth 2.0 connection keeps its token in, as an Access Token has it
@@ -198,7 +197,7 @@ def _checked(spec: InputSpec, raw: Any) -> Any:
         raise ConnectionConfigError(f"{spec.label} ({spec.key}): {exc}") from None
     if spec.secret:
         return _checked_secret(spec, value)
-    for error in jsonschema.Draft202012Validator(spec.json_schema()).iter_errors(value):
+    for error in schema_errors(spec.json_schema(), value):
         raise ConnectionConfigError(
             f"{spec.label} ({spec.key}): {problem_text(error, spec.pattern_hint)}"
         )
@@ -260,6 +259,8 @@ def require_private_file(path: Path, what: str) -> None:
 
 def connection_from_file(path: str | os.PathLike[str]) -> Connection:
     """A Connection from a JSON or YAML connection file; one holding a secret must be private."""
+    import yaml  # only for a connection file: a start from the environment never needs it
+
     file = Path(path)
     text = ""
     try:

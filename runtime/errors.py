@@ -33,6 +33,9 @@ class ConnectorError(Exception):
 
     #: exit status of the CLI for this kind of error (see DESIGN.md)
     exit_code = 1
+    #: a write may have reached Intercom but its answer was lost: it must not be repeated
+    #: blindly (a second create could make a second record)
+    outcome_unknown = False
 
 
 class ManifestError(ConnectorError):

@@ -21,20 +21,18 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-import yaml
-
+from intercom_connector.runtime import cache
 from intercom_connector.runtime.errors import ManifestError
 from intercom_connector.runtime.inputs import schema_fragment
+from intercom_connector.runtime.quick_schema import schema_errors
+
+if TYPE_CHECKING:
+    import jsonschema
 
 PACKAGE = "intercom_connector"
-#: libyaml's loader when PyYAML was built with it (7x faster: every CLI start reads the
-#: manifest), the pure-Python one otherwise; both are safe loaders.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: the inputs whose meaning the runtime owns for every list action
 PAGING_INPUTS = ("fetch_all", "page", "per_page", "starting_after")
@@ -153,10 +151,19 @@ class RequestTemplate:
 
 @dataclass(frozen=True)
 class Paging:
-    """How a list action pages: its style and the answer's field holding the records."""
+    """How a list action pages: its style and the answer's field holding the records.
+
+    ``split_by`` (a search only) names the records' creation-time field by which a Fetch All
+    is split into ranges fetched side by side (runtime/search_ranges.py). ``sorted_by``
+    names another field Intercom's own order is by (a conversation search's updated_at): a
+    Fetch All that asks for no sort is then walked, as splitting would change its order.
+    """
 
     style: str
     records: str = "data"
+    split_by: str | None = None
+    #: the field a search's own order (no sort asked for) is by, when not ``split_by``
+    sorted_by: str | None = None
 
 
 def _at(inputs: tuple[InputSpec, ...], key: str) -> InputSpec:
@@ -200,7 +207,10 @@ class OperationSpec:
 
     @functools.cached_property
     def validator(self) -> jsonschema.Draft202012Validator:
-        """The compiled validator of ``input_schema``, built once per operation."""
+        """The compiled validator of ``input_schema``, built once per operation (and only
+        for inputs the quick check finds wrong: runtime/quick_schema.py)."""
+        import jsonschema
+
         return jsonschema.Draft202012Validator(self.input_schema)
 
 
@@ -339,7 +349,7 @@ def _named(entries: Mapping[str, Any], key: str, what: str) -> Any:
 
 
 def _package_file(*parts: str) -> Path:
-    return Path(str(resources.files(PACKAGE).joinpath(*parts)))
+    return cache.PACKAGE_ROOT.joinpath(*parts)
 
 
 def _where(path: Iterator[Any] | list[Any]) -> str:
@@ -351,6 +361,12 @@ def _meta_schema() -> dict[str, Any]:
     path = _package_file("schemas", "connector.schema.json")
     schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return schema
+
+
+@functools.cache
+def _object_schema_names() -> frozenset[str]:
+    # what a start needs to check an action's output: that its schema exists, not its text
+    return frozenset(path.stem for path in _package_file("schemas", "objects").glob("*.json"))
 
 
 @functools.cache
@@ -397,8 +413,7 @@ def _resolve_input(
         schema_extra=merged.get("schema", {}),
     )
     if spec.has_default:
-        validator = jsonschema.Draft202012Validator(spec.json_schema())
-        problems = list(validator.iter_errors(spec.default))
+        problems = schema_errors(spec.json_schema(), spec.default)
         if problems:
             raise ManifestError(
                 f"{where}: the default {spec.default!r} of {key!r} does not fit its type "
@@ -483,11 +498,15 @@ def _check_action(action: ActionSpec, where: str, kinds: Mapping[str, Any]) -> N
     _check_operation(action, where, kinds)
     if (action.handler is None) == (action.request is None):
         raise ManifestError(f"{where}: needs either a 'handler' or a 'request', not both")
-    if action.output not in _object_schemas():
+    if action.output not in _object_schema_names():
         raise ManifestError(
             f"{where}.output: no schema schemas/objects/{action.output}.json for {action.output!r}"
         )
     keys = {spec.key for spec in action.inputs}
+    if action.paging is not None and action.paging.split_by and action.paging.style != "search":
+        raise ManifestError(f"{where}.paging.split_by: only a search is split into ranges")
+    if action.paging is not None and action.paging.sorted_by and not action.paging.split_by:
+        raise ManifestError(f"{where}.paging.sorted_by: only with split_by")
     if action.kind == "list":
         missing = [key for key in ("fetch_all", "per_page", "starting_after") if key not in keys]
         if missing:
@@ -517,7 +536,11 @@ def _check_data_source(
 
 
 def _paging(raw: Mapping[str, Any] | None) -> Paging | None:
-    return Paging(raw["style"], raw.get("records", "data")) if raw else None
+    if not raw:
+        return None
+    return Paging(
+        raw["style"], raw.get("records", "data"), raw.get("split_by"), raw.get("sorted_by")
+    )
 
 
 def _poll(raw: Mapping[str, Any] | None) -> PollSpec | None:
@@ -563,8 +586,19 @@ def _check_trigger(trigger: TriggerSpec, where: str, kinds: Mapping[str, Any]) -
 
 def parse_manifest(text: str, source: str = "connector.yaml") -> Manifest:
     """Validate and resolve a manifest given as YAML text."""
+    return _resolve(_validated(text, source), source)
+
+
+def _validated(text: str, source: str) -> Any:
+    """The manifest's YAML as data, checked against schemas/connector.schema.json."""
+    import jsonschema
+    import yaml
+
+    # libyaml's loader when PyYAML was built with it (7x faster), else the pure-Python one;
+    # both are safe loaders
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        raw = yaml.load(text, Loader=_SAFE_LOADER)
+        raw = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         raise ManifestError(f"{source}: not valid YAML: {exc}") from None
     errors = sorted(
@@ -574,6 +608,11 @@ def parse_manifest(text: str, source: str = "connector.yaml") -> Manifest:
     if errors:
         lines = "\n".join(f"  - at {_where(list(e.absolute_path))}: {e.message}" for e in errors)
         raise ManifestError(f"{source} does not match schemas/connector.schema.json:\n{lines}")
+    return raw
+
+
+def _resolve(raw: Any, source: str) -> Manifest:
+    """The checked manifest data resolved: shared inputs merged, every entry checked."""
     for key, entry in raw["inputs"].items():
         if entry.get("use"):
             raise ManifestError(f"{source}: inputs.{key}: a shared input cannot 'use' another")
@@ -667,9 +706,18 @@ def parse_manifest(text: str, source: str = "connector.yaml") -> Manifest:
 
 @functools.cache
 def load_manifest() -> Manifest:
-    """The packaged connector.yaml, loaded and validated once per process."""
-    path = _package_file("connector.yaml")
-    return parse_manifest(path.read_text(encoding="utf-8"), source="connector.yaml")
+    """The packaged connector.yaml, loaded and validated once per process.
+
+    Its YAML, once checked against the meta-schema, is kept by content hash
+    (runtime/cache.py): a start reads that instead of importing PyYAML and jsonschema.
+    """
+    text = _package_file("connector.yaml").read_bytes()
+    sources = [text, _package_file("schemas", "connector.schema.json").read_bytes()]
+    sources.append(Path(__file__).read_bytes())  # the code that checks it
+    raw = cache.remembered(
+        "manifest", sources, lambda: _validated(text.decode("utf-8"), "connector.yaml")
+    )
+    return _resolve(raw, "connector.yaml")
 
 
 def resolve_handler(operation: OperationSpec) -> Callable[..., Any] | None:

@@ -28,6 +28,7 @@ from intercom_connector.runtime.manifest import (
     Paging,
     RequestTemplate,
 )
+from intercom_connector.runtime.search_ranges import search_pages
 
 #: Intercom pages through at most 10,000 companies; its scroll API goes beyond.
 PAGED_LIMIT = 10_000
@@ -112,9 +113,22 @@ class PagingValues:
     default_per_page: int | None = None
 
 
-def pages(client: IntercomClient, request: Request, style: str, at: PagingValues) -> Iterator[Page]:
-    """Every page of ``request`` from where ``at`` says, in order, per its paging style."""
-    walk = _pages(client, request, style, at)
+def pages(
+    client: IntercomClient,
+    request: Request,
+    style: str,
+    at: PagingValues,
+    split_by: str | None = None,
+    records: str = "data",
+    sorted_by: str | None = None,
+) -> Iterator[Page]:
+    """Every page of ``request`` from where ``at`` says, in order, per its paging style.
+
+    ``split_by``: a Fetch All of a search from its start may fetch ranges of that
+    creation-time field side by side (runtime/search_ranges.py); ``sorted_by``: the field
+    the search's own order is by, when not ``split_by``.
+    """
+    walk = _pages(client, request, style, at, split_by, records, sorted_by)
     try:
         yield from walk
     except InputRefusal as refusal:
@@ -122,7 +136,13 @@ def pages(client: IntercomClient, request: Request, style: str, at: PagingValues
 
 
 def _pages(
-    client: IntercomClient, request: Request, style: str, at: PagingValues
+    client: IntercomClient,
+    request: Request,
+    style: str,
+    at: PagingValues,
+    split_by: str | None,
+    records: str,
+    sorted_by: str | None,
 ) -> Iterator[Page]:
     if style == "cursor":
         query = {**request.query, **given(per_page=at.per_page or at.default_per_page)}
@@ -139,6 +159,16 @@ def _pages(
         per_page = at.per_page or pagination.get("per_page") or at.default_per_page
         pagination.update(given(per_page=per_page, starting_after=at.starting_after))
         body["pagination"] = pagination
+        if split_by and at.fetch_all and not at.starting_after:
+            return search_pages(
+                client,
+                request.path,
+                body,
+                field=split_by,
+                records=records,
+                path_params=request.path_params,
+                sorted_by=sorted_by,
+            )
         return client.paginate_search(request.path, path_params=request.path_params, body=body)
     if style == "page_number":
         query = {**request.query, **given(per_page=at.per_page or at.default_per_page)}
@@ -199,7 +229,8 @@ def run_list(
     assert action.paging is not None
     style = request.paging or action.paging.style
     records = action.paging.records
-    walk = pages(client, request, style, at)
+    paging = action.paging
+    walk = pages(client, request, style, at, paging.split_by, records, paging.sorted_by)
     if not at.fetch_all:
         if style == "page_number":
             size = at.per_page or at.default_per_page or 0

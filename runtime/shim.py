@@ -19,6 +19,7 @@ No HTTP request leaves before step 3 has passed.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -28,10 +29,12 @@ from typing import Any
 import httpx
 
 from intercom_connector.runtime import triggers
+from intercom_connector.runtime.bulk import DEFAULT_CONCURRENCY, Journal, Result, run_rows
 from intercom_connector.runtime.client import IntercomClient, RetryPolicy
 from intercom_connector.runtime.connection import Connection, Secret, connection_from_mapping
 from intercom_connector.runtime.errors import (
     ConnectionConfigError,
+    ConnectorError,
     InputProblem,
     InputRefusal,
     InputValidationError,
@@ -56,6 +59,7 @@ from intercom_connector.runtime.operations import (
     run_list,
     send,
 )
+from intercom_connector.runtime.quick_schema import schema_errors
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,7 @@ def validate(
             problems.append(InputProblem(key, spec.label, "is nested too deeply"))
     named = {key for key in given if key in by_key and not is_absent(given[key])}
     coerced_wrong = {p.key for p in problems}
-    for error in operation.validator.iter_errors(values):
+    for error in schema_errors(operation.input_schema, values, lambda: operation.validator):
         if error.validator == "required" and not error.absolute_path:
             for key in error.validator_value:
                 if key not in values and key not in coerced_wrong and key not in deferred:
@@ -290,6 +294,62 @@ class Connector:
         if listed and isinstance(data.get(records), list):
             return list(data[records])
         return [data]
+
+    def bulk(
+        self,
+        action_key: str,
+        rows: Iterable[Mapping[str, Any] | ConnectorError],
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> Iterator[Result]:
+        """Run one action once per row of inputs; each row's result, in the rows' order.
+
+        A result is ``{"row": N, "data": ...}`` or ``{"row": N, "error": {"type",
+        "message", "exit_code"}}`` (rows count from 1); a bad row does not stop the others.
+        ``inputs`` are given to every row (a row's own values win). Up to ``concurrency``
+        calls run side by side, as many as Intercom's rate-limit window has room for.
+        ``journal`` names a file that makes the run resumable: started again with it, a
+        run skips the rows already done and never repeats a create whose answer was lost
+        (runtime/bulk.py). A row may also be a ``ConnectorError`` (a line of a file that
+        could not be read): it is that row's result.
+        """
+        action: ActionSpec = _known(action_key, "actions")
+        self.client  # noqa: B018 - the one client, built before the rows share it
+        opened = Journal(journal, action.key) if journal is not None else None
+
+        def check(given: Mapping[str, Any]) -> None:
+            validate(action, given)
+
+        def repeatable(given: Mapping[str, Any]) -> bool:
+            # an upsert (idempotent_if) is repeatable only with its key; a handler's action
+            # by its declared effect
+            template = action.request
+            if template is None or template.idempotent_if is None:
+                return action.idempotent
+            try:
+                values = validate(action, given).values
+            except ConnectorError:
+                return False
+            return values.get(template.idempotent_if) is not None
+
+        def results() -> Iterator[Result]:
+            try:
+                yield from run_rows(
+                    rows,
+                    check=check,
+                    call=lambda given: self.invoke(action.key, given)["data"],
+                    inputs=inputs,
+                    concurrency=concurrency,
+                    journal=opened,
+                    repeatable=repeatable,
+                )
+            finally:
+                if opened is not None:
+                    opened.close()
+
+        return results()
 
     def data_source(self, key: str, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """A dropdown's choices: ``{"result": [{"key": ..., "label": ...}, ...]}``."""

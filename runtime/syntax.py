@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import re
 
-import yaml
-
 from intercom_connector.runtime.errors import InputProblem, InputValidationError
 
 #: a quoted word in a parser's problem ('<scalar>', ','): kept only when it cannot be the file's
@@ -32,6 +30,8 @@ def syntax_error_text(source: str, error: Exception, text: str = "") -> str:
     ``text`` is what was parsed; it is needed only to place a YAML reader error (a
     character YAML does not allow), which knows its offset but not its line.
     """
+    import yaml  # only ever called with an error in hand
+
     where: tuple[int, int] | None = None
     if isinstance(error, json.JSONDecodeError):
         # json's messages end where it appends the position: "Invalid control character at"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +15,19 @@ from support import SPEC_PATH, TOKEN, HttpxOpenAPIRequest, LoopbackIntercom, Rec
 
 from intercom_connector import Connector
 from intercom_connector.runtime.client import RetryPolicy
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The user cache folder of every process the suite starts (runtime/cache.py): a fresh
+    one, so that the suite neither reads nor leaves entries in the real one."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if saved is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved
 
 
 @pytest.fixture

@@ -387,7 +387,8 @@ def test_a_wrong_read_ahead_guess_is_thrown_away(
     recorder: Recorder, connector: Connector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(client_module, "READ_AHEAD_AFTER", 0.0)  # read ahead on every page
-    # A custom attribute shaped like Intercom's paging fools the raw read-ahead guess.
+    # A custom attribute shaped like Intercom's paging, after the real paging (the guess
+    # looks from the end, where Intercom puts it), fools the raw read-ahead guess.
     decoy = {"custom_attributes": {"next": {"starting_after": "decoy"}}}
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -398,7 +399,7 @@ def test_a_wrong_read_ahead_guess_is_thrown_away(
             )
         if cursor is None:
             pages = {"type": "pages", "next": {"per_page": 1, "starting_after": "c1"}}
-            return httpx.Response(200, json={"data": [{"id": "1", **decoy}], "pages": pages})
+            return httpx.Response(200, json={"pages": pages, "data": [{"id": "1", **decoy}]})
         return httpx.Response(200, json={"type": "list", "data": [{"id": "2"}], "pages": {}})
 
     recorder.respond("GET", "/contacts", answer)

@@ -1,0 +1,464 @@
+"""Bulk runs: one action per row, side by side within the rate limit, resumable by journal.
+
+Behaviour is tested here (order, a bad row among good ones, exit status, 429s avoided, a
+run killed and started again); how fast it goes is measured in bench/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support import REPO, TOKEN, LoopbackIntercom, Recorder, body_of
+
+from intercom_connector import Connector
+from intercom_connector.runtime.bulk import Journal
+from intercom_connector.runtime.client import IntercomClient
+from intercom_connector.runtime.connection import connection_from_mapping
+from intercom_connector.sandbox import Faults, Sandbox, ServerHandle, serve
+
+CONNECTION = {"type": "access_token", "access_token": TOKEN}
+
+
+def cli(
+    *args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    return subprocess.run(
+        [sys.executable, "-m", "intercom_connector", *args],
+        capture_output=True,
+        text=True,
+        env={**base, **env},
+        input=stdin,
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
+def lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def sandbox_env(server: ServerHandle) -> dict[str, str]:
+    return {"INTERCOM_ACCESS_TOKEN": "sandbox-token", "INTERCOM_BASE_URL": server.url}
+
+
+def emails_in(sandbox: Sandbox, prefix: str) -> dict[str, int]:
+    with sandbox.store.transaction() as db:
+        rows = db.execute(
+            "SELECT email, COUNT(*) FROM contacts WHERE email LIKE ? GROUP BY email",
+            (f"{prefix}%",),
+        ).fetchall()
+    return dict(rows)
+
+
+# -- order and concurrency --------------------------------------------------------------
+
+
+def test_results_come_in_the_rows_order_while_the_calls_run_side_by_side() -> None:
+    """After the first call (which learns the rate-limit window), eight calls are held
+    until all eight have arrived (they ran side by side), then answered last row first:
+    the results still come in the rows' order."""
+    arrived: list[int] = []
+    lock = threading.Lock()
+    everyone = threading.Event()
+    turns = {n: threading.Event() for n in range(2, 10)}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        row = int(request.url.path.rsplit("/", 1)[1])
+        if row > 1:
+            with lock:
+                arrived.append(row)
+                if len(arrived) == 8:
+                    everyone.set()
+            assert everyone.wait(10), f"only rows {arrived} arrived side by side"
+            if row + 1 in turns:
+                assert turns[row + 1].wait(10)
+            turns[row].set()  # row N is answered only after row N+1 was
+        return httpx.Response(200, json={"type": "contact", "id": str(row)})
+
+    recorder = Recorder()
+    recorder.respond("GET", "/contacts/.*", answer)
+    rows = [{"contact_id": str(n)} for n in range(1, 10)]
+    with Connector(CONNECTION, transport=httpx.MockTransport(recorder)) as intercom:
+        results = list(intercom.bulk("get_contact", rows, concurrency=8))
+    assert [r["row"] for r in results] == list(range(1, 10))
+    assert [r["data"]["id"] for r in results] == [str(n) for n in range(1, 10)]
+
+
+def test_rows_are_merged_over_the_inputs_given_to_all() -> None:
+    recorder = Recorder()
+    recorder.on("POST", "/contacts", {"type": "contact", "id": "1"})
+    rows = [{"email": "a@example.com"}, {"email": "b@example.com", "role": "lead"}, {"role": ""}]
+    with Connector(CONNECTION, transport=httpx.MockTransport(recorder)) as intercom:
+        list(intercom.bulk("create_contact", rows, inputs={"role": "user", "name": "Same"}))
+    bodies = sorted((body_of(r) for r in recorder.requests), key=lambda b: b.get("email", ""))
+    assert [(b.get("email"), b["role"], b["name"]) for b in bodies] == [
+        (None, "user", "Same"),  # an empty value leaves the shared one in place
+        ("a@example.com", "user", "Same"),
+        ("b@example.com", "lead", "Same"),
+    ]
+
+
+# -- bad rows and exit status -------------------------------------------------------------
+
+
+def test_a_bad_row_is_reported_and_the_others_still_run(
+    recorder: Recorder, loopback: LoopbackIntercom
+) -> None:
+    def create(request: httpx.Request) -> httpx.Response:
+        email = body_of(request)["email"]
+        if email == "taken@example.com":
+            error = {"code": "conflict", "message": "A contact matching those details exists"}
+            return httpx.Response(409, json={"type": "error.list", "errors": [error]})
+        return httpx.Response(200, json={"type": "contact", "id": email})
+
+    recorder.respond("POST", "/contacts", create)
+    rows = "\n".join(
+        [
+            '{"email": "one@example.com"}',
+            "{not json",
+            '{"email": "taken@example.com"}',
+            '{"email": "two@example.com", "signed_up_at": "yesterday"}',
+            "",
+            '{"email": "three@example.com"}',
+        ]
+    )
+    env = {"INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": loopback.url}
+    done = cli("run", "create_contact", "--each", "-", env=env, stdin=rows)
+    results = lines(done.stdout)
+    assert [r["row"] for r in results] == [1, 2, 3, 4, 5]
+    assert results[0]["data"]["id"] == "one@example.com"
+    assert results[1]["error"]["exit_code"] == 2 and "line 2" in results[1]["error"]["message"]
+    assert (
+        results[2]["error"]["exit_code"] == 4 and results[2]["error"]["type"] == "IntercomAPIError"
+    )
+    assert results[3]["error"]["exit_code"] == 2
+    assert "Signed Up At" in results[3]["error"]["message"]  # by label, like any bad input
+    assert results[4]["data"]["id"] == "three@example.com"
+    assert done.returncode == 4  # Intercom's refusal is more serious than a bad row
+    sent = sorted(body_of(r)["email"] for r in recorder.requests)
+    assert sent == ["one@example.com", "taken@example.com", "three@example.com"]
+    assert TOKEN not in done.stdout + done.stderr
+
+
+def test_csv_rows_and_the_exit_status_of_the_most_serious_failure(
+    recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
+) -> None:
+    recorder.on("GET", "/contacts/ok", {"type": "contact", "id": "ok"})
+    failing = {"type": "error.list", "errors": [{"code": "server_error", "message": "down"}]}
+    recorder.on("GET", "/contacts/down", failing, status=503)
+    connection = tmp_path / "connection.json"
+    connection.write_text(json.dumps({**CONNECTION, "base_url": loopback.url, "max_attempts": 1}))
+    connection.chmod(0o600)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("contact_id\nok\n\ndown\nok\n")
+    done = cli("run", "get_contact", "--each", str(rows), "--connection", str(connection), env={})
+    results = lines(done.stdout)
+    assert [("data" in r, r.get("error", {}).get("exit_code")) for r in results] == [
+        (True, None),
+        (False, 5),
+        (True, None),
+    ]
+    assert done.returncode == 5
+
+
+def test_a_csv_header_naming_no_input_fails_before_anything_is_sent(
+    recorder: Recorder, loopback: LoopbackIntercom
+) -> None:
+    env = {"INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": loopback.url}
+    done = cli("run", "create_contact", "--each", "-", env=env, stdin="emial\nada@example.com\n")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "'emial'" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert recorder.requests == []
+
+
+def test_a_refused_token_stops_the_rows_that_follow(
+    recorder: Recorder, loopback: LoopbackIntercom
+) -> None:
+    refused = {"type": "error.list", "errors": [{"code": "unauthorized", "message": "no"}]}
+    recorder.on("GET", "/contacts/.*", refused, status=401)
+    env = {"INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": loopback.url}
+    rows = "\n".join(json.dumps({"contact_id": str(n)}) for n in range(200))
+    done = cli("run", "get_contact", "--each", "-", "--concurrency", "4", env=env, stdin=rows)
+    results = lines(done.stdout)
+    assert len(results) == 200 and all(r["error"]["exit_code"] == 3 for r in results)
+    assert len(recorder.requests) <= 8  # those already on their way, not 200
+    assert done.returncode == 3
+
+
+# -- the rate limit -------------------------------------------------------------------------
+
+
+class LimitedIntercom:
+    """A server with Intercom's windows on a fake clock that moves only when the client
+    waits: LIMIT requests a window, the rest answered 429."""
+
+    LIMIT = 10
+    WINDOW = 10.0
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+        self.lock = threading.Lock()
+        self.window_end = self.now + self.WINDOW
+        self.count = 0
+        self.refused = 0
+        self.windows_used = 1
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.sleeps.append(seconds)
+            self.now += seconds
+
+    def time(self) -> float:
+        return self.now
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        time.sleep(0.002)  # long enough for the calls to overlap
+        with self.lock:
+            self.in_flight -= 1
+            if self.now >= self.window_end:
+                self.window_end += self.WINDOW * ((self.now - self.window_end) // self.WINDOW + 1)
+                self.count = 0
+                self.windows_used += 1
+            self.count += 1
+            headers = {
+                "X-RateLimit-Limit": str(self.LIMIT),
+                "X-RateLimit-Remaining": str(max(0, self.LIMIT - self.count)),
+                "X-RateLimit-Reset": str(int(self.window_end)),
+            }
+            if self.count > self.LIMIT:
+                self.refused += 1
+                body = {"type": "error.list", "errors": [{"code": "rate_limit_exceeded"}]}
+                return httpx.Response(429, json=body, headers=headers)
+        contact = {"type": "contact", "id": request.url.path.rsplit("/", 1)[1]}
+        return httpx.Response(200, json=contact, headers=headers)
+
+
+def test_calls_side_by_side_stay_within_the_window_and_provoke_no_429() -> None:
+    server = LimitedIntercom()
+    rows = [{"contact_id": str(n)} for n in range(45)]
+    with Connector(CONNECTION) as intercom:
+        intercom._client = IntercomClient(  # the same client on the server's fake clock
+            connection_from_mapping(CONNECTION),
+            transport=httpx.MockTransport(server),
+            sleep=server.sleep,
+            clock=server.time,
+            wall_clock=server.time,
+        )
+        results = list(intercom.bulk("get_contact", rows, concurrency=8))
+    assert [r["data"]["id"] for r in results] == [str(n) for n in range(45)]
+    assert server.refused == 0
+    assert server.windows_used == 5  # 45 calls, 10 a window: every window filled
+    assert server.most_in_flight > 1
+
+
+# -- the journal ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_sandbox() -> Iterator[tuple[Sandbox, ServerHandle]]:
+    """A sandbox answering after 50 ms, so that a run killed has requests on their way."""
+    sandbox = Sandbox(":memory:", seed=False, faults=Faults(latency=0.05))
+    with serve(sandbox, threads=8) as server:
+        yield sandbox, server
+
+
+def journal_entries(path: Path) -> list[dict[str, Any]]:
+    entries = []
+    for line in path.read_bytes().splitlines()[1:]:
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut short by the kill
+    return entries
+
+
+def test_a_run_killed_and_started_again_never_repeats_a_create(
+    slow_sandbox: tuple[Sandbox, ServerHandle], tmp_path: Path
+) -> None:
+    sandbox, server = slow_sandbox
+    journal = tmp_path / "import.journal"
+    rows = tmp_path / "rows.ndjson"
+    count = 80
+    rows.write_text(
+        "".join(json.dumps({"email": f"kill-{n}@example.com"}) + "\n" for n in range(count))
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    args = [sys.executable, "-m", "intercom_connector", "run", "create_contact",
+            "--each", str(rows), "--journal", str(journal), "--concurrency", "4"]  # fmt: skip
+    first = subprocess.Popen(
+        args, env={**base, **sandbox_env(server)}, cwd=REPO,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not journal.exists() or sum("result" in e for e in journal_entries(journal)) < 12:
+        assert time.monotonic() < deadline and first.poll() is None, "the run did not get going"
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    entries = journal_entries(journal)
+    finished = {e["row"] for e in entries if "result" in e}
+    in_doubt = {e["row"] for e in entries if "sent" in e} - finished
+    assert 12 <= len(finished) < count
+    time.sleep(0.2)  # what the server still had on its way gets done
+
+    again = cli("run", "create_contact", "--each", str(rows), "--journal", str(journal),
+                env=sandbox_env(server))  # fmt: skip
+    results = lines(again.stdout)
+    assert [r["row"] for r in results] == list(range(1, count + 1))
+    unknown = {r["row"] for r in results if "error" in r}
+    assert unknown == in_doubt  # each create whose answer was lost, and nothing else
+    for row in unknown:
+        error = results[row - 1]["error"]
+        assert error["outcome_unknown"] is True and error["exit_code"] == 5
+        assert "outcome is unknown" in error["message"]
+    stored = emails_in(sandbox, "kill-")
+    assert set(stored.values()) == {1}  # no contact was created twice
+    done = {f"kill-{r['row'] - 1}@example.com" for r in results if "data" in r}
+    assert done <= set(stored) and len(done) == count - len(unknown)
+    assert again.returncode == (5 if unknown else 0)
+
+    third = cli("run", "create_contact", "--each", str(rows), "--journal", str(journal),
+                env=sandbox_env(server))  # fmt: skip
+    assert lines(third.stdout) == results  # nothing sent again: the same results
+    assert emails_in(sandbox, "kill-") == stored
+
+
+class _Crash(BaseException):
+    """The process dies while a request is on its way (nothing catches it)."""
+
+
+def interrupted_run(action: str, rows: list[dict[str, Any]], journal: Path, crash_on: str) -> None:
+    """A bulk run that dies while the request of the row ``crash_on`` is on its way."""
+    sandbox = Sandbox(":memory:")
+    transport = sandbox.transport()
+
+    def deliver(request: httpx.Request) -> httpx.Response:
+        response = transport.handle_request(request)
+        if crash_on in request.url.path + request.content.decode():
+            raise _Crash  # the request was done; its answer is lost with the process
+        return response
+
+    connection = {
+        "type": "access_token",
+        "access_token": sandbox.token,
+        "base_url": sandbox.base_url,
+    }
+    with (
+        Connector(connection, transport=httpx.MockTransport(deliver)) as intercom,
+        pytest.raises(_Crash),
+    ):
+        list(intercom.bulk(action, rows, journal=journal, concurrency=1))
+
+
+def test_a_lost_answer_is_sent_again_only_when_that_cannot_repeat_a_write(
+    tmp_path: Path,
+) -> None:
+    sandbox = Sandbox(":memory:")
+    connection = {
+        "type": "access_token",
+        "access_token": sandbox.token,
+        "base_url": sandbox.base_url,
+    }
+    ids = sandbox.add_contacts(3)
+
+    creates = tmp_path / "creates.journal"
+    rows = [{"email": f"lost-{n}@example.com"} for n in range(3)]
+    interrupted_run("create_contact", rows, creates, crash_on="lost-1@")
+    updates = tmp_path / "updates.journal"
+    changes = [{"contact_id": contact_id, "name": "Renamed"} for contact_id in ids]
+    interrupted_run("update_contact", changes, updates, crash_on=ids[1])
+
+    upserts = tmp_path / "upserts.journal"
+    companies = [{"company_id": "up-1"}, {"company_id": "up-2"}, {"name": "No Key"}]
+    interrupted_run("create_company", companies, upserts, crash_on="up-2")
+    keyless = tmp_path / "keyless.journal"
+    interrupted_run("create_company", companies, keyless, crash_on="No Key")
+
+    with Connector(connection, transport=sandbox.transport()) as intercom:
+        created = list(intercom.bulk("create_contact", rows, journal=creates))
+        updated = list(intercom.bulk("update_contact", changes, journal=updates))
+        upserted = list(intercom.bulk("create_company", companies, journal=upserts))
+        without_key = list(intercom.bulk("create_company", companies, journal=keyless))
+    assert ["data" in r for r in created] == [True, False, True]
+    assert created[1]["error"]["outcome_unknown"] is True
+    assert all("data" in r for r in updated)  # an update may be sent again: same outcome
+    assert all("data" in r for r in upserted)  # keyed on its Company ID: an upsert
+    assert without_key[2]["error"]["outcome_unknown"] is True  # a create like any other
+
+
+def test_a_journal_of_another_run_is_refused(tmp_path: Path) -> None:
+    recorder = Recorder()
+    recorder.on("GET", "/contacts/.*", {"type": "contact", "id": "x"})
+    journal = tmp_path / "run.journal"
+    with Connector(CONNECTION, transport=httpx.MockTransport(recorder)) as intercom:
+        list(intercom.bulk("get_contact", [{"contact_id": "1"}], journal=journal))
+        with pytest.raises(Exception, match="was written for get_contact, not get_company"):
+            intercom.bulk("get_company", [{"company_id": "1"}], journal=journal)
+        changed = list(intercom.bulk("get_contact", [{"contact_id": "2"}], journal=journal))
+    assert changed[0]["error"]["exit_code"] == 2
+    assert "other inputs" in changed[0]["error"]["message"]
+    assert len(recorder.requests) == 1
+    not_a_journal = tmp_path / "rows.ndjson"
+    not_a_journal.write_text('{"contact_id": "1"}\n')
+    with pytest.raises(Exception, match="is not a journal"):
+        Journal(not_a_journal, "get_contact")
+
+
+def test_journal_options_need_each(recorder: Recorder, loopback: LoopbackIntercom) -> None:
+    env = {"INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": loopback.url}
+    done = cli("run", "list_tags", "--journal", "x.journal", env=env)
+    assert done.returncode == 2 and "--journal goes with --each" in done.stderr
+    assert recorder.requests == []
+
+
+def test_progress_is_drawn_only_on_a_terminal(
+    recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
+) -> None:
+    recorder.on("GET", "/contacts/.*", {"type": "contact", "id": "x"})
+    rows = tmp_path / "rows.csv"
+    rows.write_text("contact_id\n" + "".join(f"{n}\n" for n in range(30)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    env.update({"INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": loopback.url})
+    command = [sys.executable, "-m", "intercom_connector", "run", "get_contact",
+               "--each", str(rows)]  # fmt: skip
+    piped = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    assert piped.returncode == 0 and piped.stderr == ""
+    assert len(piped.stdout.splitlines()) == 30
+    leader, follower = pty.openpty()
+    on_terminal = subprocess.run(
+        command, stdout=subprocess.PIPE, stderr=follower, text=True, env=env, cwd=REPO
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert on_terminal.returncode == 0
+    assert b"30 rows, 0 failed, in " in shown
+    assert on_terminal.stdout.count("\n") == 30 and "rows" not in on_terminal.stdout

@@ -1,0 +1,197 @@
+"""A start that does only what its command needs, from a manifest cache that is never stale.
+
+How long a start takes is measured in bench/ (cold start); here: that the quick schema check
+decides exactly as jsonschema does, that the cached manifest is the manifest, that a
+changed file is never answered from an old entry, and that ``run`` loads none of what it
+does not use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support import REPO, TOKEN, LoopbackIntercom, Recorder
+
+from intercom_connector.runtime import cache
+from intercom_connector.runtime.manifest import load_manifest, parse_manifest
+from intercom_connector.runtime.quick_schema import fits
+
+MANIFEST = load_manifest()
+
+
+def every_schema() -> list[tuple[str, dict[str, Any]]]:
+    """Each input's schema and each operation's whole input schema, as validation uses them
+    (each different schema once)."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    operations = [*MANIFEST.actions.values(), *MANIFEST.data_sources.values()]
+    for operation in operations:
+        found.append((operation.key, operation.input_schema))
+        found += [(f"{operation.key}.{s.key}", s.json_schema()) for s in operation.value_inputs]
+    for connection in MANIFEST.connections.values():
+        found += [(f"{connection.key}.{s.key}", s.json_schema()) for s in connection.inputs]
+    unique = {json.dumps(schema, sort_keys=True): (name, schema) for name, schema in found}
+    return list(unique.values())
+
+
+SCHEMAS = every_schema()
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(["", "us", "eu", "GET", "json", "1", "0", "15", "abc", "desc", "user"]),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["key", "value", "a", "role", "page"]), inner, max_size=3),
+    ),
+    max_leaves=6,
+)
+
+
+def candidates(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Values near what ``schema`` accepts (its own properties filled), and anything else."""
+    properties = schema.get("properties")
+    if not properties:
+        return values
+    filled = st.fixed_dictionaries({}, optional={key: values for key in properties})
+    return st.one_of(filled, values)
+
+
+@pytest.mark.parametrize(("name", "schema"), SCHEMAS, ids=[name for name, _ in SCHEMAS])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_quick_check_decides_as_jsonschema_does(
+    name: str, schema: dict[str, Any], data: st.DataObject
+) -> None:
+    value = data.draw(candidates(schema))
+    quick = fits(schema, value)
+    if quick is not None:
+        assert quick == jsonschema.Draft202012Validator(schema).is_valid(value), (name, value)
+
+
+@pytest.mark.parametrize(
+    ("schema", "value"),
+    [
+        ({"type": "number", "minimum": 1}, float("nan")),  # never below a minimum
+        ({"type": "number", "maximum": 1}, float("inf")),
+        ({"type": "integer"}, 1.0),  # an integer in Draft 2020-12
+        ({"type": "integer"}, True),  # a boolean is not
+        ({"type": "number"}, False),
+        ({"type": "string", "minLength": 1}, "ü"),
+        ({"type": "string", "minLength": 1}, ""),
+        ({"pattern": "^[1-9][0-9]*$"}, 12),  # a pattern only constrains text
+        ({"pattern": "^[1-9][0-9]*$"}, "012"),
+        ({"type": "object", "additionalProperties": {"type": "string"}}, {"a": 1}),
+        ({"type": "array", "items": {"type": "string"}}, ["a", None]),
+        ({"properties": {"a": {"type": "string"}}, "required": ["a"]}, {}),
+        ({"enum": ["asc", "desc"]}, "ASC"),
+    ],
+)
+def test_the_quick_check_agrees_on_the_edges(schema: dict[str, Any], value: Any) -> None:
+    assert fits(schema, value) == jsonschema.Draft202012Validator(schema).is_valid(value)
+
+
+def test_the_quick_check_leaves_what_it_does_not_know_to_jsonschema() -> None:
+    assert fits({"type": "string", "format": "email"}, "x") is None  # another keyword
+    assert fits({"enum": [1, 2]}, True) is None  # enum of numbers: jsonschema's equality
+    assert fits({"type": "string"}, b"bytes") is None  # not JSON data
+    # "items" after "prefixItems" holds for the rest only; the combinators, conditions and
+    # references are jsonschema's
+    assert fits({"prefixItems": [{"type": "integer"}], "items": {"type": "string"}}, [1]) is None
+    for keyword, sub in [
+        ("oneOf", [{"type": "string"}]),
+        ("anyOf", [{"type": "string"}]),
+        ("allOf", [{"type": "string"}]),
+        ("not", {"type": "integer"}),
+        ("if", {"type": "string"}),
+        ("const", "x"),
+        ("propertyNames", {"pattern": "^x"}),
+        ("$ref", "#/$defs/x"),
+    ]:
+        assert fits({keyword: sub}, "x") is None, keyword
+
+
+def test_the_cached_manifest_is_the_manifest() -> None:
+    text = (REPO / "connector.yaml").read_text(encoding="utf-8")
+    assert load_manifest() == parse_manifest(text)
+
+
+@pytest.fixture
+def folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, bool]]:
+    places = [(tmp_path / "beside-the-code", False), (tmp_path / "user", True)]
+    monkeypatch.setattr(cache, "folders", lambda: places)
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    return places
+
+
+def test_a_changed_source_is_never_answered_from_an_old_entry(
+    folders: list[tuple[Path, bool]],
+) -> None:
+    builds: list[bytes] = []
+
+    def build(text: bytes) -> Any:
+        builds.append(text)
+        return {"label": text.decode()}
+
+    assert cache.remembered("m", [b"one"], lambda: build(b"one")) == {"label": "one"}
+    assert cache.remembered("m", [b"one"], lambda: build(b"one")) == {"label": "one"}
+    assert cache.remembered("m", [b"two"], lambda: build(b"two")) == {"label": "two"}
+    assert cache.remembered("m", [b"one", b""], lambda: build(b"one+")) == {"label": "one+"}
+    assert builds == [b"one", b"two", b"one+"]  # the second call was the only one remembered
+
+
+def test_an_entry_cut_short_is_built_again(folders: list[tuple[Path, bool]]) -> None:
+    cache.remembered("m", [b"x"], lambda: {"n": 1})
+    (entry,) = folders[0][0].glob("m-*.json")
+    entry.write_bytes(entry.read_bytes()[:5])
+    assert cache.remembered("m", [b"x"], lambda: {"n": 2}) == {"n": 2}
+
+
+def test_what_json_cannot_carry_exactly_is_not_kept(folders: list[tuple[Path, bool]]) -> None:
+    cache.remembered("m", [b"x"], lambda: {1: "a number key"})
+    assert not list(folders[0][0].glob("m-*.json"))
+
+
+def test_the_user_folder_is_private_and_read_only_when_it_stays_so(
+    folders: list[tuple[Path, bool]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # nothing beside the code, then
+    cache.remembered("m", [b"x"], lambda: {"n": 1})
+    user = folders[1][0]
+    (entry,) = user.glob("m-*.json")
+    assert not folders[0][0].exists() or not any(folders[0][0].iterdir())
+    assert user.stat().st_mode & 0o777 == 0o700
+    assert cache.remembered("m", [b"x"], lambda: {"n": 2}) == {"n": 1}
+    entry.chmod(0o666)  # anyone may have changed it: not trusted
+    assert cache.remembered("m", [b"x"], lambda: {"n": 3}) == {"n": 3}
+
+
+def test_run_loads_neither_yaml_nor_jsonschema_nor_authlib(
+    recorder: Recorder, loopback: LoopbackIntercom
+) -> None:
+    recorder.on("GET", "/contacts/abc", {"type": "contact", "id": "abc"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    env.update({"INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": loopback.url})
+    command = [sys.executable, "-X", "importtime", "-m", "intercom_connector",
+               "run", "get_contact", "-i", "contact_id=abc"]  # fmt: skip
+    for _ in range(2):  # the first start may build the cache; the second reads it
+        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    assert done.returncode == 0 and json.loads(done.stdout)["data"]["id"] == "abc"
+    loaded = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    for heavy in ("yaml", "jsonschema", "authlib", "intercom_connector.hosts.login"):
+        assert heavy not in loaded
+    assert "intercom_connector.runtime.manifest" in loaded  # (the import trace works)
