@@ -433,11 +433,12 @@ class IntercomClient:
                 ) from None
             except httpx.TransportError as exc:
                 self._window.release(None)
-                sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                if (safe or not sent) and attempts.can_retry():
+                reached = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if (safe or not reached) and attempts.can_retry():
                     self._sleep(attempts.backoff())
                     continue
-                raise self._transport_error(exc, method, url, attempts.count, sent, safe) from None
+                lost = self._transport_error(exc, method, url, attempts.count, reached, safe)
+                raise lost from None
             except BaseException:
                 self._window.release(None)
                 raise

@@ -299,7 +299,7 @@ class Connector:
         (runtime/bulk.py). A row may also be a ``ConnectorError`` (a line of a file that
         could not be read): it is that row's result.
         """
-        action = _known(action_key, "actions")
+        action: ActionSpec = _known(action_key, "actions")
         self.client  # noqa: B018 - the one client, built before the rows share it
         opened = Journal(journal, action.key) if journal is not None else None
 
