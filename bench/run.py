@@ -221,9 +221,9 @@ def search_split(quick: bool) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def big_pages() -> dict[str, Any]:
+def big_pages(contacts: int) -> dict[str, Any]:
     """CLI Fetch All of records of about 1.8 KB at 20 ms, vs pages x round trip."""
-    contacts, per_page = 10_000, 150
+    per_page = 150
     with list_server(contacts, latency_ms=20, extra=["--big"]) as url:
         page = httpx.get(f"{url}/contacts", params={"per_page": per_page}, timeout=30).content
         round_trip = rtt(url, 10)
@@ -433,7 +433,7 @@ def main() -> None:
         "cold_start": cold_start(),
         "memory": memory(),
         "search": search_split(args.quick),
-        "big_pages": big_pages(),
+        "big_pages": [big_pages(n) for n in ([10_000] if args.quick else [10_000, 50_000])],
         "bulk": bulk(args.quick),
     }
     (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")

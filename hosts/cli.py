@@ -34,6 +34,7 @@ from intercom_connector.runtime.errors import (
     InputProblem,
     InputValidationError,
 )
+from intercom_connector.runtime.listing import freeze_start_up
 from intercom_connector.runtime.manifest import ActionSpec, OperationSpec, load_manifest
 from intercom_connector.runtime.shim import Connector
 from intercom_connector.runtime.syntax import InputFileError, syntax_error_text
@@ -687,6 +688,7 @@ def _parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
+    freeze_start_up()
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser_for(argv)
     args = parser.parse_args(argv)

@@ -261,18 +261,20 @@ def _digits(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-@dataclass
 class _Attempts:
     """The bookkeeping of one logical request across its retries."""
 
-    policy: RetryPolicy
-    override: RequestRetry | None
-    clock: Callable[[], float]
-    started: float = 0.0
-    count: int = 0
+    # a plain class: a dataclass's generated methods are compiled at every start
+    __slots__ = ("clock", "count", "override", "policy", "started")
 
-    def __post_init__(self) -> None:
-        self.started = self.clock()
+    def __init__(
+        self, policy: RetryPolicy, override: RequestRetry | None, clock: Callable[[], float]
+    ) -> None:
+        self.policy = policy
+        self.override = override
+        self.clock = clock
+        self.started = clock()
+        self.count = 0
 
     @property
     def limit(self) -> int:
@@ -431,13 +433,12 @@ class IntercomClient:
                 ) from None
             except httpx.TransportError as exc:
                 self._window.release(None)
-                written = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                if (safe or not written) and attempts.can_retry():
+                reached = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if (safe or not reached) and attempts.can_retry():
                     self._sleep(attempts.backoff())
                     continue
-                raise self._transport_error(
-                    exc, method, url, attempts.count, written, safe
-                ) from None
+                lost = self._transport_error(exc, method, url, attempts.count, reached, safe)
+                raise lost from None
             except BaseException:
                 self._window.release(None)
                 raise

@@ -75,6 +75,21 @@ class RecordStream:
         return envelope
 
 
+#: whether the objects frozen in this process were frozen by ``freeze_start_up``
+_frozen_at_start_up = False
+
+
+def freeze_start_up() -> None:
+    """For a process that runs one command and exits (the CLI): what it imported to start
+    lives as long as the process, so the cyclic collector is told not to scan it again
+    and again (a tenth of a short command's start-up). A Fetch All may freeze more and
+    give it all back (``envelope``)."""
+    global _frozen_at_start_up
+    if not gc.get_freeze_count() and gc.isenabled():
+        gc.freeze()
+        _frozen_at_start_up = True
+
+
 @contextmanager
 def _out_of_the_collectors_way() -> Iterator[Any]:
     """While a Fetch All gathers tens of thousands of records, keep the cyclic collector
@@ -84,9 +99,10 @@ def _out_of_the_collectors_way() -> Iterator[Any]:
     exists into the permanent generation, and ``gc.unfreeze()`` gives it back at the end:
     the collector stays enabled and keeps collecting whatever is created meanwhile, and
     nothing is lost, only looked at later. A process that froze objects itself (a
-    pre-forking server does) is left alone, since unfreezing would undo its freeze.
+    pre-forking server does) is left alone, since unfreezing would undo its freeze; what
+    ``freeze_start_up`` froze may be given back.
     """
-    if gc.get_freeze_count() or not gc.isenabled():
+    if (gc.get_freeze_count() and not _frozen_at_start_up) or not gc.isenabled():
         yield lambda: None
         return
     try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from intercom_connector.runtime.client import IntercomClient, build_path
 from intercom_connector.runtime.errors import InputRefusal
@@ -101,8 +101,7 @@ def send(client: IntercomClient, request: Request) -> Any:
         raise _by_input(request, refusal) from None
 
 
-@dataclass(frozen=True)
-class PagingValues:
+class PagingValues(NamedTuple):
     """The paging inputs of one list call, as validated (absent ones None)."""
 
     fetch_all: bool = False

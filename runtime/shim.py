@@ -23,8 +23,7 @@ import os
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -62,8 +61,7 @@ from intercom_connector.runtime.operations import (
 from intercom_connector.runtime.quick_schema import schema_errors
 
 
-@dataclass(frozen=True)
-class Validated:
+class Validated(NamedTuple):
     """An operation's inputs after validation: every key present, and which were given."""
 
     values: dict[str, Any]

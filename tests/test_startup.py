@@ -195,3 +195,26 @@ def test_run_loads_neither_yaml_nor_jsonschema_nor_authlib(
     for heavy in ("yaml", "jsonschema", "authlib", "intercom_connector.hosts.login"):
         assert heavy not in loaded
     assert "intercom_connector.runtime.manifest" in loaded  # (the import trace works)
+
+
+def test_what_the_cli_freezes_at_start_up_leaves_fetch_all_its_own_freezing() -> None:
+    """The CLI keeps the collector off what it imported; a Fetch All then still sets each
+    page's records aside as they arrive (the collector would rescan them), and gives
+    everything back at the end."""
+    code = """
+import gc
+from intercom_connector.runtime.listing import RecordStream, freeze_start_up
+freeze_start_up()
+at_start = gc.get_freeze_count()
+seen = []
+def pages():
+    for n in range(3):
+        seen.append(gc.get_freeze_count())
+        yield {"data": [{"id": f"{n}-{i}"} for i in range(1000)]}
+envelope = RecordStream(pages()).envelope()
+print(at_start > 0, seen[2] > seen[1] > seen[0] > 0, gc.get_freeze_count(), len(envelope["data"]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert done.stdout.split() == ["True", "True", "0", "3000"], done.stderr
