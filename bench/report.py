@@ -117,6 +117,7 @@ def _targets(results: dict[str, Any]) -> list[str]:
     ]
     for run in bulk["faults"]:
         exact = run["done_once"] == run["done"] and not run["duplicated"] and not run["lost"]
+        exact = exact and not run.get("wrong_answer")
         every = run["done"] == run["rows"]
         lines.append(
             f"| fault run (5xx, 429, drops, killed and restarted with its journal): every row "
@@ -205,6 +206,13 @@ def _new_sections(results: dict[str, Any]) -> list[str]:
             f"{run['unknown_made']}), {run['duplicated']} duplicated, {run['lost']} lost; a "
             f"further run sent nothing: {'yes' if run['rerun_sent_nothing'] else 'NO'}."
         )
+        if run.get("sent_again_409"):
+            lines[-1] = lines[-1][:-1] + (
+                f"; {run['sent_again_409']} creates whose answer was lost were sent again and "
+                "answered 409 (the server, like Intercom, keeps one user per email), each "
+                "settled as the contact the 409 named: every row's answer the contact made "
+                f"for its email: {'yes' if not run['wrong_answer'] else 'NO'}."
+            )
     lines.append("")
     return lines
 

@@ -368,6 +368,16 @@ def bulk_faults(folder: Path, action: str, rows: int = 2_000) -> dict[str, Any]:
     done = [r for r in results if "data" in r]
     unknown = [r for r in results if "error" in r and r["error"].get("outcome_unknown")]
     made = before["companies_upserted" if action == "create_company" else "contacts_created"]
+    # a contact row's answer must be the contact the server made for its email (for one
+    # whose answer was lost: what the 409 to its second sending named)
+    ids = before.get("contacts_made", {})
+    wrong = [
+        r
+        for r in done
+        if action == "create_contact" and ids.get(_key(r, action)) != r["data"]["id"]
+    ]
+    faults = dict(before["refused"])
+    settled = faults.pop("conflict", 0)
     journaled: dict[int, int] = {}
     for line in journal.read_bytes().splitlines()[1:]:
         try:
@@ -386,7 +396,7 @@ def bulk_faults(folder: Path, action: str, rows: int = 2_000) -> dict[str, Any]:
         "unknown_made": sum(1 for r in unknown if _row_key(r["row"], action) in made),
         "rerun_sent_nothing": after["last_answer"] == before["last_answer"]
         and again["results"] == results,
-        "faults": before["refused"],
+        "faults": faults, "sent_again_409": settled, "wrong_answer": len(wrong),
     }  # fmt: skip
 
 

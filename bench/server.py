@@ -3,7 +3,8 @@
 It answers ``GET /contacts`` (cursor pages), ``GET /contacts/{id}``, ``POST
 /contacts/search`` (the created_at ranges a split Fetch All asks for, by calendar day,
 sorted by created_at), ``POST /contacts`` and ``POST /companies`` (creates, kept in
-memory, counted per email and company_id), ``POST /companies/list`` (page numbers),
+memory, counted per email and company_id; a second user with an email is a 409 naming the
+first, as Intercom answers), ``POST /companies/list`` (page numbers),
 ``GET /ping`` and ``GET /bench/stats`` (what was created, and when the first and the last
 request came). Listed records are encoded once at start, so that what is measured is the
 client, not the server. ``--latency`` delays every answer like a distant API,
@@ -96,9 +97,15 @@ def company(number: int) -> dict[str, Any]:
 
 
 class Refused(Exception):
-    def __init__(self, status: int, code: str, headers: list[tuple[str, str]] | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        headers: list[tuple[str, str]] | None = None,
+        message: str = "bench",
+    ):
         super().__init__(code)
-        self.status, self.code, self.headers = status, code, headers or []
+        self.status, self.code, self.headers, self.message = status, code, headers or [], message
 
 
 class Dropped(Exception):
@@ -128,6 +135,8 @@ class ListServer:
         self.window_start = 0.0
         self.window_count = 0
         self.created: Counter[str] = Counter()
+        #: email -> id of the user made with it (Intercom keeps one user per email)
+        self.made: dict[str, str] = {}
         self.companies_made: Counter[str] = Counter()
         self.first_request: float | None = None
         self.last_answer = 0.0
@@ -157,7 +166,10 @@ class ListServer:
                 raise Dropped
         except Refused as refusal:
             self.refused[refusal.code] += 1
-            error = {"type": "error.list", "errors": [{"code": refusal.code, "message": "bench"}]}
+            error = {
+                "type": "error.list",
+                "errors": [{"code": refusal.code, "message": refusal.message}],
+            }
             return self._answer(start, refusal.status, json.dumps(error).encode(), refusal.headers)
         except Dropped:
             self.refused["dropped"] += 1
@@ -272,12 +284,22 @@ class ListServer:
         return _page(chunk, matches, pages)
 
     def _create_contact(self, body: dict[str, Any]) -> bytes:
-        email = str(body.get("email"))
-        with self.lock:
-            self.created[email] += 1  # no uniqueness check: a repeat would show as 2
+        """Made once per email, as Intercom does for users: a second create of the same email
+        is a 409 naming the contact that has it (as Intercom words it)."""
+        email, role = str(body.get("email")), body.get("role", "user")
         number = int(hashlib.sha1(email.encode()).hexdigest()[:12], 16)
-        record = {**contact(number), "email": email, "role": body.get("role", "user")}
-        return json.dumps(record).encode()
+        now = int(time.time())
+        record = {**contact(number), "email": email, "role": role,
+                  "created_at": now, "updated_at": now, "signed_up_at": now}  # fmt: skip
+        with self.lock:
+            existing = self.made.get(email) if role == "user" else None
+            if existing is None:
+                self.created[email] += 1
+                encoded = json.dumps(record).encode()
+                self.made[email], self.by_id[record["id"]] = record["id"], encoded
+                return encoded
+        message = f"A contact matching those details already exists with id={existing}"
+        raise Refused(409, "conflict", message=message)
 
     def _create_company(self, body: dict[str, Any]) -> bytes:
         key = str(body.get("company_id"))
@@ -296,7 +318,7 @@ class ListServer:
     def _stats(self) -> bytes:
         with self.lock:
             return json.dumps({
-                "contacts_created": dict(self.created),
+                "contacts_created": dict(self.created), "contacts_made": dict(self.made),
                 "companies_upserted": dict(self.companies_made),
                 "first_request": self.first_request, "last_answer": self.last_answer,
                 "refused": dict(self.refused),

@@ -13,8 +13,11 @@ request is sent the journal says so; once its result is known the journal holds 
 started again with the same journal re-emits the results of the rows that succeeded (and
 of those whose outcome is unknown) without sending anything, and runs the others. A row
 whose request went out but whose answer never came (the process was killed, the network
-dropped) is run again only when that cannot repeat a write; a create is reported with its
-outcome unknown instead, so that it is checked in Intercom rather than made twice.
+dropped) is run again only when that cannot repeat a write: an update, an upsert with its
+key, or a create that Intercom refuses to repeat for the same unique value (a contact's
+email or external ID: the 409 then names what the lost attempt made, see
+``IntercomClient.create``). Any other create is reported with its outcome unknown instead,
+so that it is checked in Intercom rather than made twice.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -114,6 +118,8 @@ class Journal:
         self._lock = threading.Lock()
         #: row -> (what an earlier run left: "sent" or "result", input digest, offset, length)
         self._earlier: dict[int, tuple[str, str, int, int]] = {}
+        #: row -> the unix time an earlier run first sent it
+        self._first_sent: dict[int, float] = {}
         try:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         except OSError as exc:
@@ -136,6 +142,10 @@ class Journal:
                     self._check_header(entry, action)
                 elif entry is not None and isinstance(entry.get("row"), int):
                     kind = "result" if "result" in entry else "sent"
+                    at = entry.get("at")
+                    if kind == "sent" and isinstance(at, int | float):
+                        row = entry["row"]
+                        self._first_sent[row] = min(at, self._first_sent.get(row, at))
                     self._earlier[entry["row"]] = (
                         kind,
                         str(entry.get("inputs")),
@@ -169,8 +179,12 @@ class Journal:
             result = entry.get("result") if entry else None
         return kind, inputs, result
 
+    def first_sent(self, row: int) -> float | None:
+        """The unix time at which an earlier run first sent ``row`` (None: never, or unknown)."""
+        return self._first_sent.get(row)
+
     def sent(self, row: int, inputs: str) -> None:
-        self._append({"row": row, "inputs": inputs, "sent": True})
+        self._append({"row": row, "inputs": inputs, "sent": True, "at": time.time()})
 
     def finished(self, row: int, inputs: str, result: Result) -> None:
         self._append({"row": row, "inputs": inputs, "result": result})
@@ -204,7 +218,7 @@ def run_rows(
     rows: Iterable[Row],
     *,
     check: Callable[[Mapping[str, Any]], None],
-    call: Callable[[Mapping[str, Any]], Any],
+    call: Callable[[Mapping[str, Any], float | None], Any],
     inputs: Mapping[str, Any] | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     journal: Journal | None = None,
@@ -213,22 +227,24 @@ def run_rows(
     """Every row's result, in the rows' order, while later rows run side by side.
 
     ``check(inputs)`` raises for inputs that are not valid (nothing is sent for them);
-    ``call(inputs)`` runs the action and returns its data. ``inputs`` are merged under
-    every row. ``repeatable(inputs)``: running that row twice cannot make a second write,
-    so when an earlier run lost its answer it is run again rather than reported unknown.
+    ``call(inputs, since)`` runs the action and returns its data (``since``: the unix time
+    an earlier run first sent the row, its answer lost). ``inputs`` are merged under every
+    row. ``repeatable(inputs)``: sending that row again cannot make a second write (an
+    update, an upsert, a create Intercom refuses to repeat), so when an earlier run lost its
+    answer it is run again rather than reported unknown.
     """
     width = max(1, min(MAX_CONCURRENCY, concurrency))
     base = dict(inputs or {})
     stop = _Stop()
 
-    def run(number: int, given: Mapping[str, Any], key: str) -> Result:
+    def run(number: int, given: Mapping[str, Any], key: str, since: float | None) -> Result:
         try:
             if stop.error is not None:
                 raise _not_sent(stop)
             check(given)
             if journal is not None:
                 journal.sent(number, key)
-            result: Result = {"row": number, "data": call(given)}
+            result: Result = {"row": number, "data": call(given, since)}
         except ConnectorError as error:
             if isinstance(error, AuthenticationError | ConnectionConfigError) and not stop.error:
                 stop.error, stop.row = error, number
@@ -254,7 +270,7 @@ def run_rows(
 
 def _schedule(
     pool: ThreadPoolExecutor,
-    run: Callable[[int, Mapping[str, Any], str], Result],
+    run: Callable[[int, Mapping[str, Any], str, float | None], Result],
     number: int,
     row: Row,
     base: Mapping[str, Any],
@@ -279,13 +295,18 @@ def _schedule(
                 "rows changed since, so this journal belongs to another run; use a new one"
             )
             return _known({"row": number, "error": error_json(JournalError(journal.path, problem))})
-        if result is not None and ("data" in result or result["error"].get("outcome_unknown")):
+        if result is not None and "data" in result:
             return _known(result)  # done in an earlier run: not sent again
-        if kind == "sent" and not repeatable(given):
+        lost = kind == "sent" or (result is not None and result["error"].get("outcome_unknown"))
+        if lost and not repeatable(given):
+            if result is not None:
+                return _known(result)  # reported unknown by an earlier run: still unknown
             unknown = _lost(number)
             journal.finished(number, key, unknown)
             return _known(unknown)
-    return pool.submit(run, number, given, key)
+        if lost:
+            return pool.submit(run, number, given, key, journal.first_sent(number))
+    return pool.submit(run, number, given, key, None)
 
 
 def _absent(value: Any) -> bool:

@@ -29,8 +29,10 @@ import orjson
 
 from intercom_connector.runtime.connection import Connection
 from intercom_connector.runtime.errors import (
+    ConnectorError,
     InputRefusal,
     IntercomAPIError,
+    NotFoundError,
     TransportError,
     error_class_for_status,
 )
@@ -52,6 +54,16 @@ UNKNOWN_OUTCOME = (
     "The request may have reached Intercom: its outcome is unknown, so it was not repeated. "
     "Check in Intercom whether the object was created before retrying."
 )
+SENT_AGAIN = (
+    "It was sent {count} times and no answer came back: Intercom refuses a second record "
+    "with the same unique value (email or external ID), so at most one was made, but "
+    "whether one was is unknown. Check in Intercom before retrying."
+)
+#: a record a 409 names is the lost create's when made at most this long (seconds) before
+#: the create was first sent: the two clocks apart, and Intercom's whole seconds
+SETTLE_SKEW = 60.0
+#: how Intercom's 409 names the record that holds the value ("...already exists with id=...")
+_NAMED_ID = re.compile(r"\bid=([A-Za-z0-9_-]+)")
 
 
 @dataclass(frozen=True)
@@ -389,6 +401,71 @@ class IntercomClient:
             **options,
         )
         return json_body(response, method, path)
+
+    def create(
+        self,
+        path: str,
+        *,
+        json: Any,
+        read: str,
+        path_params: Mapping[str, str] | None = None,
+        since: float | None = None,
+    ) -> Any:
+        """POST a create that Intercom refuses to repeat; its answer, even when one was lost.
+
+        Intercom answers a create whose unique value (a user's email or external ID) another
+        record already has with 409, naming that record. So a create whose answer was lost
+        (a dropped connection, a 5xx) is sent again, as often as the retry policy allows:
+        made once either way. A 409 to a create sent again names what the lost attempt made
+        when that record was made since the first attempt (less ``SETTLE_SKEW``): read at
+        ``read`` (``{id}`` its id), it is the answer. Otherwise the record was there before,
+        and the 409 is the answer the first attempt got too. ``since`` is the unix time at
+        which an earlier run first sent this create (its answer lost with that run).
+        """
+        first = self._wall_clock() if since is None else since
+        resent = since is not None
+        attempts = _Attempts(self.retry, None, self._clock)
+        while True:
+            attempts.count += 1
+            try:
+                return self.request("POST", path, path_params=path_params, json=json)
+            except IntercomAPIError as error:
+                if resent and error.status == 409:
+                    made = self._made_since(error, read, first)
+                    if made is not None:
+                        return made
+                    raise
+                if not error.outcome_unknown:
+                    raise
+                lost: IntercomAPIError | TransportError = error
+            except TransportError as error:
+                if not error.outcome_unknown:
+                    raise
+                lost = error
+            if not attempts.can_retry():
+                if resent:
+                    again = SENT_AGAIN.format(count=attempts.count)
+                    lost.args = (str(lost.args[0]).replace(UNKNOWN_OUTCOME, again),)
+                raise lost
+            resent = True
+            self._sleep(attempts.backoff())
+
+    def _made_since(self, conflict: IntercomAPIError, read: str, first: float) -> Any:
+        """The record a 409 names when it was made since ``first``, else None."""
+        named = _NAMED_ID.search(conflict.message)
+        if named is None:
+            return None
+        try:
+            record = self.request("GET", read, path_params={"id": named.group(1)})
+        except NotFoundError:
+            return None  # gone since: what holds the value is not known to be ours
+        except ConnectorError as error:
+            error.outcome_unknown = True  # the create was made or not: that is not known
+            raise
+        made = record.get("created_at") if isinstance(record, dict) else None
+        if isinstance(made, int | float) and made >= first - SETTLE_SKEW:
+            return record
+        return None
 
     def send(
         self,

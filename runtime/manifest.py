@@ -135,6 +135,9 @@ class RequestTemplate:
     ``path`` placeholders are input keys (percent-encoded when sent); ``query`` and
     ``body`` map a field sent to the input that gives it (an input left empty is not
     sent). ``idempotent_if`` names an input that makes the call an upsert when given.
+    ``unique_by`` (inputs, unless, read): a create Intercom refuses to repeat for the same
+    value of one of those inputs (a 409 naming the record that has it), so a create whose
+    answer was lost can be settled (runtime/client.py, ``IntercomClient.create``).
     """
 
     method: str
@@ -143,6 +146,9 @@ class RequestTemplate:
     body: Mapping[str, str] | None = None
     idempotent: bool | None = None
     idempotent_if: str | None = None
+    unique_by: tuple[str, ...] = ()
+    unique_unless: Mapping[str, str] = field(default_factory=dict)
+    unique_read: str | None = None
 
     @property
     def path_inputs(self) -> tuple[str, ...]:
@@ -438,6 +444,7 @@ def _request(
     if raw is None:
         return None
     path_inputs = _PLACEHOLDER.findall(raw["path"])
+    unique = raw.get("unique_by") or {}
     query = dict(raw.get("query") or {})
     body = raw.get("body")
     if body == "inputs":
@@ -451,6 +458,9 @@ def _request(
         body=dict(body) if body is not None else None,
         idempotent=raw.get("idempotent"),
         idempotent_if=raw.get("idempotent_if"),
+        unique_by=tuple(unique.get("inputs", ())),
+        unique_unless=dict(unique.get("unless") or {}),
+        unique_read=unique.get("read"),
     )
 
 
@@ -489,6 +499,7 @@ def _check_operation(
         used = {*template.path_inputs, *template.query.values(), *(template.body or {}).values()}
         if template.idempotent_if:
             used.add(template.idempotent_if)
+        used.update(template.unique_by, template.unique_unless)
         unknown = sorted(used - keys)
         if unknown:
             raise ManifestError(f"{where}.request: names unknown inputs {unknown}")

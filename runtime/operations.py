@@ -53,6 +53,9 @@ class Request:
     paging: str | None = None
     scroll_path: str | None = None
     inputs: Mapping[str, str] = field(default_factory=dict)
+    #: a create Intercom refuses to repeat: where the record a 409 names is read
+    #: (``IntercomClient.create``); None for any other request
+    unique_read: str | None = None
 
 
 def given(**fields: Any) -> dict[str, Any]:
@@ -69,6 +72,9 @@ def from_template(template: RequestTemplate, values: Mapping[str, Any]) -> Reque
     if template.body is not None:
         body = given(**{wire: values.get(key) for wire, key in template.body.items()})
     fields = {**template.query, **(template.body or {})}
+    unique = any(values.get(key) not in (None, "") for key in template.unique_by) and not any(
+        values.get(key) == value for key, value in template.unique_unless.items()
+    )
     return Request(
         method=template.method,
         path=template.path,
@@ -77,6 +83,7 @@ def from_template(template: RequestTemplate, values: Mapping[str, Any]) -> Reque
         body=body,
         idempotent=idempotent,
         inputs={wire: key for wire, key in fields.items() if wire != key},
+        unique_read=template.unique_read if unique else None,
     )
 
 
@@ -86,9 +93,21 @@ def _by_input(request: Request, refusal: InputRefusal) -> InputRefusal:
     return InputRefusal(key, refusal.problem) if key else refusal
 
 
-def send(client: IntercomClient, request: Request) -> Any:
-    """Send one request; Intercom's decoded answer."""
+def send(client: IntercomClient, request: Request, since: float | None = None) -> Any:
+    """Send one request; Intercom's decoded answer.
+
+    ``since``: an earlier run sent this request at that unix time and its answer was lost
+    (a create with a unique value is settled by it; see ``IntercomClient.create``).
+    """
     try:
+        if request.unique_read is not None and request.body is not None:
+            return client.create(
+                request.path,
+                json=request.body,
+                read=request.unique_read,
+                path_params=request.path_params,
+                since=since,
+            )
         return client.request(
             request.method,
             request.path,

@@ -247,7 +247,9 @@ class Connector:
             return from_template(operation.request, values)
         return handler(self.client, **values)
 
-    def _call(self, action_key: str, inputs: Mapping[str, Any] | None) -> Any:
+    def _call(
+        self, action_key: str, inputs: Mapping[str, Any] | None, since: float | None = None
+    ) -> Any:
         action = _known(action_key, "actions")
         checked = validate(action, inputs)
         values = {spec.key: checked.values[spec.key] for spec in action.handler_inputs}
@@ -256,7 +258,7 @@ class Connector:
             if action.kind == "list":
                 assert isinstance(made, Request)
                 return run_list(self.client, action, made, _paging_values(action, checked))
-            return send(self.client, made) if isinstance(made, Request) else made
+            return send(self.client, made, since) if isinstance(made, Request) else made
 
     def invoke(
         self,
@@ -270,7 +272,16 @@ class Connector:
         ``max_records`` caps a Fetch All: past it, ResultTooLargeError, and no page more
         is read.
         """
-        data = self._call(action_key, inputs)
+        return self._invoke(action_key, inputs, max_records)
+
+    def _invoke(
+        self,
+        action_key: str,
+        inputs: Mapping[str, Any] | None,
+        max_records: int | None = None,
+        since: float | None = None,
+    ) -> dict[str, Any]:
+        data = self._call(action_key, inputs, since)
         if isinstance(data, RecordStream):
             with _naming_refusals(_known(action_key, "actions")):
                 data = data.envelope(max_records)
@@ -321,23 +332,28 @@ class Connector:
             validate(action, given)
 
         def repeatable(given: Mapping[str, Any]) -> bool:
-            # an upsert (idempotent_if) is repeatable only with its key; a handler's action
-            # by its declared effect
+            # an upsert (idempotent_if) is repeatable only with its key, a create Intercom
+            # refuses to repeat (unique_by) only with a unique value; a handler's action by
+            # its declared effect
             template = action.request
-            if template is None or template.idempotent_if is None:
+            if template is None or (template.idempotent_if is None and not template.unique_by):
                 return action.idempotent
             try:
                 values = validate(action, given).values
             except ConnectorError:
                 return False
-            return values.get(template.idempotent_if) is not None
+            made = from_template(template, values)
+            return bool(made.idempotent) or made.unique_read is not None
+
+        def call(given: Mapping[str, Any], since: float | None) -> Any:
+            return self._invoke(action.key, given, since=since)["data"]
 
         def results() -> Iterator[Result]:
             try:
                 yield from run_rows(
                     rows,
                     check=check,
-                    call=lambda given: self.invoke(action.key, given)["data"],
+                    call=call,
                     inputs=inputs,
                     concurrency=concurrency,
                     journal=opened,

@@ -20,6 +20,7 @@ from intercom_connector.runtime.errors import (
     ServerError,
     TransportError,
 )
+from intercom_connector.sandbox import Sandbox
 
 CONTACT = {"type": "contact", "id": "6657a1b2c3d4e5f6a7b8c9d0"}
 FAST = RetryPolicy(backoff_base=0.0, backoff_cap=0.0)
@@ -161,8 +162,8 @@ def test_a_create_is_not_repeated_after_a_server_error(
     recorder: Recorder, connector: Connector
 ) -> None:
     recorder.on("POST", "/contacts", error_body("server_error", "boom"), status=500)
-    with pytest.raises(ServerError):
-        connector.invoke("create_contact", {"email": "a@example.com"})
+    with pytest.raises(ServerError):  # a lead: Intercom would keep a second with that email
+        connector.invoke("create_contact", {"email": "a@example.com", "role": "lead"})
     assert len(recorder.requests) == 1
 
 
@@ -174,9 +175,120 @@ def test_a_create_whose_outcome_is_unknown_says_so(
 
     recorder.respond("POST", "/contacts", drop)
     with pytest.raises(TransportError, match="outcome is unknown") as excinfo:
-        connector.invoke("create_contact", {"email": "a@example.com"})
+        connector.invoke("create_contact", {"name": "Ann", "role": "lead"})
     assert excinfo.value.exit_code == 5
+    assert excinfo.value.outcome_unknown is True
     assert len(recorder.requests) == 1
+
+
+# -- a create Intercom refuses to repeat: settled after a lost answer ------------------------
+
+
+class LosingAnswers:
+    """The sandbox behind a network that loses the answers of the first ``lose`` creates of
+    contacts: each is done by the sandbox (or, with ``before``, never reaches it)."""
+
+    def __init__(self, sandbox: Sandbox, lose: int, *, before: bool = False, status: int = 0):
+        self.inner = sandbox.transport()
+        self.lose, self.before, self.status = lose, before, status
+        self.seen: list[tuple[str, str, int]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        creating = request.method == "POST" and request.url.path == "/contacts"
+        if creating and self.lose and self.before:
+            self.lose -= 1
+            self.seen.append((request.method, request.url.path, 0))
+            if self.status:
+                return httpx.Response(self.status, json=error_body("server_error", "boom"))
+            raise httpx.ReadError("connection reset before the request was read", request=request)
+        response = self.inner.handle_request(request)
+        response.read()
+        self.seen.append((request.method, request.url.path, response.status_code))
+        if creating and self.lose:
+            self.lose -= 1
+            raise httpx.RemoteProtocolError("server disconnected", request=request)
+        return response
+
+
+def sandbox_connector(sandbox: Sandbox, transport: LosingAnswers) -> Connector:
+    connection = {
+        "type": "access_token",
+        "access_token": sandbox.token,
+        "base_url": sandbox.base_url,
+    }
+    return Connector(connection, transport=httpx.MockTransport(transport), retry=FAST)
+
+
+def contacts_with(sandbox: Sandbox, email: str) -> int:
+    with sandbox.store.transaction() as db:
+        return int(
+            db.execute("SELECT COUNT(*) FROM contacts WHERE email = ?", (email,)).fetchone()[0]
+        )
+
+
+@pytest.mark.parametrize("key", ["email", "external_id"])
+def test_a_create_whose_answer_was_lost_is_answered_by_the_contact_it_made(key: str) -> None:
+    sandbox = Sandbox(":memory:", seed=False)
+    network = LosingAnswers(sandbox, lose=1)
+    value = "ann@example.com" if key == "email" else "ann-1"
+    with sandbox_connector(sandbox, network) as intercom:
+        made = intercom.invoke("create_contact", {key: value, "name": "Ann"})["data"]
+    assert made[key] == value and made["name"] == "Ann"
+    # made once; sent again, Intercom's 409 named it; read, it is this create's answer
+    assert [status for _, _, status in network.seen] == [200, 409, 200]
+    assert network.seen[2][1] == f"/contacts/{made['id']}"
+    with sandbox.store.transaction() as db:
+        assert db.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("status", [0, 503])
+def test_a_create_that_never_reached_intercom_is_sent_again_and_made_once(status: int) -> None:
+    sandbox = Sandbox(":memory:", seed=False)
+    network = LosingAnswers(sandbox, lose=2, before=True, status=status)
+    with sandbox_connector(sandbox, network) as intercom:
+        made = intercom.invoke("create_contact", {"email": "bo@example.com"})["data"]
+    assert made["email"] == "bo@example.com"
+    assert [status for _, _, status in network.seen][-1] == 200 and len(network.seen) == 3
+    assert contacts_with(sandbox, "bo@example.com") == 1
+
+
+def test_a_contact_that_was_there_before_is_a_conflict_not_this_create() -> None:
+    sandbox = Sandbox(":memory:", seed=False)
+    sandbox.clock.set(time.time() - 3600)
+    (existing,) = sandbox.add_contacts(1, prefix="old")  # made an hour before the create
+    sandbox.clock.set(time.time())
+    network = LosingAnswers(sandbox, lose=1)  # its answer (a 409 already) is lost
+    with (
+        sandbox_connector(sandbox, network) as intercom,
+        pytest.raises(IntercomAPIError, match=f"already exists with id={existing}") as excinfo,
+    ):
+        intercom.invoke("create_contact", {"email": "old-1@example.com"})
+    assert excinfo.value.status == 409 and excinfo.value.outcome_unknown is False
+    assert contacts_with(sandbox, "old-1@example.com") == 1
+
+
+@pytest.mark.parametrize(
+    ("inputs", "sendings", "says"),
+    [
+        # every sending's answer lost: Intercom kept one, at most
+        ({"email": "cy@example.com"}, 4, r"sent 4 times.*at most one was made"),
+        # a lead: Intercom may keep a second with that email, so it is never sent again
+        ({"email": "cy@example.com", "role": "lead"}, 1, "so it was not repeated"),
+    ],
+)
+def test_a_create_whose_answers_are_lost_is_reported_unknown_and_made_once(
+    inputs: dict[str, str], sendings: int, says: str
+) -> None:
+    sandbox = Sandbox(":memory:", seed=False)
+    network = LosingAnswers(sandbox, lose=99)
+    with (
+        sandbox_connector(sandbox, network) as intercom,
+        pytest.raises(TransportError, match=says) as excinfo,
+    ):
+        intercom.invoke("create_contact", inputs)
+    assert excinfo.value.outcome_unknown is True and excinfo.value.exit_code == 5
+    assert [path for _, path, _ in network.seen] == ["/contacts"] * sendings
+    assert contacts_with(sandbox, "cy@example.com") == 1
 
 
 def test_a_refused_connection_is_retried_even_for_a_create(

@@ -262,6 +262,18 @@ def test_a_declared_request_naming_an_unknown_input_fails() -> None:
         parse_manifest(text)
 
 
+@pytest.mark.parametrize(
+    ("unique", "unknown"),
+    [("[email, mail]", "mail"), ("[email], unless: {kind: lead}", "kind")],
+)
+def test_a_unique_key_naming_an_unknown_input_fails(unique: str, unknown: str) -> None:
+    old = 'unique_by: {inputs: [email, external_id], unless: {role: lead}, read: "/contacts/{id}"}'
+    assert old in TEXT
+    text = TEXT.replace(old, f'unique_by: {{inputs: {unique}, read: "/contacts/{{id}}"}}')
+    with pytest.raises(ManifestError, match=rf"request: names unknown inputs \['{unknown}'\]"):
+        parse_manifest(text)
+
+
 def _required(action: Any) -> dict[str, str]:
     return {spec.key: "x1" for spec in action.value_inputs if spec.required}
 
