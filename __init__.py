@@ -19,25 +19,62 @@ Every error is an ``intercom_connector.ConnectorError``; the classes of its tree
 (``InputValidationError``, ``NotFoundError``, ...) are importable from here too.
 """
 
-from intercom_connector.runtime import errors
-from intercom_connector.runtime.connection import Connection, Secret
-from intercom_connector.runtime.errors import (
-    AuthenticationError,
-    BusyError,
-    ConnectionConfigError,
-    ConnectorError,
-    InputValidationError,
-    IntercomAPIError,
-    ManifestError,
-    NotFoundError,
-    RateLimitError,
-    ServerError,
-    TransportError,
-    WebhookRefusal,
-)
-from intercom_connector.runtime.manifest import load_manifest
-from intercom_connector.runtime.shim import Connector, data_source, invoke, poll, receive_webhook
-from intercom_connector.runtime.triggers import ReplayGuard
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from intercom_connector.runtime import errors
+    from intercom_connector.runtime.connection import Connection, Secret
+    from intercom_connector.runtime.errors import (
+        AuthenticationError,
+        BusyError,
+        ConnectionConfigError,
+        ConnectorError,
+        InputValidationError,
+        IntercomAPIError,
+        ManifestError,
+        NotFoundError,
+        RateLimitError,
+        ServerError,
+        TransportError,
+        WebhookRefusal,
+    )
+    from intercom_connector.runtime.manifest import load_manifest
+    from intercom_connector.runtime.shim import (
+        Connector,
+        data_source,
+        invoke,
+        poll,
+        receive_webhook,
+    )
+    from intercom_connector.runtime.triggers import ReplayGuard
+
+#: where the names of ``__all__`` live, looked up in this order: each is imported on first
+#: use, so that a process that needs one part (the command line's ``run``) does not pay for
+#: the rest at start-up
+_HOMES = ("errors", "connection", "manifest", "shim", "triggers")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    for home in _HOMES:
+        module = importlib.import_module(f"{__name__}.runtime.{home}")
+        if name == home:
+            value: Any = module
+        elif hasattr(module, name):
+            value = getattr(module, name)
+        else:
+            continue
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")  # pragma: no cover
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "AuthenticationError",

@@ -9,11 +9,19 @@ authentication, 4 Intercom refused the request, 5 network or Intercom unavailabl
 
 from __future__ import annotations
 
+import sys
+
+# httpx loads its own command line (httpx._main: click, pygments and rich, about 15 ms)
+# whenever those happen to be installed; this process never runs it. Marked absent before
+# httpx is first imported, httpx keeps its fallback instead (a process that already
+# imported httpx is left as it is).
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
 import argparse
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -36,6 +36,7 @@ from intercom_connector.runtime.errors import (
     TransportError,
     error_class_for_status,
 )
+from intercom_connector.runtime.frozen import frozen
 
 log = logging.getLogger("intercom_connector.http")
 
@@ -66,7 +67,7 @@ SETTLE_SKEW = 60.0
 _NAMED_ID = re.compile(r"\bid=([A-Za-z0-9_-]+)")
 
 
-@dataclass(frozen=True)
+@frozen
 class RetryPolicy:
     """How hard the client tries before it reports a failure."""
 
@@ -82,7 +83,7 @@ class RetryPolicy:
     max_rate_limit_wait: float = 60.0
 
 
-@dataclass(frozen=True)
+@frozen
 class RequestRetry:
     """A per-request retry override with the seed's Raw Request semantics."""
 

@@ -13,13 +13,13 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from intercom_connector.runtime.errors import ConnectionConfigError
+from intercom_connector.runtime.frozen import frozen
 from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent, problem_text
 from intercom_connector.runtime.manifest import InputSpec, load_manifest
 from intercom_connector.runtime.quick_schema import schema_errors
@@ -106,7 +106,7 @@ def region_base_url(region: str) -> str:
     raise ConnectionConfigError(f"Region {region!r} has no API host")
 
 
-@dataclass(frozen=True, repr=False)
+@frozen(repr=False)
 class Connection:
     """Everything the client needs to talk to one workspace.
 

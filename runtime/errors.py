@@ -25,7 +25,8 @@ own messages, never from request headers.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from intercom_connector.runtime.frozen import frozen
 
 
 class ConnectorError(Exception):
@@ -42,7 +43,7 @@ class ManifestError(ConnectorError):
     """The manifest or one of the packaged schemas is invalid."""
 
 
-@dataclass(frozen=True)
+@frozen
 class InputProblem:
     """One thing wrong with one input."""
 

@@ -20,12 +20,13 @@ import importlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from intercom_connector.runtime import cache
 from intercom_connector.runtime.errors import ManifestError
+from intercom_connector.runtime.frozen import frozen
 from intercom_connector.runtime.inputs import schema_fragment
 from intercom_connector.runtime.quick_schema import schema_errors
 
@@ -57,7 +58,7 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
-@dataclass(frozen=True)
+@frozen
 class Option:
     """One choice of a select input (``base_url``: the API host of a region)."""
 
@@ -66,7 +67,7 @@ class Option:
     base_url: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class InputSpec:
     """One input of an action, data source, trigger or connection, fully resolved."""
 
@@ -116,7 +117,7 @@ class InputSpec:
         return schema
 
 
-@dataclass(frozen=True)
+@frozen
 class Rule:
     """An action-level rule over several inputs, enforced by the shim and by a form.
 
@@ -128,7 +129,7 @@ class Rule:
     inputs: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class RequestTemplate:
     """A request that is a plain mapping of inputs, declared instead of a handler.
 
@@ -155,7 +156,7 @@ class RequestTemplate:
         return tuple(_PLACEHOLDER.findall(self.path))
 
 
-@dataclass(frozen=True)
+@frozen
 class Paging:
     """How a list action pages: its style and the answer's field holding the records.
 
@@ -179,7 +180,7 @@ def _at(inputs: tuple[InputSpec, ...], key: str) -> InputSpec:
     raise KeyError(key)
 
 
-@dataclass(frozen=True)
+@frozen
 class OperationSpec:
     """What actions, data sources and triggers share: inputs, a handler or a request."""
 
@@ -220,7 +221,7 @@ class OperationSpec:
         return jsonschema.Draft202012Validator(self.input_schema)
 
 
-@dataclass(frozen=True)
+@frozen
 class ActionSpec(OperationSpec):
     """One action: what the flow builder shows and what the shim runs."""
 
@@ -246,7 +247,7 @@ class ActionSpec(OperationSpec):
         return tuple(spec for spec in self.value_inputs if spec.key not in PAGING_INPUTS)
 
 
-@dataclass(frozen=True)
+@frozen
 class DataSourceSpec(OperationSpec):
     """A dropdown: choices ``{"key", "label"}`` read from a list action or a handler.
 
@@ -262,7 +263,7 @@ class DataSourceSpec(OperationSpec):
     detail_field: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class PollSpec:
     """What a polling trigger reads (runtime/triggers.py does the rest).
 
@@ -282,7 +283,7 @@ class PollSpec:
     query: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@frozen
 class TriggerSpec(OperationSpec):
     """What starts a flow: a ``webhook`` delivery or a ``polling`` check (``poll``).
 
@@ -295,7 +296,7 @@ class TriggerSpec(OperationSpec):
     poll: PollSpec | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class ConnectionSpec:
     """One connection type, as the integration UI configures it."""
 
@@ -310,7 +311,7 @@ class ConnectionSpec:
         return _at(self.inputs, key)
 
 
-@dataclass(frozen=True)
+@frozen
 class Manifest:
     """The whole loaded manifest."""
 
@@ -622,8 +623,38 @@ def _validated(text: str, source: str) -> Any:
     return raw
 
 
-def _resolve(raw: Any, source: str) -> Manifest:
-    """The checked manifest data resolved: shared inputs merged, every entry checked."""
+class _Built(Mapping[str, Any]):
+    """Entries of the manifest built into specs on first use (a start that runs one action
+    builds that one); the data was checked whole when it was cached (``load_manifest``)."""
+
+    __slots__ = ("_build", "_built", "_raw")
+
+    def __init__(self, raw: Mapping[str, Any], build: Callable[[str, Any], Any]) -> None:
+        self._raw = raw
+        self._build = build
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._built[key]
+        except KeyError:
+            entry = self._raw[key]  # KeyError for an unknown key, as a dict's
+        spec = self._built[key] = self._build(key, entry)  # two threads: the same spec twice
+        return spec
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+def _resolve(raw: Any, source: str, *, check: bool = True) -> Manifest:
+    """The checked manifest data resolved: shared inputs merged, every entry checked.
+
+    ``check=False``: data that was resolved and checked whole before (the cache of
+    ``load_manifest``); each entry is built when first used.
+    """
     for key, entry in raw["inputs"].items():
         if entry.get("use"):
             raise ManifestError(f"{source}: inputs.{key}: a shared input cannot 'use' another")
@@ -653,21 +684,18 @@ def _resolve(raw: Any, source: str) -> Manifest:
             "resource": resource,
         }
 
-    actions: dict[str, ActionSpec] = {}
-    for key, entry in kinds["actions"].items():
-        action = ActionSpec(
+    def action(key: str, entry: Mapping[str, Any]) -> ActionSpec:
+        return ActionSpec(
             **common("actions", key, entry),
             kind=entry["kind"],
             effect=entry["effect"],
             output=entry["output"],
             paging=_paging(entry.get("paging")),
         )
-        _check_action(action, f"{source}: actions.{key}", kinds)
-        actions[key] = action
-    data_sources: dict[str, DataSourceSpec] = {}
-    for key, entry in kinds["data_sources"].items():
+
+    def data_source(key: str, entry: Mapping[str, Any]) -> DataSourceSpec:
         result = entry["result"]
-        data_source = DataSourceSpec(
+        return DataSourceSpec(
             **common("data_sources", key, entry),
             source=entry.get("from"),
             source_inputs=dict(entry.get("with") or {}),
@@ -676,18 +704,32 @@ def _resolve(raw: Any, source: str) -> Manifest:
             label_field=result["label"],
             detail_field=result.get("detail"),
         )
-        _check_data_source(data_source, f"{source}: data_sources.{key}", kinds, actions)
-        data_sources[key] = data_source
-    triggers: dict[str, TriggerSpec] = {}
-    for key, entry in kinds["triggers"].items():
-        trigger = TriggerSpec(
+
+    def trigger(key: str, entry: Mapping[str, Any]) -> TriggerSpec:
+        return TriggerSpec(
             **common("triggers", key, entry),
             kind=entry["kind"],
             output=entry["output"],
             poll=_poll(entry.get("poll")),
         )
-        _check_trigger(trigger, f"{source}: triggers.{key}", kinds)
-        triggers[key] = trigger
+
+    actions: Mapping[str, ActionSpec]
+    data_sources: Mapping[str, DataSourceSpec]
+    triggers: Mapping[str, TriggerSpec]
+    if check:
+        actions = {key: action(key, entry) for key, entry in kinds["actions"].items()}
+        for key, spec in actions.items():
+            _check_action(spec, f"{source}: actions.{key}", kinds)
+        data_sources = {key: data_source(key, e) for key, e in kinds["data_sources"].items()}
+        for key, source_spec in data_sources.items():
+            _check_data_source(source_spec, f"{source}: data_sources.{key}", kinds, actions)
+        triggers = {key: trigger(key, entry) for key, entry in kinds["triggers"].items()}
+        for key, trigger_spec in triggers.items():
+            _check_trigger(trigger_spec, f"{source}: triggers.{key}", kinds)
+    else:
+        actions = _Built(kinds["actions"], action)
+        data_sources = _Built(kinds["data_sources"], data_source)
+        triggers = _Built(kinds["triggers"], trigger)
     connections = {
         key: ConnectionSpec(
             key=key,
@@ -725,10 +767,15 @@ def load_manifest() -> Manifest:
     text = _package_file("connector.yaml").read_bytes()
     sources = [text, _package_file("schemas", "connector.schema.json").read_bytes()]
     sources.append(Path(__file__).read_bytes())  # the code that checks it
-    raw = cache.remembered(
-        "manifest", sources, lambda: _validated(text.decode("utf-8"), "connector.yaml")
-    )
-    return _resolve(raw, "connector.yaml")
+    sources.append("\n".join(sorted(_object_schema_names())).encode())  # outputs it names
+
+    def checked() -> Any:
+        raw = _validated(text.decode("utf-8"), "connector.yaml")
+        _resolve(raw, "connector.yaml")  # built and checked whole: only checked data is kept
+        return raw
+
+    raw = cache.remembered("manifest", sources, checked)
+    return _resolve(raw, "connector.yaml", check=False)
 
 
 def resolve_handler(operation: OperationSpec) -> Callable[..., Any] | None:

@@ -16,11 +16,12 @@ makes; what follows is the runtime's:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, NamedTuple
 
 from intercom_connector.runtime.client import IntercomClient, build_path
 from intercom_connector.runtime.errors import InputRefusal
+from intercom_connector.runtime.frozen import frozen
 from intercom_connector.runtime.listing import Page, RecordStream, nth_page
 from intercom_connector.runtime.manifest import (
     ActionSpec,
@@ -28,13 +29,12 @@ from intercom_connector.runtime.manifest import (
     Paging,
     RequestTemplate,
 )
-from intercom_connector.runtime.search_ranges import search_pages
 
 #: Intercom pages through at most 10,000 companies; its scroll API goes beyond.
 PAGED_LIMIT = 10_000
 
 
-@dataclass(frozen=True)
+@frozen
 class Request:
     """One request as a handler describes it; the runtime sends or pages it.
 
@@ -178,6 +178,8 @@ def _pages(
         pagination.update(given(per_page=per_page, starting_after=at.starting_after))
         body["pagination"] = pagination
         if split_by and at.fetch_all and not at.starting_after:
+            from intercom_connector.runtime.search_ranges import search_pages  # a split search
+
             return search_pages(
                 client,
                 request.path,

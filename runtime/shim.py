@@ -23,11 +23,10 @@ import os
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
 
-from intercom_connector.runtime import triggers
 from intercom_connector.runtime.bulk import DEFAULT_CONCURRENCY, Journal, Result, run_rows
 from intercom_connector.runtime.client import IntercomClient, RetryPolicy
 from intercom_connector.runtime.connection import Connection, Secret, connection_from_mapping
@@ -59,6 +58,9 @@ from intercom_connector.runtime.operations import (
     send,
 )
 from intercom_connector.runtime.quick_schema import schema_errors
+
+if TYPE_CHECKING:
+    from intercom_connector.runtime import triggers
 
 
 class Validated(NamedTuple):
@@ -407,6 +409,8 @@ class Connector:
         trigger = _trigger(trigger_key, "polling")
         values = validate(trigger, inputs).values
         moment = time.time() if now is None else now
+        from intercom_connector.runtime import triggers  # only a trigger's work needs it
+
         return triggers.poll(self.client, trigger, values, state, now=moment)
 
     def receive_webhook(
@@ -423,6 +427,8 @@ class Connector:
         the host across deliveries, drops a repeated one."""
         trigger = _trigger(trigger_key, "webhook")
         values = validate(trigger, inputs).values
+        from intercom_connector.runtime import triggers
+
         return triggers.receive(
             headers,
             body,
