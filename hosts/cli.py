@@ -42,7 +42,7 @@ from intercom_connector.runtime.errors import (
     InputProblem,
     InputValidationError,
 )
-from intercom_connector.runtime.listing import freeze_start_up
+from intercom_connector.runtime.listing import RecordStream, freeze_start_up
 from intercom_connector.runtime.manifest import ActionSpec, OperationSpec, load_manifest
 from intercom_connector.runtime.shim import Connector
 from intercom_connector.runtime.syntax import InputFileError, syntax_error_text
@@ -203,11 +203,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _write_ndjson(records: Iterable[Any]) -> None:
-    """One JSON record per line as they arrive; progress on stderr only when it is a TTY."""
+    """One JSON record per line as they arrive; progress on stderr only when it is a TTY.
+
+    A page's lines go out in one write: stdout may be unbuffered (``PYTHONUNBUFFERED``, as
+    container images often set it), and a write per record would be a system call each.
+    """
     progress = Progress(sys.stderr) if sys.stderr.isatty() else None
     write = sys.stdout.buffer.write
-    for count, record in enumerate(records, start=1):
-        write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+    batches = records.batches() if isinstance(records, RecordStream) else [list(records)]
+    count = 0
+    for batch in batches:
+        write(
+            b"".join([orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE) for record in batch])
+        )
+        count += len(batch)
         if progress is not None:
             progress.update(count, getattr(records, "pages_read", 1))
     sys.stdout.flush()

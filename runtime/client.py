@@ -9,9 +9,12 @@ pagination generator per paging style Intercom uses.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 import json
 import logging
+import queue
 import random
 import re
 import ssl
@@ -21,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -45,8 +48,6 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 USER_AGENT = "intercom-connector/0.1 (+flow builder)"
 #: round trips at least this long (seconds) make Fetch All read the next page ahead
 READ_AHEAD_AFTER = 0.004
-#: the longest a page waits for the next page's request to be written before it is decoded
-SEND_FIRST = 0.05
 #: connections kept open for reuse: enough for a bulk run's requests side by side
 POOL = httpx.Limits(max_connections=100, max_keepalive_connections=64)
 #: waits for a rate-limit window at least this long (seconds) are announced (INFO on ``log``)
@@ -355,6 +356,10 @@ class IntercomClient:
             follow_redirects=False,  # a redirect must never carry the token to another host
             event_hooks={"request": [_trace_request], "response": [_trace_response]},
         )
+        #: the API base as text, ending in "/" (the path httpx joins a request's path to)
+        self._base = str(self._http.base_url)
+        if not self._base.endswith("/"):
+            self._base += "/"
 
     @property
     def base_url(self) -> httpx.URL:
@@ -477,7 +482,7 @@ class IntercomClient:
         retry: RequestRetry | None = None,
         raise_for_status: bool = True,
         path_params: Mapping[str, str] | None = None,
-        sent: threading.Event | None = None,
+        sent: _Settable | None = None,
         **options: Any,
     ) -> httpx.Response:
         """Send a request with the retry policy; return the final httpx.Response.
@@ -541,6 +546,15 @@ class IntercomClient:
     ) -> httpx.Request:
         """The request to send, or InputRefusal naming the value that prevents it."""
         try:
+            params = options.get("params")
+            if url.startswith("/") and "?" not in url and isinstance(params, Mapping):
+                # A path on the API with its query: the whole URL parsed once. httpx would
+                # parse it three times (the path, joined to the base, the query merged),
+                # which is most of what building a request costs.
+                query = str(httpx.QueryParams(params))
+                whole = httpx.URL(f"{self._base}{url[1:]}{'?' if query else ''}{query}")
+                rest = {key: value for key, value in options.items() if key != "params"}
+                return self._http.build_request(method, whole, **rest)
             return self._http.build_request(method, url, **options)
         except httpx.InvalidURL as exc:
             if "too long" in str(exc):
@@ -615,56 +629,47 @@ class IntercomClient:
 
         The caller's params (filters, per_page) go with every page. Stops at the
         last page, or when Intercom hands back a cursor it already gave. With
-        ``read_ahead`` (a caller that wants every page), the next page is requested as soon
-        as its cursor shows in the raw answer, so decoding a page (and the caller's work on
-        it) overlaps the next round trip; the guess is checked against the decoded page and
-        a wrong one is thrown away.
+        ``read_ahead`` (a caller that wants every page) and a round trip slow enough to be
+        worth hiding, a reader thread requests each next page as soon as its cursor shows in
+        the raw answer (``_Reader``), so decoding a page and the caller's work on it overlap
+        the next round trip; the guess is checked against the decoded page, and a wrong one
+        stops the reader and is thrown away.
         """
         seen: set[str] = set()
+        url = build_path(path, path_params)
 
-        def fetch(
-            cursor: str | None, sent: threading.Event | None = None
-        ) -> tuple[httpx.Response, float]:
+        def fetch(cursor: str | None, written: _Settable | None = None) -> tuple[Any, float]:
             query = dict(params)
             if cursor:
                 query["starting_after"] = cursor
             started = time.perf_counter()
-            url = build_path(path, path_params)
-            try:
-                response = self.send("GET", url, params=query, path_params=path_params, sent=sent)
-            finally:
-                if sent is not None:
-                    sent.set()
+            response = self.send("GET", url, params=query, path_params=path_params, sent=written)
             return response, time.perf_counter() - started
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="next-page") as ahead:
-            response, took = fetch(starting_after)
+        response, took = fetch(starting_after)
+        reader: _Reader | None = None
+        try:
             while True:
-                guess = _peek_cursor(response.content)
-                # Only a slow round trip is worth hiding: on a fast one the extra thread costs
-                # more than it saves.
-                slow = took >= READ_AHEAD_AFTER
-                speculate = read_ahead and slow and guess and guess not in seen
-                pending = None
-                if speculate:
-                    sent = threading.Event()
-                    pending = ahead.submit(fetch, guess, sent)
-                    # The next request is the critical path: let it be written before this
-                    # thread decodes the page, which holds the interpreter for milliseconds.
-                    sent.wait(SEND_FIRST)
+                guess = None
+                # Only a slow round trip is worth hiding: on a fast one the second thread
+                # costs more than it saves.
+                if reader is None and read_ahead and took >= READ_AHEAD_AFTER:
+                    reader = _Reader(fetch, response)
+                if reader is not None:
+                    response, guess = reader.next()
                 page = json_body(response, "GET", path)
                 cursor = _next_cursor(page)
                 yield page
                 if cursor is None or _repeated(cursor, seen, path):
-                    if pending is not None:
-                        pending.cancel()
                     return
-                if pending is not None and guess == cursor:
-                    response, took = pending.result()
-                else:
-                    if pending is not None:
-                        pending.cancel()
+                if reader is not None and guess != cursor:
+                    reader.stop()  # read ahead from a wrong guess: what it fetched is dropped
+                    reader = None
+                if reader is None:
                     response, took = fetch(cursor)
+        finally:
+            if reader is not None:
+                reader.stop()
 
     def paginate_search(
         self,
@@ -820,7 +825,88 @@ def _too_long_for_a_url(
 _NEXT_CURSOR = re.compile(rb'"next"\s*:\s*\{[^{}]*?"starting_after"\s*:\s*("(?:[^"\\]|\\.)*")')
 
 
-def _on_written(sent: threading.Event) -> Callable[[str, Any], None]:
+class _Settable(Protocol):
+    def set(self) -> None: ...
+
+
+class _Once:
+    """Calls ``action`` on the first ``set()`` (a request written; or its attempt given up)."""
+
+    __slots__ = ("_action",)
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self._action: Callable[[], None] | None = action
+
+    def set(self) -> None:
+        action, self._action = self._action, None
+        if action is not None:
+            action()
+
+
+class _Reader:
+    """Reads a cursor list ahead, in its own thread, for a Fetch All.
+
+    From an answer it reads the next page's cursor off the raw bytes (a guess), requests
+    that page, and as soon as the request is written hands the answer over: the next
+    request is never behind the decoding of the page before it (which holds the interpreter
+    for a millisecond or more) nor behind the caller's work on it. At most one answer waits
+    to be taken, so a slow caller holds back the reading, and one request is on its way.
+    """
+
+    def __init__(
+        self, fetch: Callable[[str | None, _Settable | None], tuple[Any, float]], first: Any
+    ) -> None:
+        self._fetch = fetch
+        self._handoff: queue.Queue[tuple[Any, str | None, BaseException | None]] = queue.Queue(1)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(first,), name="next-page", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, response: Any) -> None:
+        while not self._stopped.is_set():
+            guess = _peek_cursor(response.content)
+            if guess is None:
+                self._put((response, None, None))
+                return
+            handed = _Once(functools.partial(self._put, (response, guess, None)))
+            try:
+                response, took = self._fetch(guess, handed)
+            except BaseException as error:  # the caller's to see, after the page before
+                handed.set()
+                self._put((None, guess, error))
+                return
+            handed.set()
+            if took < READ_AHEAD_AFTER:  # the round trip got fast: not worth this thread
+                self._put((response, None, None))  # no guess: the caller goes on alone
+                return
+
+    def _put(self, item: tuple[Any, str | None, BaseException | None]) -> None:
+        while not self._stopped.is_set():  # a stopped reader's caller takes nothing more
+            try:
+                self._handoff.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def next(self) -> tuple[Any, str | None]:
+        """The next answer and the cursor read off it (None: no next page seen); the error
+        of the request that should have given it."""
+        response, guess, error = self._handoff.get()
+        if error is not None:
+            raise error
+        return response, guess
+
+    def stop(self) -> None:
+        """Stop reading ahead (a request on its way is finished and dropped)."""
+        self._stopped.set()
+        with contextlib.suppress(queue.Empty):
+            self._handoff.get_nowait()  # a hand-over waiting for room gives up at once
+        self._thread.join()
+
+
+def _on_written(sent: _Settable) -> Callable[[str, Any], None]:
     """An httpcore trace that sets ``sent`` once a request's body has gone out."""
 
     def trace(event: str, info: Any) -> None:

@@ -46,12 +46,17 @@ class RecordStream:
         self.records_read = 0
 
     def __iter__(self) -> Iterator[Any]:
+        for records in self.batches():
+            yield from records
+
+    def batches(self) -> Iterator[list[Any]]:
+        """The records a page at a time, each page's as it arrives."""
         for page in self._pages:
             self.first = self.first or page
             self.pages_read += 1
             records = page.get(self._records) or []
             self.records_read += len(records)
-            yield from records
+            yield records
 
     def envelope(self, limit: int | None = None) -> Page:
         """One envelope holding every record, in order: a single, last page.

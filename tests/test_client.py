@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from typing import Any
 
 import httpx
 import pytest
-from support import TOKEN, Recorder, body_of, query_of
+from support import TOKEN, LoopbackIntercom, Recorder, body_of, query_of
 
 from intercom_connector import Connector
 from intercom_connector.runtime import client as client_module
@@ -179,6 +181,31 @@ def test_a_create_whose_outcome_is_unknown_says_so(
     assert excinfo.value.exit_code == 5
     assert excinfo.value.outcome_unknown is True
     assert len(recorder.requests) == 1
+
+
+@pytest.mark.parametrize("base", ["https://api.intercom.io", "http://127.0.0.1:8900/prefix/"])
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/contacts", {"per_page": 150, "starting_after": "WzE3MjAsIjY2NTciXQ=="}),
+        ("/contacts", {}),
+        ("/contacts/a%2Fb/tags", {"q": "ä ö & = # ? / + %20 ✓", "empty": "", "none": None}),
+        ("/events", {"type": "user", "intercom_user_id": "1", "summary": True, "n": 1.5}),
+        ("/companies", {"tag_id": ["1", "2"], "segment_id": ("s",)}),
+    ],
+)
+def test_a_request_is_built_for_the_url_httpx_itself_builds(
+    base: str, path: str, params: dict[str, object]
+) -> None:
+    # the client parses the whole URL once instead of httpx's three times: the same URL
+    connection = {"type": "access_token", "access_token": TOKEN, "base_url": base}
+    recorder = Recorder()
+    recorder.on("GET", ".*", {})
+    with Connector(connection, transport=httpx.MockTransport(recorder)) as connector:
+        connector.client.request("GET", path, params=params)
+        expected = connector.client._http.build_request("GET", path, params=params).url
+    assert recorder.last.url == expected
+    assert str(recorder.last.url) == str(expected)
 
 
 # -- a create Intercom refuses to repeat: settled after a lost answer ------------------------
@@ -519,6 +546,104 @@ def test_a_wrong_read_ahead_guess_is_thrown_away(
     assert [c["id"] for c in result["data"]["data"]] == ["1", "2"]
     cursors = [r.url.params.get("starting_after") for r in recorder.requests]
     assert "decoy" in cursors and cursors.count("c1") == 1  # guessed, thrown away, corrected
+
+
+def _loopback_connector(server: LoopbackIntercom) -> Connector:
+    connection = {"type": "access_token", "access_token": TOKEN, "base_url": server.url}
+    return Connector(connection, retry=FAST)
+
+
+def test_reading_ahead_sends_the_next_request_before_handing_a_page_over(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "READ_AHEAD_AFTER", 0.0)
+    book = {None: page(["1", "2"], "c1"), "c1": page(["3", "4"], None)}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("starting_after")
+        if cursor == "c1":
+            time.sleep(0.5)  # page 2 is slow to come
+        return httpx.Response(200, json=book[cursor])
+
+    events: list[str] = []
+    written = client_module._on_written
+
+    def on_written(sent: Any) -> Any:
+        trace = written(sent)
+
+        def noted(event: str, info: Any) -> None:
+            if event.endswith("send_request_body.complete"):
+                events.append("request written")
+            trace(event, info)
+
+        return noted
+
+    monkeypatch.setattr(client_module, "_on_written", on_written)
+    recorder.respond("GET", "/contacts", answer)
+    server = LoopbackIntercom(recorder)
+    try:
+        with _loopback_connector(server) as intercom:
+            started = time.monotonic()
+            stream = iter(intercom.stream("list_contacts", {"fetch_all": True, "per_page": 2}))
+            assert next(stream)["id"] == "1"
+            events.append("page 1 handed over")
+            # over a real socket: page 2's request was written first, its answer not awaited
+            assert events == ["request written", "page 1 handed over"]
+            assert time.monotonic() - started < 0.4
+            assert [c["id"] for c in stream] == ["2", "3", "4"]
+    finally:
+        server.close()
+
+
+def test_an_error_read_ahead_comes_after_the_pages_before_it(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "READ_AHEAD_AFTER", 0.0)
+    book = {None: page(["1", "2"], "c1"), "c1": page(["3", "4"], "c2")}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("starting_after")
+        if cursor in book:
+            return httpx.Response(200, json=book[cursor])
+        return httpx.Response(404, json=error_body("not_found", "cursor expired"))
+
+    recorder.respond("GET", "/contacts", answer)
+    server = LoopbackIntercom(recorder)
+    seen: list[str] = []
+    try:
+        with _loopback_connector(server) as intercom, pytest.raises(NotFoundError, match="expired"):
+            for record in intercom.stream("list_contacts", {"fetch_all": True, "per_page": 2}):
+                seen.append(record["id"])
+    finally:
+        server.close()
+    assert seen == ["1", "2", "3", "4"]
+
+
+def test_a_caller_that_stops_early_stops_the_reading_ahead(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "READ_AHEAD_AFTER", 0.0)
+    book = {
+        None: page(["1"], "c1"),
+        **{f"c{n}": page([str(n + 1)], f"c{n + 1}") for n in range(1, 50)},
+    }
+    recorder.respond(
+        "GET",
+        "/contacts",
+        lambda r: httpx.Response(200, json=book[r.url.params.get("starting_after")]),
+    )
+    server = LoopbackIntercom(recorder)
+    try:
+        with _loopback_connector(server) as intercom:
+            stream = iter(intercom.stream("list_contacts", {"fetch_all": True, "per_page": 1}))
+            assert [next(stream)["id"] for _ in range(3)] == ["1", "2", "3"]
+            stream.close()  # type: ignore[attr-defined]
+            asked = len(recorder.requests)
+            time.sleep(0.1)
+            assert len(recorder.requests) == asked <= 5  # at most a page ahead, then no more
+            assert not [t for t in threading.enumerate() if t.name == "next-page"]
+    finally:
+        server.close()
 
 
 def test_reading_ahead_asks_for_each_page_once(
