@@ -5,6 +5,8 @@
 KIND is one of:
 
 - ``bare``: an httpx cursor loop keeping every record, the floor any client builds on;
+- ``bare-ndjson``: the same loop writing each record as a JSON line (the CLI's work), to be
+  timed from outside as a whole process;
 - ``shim``: the connector as a flow calls it, ``Connector.invoke("list_contacts", ...)``;
 - ``sdk``: the official ``python-intercom`` SDK, run with the SDK's own interpreter;
 - ``companies`` / ``companies-sequential``: Fetch All of companies, pages side by side
@@ -42,6 +44,31 @@ def bare(base: str, per_page: int) -> int:
             cursor = (page["pages"].get("next") or {}).get("starting_after")
             if not cursor:
                 return len(records)
+
+
+def bare_ndjson(base: str, per_page: int) -> int:
+    """The bare loop doing the CLI's work, as a script would: each record a JSON line in the
+    file named by BENCH_NDJSON. Timed from outside, as a whole process, like the CLI."""
+    import httpx
+
+    count = 0
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with (
+        httpx.Client(base_url=base, headers=headers) as client,
+        open(os.environ["BENCH_NDJSON"], "w") as out,
+    ):
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"per_page": per_page}
+            if cursor:
+                params["starting_after"] = cursor
+            page = client.get("/contacts", params=params).json()
+            for record in page["data"]:
+                out.write(json.dumps(record) + "\n")
+            count += len(page["data"])
+            cursor = (page["pages"].get("next") or {}).get("starting_after")
+            if not cursor:
+                return count
 
 
 def _connector(base: str, **options: Any) -> Any:
@@ -103,7 +130,7 @@ def prepare(kind: str) -> None:
 
     if kind == "sdk":
         import intercom  # noqa: F401
-    elif kind != "bare":
+    elif not kind.startswith("bare"):
         from intercom_connector import load_manifest
 
         load_manifest()
@@ -115,6 +142,7 @@ def main() -> None:
         os.sched_setaffinity(0, {int(sys.argv[4])})
     run: Any = {
         "bare": bare,
+        "bare-ndjson": bare_ndjson,
         "shim": shim,
         "sdk": sdk,
         "companies": companies,

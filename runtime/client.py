@@ -415,6 +415,7 @@ class IntercomClient:
         json: Any,
         read: str,
         path_params: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
         since: float | None = None,
     ) -> Any:
         """POST a create that Intercom refuses to repeat; its answer, even when one was lost.
@@ -434,7 +435,7 @@ class IntercomClient:
         while True:
             attempts.count += 1
             try:
-                return self.request("POST", path, path_params=path_params, json=json)
+                return self.request("POST", path, path_params=path_params, params=params, json=json)
             except IntercomAPIError as error:
                 if resent and error.status == 409:
                     made = self._made_since(error, read, first)

@@ -24,8 +24,9 @@ _FIELDS = "__frozen_fields__"
 
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
 def frozen(cls: type[_T] | None = None, *, repr: bool = True) -> Any:
-    """Make ``cls`` an immutable record of its annotated fields. ``repr=False`` keeps the
-    class's own ``__repr__`` (a record holding a secret writes its own)."""
+    """Make ``cls`` an immutable record of its annotated fields. A method the class defines
+    itself is kept; ``repr=False`` also keeps an inherited ``__repr__`` (a record holding a
+    secret writes its own)."""
 
     def make(cls: type[_T]) -> type[_T]:
         made = dataclasses.dataclass(cls, init=False, repr=False, eq=False)
@@ -38,10 +39,10 @@ def frozen(cls: type[_T] | None = None, *, repr: bool = True) -> Any:
                 if f.init
             ),
         )
-        for name, method in _METHODS.items():
-            if name != "__repr__" or repr:
+        own = vars(cls)  # a method the class writes itself stays, as with a dataclass
+        for name, method in {**_METHODS, "__hash__": _hash}.items():
+            if name not in own and (name != "__repr__" or repr):
                 setattr(made, name, method)
-        setattr(made, "__hash__", _hash)  # noqa: B010 - assigned, not looked up
         return made
 
     return make if cls is None else make(cls)

@@ -106,6 +106,7 @@ def send(client: IntercomClient, request: Request, since: float | None = None) -
                 json=request.body,
                 read=request.unique_read,
                 path_params=request.path_params,
+                params=dict(request.query) or None,
                 since=since,
             )
         return client.request(
