@@ -24,51 +24,46 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 TOKEN = "bench-token"
 
 
-def bare(base: str, per_page: int) -> int:
+def _bare_pages(base: str, per_page: int) -> Iterator[dict[str, Any]]:
+    """A plain httpx cursor loop: each page of GET /contacts, decoded as httpx does."""
     import httpx
 
-    records: list[dict[str, Any]] = []  # the same work as a Fetch All: keep every record
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
         cursor = None
         while True:
             params: dict[str, Any] = {"per_page": per_page}
             if cursor:
                 params["starting_after"] = cursor
-            page = client.get("/contacts", params=params).json()
-            records.extend(page["data"])
+            page: dict[str, Any] = client.get("/contacts", params=params).json()
+            yield page
             cursor = (page["pages"].get("next") or {}).get("starting_after")
             if not cursor:
-                return len(records)
+                return
+
+
+def bare(base: str, per_page: int) -> int:
+    records: list[dict[str, Any]] = []  # the same work as a Fetch All: keep every record
+    for page in _bare_pages(base, per_page):
+        records.extend(page["data"])
+    return len(records)
 
 
 def bare_ndjson(base: str, per_page: int) -> int:
     """The bare loop doing the CLI's work, as a script would: each record a JSON line in the
     file named by BENCH_NDJSON. Timed from outside, as a whole process, like the CLI."""
-    import httpx
-
     count = 0
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    with (
-        httpx.Client(base_url=base, headers=headers) as client,
-        open(os.environ["BENCH_NDJSON"], "w") as out,
-    ):
-        cursor = None
-        while True:
-            params: dict[str, Any] = {"per_page": per_page}
-            if cursor:
-                params["starting_after"] = cursor
-            page = client.get("/contacts", params=params).json()
+    with open(os.environ["BENCH_NDJSON"], "w") as out:
+        for page in _bare_pages(base, per_page):
             for record in page["data"]:
                 out.write(json.dumps(record) + "\n")
             count += len(page["data"])
-            cursor = (page["pages"].get("next") or {}).get("starting_after")
-            if not cursor:
-                return count
+    return count
 
 
 def _connector(base: str, **options: Any) -> Any:
