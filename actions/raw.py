@@ -127,7 +127,13 @@ def raw_request(
 ) -> Any:
     """Send the request as described and return its status, headers and decoded body."""
     target = _same_host_url(client, url)
-    options: dict[str, Any] = {"params": _pairs(query_params), "headers": _headers(headers)}
+    # The URL's own query is kept, and the Query Parameter pairs follow it (a key in both is
+    # sent twice, as requests and a browser's form do): httpx would replace it with them.
+    own = httpx.URL(target)
+    params = [*own.params.multi_items(), *_pairs(query_params)]
+    if own.query:
+        target = str(own.copy_with(query=None))
+    options: dict[str, Any] = {"params": params, "headers": _headers(headers)}
     if form_data or file_data:
         if data is not None:
             raise InputRefusal("data", "cannot be sent together with {form_data} or {file_data}")

@@ -57,9 +57,9 @@ UNKNOWN_OUTCOME = (
     "Check in Intercom whether the object was created before retrying."
 )
 SENT_AGAIN = (
-    "It was sent {count} times and no answer came back: Intercom refuses a second record "
-    "with the same unique value (email or external ID), so at most one was made, but "
-    "whether one was is unknown. Check in Intercom before retrying."
+    "Its outcome is unknown: it was sent {count} times and no answer came back. Intercom "
+    "refuses a second record with the same unique value (email or external ID), so at most "
+    "one was made. Check in Intercom before retrying."
 )
 #: a record a 409 names is the lost create's when made at most this long (seconds) before
 #: the create was first sent: the two clocks apart, and Intercom's whole seconds

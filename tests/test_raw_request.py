@@ -117,6 +117,31 @@ def test_query_parameters_and_headers(recorder: Recorder, connector: Connector) 
 
 
 @pytest.mark.parametrize(
+    ("url", "pairs", "sent"),
+    [
+        ("/contacts?per_page=1", None, {"per_page": ["1"]}),
+        (
+            "/contacts?per_page=1&tag=x%20y",
+            [{"key": "tag", "value": "z"}, {"key": "email", "value": "a@b.c"}],
+            {"per_page": ["1"], "tag": ["x y", "z"], "email": ["a@b.c"]},
+        ),
+        ("https://api.intercom.io/contacts?per_page=2", [], {"per_page": ["2"]}),
+    ],
+)
+def test_the_urls_own_query_is_kept_and_the_query_parameters_follow_it(
+    url: str,
+    pairs: list[dict[str, str]] | None,
+    sent: dict[str, list[str]],
+    recorder: Recorder,
+    connector: Connector,
+) -> None:
+    recorder.on("GET", "/contacts", {"type": "list", "data": []})
+    raw(connector, url=url, method="GET", query_params=pairs)
+    assert query_of(recorder.last) == sent
+    assert recorder.last.url.path == "/contacts"
+
+
+@pytest.mark.parametrize(
     ("headers", "problem"),
     [
         ({"X-A": "b\r\nEvil: 1"}, "the value of 'X-A' must be one line of plain ASCII text"),

@@ -68,7 +68,8 @@ def test_writes_under_faults_never_duplicate_and_always_say_what_happened(
                 intercom.invoke("update_contact", {"contact_id": contact["id"], "name": "Updated"})
                 outcomes["ok"] += 1
             except ConnectorError as error:
-                # a lost answer to a create is reported as such, never silently repeated
+                # a lost answer to a create is settled (Intercom keeps one user per email:
+                # sent again, its 409 names the contact made) or reported as unknown
                 assert "Intercom answered" in str(error) or "outcome is unknown" in str(error)
                 outcomes["error"] += 1
     with sandbox.store.transaction() as db:
@@ -81,19 +82,24 @@ def test_writes_under_faults_never_duplicate_and_always_say_what_happened(
 
 
 def test_a_rate_limited_loop_never_surfaces_a_429_and_keeps_to_the_limit() -> None:
-    sandbox = Sandbox(":memory:", rate_limit=400, rate_window=1.0)
     calls = 2_000
-    with serve(sandbox) as server, Connector(connection(server)) as intercom:
-        started = time.monotonic()
-        try:
-            for _ in range(calls):
-                intercom.invoke("list_tags")
-        except RateLimitError as error:  # pragma: no cover - the assertion below explains
-            pytest.fail(f"a RateLimitError reached the caller: {error}")
-        elapsed = time.monotonic() - started
+
+    def loop(sandbox: Sandbox) -> float:
+        with serve(sandbox) as server, Connector(connection(server)) as intercom:
+            started = time.monotonic()
+            try:
+                for _ in range(calls):
+                    intercom.invoke("list_tags")
+            except RateLimitError as error:  # pragma: no cover - the assertion below explains
+                pytest.fail(f"a RateLimitError reached the caller: {error}")
+            return time.monotonic() - started
+
+    unlimited = loop(Sandbox(":memory:"))  # what the calls take here, without waiting
+    elapsed = loop(Sandbox(":memory:", rate_limit=400, rate_window=1.0))
     # 400 a second in windows aligned to the clock: 2,000 calls span 5 windows, the first
-    # of them partly gone already, so the limit itself imposes between 3 and 4 seconds.
-    assert 3.0 <= elapsed <= 4.0 * 1.25 + 0.5
+    # of them partly gone already, so the limit itself imposes between 3 and 4 seconds of
+    # waiting, on top of what the calls take (a loaded machine stretches that part only).
+    assert 3.0 <= elapsed <= 4.0 * 1.25 + unlimited
 
 
 def test_fetch_all_streams_records_before_the_last_page_is_asked_for(
