@@ -761,8 +761,9 @@ def _resolve(raw: Any, source: str, *, check: bool = True) -> Manifest:
 def load_manifest() -> Manifest:
     """The packaged connector.yaml, loaded and validated once per process.
 
-    Its YAML, once checked against the meta-schema, is kept by content hash
-    (runtime/cache.py): a start reads that instead of importing PyYAML and jsonschema.
+    Its YAML, once checked against the meta-schema and every entry built and checked, is
+    kept by content hash (runtime/cache.py): a start reads that instead of importing PyYAML
+    and jsonschema, and builds each action, data source or trigger when first used.
     """
     text = _package_file("connector.yaml").read_bytes()
     sources = [text, _package_file("schemas", "connector.schema.json").read_bytes()]
