@@ -58,8 +58,8 @@ UNKNOWN_OUTCOME = (
 )
 SENT_AGAIN = (
     "Its outcome is unknown: it was sent {count} times and no answer came back. Intercom "
-    "refuses a second record with the same unique value (email or external ID), so at most "
-    "one was made. Check in Intercom before retrying."
+    "refuses a second record with the same unique value, so at most one was made. Check in "
+    "Intercom before retrying."
 )
 #: a record a 409 names is the lost create's when made at most this long (seconds) before
 #: the create was first sent: the two clocks apart, and Intercom's whole seconds
@@ -420,14 +420,15 @@ class IntercomClient:
     ) -> Any:
         """POST a create that Intercom refuses to repeat; its answer, even when one was lost.
 
-        Intercom answers a create whose unique value (a user's email or external ID) another
-        record already has with 409, naming that record. So a create whose answer was lost
-        (a dropped connection, a 5xx) is sent again, as often as the retry policy allows:
-        made once either way. A 409 to a create sent again names what the lost attempt made
-        when that record was made since the first attempt (less ``SETTLE_SKEW``): read at
-        ``read`` (``{id}`` its id), it is the answer. Otherwise the record was there before,
-        and the 409 is the answer the first attempt got too. ``since`` is the unix time at
-        which an earlier run first sent this create (its answer lost with that run).
+        Intercom answers a create whose unique value (the manifest's ``unique_by``: a user's
+        email or external ID) another record already has with 409, naming that record. So a
+        create whose answer was lost (a dropped connection, a 5xx) is sent again, as often as
+        the retry policy allows: made once either way. A 409 to a create sent again names
+        what the lost attempt made when that record was made since the first attempt (less
+        ``SETTLE_SKEW``): read at ``read`` (``{id}`` its id), it is the answer. Otherwise the
+        record was there before, and the 409 is the answer the first attempt got too.
+        ``since`` is the unix time at which an earlier run first sent this create (its answer
+        lost with that run).
         """
         first = self._wall_clock() if since is None else since
         resent = since is not None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,3 +197,50 @@ class RecordingTransport(httpx.BaseTransport):
         response.read()
         self.exchanges.append((request, response))
         return response
+
+
+# -- the command line, as a person runs it ------------------------------------------------
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without any INTERCOM_* setting, plus ``extra``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    return {**base, **(extra or {})}
+
+
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: float = 60,
+    cwd: Path | None = None,
+    stderr: int | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m intercom_connector ARGS`` in a subprocess: output captured as text, the
+    environment this process's without INTERCOM_* but for ``env``; ``stderr`` another
+    target for the error stream (a terminal's, say)."""
+    return subprocess.run(
+        [sys.executable, "-m", "intercom_connector", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if stderr is None else stderr,
+        text=True,
+        env=clean_env(env),
+        input=stdin,
+        timeout=timeout,
+        cwd=cwd or REPO,
+    )
+
+
+def read_terminal(leader: int) -> bytes:
+    """All a pseudo-terminal's other end was sent, until it closed (``leader`` closed too)."""
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the other end closed: Linux reports it as EIO
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    return shown

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import REPO, TOKEN, LoopbackIntercom, Recorder, body_of
+from support import REPO, TOKEN, LoopbackIntercom, Recorder, body_of, read_terminal, run_cli
 
 from intercom_connector import Connector
 from intercom_connector.runtime.bulk import Journal
@@ -31,19 +31,7 @@ from intercom_connector.sandbox import Faults, Sandbox, ServerHandle, serve
 CONNECTION = {"type": "access_token", "access_token": TOKEN}
 
 
-def cli(
-    *args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
-    return subprocess.run(
-        [sys.executable, "-m", "intercom_connector", *args],
-        capture_output=True,
-        text=True,
-        env={**base, **env},
-        input=stdin,
-        timeout=timeout,
-        cwd=REPO,
-    )
+cli = run_cli
 
 
 def lines(text: str) -> list[dict[str, Any]]:
@@ -477,16 +465,7 @@ def test_progress_is_drawn_only_on_a_terminal(
         command, stdout=subprocess.PIPE, stderr=follower, text=True, env=env, cwd=REPO
     )
     os.close(follower)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(leader)
+    shown = read_terminal(leader)
     assert on_terminal.returncode == 0
     assert b"30 rows, 0 failed, in " in shown
     assert on_terminal.stdout.count("\n") == 30 and "rows" not in on_terminal.stdout

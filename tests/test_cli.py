@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from support import REPO, TOKEN, LoopbackIntercom, Recorder, body_of
+from support import TOKEN, LoopbackIntercom, Recorder, body_of, run_cli
 
 from intercom_connector.connections.saved import SavedConnections
 from intercom_connector.runtime.inputs import TYPE_HINTS, coerce, schema_fragment
@@ -22,20 +21,7 @@ from intercom_connector.runtime.manifest import load_manifest
 CONTACT = {"type": "contact", "id": "6657a1b2c3d4e5f6a7b8c9d0", "email": "ada@example.com"}
 
 
-def cli(
-    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script the way a person would."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
-    return subprocess.run(
-        [sys.executable, "-m", "intercom_connector", *args],
-        capture_output=True,
-        text=True,
-        env={**base, **(env or {})},
-        input=stdin,
-        timeout=60,
-        cwd=REPO,
-    )
+cli = run_cli  # the installed console script, run the way a person would
 
 
 def token_env(server: LoopbackIntercom) -> dict[str, str]:

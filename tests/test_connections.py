@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from support import REPO, TOKEN, LoopbackIntercom, Recorder
+from support import REPO, TOKEN, LoopbackIntercom, Recorder, run_cli
 
 from intercom_connector import Connector
 from intercom_connector.connections.oauth2 import (
@@ -194,16 +194,7 @@ def test_unusable_connections_are_not_saved(tmp_path: Path) -> None:
 def cli(
     config: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
-    return subprocess.run(
-        [sys.executable, "-m", "intercom_connector", "--config-dir", str(config), *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env={**base, **(env or {})},
-        timeout=120,
-        cwd=REPO,
-    )
+    return run_cli("--config-dir", str(config), *args, stdin=stdin, env=env, timeout=120)
 
 
 def test_cli_login_with_oauth2_then_use_test_show_and_remove(

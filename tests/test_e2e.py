@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import REPO
+from support import REPO, run_cli
 
 from intercom_connector.sandbox import Sandbox
 
@@ -58,16 +58,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def cli(server: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
-    env.update({"INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": server})
-    return subprocess.run(
-        [sys.executable, "-m", "intercom_connector", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        cwd=REPO,
-    )
+    env = {"INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": server}
+    return run_cli(*args, env=env, timeout=120)
 
 
 def run(server: str, action: str, **inputs: Any) -> Any:

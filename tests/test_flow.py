@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import REPO, TOKEN, LoopbackIntercom, Recorder
+from support import REPO, TOKEN, LoopbackIntercom, Recorder, run_cli
 
 from intercom_connector import Connector
 from intercom_connector.hosts.flow import (
@@ -25,19 +25,7 @@ from intercom_connector.hosts.flow import (
 )
 from intercom_connector.sandbox import Sandbox
 
-
-def cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path = REPO
-) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
-    return subprocess.run(
-        [sys.executable, "-m", "intercom_connector", *args],
-        capture_output=True,
-        text=True,
-        env={**base, **(env or {})},
-        timeout=60,
-        cwd=cwd,
-    )
+cli = run_cli
 
 
 @pytest.fixture

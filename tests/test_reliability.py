@@ -6,13 +6,12 @@ import json
 import os
 import pty
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from support import REPO, Recorder
+from support import Recorder, read_terminal, run_cli
 
 from intercom_connector import Connector
 from intercom_connector.runtime.client import RetryPolicy
@@ -121,13 +120,10 @@ def test_fetch_all_streams_records_before_the_last_page_is_asked_for(
 
 
 def cli_ndjson(server: ServerHandle, stderr: int | None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
-    env.update({"INTERCOM_ACCESS_TOKEN": "sandbox-token", "INTERCOM_BASE_URL": server.url})
-    return subprocess.run(
-        [sys.executable, "-m", "intercom_connector", "run", "list_contacts",
-         "-i", "fetch_all=true", "-i", "per_page=150", "--output", "ndjson"],
-        stdout=subprocess.PIPE, stderr=stderr if stderr is not None else subprocess.PIPE,
-        text=True, env=env, timeout=120, cwd=REPO,
+    env = {"INTERCOM_ACCESS_TOKEN": "sandbox-token", "INTERCOM_BASE_URL": server.url}
+    return run_cli(
+        "run", "list_contacts", "-i", "fetch_all=true", "-i", "per_page=150",
+        "--output", "ndjson", env=env, timeout=120, stderr=stderr,
     )  # fmt: skip
 
 
@@ -143,16 +139,7 @@ def test_ndjson_output_and_progress_only_on_a_terminal() -> None:
         leader, follower = pty.openpty()
         on_terminal = cli_ndjson(server, follower)
         os.close(follower)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-        os.close(leader)
+        shown = read_terminal(leader)
     assert on_terminal.returncode == 0
     assert b"1,000 records, 7 pages in" in shown
     assert on_terminal.stdout.count("\n") == 1_000 and "records" not in on_terminal.stdout

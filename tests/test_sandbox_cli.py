@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import REPO
+from support import REPO, run_cli
 
 from intercom_connector.sandbox import Sandbox, SandboxStateError, serve
 
@@ -23,17 +23,8 @@ FLOW = "name: Tags\nsteps:\n  - id: tags\n    action: list_tags\n"
 
 def cli(*args: str, sandbox_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
     """The installed command with no Intercom credentials: the embedded sandbox."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
-    if sandbox_dir is not None:
-        env["INTERCOM_SANDBOX_DIR"] = str(sandbox_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "intercom_connector", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        cwd=REPO,
-    )
+    env = {"INTERCOM_SANDBOX_DIR": str(sandbox_dir)} if sandbox_dir is not None else None
+    return run_cli(*args, env=env)
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess[str], exit_code: int) -> str:

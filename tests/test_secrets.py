@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import REPO
+from support import REPO, run_cli
 
 from intercom_connector import Connector
 from intercom_connector.runtime.errors import ConnectorError
@@ -113,12 +113,9 @@ def test_every_action_on_every_path_keeps_the_secrets(
 
 
 def cli(config: Path, *args: str, env: dict[str, str], stdin: str = "") -> str:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "intercom_connector", "--verbose", "--config-dir", str(config),
-         *args],
-        capture_output=True, text=True, input=stdin, env={**base, **env}, timeout=120, cwd=REPO,
-    )  # fmt: skip
+    done = run_cli(
+        "--verbose", "--config-dir", str(config), *args, stdin=stdin, env=env, timeout=120
+    )
     return done.stdout + done.stderr
 
 

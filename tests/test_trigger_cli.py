@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import REPO, TOKEN, LoopbackIntercom, Recorder, body_of
+from support import REPO, TOKEN, LoopbackIntercom, Recorder, body_of, clean_env, run_cli
 
 from intercom_connector.hosts.triggers import poll_loop
 from intercom_connector.runtime.errors import InputValidationError, TransportError
@@ -25,21 +24,11 @@ NOW = int(time.time())
 SECRET = "whsec-canary-5e1f0c"
 
 
-def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
-    return {**base, **(extra or {})}
+environment = clean_env
 
 
 def cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Any:
-    return subprocess.run(
-        [sys.executable, "-m", "intercom_connector", *args],
-        capture_output=True,
-        text=True,
-        env=environment(env),
-        input=stdin,
-        timeout=60,
-        cwd=REPO,
-    )
+    return run_cli(*args, env=env, stdin=stdin)
 
 
 @pytest.fixture
