@@ -4,9 +4,11 @@
   ``--every`` seconds). The new events go to stdout as NDJSON, then FILE is written,
   atomically: after the events are out, so that a crash in between gives them again
   rather than losing them. No FILE yet is a first check.
-- ``trigger listen KEY --port N``: a webhook trigger's endpoint, ``POST /`` on loopback.
-  Each delivery is verified (runtime/triggers.py) and answered 200, 401 (signature) or
-  400 (body); an accepted event goes to stdout as one NDJSON line.
+- ``trigger listen KEY --port N``: a webhook trigger's endpoint, ``POST /`` (on loopback
+  unless ``--host`` says otherwise: signatures guard it). Each delivery is verified
+  (runtime/triggers.py) and answered 200, 401 (signature) or 400 (body); an accepted event
+  goes to stdout as one NDJSON line. ``/healthz``, the SIGTERM drain, the JSON request log
+  and the limits are hosts/service.py's, as for ``mcp --http``.
 
 With ``--flow FILE`` each event also runs the flow (whose ``trigger:`` is KEY), one event
 after the other, each run reported on stderr in one line. A poll keeps in its state only
@@ -19,20 +21,18 @@ import argparse
 import contextlib
 import os
 import queue
-import socket
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
+from intercom_connector.hosts import service
 from intercom_connector.hosts.flow import (
     Flow,
     FlowError,
@@ -43,7 +43,6 @@ from intercom_connector.hosts.flow import (
 )
 from intercom_connector.hosts.login import ENV_CLIENT_SECRET
 from intercom_connector.runtime.errors import (
-    ConnectionConfigError,
     ConnectorError,
     InputProblem,
     InputValidationError,
@@ -53,9 +52,9 @@ from intercom_connector.runtime.manifest import SECRET_INPUT, TriggerSpec, load_
 from intercom_connector.runtime.shim import Connector, validate
 from intercom_connector.runtime.triggers import Event, ReplayGuard
 
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
-#: the largest delivery accepted (Intercom's are a few kilobytes)
-MAX_BODY = 5 * 1024 * 1024
+#: the listener's limits by default: Intercom's deliveries are a few kilobytes and are
+#: answered at once (the flows run after the answer)
+LISTEN_SERVICE = service.ServiceOptions(max_body=5 * 1024 * 1024, request_timeout=30.0)
 #: a check that fails with this exit status (network, Intercom unavailable or rate
 #: limiting) is tried again at the next interval; any other failure stops the loop
 RETRY_LATER = 5
@@ -124,9 +123,15 @@ class StateFile:
 class EventHandler:
     """What becomes of each event: a line of NDJSON on stdout, then its flow, if any."""
 
-    def __init__(self, flow: Flow | None, connector: Connector | None) -> None:
+    def __init__(
+        self,
+        flow: Flow | None,
+        connector: Connector | None,
+        note: Callable[[str], None] | None = None,
+    ) -> None:
         self.flow = flow
         self.connector = connector
+        self.note = note or (lambda text: print(text, file=sys.stderr, flush=True))
         self.failure = 0  # the exit status of the last flow that failed
         self._lock = threading.Lock()
 
@@ -145,10 +150,10 @@ class EventHandler:
             outputs = run_flow(self.flow, self.connector, event=check_event(self.flow, event))
         except (StepError, FlowError) as exc:
             self.failure = exc.exit_code
-            print(f"error: {where}: {exc}", file=sys.stderr, flush=True)
+            self.note(f"error: {where}: {exc}")
             return False
         took = time.monotonic() - started
-        print(f"{where}: {len(outputs)} steps ran in {took:.1f} s", file=sys.stderr, flush=True)
+        self.note(f"{where}: {len(outputs)} steps ran in {took:.1f} s")
         return True
 
     def handle_all(self, events: Sequence[Event]) -> int:
@@ -244,75 +249,6 @@ def cmd_trigger_poll(args: argparse.Namespace, parts: CliParts) -> int:
 # -- trigger listen -----------------------------------------------------------------------
 
 
-class Listener:
-    """A webhook trigger's endpoint on loopback: ``POST /``, one delivery per request."""
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        accept: Callable[[Mapping[str, str], bytes], list[Event]],
-    ) -> None:
-        listener = self
-        self.events: queue.Queue[Event] = queue.Queue()
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                if urlsplit(self.path).path != "/":
-                    self._answer(404, "deliveries go to POST /")
-                    return
-                length = self.headers.get("Content-Length")
-                if length is None or not length.isdigit():
-                    self._answer(411, "a delivery needs a Content-Length")
-                    return
-                if int(length) > MAX_BODY:
-                    self._answer(413, "the delivery is too large")
-                    return
-                body = self.rfile.read(int(length))
-                try:
-                    events = accept(dict(self.headers.items()), body)
-                except WebhookRefusal as refusal:
-                    print(f"refused ({refusal.status}): {refusal}", file=sys.stderr, flush=True)
-                    self._answer(refusal.status, str(refusal))
-                    return
-                self._answer(200, "ok")  # before the events: the last one may stop the listener
-                for event in events:
-                    listener.events.put(event)
-
-            def do_GET(self) -> None:
-                self._answer(405, "deliveries are POST /")
-
-            def _answer(self, status: int, text: str) -> None:
-                content = orjson.dumps({"status": status, "message": text})
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # each delivery is reported by what became of it
-
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-        class Server(ThreadingHTTPServer):
-            address_family = family
-            daemon_threads = True
-
-        self._server = Server((host, port), Handler)
-        self.port: int = self._server.server_address[1]
-        shown = f"[{host}]" if ":" in host else host
-        self.url = f"http://{shown}:{self.port}/"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
     trigger = _trigger(args.key, "webhook")
     flow = _flow_for(args.flow, trigger)
@@ -321,44 +257,70 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
         inputs[SECRET_INPUT] = os.environ[ENV_CLIENT_SECRET]
     needs_connection = flow is not None or args.connection or args.sandbox
     connection, transport = parts.connection(args) if needs_connection else (None, None)
+    options = service.service_options(args, args.host, args.port)
+    log = service.RequestLog(options.log_format)
     with Connector(connection, transport=transport) as connector:
         connector.webhook_secret(trigger.key, inputs)  # no secret, or bad inputs: stop now
-        handler = EventHandler(flow, connector)
+        handler = EventHandler(flow, connector, note=log.note)
         seen = ReplayGuard()
         lock = threading.Lock()
+        accepted: queue.Queue[Event | None] = queue.Queue()
 
-        def accept(headers: Mapping[str, str], body: bytes) -> list[Event]:
+        def deliver(scope: service.Scope, body: bytes) -> tuple[int, dict[str, Any]]:
+            if scope["path"] != "/":
+                return 404, {"status": 404, "message": "deliveries go to POST /"}
+            if scope["method"] != "POST":
+                return 405, {"status": 405, "message": "deliveries are POST /"}
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             with lock:  # one delivery at a time: the replay guard and stdout's order
-                delivery = connector.receive_webhook(trigger.key, headers, body, inputs, seen=seen)
+                try:
+                    delivery = connector.receive_webhook(
+                        trigger.key, headers, body, inputs, seen=seen
+                    )
+                except WebhookRefusal as refusal:
+                    log.note(f"refused ({refusal.status}): {refusal}")
+                    return refusal.status, {"status": refusal.status, "message": str(refusal)}
                 for event in delivery.events:
                     handler.show(event)
                 if not delivery.events:
-                    print(delivery.note, file=sys.stderr, flush=True)
-                return delivery.events
+                    log.note(delivery.note)
+            for event in delivery.events:
+                accepted.put(event)
+            return 200, {"status": 200, "message": "ok"}
 
-        try:
-            listener = Listener(args.host, args.port, accept)
-        except OSError as exc:
-            raise ConnectionConfigError(
-                f"cannot listen on {args.host}:{args.port}: {exc}"
-            ) from None
-        try:
-            topics = ", ".join(validate(trigger, inputs).values["topics"])
-            print(
-                f"{trigger.label}: listening on {listener.url} for {topics}. Ctrl-C stops it.",
-                file=sys.stderr,
-                flush=True,
-            )
+        sock = service.bind(options.host, options.port)
+        topics = ", ".join(validate(trigger, inputs).values["topics"])
+        log.note(
+            f"{trigger.label}: listening on {service.url_of(sock)} for {topics}. "
+            "Ctrl-C stops it; SIGTERM drains it."
+        )
+        running: list[service.Running] = []
+
+        def run_flows() -> None:
+            """Each accepted event's flow, in order; past --max-events, stop the service."""
             handled = 0
-            while args.max_events is None or handled < args.max_events:
-                try:
-                    event = listener.events.get(timeout=0.2)
-                except queue.Empty:
-                    continue
+            while (event := accepted.get()) is not None:
                 handler.run_flow(event)
                 handled += 1
-        finally:
-            listener.close()
+                if args.max_events is not None and handled >= args.max_events:
+                    running[0].stop()
+                    return
+
+        flows = threading.Thread(target=run_flows, daemon=True)
+        flows.start()
+        service.serve(
+            service.json_app(deliver),
+            sock,
+            options,
+            log,
+            describe=lambda body: trigger.key,
+            started=running.append,
+        )
+        accepted.put(None)  # the flows of the events accepted run, within the grace period
+        flows.join(options.grace)
+        if flows.is_alive():
+            log.note("error: the grace period ended before the flows of accepted events ran")
+            return handler.failure or 1
         return handler.failure
 
 
@@ -400,7 +362,7 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
     kinds.required = True
 
     poll = kinds.add_parser("poll", help="check a polling trigger; new events as NDJSON")
-    listen = kinds.add_parser("listen", help="receive a webhook trigger's deliveries on loopback")
+    listen = kinds.add_parser("listen", help="receive a webhook trigger's deliveries over HTTP")
     for parser in (poll, listen):
         parser.add_argument("key", metavar="KEY", help="trigger key, e.g. new_or_updated_contacts")
         parser.add_argument("--input", "-i", action="append", metavar="KEY=VALUE", help="one input")
@@ -415,8 +377,14 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
     )
     poll.set_defaults(handler=lambda args: cmd_trigger_poll(args, parts))
     listen.add_argument("--port", type=int, required=True, help="TCP port (0: a free one)")
-    listen.add_argument("--host", default="127.0.0.1", choices=list(LOOPBACK))
+    listen.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address to listen on (default 127.0.0.1; signatures guard any address)",
+    )
     listen.add_argument(
         "--max-events", type=int, metavar="N", help="stop after N accepted events (and their flows)"
     )
+    service.add_service_options(listen, LISTEN_SERVICE)
     listen.set_defaults(handler=lambda args: cmd_trigger_listen(args, parts))
