@@ -32,7 +32,6 @@ Each command builds one small ASGI app; ``serve`` runs it under uvicorn, wrapped
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hmac
 import ipaddress
 import os
@@ -278,6 +277,8 @@ class Service:
         return matched and bool(given)
 
     async def _within_limits(self, scope: Scope, receive: Receive, send: _Recorder) -> int:
+        import asyncio  # here: the CLI's other commands never load it
+
         options = self.options
         length = _header(scope, b"content-length")
         if length is not None and (not length.isdigit() or int(length) > options.max_body):
@@ -454,6 +455,8 @@ def serve(
     Returns after SIGTERM once the running requests are answered (or ``options.grace`` ran
     out): the process then exits 0, where uvicorn alone would raise the signal again.
     """
+    import asyncio
+
     import uvicorn
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
