@@ -288,7 +288,8 @@ def test_event(trigger: Any, connector: Connector) -> dict[str, Any]:
     spec = load_manifest().triggers.get(trigger["key"])
     if spec is None:
         raise FlowError("trigger", f"{trigger['key']!r} is not a trigger")
-    inputs = trigger.get("inputs") if isinstance(trigger.get("inputs"), Mapping) else {}
+    given = trigger.get("inputs")
+    inputs: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
     if spec.kind == "polling":
         backfill = {**inputs, "start": "backfill", "backfill_days": LATEST_EVENT_DAYS}
         events = connector.poll(spec.key, backfill, None, now=time.time()).events
@@ -301,18 +302,22 @@ def test_event(trigger: Any, connector: Connector) -> dict[str, Any]:
     schema = event_schema(load_manifest().output_schema(spec.output))
     event = sample(schema)
     topics = inputs.get("topics")
+    options = [o.value for spec_input in spec.inputs for o in spec_input.options
+               if spec_input.key == "topics"]  # fmt: skip
     if isinstance(topics, list) and topics and isinstance(topics[0], str):
         event["topic"] = topics[0]
+    elif options:
+        event["topic"] = str(options[0])
     elif spec.poll is not None:
         event["topic"] = f"{spec.poll.topic}.created"
-    event["id"] = f"test-{event.get('topic', 'event')}"
+    event["id"] = f"test-{event['topic']}"
     event["occurred_at"] = int(time.time())
-    what = "no change in the last " if spec.kind == "polling" else "a webhook: "
-    return {
-        "event": event,
-        "source": "sample",
-        "note": f"{what}{LATEST_EVENT_DAYS} days; " if spec.kind == "polling" else what,
-    }
+    why = (
+        f"no change on this connection in the last {LATEST_EVENT_DAYS} days"
+        if spec.kind == "polling"
+        else "a webhook's real events reach a listener only"
+    )
+    return {"event": event, "source": "sample", "note": why}
 
 
 def sample(schema: Any, name: str = "", depth: int = 0) -> Any:
