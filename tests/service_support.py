@@ -114,11 +114,21 @@ class Served:
 
 
 @contextmanager
-def served(args: list[str], errlog: Path, env: dict[str, str], **popen: Any) -> Iterator[Served]:
+def served(
+    args: list[str],
+    errlog: Path,
+    env: dict[str, str],
+    release: threading.Event | None = None,
+    **popen: Any,
+) -> Iterator[Served]:
+    """The service running; at the end ``release`` is set (calls held at Intercom go on,
+    also when the test failed) before it is stopped."""
     server = Served(args, errlog, env, **popen)
     try:
         yield server
     finally:
+        if release is not None:
+            release.set()
         server.stop()
 
 
