@@ -2,6 +2,7 @@
 
     intercom-connector mcp [--connection FILE|NAME] [--sandbox]                 # stdio
     intercom-connector mcp --http [--port N] [--host 127.0.0.1] [...]           # streamable HTTP
+    intercom-connector mcp --http --host 0.0.0.0 --token-env VAR [--stateless]  # beyond loopback
 
 Flow builders and agents that call tools over the Model Context Protocol (n8n's MCP Client
 Tool, Activepieces, desktop assistants) get one tool per action and one per data source:
@@ -12,6 +13,9 @@ start, so validation, retries, rate limits and redaction are the CLI's. A result
 action's output (what ``run`` prints under ``data``; a data source's ``{"result": [...]}``)
 as structured content and as JSON text; every ConnectorError comes back as an error result
 (``isError``) with the CLI's message.
+
+Over HTTP the operations (bearer tokens, /healthz, limits, the request log, the SIGTERM
+drain) are hosts/service.py's, shared with ``trigger listen``.
 
 Only hosts/cli.py imports this module, and only for ``mcp``: the SDK is not loaded by
 any other command.
