@@ -276,3 +276,14 @@ def test_the_listener_refuses_an_address_it_cannot_take_in_one_line() -> None:
     assert result.returncode == 3
     assert result.stderr.startswith("error: cannot serve on 256.1.1.1:0: ")
     assert "\n" not in result.stderr.strip()
+
+
+def test_a_body_sent_too_slowly_is_answered_408(tmp_path: Path) -> None:
+    with served(listen_args("--read-timeout", "2"), tmp_path / "e.txt", listen_env()) as server:
+        body = notification("notif_slow")
+        head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE) as sock:
+            sock.sendall(head.encode() + body[:10])  # the headers at once, then the body stalls
+            answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert b"took longer than 2 s to arrive" in answer
