@@ -285,8 +285,13 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
                 except WebhookRefusal as refusal:
                     log.note(f"refused ({refusal.status}): {refusal}")
                     return refusal.status, {"status": refusal.status, "message": str(refusal)}
-                for event in delivery.events:
-                    handler.show(event)
+                try:
+                    for event in delivery.events:
+                        handler.show(event)
+                except OSError:  # stdout closed (the reader is gone): nothing more goes out
+                    log.note("error: the output is closed; stopping")
+                    running[0].stop()
+                    return 503, {"status": 503, "message": "the listener is stopping"}
                 if not delivery.events:
                     log.note(delivery.note)
             for event in delivery.events:

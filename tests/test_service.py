@@ -287,3 +287,15 @@ def test_a_body_sent_too_slowly_is_answered_408(tmp_path: Path) -> None:
             answer = sock.recv(4096)
         assert answer.startswith(b"HTTP/1.1 408 "), answer
         assert b"took longer than 2 s to arrive" in answer
+
+
+def test_a_closed_output_stops_the_listener_without_a_traceback(tmp_path: Path) -> None:
+    with served(listen_args(), tmp_path / "e.txt", listen_env(), stdout=subprocess.PIPE) as server:
+        assert server.process.stdout is not None
+        server.process.stdout.close()  # whoever read the events is gone
+        body = notification("notif_lost")
+        answer = httpx.post(server.url, content=body, headers=signed(body), timeout=DEADLINE)
+        assert answer.status_code == 503  # not 2xx: the event did not go out
+        assert server.process.wait(timeout=DEADLINE) == 0
+    assert "Traceback" not in server.stderr()
+    assert "the output is closed" in server.stderr()
