@@ -8,56 +8,16 @@ declared in connector.yaml.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from intercom_connector.actions.contacts import contact_reference
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.errors import InputRefusal
 from intercom_connector.runtime.operations import Request, given
+from intercom_connector.runtime.search_query import search_body
 
-#: Intercom's search limits: groups nest at most this deep, and hold at most this many
-MAX_NESTING = 2
-MAX_FILTERS = 15
 #: how a contact reply names its author, by the way contact_reference names a contact
 _REPLY_AUTHOR = {"id": "intercom_user_id", "email": "email", "external_id": "user_id"}
-
-
-def search_body(json_query: Mapping[str, Any]) -> dict[str, Any]:
-    """A search body from JSON Query (a query, or a whole body with ``query``), refused
-    before sending when it breaks Intercom's limits."""
-    body = dict(json_query) if "query" in json_query else {"query": json_query}
-    _check_query(body["query"], "query", 1)
-    return body
-
-
-def _check_query(node: Any, where: str, level: int) -> None:
-    if not isinstance(node, Mapping):
-        raise InputRefusal("json_query", f"at {where}: expected a filter or a group, an object")
-    if node.get("operator") not in ("AND", "OR"):
-        if not isinstance(node.get("field"), str) or not isinstance(node.get("operator"), str):
-            raise InputRefusal(
-                "json_query",
-                f"at {where}: a filter needs a field and an operator (and a value); a group "
-                "needs the operator AND or OR and a list of filters as its value",
-            )
-        return
-    items = node.get("value")
-    if level > MAX_NESTING:
-        raise InputRefusal(
-            "json_query",
-            f"at {where}: groups nest {level} levels deep; Intercom allows at most {MAX_NESTING}",
-        )
-    if not isinstance(items, list) or not items:
-        raise InputRefusal("json_query", f"at {where}: an {node['operator']} group needs a list")
-    if len(items) > MAX_FILTERS:
-        raise InputRefusal(
-            "json_query",
-            f"at {where}: an {node['operator']} group holds {len(items)} filters; Intercom "
-            f"allows at most {MAX_FILTERS} a group",
-        )
-    for index, item in enumerate(items):
-        _check_query(item, f"{where}.value[{index}]", level + 1)
 
 
 def reply_author(

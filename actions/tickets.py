@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from intercom_connector.actions.contacts import contact_reference
-from intercom_connector.actions.conversations import reply_author, search_body
+from intercom_connector.actions.conversations import reply_author
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.errors import InputRefusal
 from intercom_connector.runtime.operations import Request, given
+from intercom_connector.runtime.search_query import search_body
 
 #: the seed's names for the default attributes -> Intercom's keys
 _DEFAULT_ATTRIBUTES = {

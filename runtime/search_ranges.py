@@ -34,6 +34,7 @@ from typing import Any
 
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.errors import IntercomAPIError
+from intercom_connector.runtime.search_query import fits
 
 Page = dict[str, Any]
 DAY = 86_400
@@ -48,9 +49,6 @@ BUFFERED_PAGES = RANGE_PAGES_MAX + 4
 #: rounds of probes at most, and ranges one probe round may cut a range into
 ROUNDS = 6
 CUTS = 64
-#: Intercom's limits on a search query: groups nest two deep, each holds 15 filters
-MAX_DEPTH = 2
-MAX_FILTERS = 15
 
 
 def search_pages(
@@ -149,7 +147,7 @@ def _plan(
         return None
     if math.ceil(total / per_page) <= SPLIT_AFTER_PAGES or _next_cursor(first) is None:
         return None
-    if not _fits(_within(query, field, 1, 2)):
+    if not fits(_within(query, field, 1, 2)):
         return None  # Intercom would refuse the query with the bounds added
     known = first[records][0][field]
     other = "ascending" if order == "descending" else "descending"
@@ -249,16 +247,6 @@ def _within(query: Any, field: str, low: int | None, high: int | None) -> Any:
     if isinstance(query, Mapping) and query.get("operator") == "AND":
         return {"operator": "AND", "value": [*query.get("value", []), *bounds]}
     return {"operator": "AND", "value": [query, *bounds]}
-
-
-def _fits(query: Any, depth: int = 0) -> bool:
-    """Whether Intercom takes ``query``: groups two deep at most, 15 filters a group."""
-    if not isinstance(query, Mapping) or query.get("operator") not in ("AND", "OR"):
-        return True
-    items = query.get("value")
-    if depth >= MAX_DEPTH or not isinstance(items, list) or len(items) > MAX_FILTERS:
-        return False
-    return all(_fits(item, depth + 1) for item in items)
 
 
 def _range_walk(

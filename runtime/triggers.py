@@ -37,6 +37,7 @@ from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.errors import InputProblem, InputValidationError, WebhookRefusal
 from intercom_connector.runtime.manifest import PollSpec, TriggerSpec
 from intercom_connector.runtime.operations import PagingValues, Request, pages
+from intercom_connector.runtime.search_query import all_of
 
 Event = dict[str, Any]
 
@@ -298,8 +299,7 @@ def _search_query(spec: PollSpec, values: Mapping[str, Any], since: int) -> dict
     for wire, key in spec.query.items():
         if values.get(key) is not None:
             clauses.append({"field": wire, "operator": "=", "value": values[key]})
-    query = clauses[0] if len(clauses) == 1 else {"operator": "AND", "value": clauses}
-    body: dict[str, Any] = {"query": query}
+    body: dict[str, Any] = {"query": all_of(clauses)}
     if spec.sorted:
         body["sort"] = {"field": spec.timestamp, "order": "descending"}
     return body

@@ -224,7 +224,7 @@ def group(operator: str, *items: Any) -> dict[str, Any]:
 OPEN = {"field": "open", "operator": "=", "value": True}
 
 
-@pytest.mark.parametrize("action", ["search_conversations", "search_tickets"])
+@pytest.mark.parametrize("action", ["search_contacts", "search_conversations", "search_tickets"])
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
