@@ -63,8 +63,6 @@ def _action_json(manifest: Manifest, action: ActionSpec) -> dict[str, Any]:
         entry["paging"] = {"style": action.paging.style, "records": action.paging.records}
         if action.paging.split_by:
             entry["paging"]["split_by"] = action.paging.split_by
-        if action.paging.sorted_by:
-            entry["paging"]["sorted_by"] = action.paging.sorted_by
     entry["output_schema"] = manifest.output_schema(action.output)
     return entry
 

@@ -161,16 +161,13 @@ class Paging:
     """How a list action pages: its style and the answer's field holding the records.
 
     ``split_by`` (a search only) names the records' creation-time field by which a Fetch All
-    is split into ranges fetched side by side (runtime/search_ranges.py). ``sorted_by``
-    names another field Intercom's own order is by (a conversation search's updated_at): a
-    Fetch All that asks for no sort is then walked, as splitting would change its order.
+    is split into ranges fetched side by side (runtime/search_ranges.py); a Fetch All
+    with no sort given asks for one by that field, oldest first.
     """
 
     style: str
     records: str = "data"
     split_by: str | None = None
-    #: the field a search's own order (no sort asked for) is by, when not ``split_by``
-    sorted_by: str | None = None
 
 
 def _at(inputs: tuple[InputSpec, ...], key: str) -> InputSpec:
@@ -517,8 +514,6 @@ def _check_action(action: ActionSpec, where: str, kinds: Mapping[str, Any]) -> N
     keys = {spec.key for spec in action.inputs}
     if action.paging is not None and action.paging.split_by and action.paging.style != "search":
         raise ManifestError(f"{where}.paging.split_by: only a search is split into ranges")
-    if action.paging is not None and action.paging.sorted_by and not action.paging.split_by:
-        raise ManifestError(f"{where}.paging.sorted_by: only with split_by")
     if action.kind == "list":
         missing = [key for key in ("fetch_all", "per_page", "starting_after") if key not in keys]
         if missing:
@@ -550,9 +545,7 @@ def _check_data_source(
 def _paging(raw: Mapping[str, Any] | None) -> Paging | None:
     if not raw:
         return None
-    return Paging(
-        raw["style"], raw.get("records", "data"), raw.get("split_by"), raw.get("sorted_by")
-    )
+    return Paging(raw["style"], raw.get("records", "data"), raw.get("split_by"))
 
 
 def _poll(raw: Mapping[str, Any] | None) -> PollSpec | None:

@@ -139,15 +139,15 @@ def pages(
     at: PagingValues,
     split_by: str | None = None,
     records: str = "data",
-    sorted_by: str | None = None,
 ) -> Iterator[Page]:
     """Every page of ``request`` from where ``at`` says, in order, per its paging style.
 
     ``split_by``: a Fetch All of a search from its start may fetch ranges of that
-    creation-time field side by side (runtime/search_ranges.py); ``sorted_by``: the field
-    the search's own order is by, when not ``split_by``.
+    creation-time field side by side (runtime/search_ranges.py). A Fetch All from the
+    start with no sort given asks for one by ``split_by``, oldest first: the split needs
+    an order it can count on, and Intercom's own is not documented.
     """
-    walk = _pages(client, request, style, at, split_by, records, sorted_by)
+    walk = _pages(client, request, style, at, split_by, records)
     try:
         yield from walk
     except InputRefusal as refusal:
@@ -161,7 +161,6 @@ def _pages(
     at: PagingValues,
     split_by: str | None,
     records: str,
-    sorted_by: str | None,
 ) -> Iterator[Page]:
     if style == "cursor":
         query = {**request.query, **given(per_page=at.per_page or at.default_per_page)}
@@ -179,6 +178,7 @@ def _pages(
         pagination.update(given(per_page=per_page, starting_after=at.starting_after))
         body["pagination"] = pagination
         if split_by and at.fetch_all and not at.starting_after:
+            body.setdefault("sort", {"field": split_by, "order": "ascending"})
             from intercom_connector.runtime.search_ranges import search_pages  # a split search
 
             return search_pages(
@@ -188,7 +188,6 @@ def _pages(
                 field=split_by,
                 records=records,
                 path_params=request.path_params,
-                sorted_by=sorted_by,
             )
         return client.paginate_search(request.path, path_params=request.path_params, body=body)
     if style == "page_number":
@@ -251,7 +250,7 @@ def run_list(
     style = request.paging or action.paging.style
     records = action.paging.records
     paging = action.paging
-    walk = pages(client, request, style, at, paging.split_by, records, paging.sorted_by)
+    walk = pages(client, request, style, at, paging.split_by, records)
     if not at.fetch_all:
         if style == "page_number":
             size = at.per_page or at.default_per_page or 0
