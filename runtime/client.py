@@ -679,9 +679,11 @@ class IntercomClient:
         *,
         body: Mapping[str, Any],
         path_params: Mapping[str, str] | None = None,
+        followed: tuple[str, ...] = (),
     ) -> Iterator[dict[str, Any]]:
-        """Pages of a search (``POST /contacts/search``): the cursor goes in the body."""
-        seen: set[str] = set()
+        """Pages of a search (``POST /contacts/search``): the cursor goes in the body.
+        ``followed``: cursors an earlier part of the same walk already followed."""
+        seen: set[str] = set(followed)
         body = dict(body)
         while True:
             page = self.request("POST", path, path_params=path_params, json=body, idempotent=True)

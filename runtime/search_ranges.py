@@ -93,7 +93,7 @@ def _walk_on(
         return
     pagination = {**(body.get("pagination") or {}), "starting_after": cursor}
     yield from client.paginate_search(
-        path, body={**body, "pagination": pagination}, path_params=path_params
+        path, body={**body, "pagination": pagination}, path_params=path_params, followed=(cursor,)
     )
 
 
