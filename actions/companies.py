@@ -23,10 +23,5 @@ def list_companies(
         raise InputRefusal("order", "can only be 'desc' when a filter is given")
     if filters:
         return Request("GET", "/companies", query=filters)
-    return Request(
-        "POST",
-        "/companies/list",
-        query={"order": order},
-        idempotent=True,
-        scroll_path="/companies/scroll",
-    )
+    # past 10,000 companies, the manifest's paging overflow goes on with the scroll API
+    return Request("POST", "/companies/list", query={"order": order}, idempotent=True)

@@ -63,6 +63,13 @@ def _action_json(manifest: Manifest, action: ActionSpec) -> dict[str, Any]:
         entry["paging"] = {"style": action.paging.style, "records": action.paging.records}
         if action.paging.split_by:
             entry["paging"]["split_by"] = action.paging.split_by
+        overflow = action.paging.overflow
+        if overflow:
+            entry["paging"]["overflow"] = {
+                "after": overflow.after,
+                "path": overflow.path,
+                "applies_to": overflow.applies_to,
+            }
     entry["output_schema"] = manifest.output_schema(action.output)
     return entry
 

@@ -157,17 +157,30 @@ class RequestTemplate:
 
 
 @frozen
-class Paging:
-    """How a list action pages: its style and the answer's field holding the records.
+class Overflow:
+    """Where a numbered list continues past the records it pages through by number:
+    Intercom pages ``applies_to`` up to ``after`` records, its scroll API ``path`` beyond."""
 
-    ``split_by`` (a search only) names the records' creation-time field by which a Fetch All
-    is split into ranges fetched side by side (runtime/search_ranges.py); a Fetch All
-    with no sort given asks for one by that field, oldest first.
+    after: int
+    path: str
+    applies_to: str
+
+
+@frozen
+class Paging:
+    """How a list pages: its style (a paginator of runtime/paging/, by name) and the facts
+    of this list: the answer's field holding the records, and
+
+    ``split_by`` (a search only): the records' creation-time field by which a Fetch All is
+    split into ranges fetched side by side (runtime/paging/search_ranges.py); a Fetch All
+    with no sort given asks for one by that field, oldest first;
+    ``overflow`` (a numbered list only): where a Fetch All goes on past Intercom's limit.
     """
 
     style: str
     records: str = "data"
     split_by: str | None = None
+    overflow: Overflow | None = None
 
 
 def _at(inputs: tuple[InputSpec, ...], key: str) -> InputSpec:
@@ -512,8 +525,11 @@ def _check_action(action: ActionSpec, where: str, kinds: Mapping[str, Any]) -> N
             f"{where}.output: no schema schemas/objects/{action.output}.json for {action.output!r}"
         )
     keys = {spec.key for spec in action.inputs}
-    if action.paging is not None and action.paging.split_by and action.paging.style != "search":
+    paging = action.paging
+    if paging is not None and paging.split_by and not _style(paging.style).searches:
         raise ManifestError(f"{where}.paging.split_by: only a search is split into ranges")
+    if paging is not None and paging.overflow and not _style(paging.style).overflows:
+        raise ManifestError(f"{where}.paging.overflow: only a numbered list goes on elsewhere")
     if action.kind == "list":
         missing = [key for key in ("fetch_all", "per_page", "starting_after") if key not in keys]
         if missing:
@@ -542,16 +558,50 @@ def _check_data_source(
         raise ManifestError(f"{where}: a data source needs the input {LIMIT_INPUT!r}")
 
 
-def _paging(raw: Mapping[str, Any] | None) -> Paging | None:
+def _paging(raw: Mapping[str, Any] | None, where: str) -> Paging | None:
     if not raw:
         return None
-    return Paging(raw["style"], raw.get("records", "data"), raw.get("split_by"))
+    overflow = raw.get("overflow")
+    paging = Paging(
+        raw["style"],
+        raw.get("records", "data"),
+        raw.get("split_by"),
+        Overflow(overflow["after"], overflow["path"], overflow["applies_to"]) if overflow else None,
+    )
+    _style(paging.style, f"{where}.paging")
+    return paging
 
 
-def _poll(raw: Mapping[str, Any] | None) -> PollSpec | None:
+def _style(name: str, where: str = "paging") -> Any:
+    """The paginator class a paging style's name names (runtime/paging/); ManifestError
+    when there is none."""
+    # imported when first needed: paging builds on the client, which loading a manifest
+    # must not need
+    from intercom_connector.runtime.paging import PAGINATORS
+
+    style = PAGINATORS.get(name)
+    if style is None:
+        raise ManifestError(
+            f"{where}.style: {name!r} is not a paging style ({', '.join(PAGINATORS)})"
+        )
+    return style
+
+
+def _with_style_inputs(
+    entries: Mapping[str, Mapping[str, Any]], paging: Mapping[str, Any] | None, where: str
+) -> Mapping[str, Mapping[str, Any]]:
+    """A list's input entries with what its paging style says of its paging inputs (the
+    per-page maximum, the shape of Starting After) under the entry's own overrides."""
+    if not paging:
+        return entries
+    facts = _style(paging["style"], f"{where}.paging").inputs
+    return {key: {**facts.get(key, {}), **entry} for key, entry in entries.items()}
+
+
+def _poll(raw: Mapping[str, Any] | None, where: str) -> PollSpec | None:
     if raw is None:
         return None
-    paging = _paging(raw["paging"])
+    paging = _paging(raw["paging"], f"{where}.poll")
     assert paging is not None
     return PollSpec(
         method=raw["request"]["method"],
@@ -579,7 +629,7 @@ def _check_trigger(trigger: TriggerSpec, where: str, kinds: Mapping[str, Any]) -
     poll = trigger.poll
     if poll is None:
         return
-    search = poll.paging.style == "search"
+    search = _style(poll.paging.style).searches
     if (poll.query or poll.sorted) and not search:
         raise ManifestError(f"{where}.poll: query and sorted need a search (paging style search)")
     if search != (poll.method == "POST"):
@@ -659,7 +709,9 @@ def _resolve(raw: Any, source: str, *, check: bool = True) -> Manifest:
     }
 
     def common(kind: str, key: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-        inputs = _resolve_inputs(entry["inputs"], raw["inputs"], f"{source}: {kind}.{key}.inputs")
+        where = f"{source}: {kind}.{key}"
+        entries = _with_style_inputs(entry["inputs"], entry.get("paging"), where)
+        inputs = _resolve_inputs(entries, raw["inputs"], f"{where}.inputs")
         resource = entry.get("resource")
         if resource is not None and resource not in resources:
             known = ", ".join(resources) or "none declared"
@@ -683,7 +735,7 @@ def _resolve(raw: Any, source: str, *, check: bool = True) -> Manifest:
             kind=entry["kind"],
             effect=entry["effect"],
             output=entry["output"],
-            paging=_paging(entry.get("paging")),
+            paging=_paging(entry.get("paging"), f"{source}: actions.{key}"),
         )
 
     def data_source(key: str, entry: Mapping[str, Any]) -> DataSourceSpec:
@@ -692,7 +744,7 @@ def _resolve(raw: Any, source: str, *, check: bool = True) -> Manifest:
             **common("data_sources", key, entry),
             source=entry.get("from"),
             source_inputs=dict(entry.get("with") or {}),
-            paging=_paging(entry.get("paging")),
+            paging=_paging(entry.get("paging"), f"{source}: data_sources.{key}"),
             key_field=result["key"],
             label_field=result["label"],
             detail_field=result.get("detail"),
@@ -703,7 +755,7 @@ def _resolve(raw: Any, source: str, *, check: bool = True) -> Manifest:
             **common("triggers", key, entry),
             kind=entry["kind"],
             output=entry["output"],
-            poll=_poll(entry.get("poll")),
+            poll=_poll(entry.get("poll"), f"{source}: triggers.{key}"),
         )
 
     actions: Mapping[str, ActionSpec]

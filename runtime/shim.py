@@ -50,13 +50,13 @@ from intercom_connector.runtime.manifest import (
     resolve_handler,
 )
 from intercom_connector.runtime.operations import (
-    PagingValues,
     Request,
     choices,
     from_template,
     run_list,
     send,
 )
+from intercom_connector.runtime.paging import PagingValues
 from intercom_connector.runtime.quick_schema import schema_errors
 
 if TYPE_CHECKING:

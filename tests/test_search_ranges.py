@@ -23,6 +23,7 @@ from intercom_connector.hosts.docs import manifest_json
 from intercom_connector.runtime.errors import ManifestError
 from intercom_connector.runtime.listing import RecordStream
 from intercom_connector.runtime.manifest import load_manifest, parse_manifest
+from intercom_connector.runtime.paging import search_walk
 from intercom_connector.sandbox import Sandbox
 from intercom_connector.sandbox import records as sandbox_records
 from intercom_connector.sandbox.routes import conversations as conversation_routes
@@ -75,7 +76,7 @@ def connector(sandbox: Sandbox) -> tuple[Connector, RecordingTransport]:
 def walk(sandbox: Sandbox, body: dict[str, Any]) -> list[str]:
     """The sequential walk: page after page, the cursor in the body."""
     with connector(sandbox)[0] as intercom:
-        pages = intercom.client.paginate_search("/contacts/search", body=body)
+        pages = search_walk(intercom.client, "/contacts/search", body)
         return [record["id"] for record in RecordStream(pages)]
 
 
@@ -287,7 +288,7 @@ def split_and_walk(
     bodies = [json.loads(request.content) for request, _ in transport.exchanges]
     assert found["total_count"] == len(found[records])
     with connector(sandbox)[0] as intercom:
-        pages = intercom.client.paginate_search(path, body=bodies[0])
+        pages = search_walk(intercom.client, path, bodies[0])
         walked = [record["id"] for record in RecordStream(pages, records)]
     return [record["id"] for record in found[records]], walked, bodies
 

@@ -35,6 +35,7 @@ from typing import Any
 
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.errors import IntercomAPIError
+from intercom_connector.runtime.paging import next_cursor, search_walk
 from intercom_connector.runtime.search_query import fits
 
 Page = dict[str, Any]
@@ -88,20 +89,13 @@ def _walk_on(
     path_params: Mapping[str, str] | None,
 ) -> Iterator[Page]:
     """The pages after ``first``, walked one after the other as the search gives them."""
-    cursor = _next_cursor(first)
+    cursor = next_cursor(first)
     if cursor is None:
         return
     pagination = {**(body.get("pagination") or {}), "starting_after": cursor}
-    yield from client.paginate_search(
-        path, body={**body, "pagination": pagination}, path_params=path_params, followed=(cursor,)
+    yield from search_walk(
+        client, path, {**body, "pagination": pagination}, path_params, followed=(cursor,)
     )
-
-
-def _next_cursor(page: Page) -> str | None:
-    pages = page.get("pages")
-    following = pages.get("next") if isinstance(pages, dict) else None
-    cursor = following.get("starting_after") if isinstance(following, dict) else None
-    return str(cursor) if cursor else None
 
 
 def _order(body: Mapping[str, Any], first: Page, field: str, records: str) -> str | None:
@@ -132,7 +126,7 @@ def _plan(
     order = _order(body, first, field, records)
     if not isinstance(total, int) or not per_page or order is None or query is None:
         return None
-    if math.ceil(total / per_page) <= SPLIT_AFTER_PAGES or _next_cursor(first) is None:
+    if math.ceil(total / per_page) <= SPLIT_AFTER_PAGES or next_cursor(first) is None:
         return None
     if not fits(_within(query, field, 1, 2)):
         return None  # Intercom would refuse the query with the bounds added
@@ -244,7 +238,7 @@ def _range_walk(
     path_params: Mapping[str, str] | None,
 ) -> Callable[[], Iterator[Page]]:
     def walk() -> Iterator[Page]:
-        return client.paginate_search(path, body={**body, "query": query}, path_params=path_params)
+        return search_walk(client, path, {**body, "query": query}, path_params)
 
     return walk
 
