@@ -12,7 +12,6 @@ from typing import Any
 
 from intercom_connector.actions.contacts import contact_reference
 from intercom_connector.runtime.client import IntercomClient
-from intercom_connector.runtime.errors import InputRefusal
 from intercom_connector.runtime.operations import Request, given
 from intercom_connector.runtime.search_query import search_body
 
@@ -23,22 +22,11 @@ _REPLY_AUTHOR = {"id": "intercom_user_id", "email": "email", "external_id": "use
 def reply_author(
     reply_as: str, message_type: str, admin_id: str | None, contact_id: str | None
 ) -> dict[str, Any]:
-    """Who replies, as a conversation or ticket reply names them."""
+    """Who replies, as a conversation or ticket reply names them (the manifest's rules
+    give an admin reply its Admin ID, a contact's its Contact ID and a comment)."""
     if reply_as == "admin":
-        if admin_id is None:
-            raise InputRefusal(
-                "admin_id", "is needed to reply as an admin: Intercom records who replied"
-            )
         return {"message_type": message_type, "type": "admin", "admin_id": admin_id}
-    if contact_id is None:
-        raise InputRefusal(
-            "contact_id",
-            "is needed when {reply_as} is contact: the contact's Intercom id, email or external id",
-        )
-    if message_type != "comment":
-        raise InputRefusal(
-            "message_type", "must be comment to reply as a contact: notes are for teammates"
-        )
+    assert contact_id is not None
     author = {_REPLY_AUTHOR[kind]: value for kind, value in contact_reference(contact_id).items()}
     return {"message_type": "comment", "type": "user", **author}
 
@@ -74,8 +62,6 @@ def reply_to_conversation(
     attachment_urls: list[str] | None,
 ) -> Request:
     """POST /conversations/{id}/reply; ``last`` (a contact's latest) only for a contact."""
-    if conversation_id == "last" and reply_as != "contact":
-        raise InputRefusal("conversation_id", "can be last only when replying as a contact")
     reply = reply_author(reply_as, message_type, admin_id, contact_id)
     reply.update(given(body=body, attachment_urls=attachment_urls))
     return Request(

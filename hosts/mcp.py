@@ -104,6 +104,9 @@ def description(operation: OperationSpec, tools: Collection[str], max_records: i
             lines.append(f"Give at least one of {labels}.")
         elif rule.type == "at_most_one_of":
             lines.append(f"Give at most one of {labels}.")
+    lines += [
+        rule.describe(lambda key: operation.input(key).label) for rule in operation.conditions
+    ]
     if isinstance(operation, ActionSpec) and operation.kind == "list":
         fetch_all = operation.input("fetch_all").label
         lines.append(

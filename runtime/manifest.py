@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from intercom_connector.runtime import cache
 from intercom_connector.runtime.errors import ManifestError
 from intercom_connector.runtime.frozen import frozen
+from intercom_connector.runtime.input_rules import When
 from intercom_connector.runtime.inputs import schema_fragment
 from intercom_connector.runtime.quick_schema import schema_errors
 
@@ -203,6 +204,9 @@ class OperationSpec:
     rules: tuple[Rule, ...]
     #: what it acts on (a key of the manifest's resources): the palette group a UI shows it in
     resource: str | None = None
+    #: rules across inputs: required, not taken or one value when others have a value
+    #: (the manifest's ``when:``; runtime/input_rules.py)
+    conditions: tuple[When, ...] = ()
 
     @property
     def value_inputs(self) -> tuple[InputSpec, ...]:
@@ -214,13 +218,18 @@ class OperationSpec:
 
     @functools.cached_property
     def input_schema(self) -> dict[str, Any]:
-        """The JSON Schema of this operation's whole input object (connection excluded)."""
-        return {
+        """The JSON Schema of this operation's whole input object (connection excluded),
+        its rules across inputs as ``if``/``then``."""
+        schema: dict[str, Any] = {
             "type": "object",
             "properties": {spec.key: spec.json_schema() for spec in self.value_inputs},
             "required": [spec.key for spec in self.value_inputs if spec.required],
             "additionalProperties": False,
         }
+        if self.conditions:
+            booleans = {spec.key for spec in self.value_inputs if spec.type == "boolean"}
+            schema["allOf"] = [rule.schema(booleans) for rule in self.conditions]
+        return schema
 
     @functools.cached_property
     def validator(self) -> jsonschema.Draft202012Validator:
@@ -500,6 +509,8 @@ def _check_operation(
         unknown = [key for key in rule.inputs if key not in keys]
         if unknown:
             raise ManifestError(f"{where}.{rule.type}: names unknown inputs {unknown}")
+    for index, when in enumerate(operation.conditions):
+        _check_when(when, operation, f"{where}.when[{index}]")
     for spec in operation.inputs:
         if spec.data_source and spec.data_source not in kinds["data_sources"]:
             raise ManifestError(
@@ -514,6 +525,19 @@ def _check_operation(
         unknown = sorted(used - keys)
         if unknown:
             raise ManifestError(f"{where}.request: names unknown inputs {unknown}")
+
+
+def _check_when(when: When, operation: OperationSpec, where: str) -> None:
+    """A rule across inputs names inputs the operation has, and values they can take."""
+    keys = {spec.key for spec in operation.value_inputs}
+    unknown = [key for key in when.inputs if key not in keys]
+    if unknown:
+        raise ManifestError(f"{where}: names unknown inputs {unknown}")
+    for key, values in [*when.values.items(), *((k, (v,)) for k, v in when.must_be.items())]:
+        options = {option.value for option in operation.input(key).options}
+        wrong = [value for value in values if options and value not in options]
+        if wrong:
+            raise ManifestError(f"{where}: {key} has no option {wrong[0]!r}")
 
 
 def _check_action(action: ActionSpec, where: str, kinds: Mapping[str, Any]) -> None:
@@ -727,6 +751,7 @@ def _resolve(raw: Any, source: str, *, check: bool = True) -> Manifest:
             "request": _request(entry.get("request"), inputs),
             "rules": _rules(entry, inputs, entry.get("kind", "request")),
             "resource": resource,
+            "conditions": tuple(When.parse(rule) for rule in entry.get("when", ())),
         }
 
     def action(key: str, entry: Mapping[str, Any]) -> ActionSpec:

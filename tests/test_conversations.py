@@ -58,23 +58,25 @@ def test_a_contact_replies_to_their_last_conversation(
 def test_an_admin_cannot_reply_to_last(recorder: Recorder, connector: Connector) -> None:
     inputs = {"conversation_id": "last", "admin_id": ADMIN_ID, "body": "Hi"}
     message = refused(connector, recorder, "reply_to_conversation", inputs)
-    assert "Conversation ID (conversation_id): can be last only when replying as a contact" in (
-        message
-    )
+    assert "Reply As (reply_as): must be contact when Conversation ID is last" in (message)
 
 
 @pytest.mark.parametrize("action", ["reply_to_conversation", "reply_to_ticket"])
 @pytest.mark.parametrize(
     ("inputs", "expected"),
     [
-        ({}, "Admin ID (admin_id): is needed to reply as an admin"),
+        (
+            {},
+            "Admin ID (admin_id): is required when Reply As is admin: Intercom records who replied",
+        ),
         (
             {"reply_as": "contact"},
-            "Contact ID (contact_id): is needed when Reply As is contact",
+            "Contact ID (contact_id): is required when Reply As is contact",
         ),
         (
             {"reply_as": "contact", "contact_id": CONTACT_ID, "message_type": "note"},
-            "Message Type (message_type): must be comment to reply as a contact",
+            "Message Type (message_type): must be comment when Reply As is contact: notes are for "
+            "teammates",
         ),
         (
             {"admin_id": ADMIN_ID, "contact_id": CONTACT_ID},
@@ -306,7 +308,7 @@ def test_assigning_a_ticket_needs_the_acting_admin(
 ) -> None:
     inputs = {"ticket_id": "494", "assignee_id": "991267594"}
     message = refused(connector, recorder, "update_ticket", inputs)
-    assert "Admin ID (admin_id): is needed to assign a ticket" in message
+    assert "Admin ID (admin_id): is required when Assignee ID is given" in message
 
 
 def test_closing_a_ticket_sends_open_false(recorder: Recorder, connector: Connector) -> None:

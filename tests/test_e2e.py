@@ -364,7 +364,7 @@ def test_a_search_of_conversations_keeps_its_query_on_every_page(server: str) ->
         (["snooze_conversation", "conversation_id=100000001", "admin_id=991267001"], 2,
          "Snoozed Until (snoozed_until): is required"),
         (["reply_to_conversation", "conversation_id=last", "reply_as=contact", "body=Hi"], 2,
-         "Contact ID (contact_id): is needed when Reply As is contact"),
+         "Contact ID (contact_id): is required when Reply As is contact"),
         (["reply_to_conversation", "conversation_id=last", "reply_as=contact",
           "contact_id=nobody@example.com", "body=Hi"], 4, "404 not_found"),
         (["search_tickets", 'json_query={"operator": "OR", "value": [' +
