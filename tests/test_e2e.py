@@ -314,7 +314,7 @@ def test_fetch_all_walks_20_pages_without_losing_or_repeating(server: str) -> No
 
 
 def test_fetch_all_keeps_the_filters_on_every_page(server: str) -> None:
-    # 7 pages: a walk too short to be split into ranges (runtime/search_ranges.py)
+    # 7 pages: a walk too short to be split into ranges (runtime/paging/search_ranges.py)
     done = cli(
         server, "--verbose", "run", "search_contacts",
         "-i", "role=lead", "-i", "fetch_all=true", "-i", "per_page=150",
