@@ -277,7 +277,9 @@ def test_a_search_at_intercoms_limits_is_sent_and_pages_by_body(
 
     assert [record["id"] for record in result["data"][records]] == ["1", "2"]
     first, second = (body_of(request) for request in recorder.requests)
-    assert first == {"query": query, "pagination": {"per_page": 150}}
+    # given no sort, Fetch All asks for one (docs/actions.md)
+    sort = {"field": "created_at", "order": "ascending"}
+    assert first == {"query": query, "pagination": {"per_page": 150}, "sort": sort}
     assert second["pagination"] == {"per_page": 150, "starting_after": "c1"}
     for request in recorder.requests:
         assert_conforms(request)
