@@ -85,6 +85,7 @@ def _multipart(
     files = _pairs(file_data)
     unknown = sorted(set(names) - {key for key, _ in files})
     if unknown:
+        # not declarable in the manifest: a relation between two lists' keys
         raise InputRefusal(
             "file_data_file_names",
             f"keys {', '.join(unknown)} match no {{file_data}} key",
@@ -134,12 +135,8 @@ def raw_request(
     if own.query:
         target = str(own.copy_with(query=None))
     options: dict[str, Any] = {"params": params, "headers": _headers(headers)}
-    if form_data or file_data:
-        if data is not None:
-            raise InputRefusal("data", "cannot be sent together with {form_data} or {file_data}")
+    if form_data or file_data:  # never with Data: the manifest's rule
         options.update(_multipart(form_data, file_data, file_data_file_names))
-    elif file_data_file_names:
-        raise InputRefusal("file_data_file_names", "needs {file_data}")
     elif data is not None:
         options["json"] = data
     if timeout is not None:

@@ -51,6 +51,7 @@ from intercom_connector.runtime.manifest import (
     OperationSpec,
     load_manifest,
 )
+from intercom_connector.runtime.paging import paginator
 from intercom_connector.runtime.shim import Connector
 
 #: The most records one Fetch All hands over in a single tool result. An MCP client holds a
@@ -109,6 +110,9 @@ def description(operation: OperationSpec, tools: Collection[str], max_records: i
             lines.append(f"Give at least one of {labels}.")
         elif rule.type == "at_most_one_of":
             lines.append(f"Give at most one of {labels}.")
+    lines += [
+        rule.describe(lambda key: operation.input(key).label) for rule in operation.conditions
+    ]
     if isinstance(operation, ActionSpec) and operation.kind == "list":
         fetch_all = operation.input("fetch_all").label
         lines.append(
@@ -181,9 +185,8 @@ class Tools:
         fetch_all, per_page, after = (
             action.input(key).label for key in ("fetch_all", "per_page", "starting_after")
         )
-        # a list paged by link (data events) gives the next page's URL itself in pages.next
-        linked = action.paging is not None and action.paging.style == "link"
-        cursor = "pages.next" if linked else "pages.next.starting_after"
+        assert action.paging is not None  # only a list's Fetch All stops past a limit
+        cursor = paginator(action.paging).next_in  # where each page gives the next
         return (
             f"{action.label}: {fetch_all} stopped past {limit:,} records, the most one result "
             f"holds here (an MCP client holds a result whole and a model's context is small): "

@@ -244,6 +244,8 @@ def problem_text(error: jsonschema.ValidationError, pattern_hint: str | None = N
         text = f"must be at most {expected}; got {_describe(error.instance)}"
     elif validator == "minLength":
         text = "must not be empty"
+    elif validator == "minItems":
+        text = f"needs at least {expected} values; got {len(error.instance)}"
     elif validator == "pattern" and pattern_hint:
         text = f"{pattern_hint}; got {_describe(error.instance)}"
     else:

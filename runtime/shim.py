@@ -37,6 +37,7 @@ from intercom_connector.runtime.errors import (
     InputRefusal,
     InputValidationError,
 )
+from intercom_connector.runtime.input_rules import is_given
 from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent, problem_text
 from intercom_connector.runtime.listing import RecordStream
 from intercom_connector.runtime.manifest import (
@@ -50,13 +51,13 @@ from intercom_connector.runtime.manifest import (
     resolve_handler,
 )
 from intercom_connector.runtime.operations import (
-    PagingValues,
     Request,
     choices,
     from_template,
     run_list,
     send,
 )
+from intercom_connector.runtime.paging import PagingValues
 from intercom_connector.runtime.quick_schema import schema_errors
 
 if TYPE_CHECKING:
@@ -68,10 +69,6 @@ class Validated(NamedTuple):
 
     values: dict[str, Any]
     given: frozenset[str]
-
-
-def _is_given(value: Any) -> bool:
-    return value is not None and value is not False
 
 
 def validate(
@@ -113,6 +110,8 @@ def validate(
     named = {key for key in given if key in by_key and not is_absent(given[key])}
     coerced_wrong = {p.key for p in problems}
     for error in schema_errors(operation.input_schema, values, lambda: operation.validator):
+        if error.schema_path and error.schema_path[0] == "allOf":
+            continue  # a rule across inputs: _rule_problems says which, by label
         if error.validator == "required" and not error.absolute_path:
             for key in error.validator_value:
                 if key not in values and key not in coerced_wrong and key not in deferred:
@@ -151,7 +150,7 @@ def _rule_problems(
     for rule in operation.rules:
         if wrong & set(rule.inputs):
             continue
-        present = [key for key in rule.inputs if _is_given(values.get(key))]
+        present = [key for key in rule.inputs if is_given(values.get(key))]
         labels = [operation.input(key).label for key in rule.inputs]
         if rule.type == "at_least_one_of" and not present:
             text = f"give at least one of {', '.join(labels)}"
@@ -160,6 +159,14 @@ def _rule_problems(
             shown = [operation.input(key).label for key in present]
             text = f"give only one of {', '.join(shown)}"
             problems.append(InputProblem(present[0], " / ".join(shown), text))
+
+    def label(key: str) -> str:
+        return operation.input(key).label
+
+    for when in operation.conditions:
+        if not wrong & set(when.inputs):
+            for key, text in when.problems(values, label):
+                problems.append(InputProblem(key, label(key), text))
     return problems
 
 

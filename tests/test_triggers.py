@@ -495,3 +495,38 @@ def test_state_after_keeps_only_the_events_handled(polling: Connector, recorder:
     assert polled.state_after(1) == state(NOW + 1, ("a", NOW + 1))
     events, whole = polled
     assert whole == polled.state_after(len(events))
+
+
+def test_a_change_at_exactly_the_lag_boundary_is_given_once(
+    polling: Connector, recorder: Recorder
+) -> None:
+    lag = 600
+    answer = [contact("newest", NOW), contact("edge", NOW - lag)]
+    recorder.on("POST", "/contacts/search", search_page(answer))
+    events, kept = polling.poll("new_or_updated_contacts", {"index_lag": lag}, state(NOW - lag))
+    assert [e["data"]["id"] for e in events] == ["edge", "newest"]
+    # the next check reads again from NOW - lag: the change there is remembered as given
+    assert ["edge", NOW - lag] in kept["seen"]
+    again, _ = polling.poll("new_or_updated_contacts", {"index_lag": lag}, kept)
+    assert again == []
+
+
+def test_a_sorted_search_reads_on_past_a_page_ending_exactly_at_the_window(
+    polling: Connector, recorder: Recorder
+) -> None:
+    lag = 600
+    since = NOW - lag
+    pages = {
+        None: search_page([contact("a", NOW + 9), contact("b", since)], "p2"),
+        "p2": search_page([contact("c", since), contact("d", since - 1)], "p3"),
+        "p3": search_page([contact("e", since - 800)]),
+    }
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        cursor = (body_of(request).get("pagination") or {}).get("starting_after")
+        return httpx.Response(200, json=pages[cursor])
+
+    recorder.respond("POST", "/contacts/search", answer)
+    events, _ = polling.poll("new_or_updated_contacts", {"index_lag": lag}, state(NOW))
+    assert [e["data"]["id"] for e in events] == ["b", "c", "a"]
+    assert len(recorder.requests) == 2  # the second page reaches past the window

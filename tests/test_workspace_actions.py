@@ -150,7 +150,9 @@ def test_a_data_attributes_type_is_never_changed(intercom: Connector, sandbox: S
 
 
 def test_a_list_attribute_takes_options_and_keeps_its_type(intercom: Connector) -> None:
-    with pytest.raises(InputValidationError, match="needs at least two values"):
+    with pytest.raises(
+        InputValidationError, match="Options \\(options\\): needs at least 2 values; got 1"
+    ):
         data(intercom, "create_data_attribute", name="tier", model="contact",
              data_type="options", options=["gold"])  # fmt: skip
     made = data(intercom, "create_data_attribute", name="tier", model="contact",
