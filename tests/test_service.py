@@ -284,7 +284,9 @@ def test_a_body_sent_too_slowly_is_answered_408(tmp_path: Path) -> None:
         head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n\r\n"
         with socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE) as sock:
             sock.sendall(head.encode() + body[:10])  # the headers at once, then the body stalls
-            answer = sock.recv(4096)
+            answer = b""
+            while chunk := sock.recv(4096):  # to the end: the answer closes the connection
+                answer += chunk
         assert answer.startswith(b"HTTP/1.1 408 "), answer
         assert b"took longer than 2 s to arrive" in answer
 
