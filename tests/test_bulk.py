@@ -425,6 +425,134 @@ def test_a_run_killed_and_started_again_never_repeats_a_create(
     assert emails_in(sandbox, "kill-") == stored
 
 
+def test_a_row_waiting_for_the_rate_limit_window_is_not_recorded_as_sent(
+    recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
+) -> None:
+    """Intercom's window has room for 4 creates, then resets in two minutes: the other rows
+    wait. Killed then (kill -9) and started again, the run reports no row "outcome unknown"
+    that never left: only a request written to the connection is recorded as sent."""
+    received: list[str] = []
+    limited = threading.Event()
+    limited.set()
+    lock = threading.Lock()
+
+    def create(request: httpx.Request) -> httpx.Response:
+        with lock:
+            received.append(body_of(request)["name"])
+            count = len(received)
+        headers = {}
+        if limited.is_set():
+            headers = {
+                "X-RateLimit-Limit": "4",
+                "X-RateLimit-Remaining": str(max(0, 4 - count)),
+                "X-RateLimit-Reset": str(int(time.time()) + 120),
+            }
+        contact = {"type": "contact", "id": f"c{count}", "name": body_of(request)["name"]}
+        return httpx.Response(200, json=contact, headers=headers)
+
+    recorder.respond("POST", "/contacts", create)
+    journal = tmp_path / "import.journal"
+    rows = tmp_path / "leads.ndjson"  # leads: nothing tells whether a lost create was made
+    count = 12
+    rows.write_text("".join(json.dumps({"role": "lead", "name": f"lead-{n}"}) + "\n"
+                            for n in range(1, count + 1)))  # fmt: skip
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")},
+           "INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": loopback.url}  # fmt: skip
+    args = [sys.executable, "-m", "intercom_connector", "run", "create_contact", "--each",
+            str(rows), "--journal", str(journal), "--concurrency", "8"]  # fmt: skip
+    first = subprocess.Popen(
+        args, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while not journal.exists() or sum("result" in e for e in journal_entries(journal)) < 4:
+        assert time.monotonic() < deadline and first.poll() is None, "the run did not get going"
+        time.sleep(0.02)
+    time.sleep(0.5)  # the other rows reach the window and wait there
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    assert len(received) == 4, "the rows did not wait for the window"
+    entries = journal_entries(journal)
+    recorded = {e["row"] for e in entries if "sent" in e}
+    left = {int(name.removeprefix("lead-")) for name in received}
+    assert recorded == left, "rows that never left were recorded as sent"
+
+    limited.clear()
+    again = cli("run", "create_contact", "--each", str(rows), "--journal", str(journal), env=env)
+    results = lines(again.stdout)
+    assert [r["row"] for r in results] == list(range(1, count + 1))
+    assert [r for r in results if "error" in r] == []  # nothing "outcome unknown"
+    assert sorted(received) == sorted(f"lead-{n}" for n in range(1, count + 1))  # each once
+    assert again.returncode == 0
+
+
+def test_a_journal_that_cannot_be_written_stops_the_run_in_one_line(
+    recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
+) -> None:
+    """A read-only folder: refused before any request. A disk that fills up during the run
+    (no file may grow past 700 bytes): the run stops in one line naming the journal, exit
+    5 (not bad input), no row is sent that the journal could not record, and the run
+    started again (space freed) makes every lead once."""
+    made: list[str] = []
+
+    def create(request: httpx.Request) -> httpx.Response:
+        made.append(body_of(request)["name"])
+        return httpx.Response(200, json={"type": "contact", "id": str(len(made))})
+
+    recorder.respond("POST", "/contacts", create)
+    env = {"INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": loopback.url}
+    rows = tmp_path / "leads.ndjson"
+    count = 30
+    rows.write_text("".join(json.dumps({"role": "lead", "name": f"lead-{n}"}) + "\n"
+                            for n in range(1, count + 1)))  # fmt: skip
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    journal = folder / "import.journal"
+    done = cli("run", "create_contact", "--each", str(rows), "--journal", str(journal),
+               env=env, unprivileged=True)  # fmt: skip
+    assert (done.returncode, done.stdout) == (5, "")
+    assert done.stderr.strip() == f"error: journal {journal}: cannot be written (Permission denied)"
+    assert made == []
+
+    journal = tmp_path / "import.journal"
+    args = ("run", "create_contact", "--each", str(rows), "--journal", str(journal))
+    full = cli(*args, "--concurrency", "4", env=env, file_size_limit=700)
+    assert full.returncode == 5, full.stderr
+    assert full.stderr.strip() == f"error: journal {journal}: cannot be written (File too large)"
+    assert 0 < len(lines(full.stdout)) < count
+    recorded = {e["row"] for e in journal_entries(journal) if "sent" in e}
+    assert sorted(made) == sorted(f"lead-{n}" for n in recorded)  # only what it recorded left
+
+    again = cli(*args, env=env)
+    results = lines(again.stdout)
+    assert [r["row"] for r in results] == list(range(1, count + 1))
+    for result in results:
+        if "error" in result:  # its answer came, but could not be recorded
+            assert result["error"]["outcome_unknown"] is True
+            assert f"lead-{result['row']}" in made
+    assert sorted(made) == sorted(set(made))  # no lead made twice
+    assert len(made) == count
+
+
+def test_a_journal_line_cut_short_is_ignored_with_a_note(
+    recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
+) -> None:
+    recorder.on("GET", "/contacts/.*", {"type": "contact", "id": "c"})
+    env = {"INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": loopback.url}
+    rows = tmp_path / "rows.csv"
+    rows.write_text("contact_id\n1\n2\n")
+    journal = tmp_path / "j.journal"
+    args = ("run", "get_contact", "--each", str(rows), "--journal", str(journal))
+    assert cli(*args, env=env).returncode == 0
+    whole = journal.read_bytes()
+    journal.write_bytes(whole[: whole.rindex(b"\n", 0, len(whole) - 1) + 12])  # row 2 torn
+    again = cli(*args, env=env)
+    assert again.returncode == 0 and [r["row"] for r in lines(again.stdout)] == [1, 2]
+    assert f"journal {journal}: its last line was cut short" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    assert journal_entries(journal)[-1]["row"] == 2  # run again, and recorded whole
+
+
 class _Crash(BaseException):
     """The process dies while a request is on its way (nothing catches it)."""
 
