@@ -125,7 +125,7 @@ def _open(path: str, where: str) -> IO[bytes]:
         kept = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 - Rows.close
         shutil.copyfileobj(sys.stdin.buffer, kept)
         kept.seek(0)
-        return kept  # type: ignore[return-value]
+        return kept
     except OSError as exc:
         raise _problem(where, f"cannot be read ({exc.strerror})") from None
 

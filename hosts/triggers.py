@@ -43,10 +43,12 @@ from intercom_connector.hosts.flow import (
 )
 from intercom_connector.hosts.login import ENV_CLIENT_SECRET
 from intercom_connector.runtime.errors import (
+    BAD_PATH_ERRNOS,
     ConnectionConfigError,
     ConnectorError,
     InputProblem,
     InputValidationError,
+    StorageError,
     WebhookRefusal,
 )
 from intercom_connector.runtime.manifest import SECRET_INPUT, TriggerSpec, load_manifest
@@ -82,23 +84,36 @@ def _trigger(key: str, kind: str) -> TriggerSpec:
 
 
 class StateFile:
-    """A polling trigger's state in a file: JSON, replaced atomically."""
+    """A polling trigger's state in a file: JSON, replaced atomically.
+
+    A file that is there but holds no state this command wrote (empty, not UTF-8, not
+    JSON) is refused, untouched: taking it for a first check would skip every change
+    since the last good state. One that cannot be written is StorageError (exit 5).
+    """
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
+        self.where = f"--state {self.path}"
 
     def load(self) -> Any:
-        """The state kept, or None before the first check."""
+        """The state kept, or None before the first check (no file yet)."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            content = self.path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise self._error(f"cannot be read: {exc.strerror}") from None
+        if not content.strip():
+            raise self._error("is empty; delete it to start over")
         try:
-            return orjson.loads(text) if text.strip() else None
-        except ValueError:
-            raise self._error("is not JSON; delete it to start over") from None
+            return orjson.loads(content)
+        except ValueError as exc:
+            kind = "UTF-8 text" if "UTF-8" in str(exc) else "JSON"
+            raise self._error(f"is not {kind}; delete it to start over") from None
+
+    def check_writable(self) -> None:
+        """Raise now, before any request, when the state could not be saved."""
+        check_writable(self.path, self.where, self._error)
 
     def save(self, state: Mapping[str, Any]) -> None:
         """Replace the file's content with ``state``: the old one or the new, never half."""
@@ -114,11 +129,30 @@ class StateFile:
             if temporary is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(temporary)
-            raise self._error(f"cannot be written: {exc.strerror}") from None
+            raise StorageError.of(self.where, "cannot be written", exc) from None
 
     def _error(self, problem: str) -> InputValidationError:
-        where = f"--state {self.path}"
-        return InputValidationError("trigger poll", [InputProblem(where, where, problem)])
+        where = self.where
+        error = InputValidationError("trigger poll", [InputProblem(where, where, problem)])
+        error.args = (f"{self.where}: {problem}",)  # one line: the file is the only input
+        return error
+
+
+def check_writable(
+    path: Path, where: str, bad_input: Callable[[str], InputValidationError]
+) -> None:
+    """Raise, before any request, when a file could not be written beside ``path``: bad
+    input for a folder that is not there, StorageError (exit 5) for one that cannot be
+    written (read-only, no permission, full)."""
+    folder = path.parent
+    try:
+        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        if exc.errno in BAD_PATH_ERRNOS:
+            raise bad_input(f"cannot be written in {folder} ({exc.strerror})") from None
+        raise StorageError.of(where, "cannot be written", exc) from None
 
 
 class EventHandler:
@@ -205,14 +239,15 @@ def poll_loop(
 
     A check that fails for a passing reason (network, Intercom unavailable or rate
     limiting) is reported and tried again at the next interval, the state unchanged; any
-    other failure stops the loop with its exit status.
+    other failure stops the loop with its exit status, a file that cannot be written too
+    (StorageError, exit 5: checked again, its events would be given again and again).
     """
     status, done = 0, 0
     while checks is None or done < checks:
         try:
             status = check()
         except ConnectorError as exc:
-            if exc.exit_code != RETRY_LATER:
+            if exc.exit_code != RETRY_LATER or isinstance(exc, StorageError):
                 raise
             print(f"error: {exc} (nothing kept; next check in {every:g} s)", file=sys.stderr)
         done += 1
@@ -226,6 +261,8 @@ def cmd_trigger_poll(args: argparse.Namespace, parts: CliParts) -> int:
     flow = _flow_for(args.flow, trigger)
     inputs = _trigger_inputs(args, parts, trigger, flow)
     state = StateFile(args.state)
+    state.load()  # a state that cannot be used stops the poll before any request
+    state.check_writable()
     connection, transport = parts.connection(args)
     with Connector(connection, transport=transport) as connector:
         handler = EventHandler(flow, connector)

@@ -105,17 +105,62 @@ def test_a_first_poll_has_no_state_file_yet(
 def test_events_are_out_before_the_state_is_written(
     tmp_path: Path, recorder: Recorder, intercom: dict[str, str]
 ) -> None:
-    # A state file whose new version cannot be written next to it (the temporary file's
-    # name would pass the file system's 255 bytes): whoever runs the test, root included.
-    state = tmp_path / ("s" * 245 + ".json")
-    state.write_text(json.dumps({"trigger": "new_or_updated_contacts", "cursor": NOW, "seen": []}))
+    """The disk fills up as the new state is written (no file may grow past 16 bytes):
+    the events are out, the failure is one line naming the file (exit 5, not bad input),
+    the old state is whole, and the next check gives the events again."""
+    state = tmp_path / "state.json"
+    text = json.dumps({"trigger": "new_or_updated_contacts", "cursor": NOW, "seen": []})
+    state.write_text(text)
     recorder.on("POST", "/contacts/search", search_page([contact("a", NOW + 1)]))
-    done = cli("trigger", "poll", "new_or_updated_contacts", "--state", str(state), env=intercom)
-    assert done.returncode == 2
+    args = ("trigger", "poll", "new_or_updated_contacts", "--state", str(state))
+    done = run_cli(*args, env=intercom, file_size_limit=16)
+    assert done.returncode == 5, done.stderr
     assert [e["data"]["id"] for e in lines(done.stdout)] == ["a"]  # printed all the same
-    assert f"--state {state}: cannot be written" in done.stderr
-    again = cli("trigger", "poll", "new_or_updated_contacts", "--state", str(state), env=intercom)
+    assert done.stderr.strip() == f"error: --state {state}: cannot be written (File too large)"
+    assert state.read_text() == text and [p.name for p in tmp_path.iterdir()] == ["state.json"]
+    again = cli(*args, env=intercom)
     assert [e["data"]["id"] for e in lines(again.stdout)] == ["a"]  # given again, not lost
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"", "is empty"),
+        (b"\n", "is empty"),
+        (b'{"trigger": "new_or_updated_contacts", "cursor": 1\xff}', "is not UTF-8 text"),
+        (b"{half", "is not JSON"),
+    ],
+)
+def test_a_state_file_that_holds_no_state_is_refused_untouched(
+    content: bytes, said: str, tmp_path: Path, recorder: Recorder, intercom: dict[str, str]
+) -> None:
+    """Not taken for a first check (which would skip every change since the last good
+    state), nor a traceback: one line, exit 2, the file as it was, nothing asked."""
+    state = tmp_path / "state.json"
+    state.write_bytes(content)
+    done = cli("trigger", "poll", "new_or_updated_contacts", "--state", str(state), env=intercom)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert f"--state {state}: {said}; delete it to start over" in done.stderr
+    assert "Traceback" not in done.stderr and state.read_bytes() == content
+    assert recorder.requests == []
+
+
+def test_a_state_that_cannot_be_written_stops_the_poll_before_any_request(
+    tmp_path: Path, recorder: Recorder, intercom: dict[str, str]
+) -> None:
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    state = folder / "state.json"
+    args = ("trigger", "poll", "new_or_updated_contacts", "--state", str(state))
+    done = run_cli(*args, env=intercom, unprivileged=True)
+    assert (done.returncode, done.stdout) == (5, "")
+    assert done.stderr.strip() == f"error: --state {state}: cannot be written (Permission denied)"
+    assert recorder.requests == []
+    missing = cli("trigger", "poll", "new_or_updated_contacts", "--state",
+                  str(tmp_path / "none" / "s.json"), env=intercom)  # fmt: skip
+    assert missing.returncode == 2 and "No such file or directory" in missing.stderr
+    assert recorder.requests == []
 
 
 def test_a_rate_limited_poll_leaves_the_state_file_as_it_was(
