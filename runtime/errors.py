@@ -15,7 +15,7 @@ Every error the connector raises is a ``ConnectorError``::
     │   ├── BusyError            400 scroll_exists: an earlier scroll still open (a minute)
     │   └── ServerError          5xx, still failing after the retries
     ├── TransportError           the network failed or timed out (no answer from Intercom)
-    ├── StorageError             a file the connector keeps (state, journal) cannot be written
+    ├── StorageError             a file the connector keeps (state, journal, ...) cannot be written
     └── WebhookRefusal           a webhook delivery is refused: a bad signature (401) or body (400)
 
 Messages are written for a person deciding what to do next. No message, repr or
