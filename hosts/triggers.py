@@ -5,8 +5,10 @@
   atomically: after the events are out, so that a crash in between gives them again
   rather than losing them. No FILE yet is a first check.
 - ``trigger listen KEY --port N``: a webhook trigger's endpoint, ``POST /`` on loopback.
-  Each delivery is verified (runtime/triggers.py) and answered 200, 401 (signature) or
-  400 (body); an accepted event goes to stdout as one NDJSON line.
+  Each delivery is verified (runtime/triggers.py) and answered 401 (signature), 400
+  (body), 200 once its event is out (printed; with a flow, its flow started) or 503 when
+  it will not be (past ``--max-events``, stopping, its flow not starting soon): Intercom
+  sends it again. ``Intake`` is the one place that decides.
 
 With ``--flow FILE`` each event also runs the flow (whose ``trigger:`` is KEY), one event
 after the other, each run reported on stderr in one line. A poll keeps in its state only
@@ -19,6 +21,7 @@ import argparse
 import contextlib
 import os
 import queue
+import select
 import socket
 import sys
 import tempfile
@@ -53,7 +56,7 @@ from intercom_connector.runtime.errors import (
 )
 from intercom_connector.runtime.manifest import SECRET_INPUT, TriggerSpec, load_manifest
 from intercom_connector.runtime.shim import Connector, validate
-from intercom_connector.runtime.triggers import Event, ReplayGuard
+from intercom_connector.runtime.triggers import Delivery, Event, ReplayGuard
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 #: the largest delivery accepted (Intercom's are a few kilobytes)
@@ -280,21 +283,191 @@ def cmd_trigger_poll(args: argparse.Namespace, parts: CliParts) -> int:
 
 # -- trigger listen -----------------------------------------------------------------------
 
+#: how long a delivery waits for its flow to start (earlier events' flows running) before
+#: it is answered 503, so that Intercom sends it again later
+FLOW_START_WAIT = 4.0
+#: how long stopping waits for the deliveries being answered
+ANSWERING_WAIT = 10.0
+#: a connection that sends no request for this long is closed
+IDLE_TIMEOUT = 5.0
+
+
+class _Ticket:
+    """One accepted event waiting for its flow: started by the flow's thread, or given
+    up by the delivery's (which then answers 503); never both."""
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        self._lock = threading.Lock()
+        self._state = "waiting"
+        self.started = threading.Event()
+
+    def start(self) -> bool:
+        """Its flow may start now: False when its delivery gave up first."""
+        return self._leave("started")
+
+    def give_up(self) -> bool:
+        """Its delivery answers 503: False when its flow started first."""
+        return self._leave("given up")
+
+    def _leave(self, state: str) -> bool:
+        with self._lock:
+            if self._state != "waiting":
+                return False
+            self._state = state
+            return True
+
+
+class Intake:
+    """When a delivery may be answered 2xx: once each of its events is durably out, and
+    never for an event that will not be.
+
+    Intercom does not send again what was answered 2xx, so a 2xx promises that the
+    event was printed to stdout and flushed, or, with a flow, that its flow started
+    (printed too, as it starts). Past ``limit`` events (``--max-events``), while stopping,
+    or when the flow does not start within FLOW_START_WAIT, the answer is 503 and the
+    delivery's notification id is forgotten by the replay guard, so that Intercom's next
+    attempt is taken. Deliveries are verified and admitted one at a time (the replay
+    guard's and stdout's order); flows run one after the other in the thread calling
+    ``run_flows``. This is the one place that decides a delivery's answer.
+    """
+
+    def __init__(
+        self,
+        handler: EventHandler,
+        limit: int | None,
+        *,
+        flows: bool,
+        wait: float = FLOW_START_WAIT,
+    ) -> None:
+        self.handler = handler
+        self._flows = flows
+        self._wait = wait
+        self._lock = threading.Lock()  # one delivery admitted at a time
+        self._left = limit  # events that may still be admitted (None: no limit)
+        self._stopping = threading.Event()
+        self._tickets: queue.Queue[_Ticket] = queue.Queue()
+        self.handled = 0  # events out (printed; with flows, their flow started)
+        self.done = threading.Event()  # the limit is reached and every event is out
+
+    def deliver(self, receive: Callable[[], Delivery], forget: Callable[[str], None]) -> bool:
+        """Admit the delivery ``receive`` verifies (WebhookRefusal passes through): True
+        once its events are durably out (answer 2xx), False when they will not be (503).
+        ``forget(id)`` makes the replay guard forget an event not taken."""
+        with self._lock:
+            if self._stopping.is_set():
+                return False
+            delivery = receive()
+            events = delivery.events
+            if not events:
+                print(delivery.note, file=sys.stderr, flush=True)
+                return True
+            if self._left is not None and self._left < len(events):
+                for event in events:
+                    forget(event["id"])
+                print(f"{delivery.note}; answered 503: past --max-events", file=sys.stderr)
+                return False
+            if self._left is not None:
+                self._left -= len(events)
+            if not self._flows:
+                for event in events:
+                    self.handler.show(event)
+                self._count(len(events))
+                return True
+            tickets = [_Ticket(event) for event in events]
+            for ticket in tickets:
+                self._tickets.put(ticket)
+        deadline = time.monotonic() + self._wait
+        for ticket in tickets:
+            ticket.started.wait(max(0.0, deadline - time.monotonic()))
+        given_up = [ticket for ticket in tickets if ticket.give_up()]
+        if not given_up:
+            return True
+        with self._lock:
+            if self._left is not None:
+                self._left += len(given_up)
+        for ticket in given_up:
+            forget(ticket.event["id"])
+            print(
+                f"{ticket.event['id']} answered 503: its flow did not start within "
+                f"{self._wait:g} s (earlier flows still running), or the listener is stopping",
+                file=sys.stderr,
+                flush=True,
+            )
+        return False
+
+    def _count(self, events: int) -> None:
+        self.handled += events
+        if self._left == 0 and self._tickets.empty():
+            self._stopping.set()
+            self.done.set()
+
+    def run_flows(self) -> None:
+        """Run each admitted event's flow, one after the other, until the limit is reached
+        (or forever). Each event is printed as its flow starts."""
+        while not self.done.is_set():
+            try:
+                ticket = self._tickets.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if not ticket.start():
+                continue  # its delivery gave up waiting: answered 503
+            self.handler.show(ticket.event)
+            with self._lock:
+                self._count(1)
+            ticket.started.set()
+            self.handler.run_flow(ticket.event)
+
+    def wait(self) -> None:
+        """Until the limit is reached (or forever, without one)."""
+        while not self.done.wait(0.2):
+            pass
+
+    def stop(self) -> None:
+        """Answer 503 from now on, and give up the events whose flow has not started."""
+        self._stopping.set()
+        with self._lock:
+            self._left = 0
+        while True:
+            try:
+                self._tickets.get_nowait().give_up()
+            except queue.Empty:
+                break
+
 
 class Listener:
-    """A webhook trigger's endpoint on loopback: ``POST /``, one delivery per request."""
+    """A webhook trigger's endpoint on loopback: ``POST /``, one delivery per request.
+
+    ``accept(headers, body)`` is True when the delivery is to be answered 200, False for
+    503 (Intake), or raises WebhookRefusal (its status).
+    """
 
     def __init__(
         self,
         host: str,
         port: int,
-        accept: Callable[[Mapping[str, str], bytes], list[Event]],
+        accept: Callable[[Mapping[str, str], bytes], bool],
     ) -> None:
         listener = self
-        self.events: queue.Queue[Event] = queue.Queue()
+        self._open = 0  # connections taken and not yet closed
+        self._idle = threading.Condition()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = IDLE_TIMEOUT  # a connection that sends nothing more is closed
+
+            def setup(self) -> None:
+                with listener._idle:
+                    listener._open += 1
+                super().setup()
+
+            def finish(self) -> None:
+                try:
+                    super().finish()
+                finally:
+                    with listener._idle:
+                        listener._open -= 1
+                        listener._idle.notify_all()
 
             def do_POST(self) -> None:
                 if urlsplit(self.path).path != "/":
@@ -309,14 +482,16 @@ class Listener:
                     return
                 body = self.rfile.read(int(length))
                 try:
-                    events = accept(dict(self.headers.items()), body)
+                    taken = accept(dict(self.headers.items()), body)
                 except WebhookRefusal as refusal:
                     print(f"refused ({refusal.status}): {refusal}", file=sys.stderr, flush=True)
                     self._answer(refusal.status, str(refusal))
                     return
-                self._answer(200, "ok")  # before the events: the last one may stop the listener
-                for event in events:
-                    listener.events.put(event)
+                if taken:
+                    self._answer(200, "ok")
+                else:
+                    self.close_connection = True
+                    self._answer(503, "not taken now: send it again later")
 
             def do_GET(self) -> None:
                 self._answer(405, "deliveries are POST /")
@@ -326,8 +501,12 @@ class Listener:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(content)))
+                if status == 503:
+                    self.send_header("Retry-After", "60")
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(content)
+                self.wfile.flush()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # each delivery is reported by what became of it
@@ -346,7 +525,18 @@ class Listener:
         self._thread.start()
 
     def close(self) -> None:
+        """Take the connections already waiting (their deliveries are answered, 503 once
+        stopping), then stop taking connections and wait until every one taken is answered
+        and closed (ANSWERING_WAIT at most in all)."""
+        deadline = time.monotonic() + ANSWERING_WAIT
+        while time.monotonic() < deadline:
+            waiting, _, _ = select.select([self._server.socket], [], [], 0.2)
+            if not waiting:
+                break
+            time.sleep(0.02)  # serve_forever takes it
         self._server.shutdown()
+        with self._idle:
+            self._idle.wait_for(lambda: self._open == 0, timeout=deadline - time.monotonic())
         self._server.server_close()
 
 
@@ -362,16 +552,13 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
         connector.webhook_secret(trigger.key, inputs)  # no secret, or bad inputs: stop now
         handler = EventHandler(flow, connector)
         seen = ReplayGuard()
-        lock = threading.Lock()
+        intake = Intake(handler, args.max_events, flows=flow is not None)
 
-        def accept(headers: Mapping[str, str], body: bytes) -> list[Event]:
-            with lock:  # one delivery at a time: the replay guard and stdout's order
-                delivery = connector.receive_webhook(trigger.key, headers, body, inputs, seen=seen)
-                for event in delivery.events:
-                    handler.show(event)
-                if not delivery.events:
-                    print(delivery.note, file=sys.stderr, flush=True)
-                return delivery.events
+        def accept(headers: Mapping[str, str], body: bytes) -> bool:
+            def receive() -> Delivery:
+                return connector.receive_webhook(trigger.key, headers, body, inputs, seen=seen)
+
+            return intake.deliver(receive, seen.discard)
 
         try:
             listener = Listener(args.host, args.port, accept)
@@ -386,15 +573,12 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            handled = 0
-            while args.max_events is None or handled < args.max_events:
-                try:
-                    event = listener.events.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-                handler.run_flow(event)
-                handled += 1
+            if flow is not None:
+                intake.run_flows()
+            else:
+                intake.wait()
         finally:
+            intake.stop()
             listener.close()
         return handler.failure
 

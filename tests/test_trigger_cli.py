@@ -9,7 +9,9 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -320,6 +322,129 @@ def test_listen_answers_each_delivery_and_prints_the_accepted_ones() -> None:
     assert err.count("refused (401)") == 3 and err.count("refused (400)") == 1
     assert "notif_0 dropped: topic company.created is not accepted" in err
     assert SECRET not in out + err
+
+
+def listen(*extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    """A listener subprocess for contact.user.created, and its URL once it answers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "intercom_connector", "trigger", "listen", "intercom_webhook",
+         "--port", str(port), "-i", "topics=contact.user.created", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=environment({"INTERCOM_CLIENT_SECRET": SECRET, **(env or {})}), cwd=REPO,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    ping = notification("notif_ping", "ping")
+    assert post(url, ping, signature(ping)).status_code == 200  # up
+    return process, url
+
+
+def delivery(n: int) -> bytes:
+    return notification(f"notif_{n}").replace(b'"c1"', f'"c{n}"'.encode())
+
+
+def deliver_at_once(url: str, numbers: list[int]) -> dict[int, int | None]:
+    """Each delivery posted from its own thread, all at once: its status (None: the
+    connection was refused or dropped, as by a listener that stopped)."""
+    ready = threading.Barrier(len(numbers))
+
+    def send(n: int) -> int | None:
+        body = delivery(n)
+        ready.wait(timeout=30)
+        try:
+            return httpx.post(url, content=body, headers=signature(body), timeout=30).status_code
+        except httpx.TransportError:
+            return None
+
+    with ThreadPoolExecutor(len(numbers)) as pool:
+        return dict(zip(numbers, pool.map(send, numbers), strict=True))
+
+
+def taken_at_once(process: subprocess.Popen[str], url: str, count: int) -> tuple[set[int], str]:
+    """``count`` deliveries at once to the listener, which then stops: those answered 2xx,
+    and its stdout. Every other was answered 503 (or found it gone)."""
+    try:
+        answers = deliver_at_once(url, list(range(1, count + 1)))
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    taken = {n for n, status in answers.items() if status is not None and status < 300}
+    assert all(status in (503, None) for n, status in answers.items() if n not in taken)
+    assert 503 in answers.values(), answers
+    return taken, out
+
+
+def test_listen_answers_2xx_only_for_the_events_it_printed_and_503_past_max_events() -> None:
+    """Ten deliveries at once to a listener that takes three: exactly the three it printed
+    are answered 2xx; the others 503, so Intercom sends them again."""
+    process, url = listen("--max-events", "3")
+    taken, out = taken_at_once(process, url, 10)
+    assert len(taken) == 3
+    assert sorted(e["id"] for e in lines(out)) == sorted(f"notif_{n}" for n in taken)
+
+
+FETCH_FLOW = """\
+name: Fetch the new contact
+trigger:
+  key: intercom_webhook
+  inputs: {topics: [contact.user.created]}
+steps:
+  - id: fetch
+    action: get_contact
+    inputs: {contact_id: "{{ trigger.data.id }}"}
+"""
+
+
+def test_listen_with_a_flow_answers_2xx_only_once_the_flow_started(
+    tmp_path: Path, recorder: Recorder, intercom: dict[str, str]
+) -> None:
+    """Six deliveries at once, two taken: the deliveries answered 2xx are exactly those
+    whose flow ran (and that were printed)."""
+    recorder.respond(
+        "GET",
+        "/contacts/.*",
+        lambda r: httpx.Response(200, json={"type": "contact", "id": r.url.path.rsplit("/", 1)[1]}),
+    )
+    flow = write(tmp_path, FETCH_FLOW)
+    process, url = listen("--flow", flow, "--max-events", "2", env=intercom)
+    taken, out = taken_at_once(process, url, 6)
+    assert len(taken) == 2
+    assert {e["id"] for e in lines(out)} == {f"notif_{n}" for n in taken}
+    assert {r.url.path for r in recorder.requests} == {f"/contacts/c{n}" for n in taken}
+
+
+def test_a_delivery_whose_flow_cannot_start_soon_is_answered_503_and_taken_when_sent_again(
+    tmp_path: Path, recorder: Recorder, intercom: dict[str, str]
+) -> None:
+    """The first event's flow takes longer than a delivery waits for its own to start: the
+    second delivery is answered 503, and when Intercom sends it again it is taken (not
+    dropped as a repeat) and its flow runs."""
+    slow = threading.Event()
+
+    def fetch(request: httpx.Request) -> httpx.Response:
+        contact_id = request.url.path.rsplit("/", 1)[1]
+        if contact_id == "c1":
+            slow.wait(30)
+        return httpx.Response(200, json={"type": "contact", "id": contact_id})
+
+    recorder.respond("GET", "/contacts/.*", fetch)
+    flow = write(tmp_path, FETCH_FLOW)
+    process, url = listen("--flow", flow, "--max-events", "2", env=intercom)
+    try:
+        first, second = delivery(1), delivery(2)
+        assert post(url, first, signature(first)).status_code == 200  # its flow started
+        assert post(url, second, signature(second)).status_code == 503  # c1's flow still runs
+        slow.set()
+        assert post(url, second, signature(second)).status_code == 200  # sent again: taken
+        out, err = process.communicate(timeout=30)
+    finally:
+        slow.set()
+        process.kill()
+    assert process.returncode == 0, err
+    assert [e["id"] for e in lines(out)] == ["notif_1", "notif_2"]
+    assert [r.url.path for r in recorder.requests] == ["/contacts/c1", "/contacts/c2"]
+    assert "notif_2 answered 503" in err
 
 
 def test_listen_never_takes_the_secret_from_the_command_line() -> None:
