@@ -12,7 +12,9 @@
 
 With ``--flow FILE`` each event also runs the flow (whose ``trigger:`` is KEY), one event
 after the other, each run reported on stderr in one line. A poll keeps in its state only
-the events whose flow ran: after a failure, the next check gives the failed event again.
+the events whose flow ran: after a failure, the next check gives the failed event again,
+up to FLOW_ATTEMPTS failed runs; then the event is set aside in the dead-letter file
+(DeadLetters) and the later events go on.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from intercom_connector.hosts.flow import (
     run_flow,
 )
 from intercom_connector.hosts.login import ENV_CLIENT_SECRET
+from intercom_connector.runtime.bulk import error_json
 from intercom_connector.runtime.errors import (
     BAD_PATH_ERRNOS,
     ConnectionConfigError,
@@ -135,10 +138,14 @@ class StateFile:
             raise StorageError.of(self.where, "cannot be written", exc) from None
 
     def _error(self, problem: str) -> InputValidationError:
-        where = self.where
-        error = InputValidationError("trigger poll", [InputProblem(where, where, problem)])
-        error.args = (f"{self.where}: {problem}",)  # one line: the file is the only input
-        return error
+        return _file_error(self.where, problem)
+
+
+def _file_error(where: str, problem: str) -> InputValidationError:
+    """Bad input naming a file option (``--state FILE``), in one line."""
+    error = InputValidationError("trigger poll", [InputProblem(where, where, problem)])
+    error.args = (f"{where}: {problem}",)  # one line: the file is the only input
+    return error
 
 
 def check_writable(
@@ -165,6 +172,7 @@ class EventHandler:
         self.flow = flow
         self.connector = connector
         self.failure = 0  # the exit status of the last flow that failed
+        self.error: StepError | FlowError | None = None  # why the last flow run failed
         self._lock = threading.Lock()
 
     def show(self, event: Event) -> None:
@@ -178,23 +186,95 @@ class EventHandler:
             return True
         started = time.monotonic()
         where = f"flow {self.flow.name!r}, event {event['id']}"
+        self.error = None
         try:
             outputs = run_flow(self.flow, self.connector, event=check_event(self.flow, event))
         except (StepError, FlowError) as exc:
-            self.failure = exc.exit_code
+            self.failure, self.error = exc.exit_code, exc
             print(f"error: {where}: {exc}", file=sys.stderr, flush=True)
             return False
         took = time.monotonic() - started
         print(f"{where}: {len(outputs)} steps ran in {took:.1f} s", file=sys.stderr, flush=True)
         return True
 
-    def handle_all(self, events: Sequence[Event]) -> int:
-        """Show and run each event in order, up to a failing flow: how many were handled."""
+    def handle_all(
+        self, events: Sequence[Event], failed: dict[str, int], dead: DeadLetters | None
+    ) -> int:
+        """Show and run each event in order: how many were handled, up to a failing flow.
+
+        ``failed`` counts the earlier failed runs of each event id (updated here). A flow
+        failing for a passing reason (exit 5: network, Intercom unavailable) is tried again
+        at the next check, uncounted. Another failure is counted; at FLOW_ATTEMPTS the event
+        is set aside in ``dead`` and the next events go on.
+        """
         for count, event in enumerate(events):
             self.show(event)
-            if not self.run_flow(event):
+            if self.run_flow(event):
+                failed.pop(event["id"], None)
+                continue
+            if dead is None or self.failure == RETRY_LATER:
                 return count
+            attempts = failed.get(event["id"], 0) + 1
+            if attempts < FLOW_ATTEMPTS:
+                failed[event["id"]] = attempts
+                return count
+            dead.add(event, self.error, attempts)
+            failed.pop(event["id"], None)
         return len(events)
+
+
+class DeadLetters:
+    """The events whose flow kept failing, set aside: an NDJSON file, one line each
+    (``{"trigger", "flow", "event", "error": {"type", "message", "exit_code"},
+    "attempts", "at"}``), appended, private to its owner (the events hold records)."""
+
+    def __init__(self, path: Path, trigger: str, flow: Flow) -> None:
+        self.path = path
+        self.where = f"--dead-letter {path}"
+        self.trigger = trigger
+        self.flow = flow
+
+    def check_writable(self) -> None:
+        """Raise now, before any request, when an event could not be set aside."""
+        if not self.path.exists():
+            check_writable(self.path, self.where, self._error)
+            return
+        try:
+            with open(self.path, "ab"):
+                pass
+        except OSError as exc:
+            if exc.errno in BAD_PATH_ERRNOS:
+                raise self._error(f"cannot be written ({exc.strerror})") from None
+            raise StorageError.of(self.where, "cannot be written", exc) from None
+
+    def add(self, event: Event, error: ConnectorError | None, attempts: int) -> None:
+        entry = {
+            "trigger": self.trigger,
+            "flow": self.flow.name,
+            "event": event,
+            "error": error_json(error) if error is not None else None,
+            "attempts": attempts,
+            "at": int(time.time()),
+        }
+        line = orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
+        try:
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(descriptor, line)
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        except OSError as exc:
+            raise StorageError.of(self.where, "cannot be written", exc) from None
+        print(
+            f"error: event {event['id']} set aside in {self.path} after {attempts} failed "
+            f"runs of flow {self.flow.name!r}; the next events go on",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def _error(self, problem: str) -> InputValidationError:
+        return _file_error(self.where, problem)
 
 
 def _refuse_secret_argument(args: argparse.Namespace, trigger: TriggerSpec) -> None:
@@ -229,6 +309,28 @@ def _trigger_inputs(
 
 
 # -- trigger poll ------------------------------------------------------------------------
+
+#: how many times a polled event's flow may fail (not for a passing reason) before the
+#: event is set aside in the dead-letter file and the next events go on
+FLOW_ATTEMPTS = 3
+#: the state's key counting the failed runs of the events not handled yet (the CLI's own)
+FAILED_RUNS = "failed_runs"
+
+
+def dead_letter_path(state: str) -> str:
+    """The dead-letter file beside a state file: ``x.state.json`` -> ``x.state.dead.ndjson``."""
+    path = Path(state)
+    return str(path.with_name(f"{path.stem if path.suffix == '.json' else path.name}.dead.ndjson"))
+
+
+def _failed_runs(state: StateFile, kept: Any) -> dict[str, int]:
+    counts = kept.get(FAILED_RUNS, {}) if isinstance(kept, dict) else {}
+    valid = isinstance(counts, dict) and all(
+        isinstance(k, str) and type(v) is int for k, v in counts.items()
+    )
+    if not valid:
+        raise state._error(f"has a {FAILED_RUNS} that is not {{event id: count}}")
+    return dict(counts)
 
 
 def poll_loop(
@@ -266,15 +368,27 @@ def cmd_trigger_poll(args: argparse.Namespace, parts: CliParts) -> int:
     state = StateFile(args.state)
     state.load()  # a state that cannot be used stops the poll before any request
     state.check_writable()
+    dead = None
+    if flow is not None:
+        dead = DeadLetters(
+            Path(args.dead_letter or dead_letter_path(args.state)), trigger.key, flow
+        )
+        dead.check_writable()
+    elif args.dead_letter:
+        raise _file_error(f"--dead-letter {args.dead_letter}", "goes with --flow")
     connection, transport = parts.connection(args)
     with Connector(connection, transport=transport) as connector:
         handler = EventHandler(flow, connector)
 
         def check() -> int:
-            polled = connector.poll(trigger.key, inputs, state.load())
-            handled = handler.handle_all(polled.events)
-            state.save(polled.state_after(handled))
-            return handler.failure if handled < len(polled.events) else 0
+            kept = state.load()
+            failed = _failed_runs(state, kept)
+            polled = connector.poll(trigger.key, inputs, kept)
+            handler.failure = 0
+            handled = handler.handle_all(polled.events, failed, dead)
+            after = polled.state_after(handled)
+            state.save({**after, FAILED_RUNS: failed} if failed else after)
+            return handler.failure
 
         if args.every is None:
             return check()
@@ -633,6 +747,12 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
     )
     poll.add_argument(
         "--every", type=_seconds, metavar="SECONDS", help="check again every SECONDS, until Ctrl-C"
+    )
+    poll.add_argument(
+        "--dead-letter",
+        metavar="FILE",
+        help=f"with --flow: where an event whose flow failed {FLOW_ATTEMPTS} times is set aside "
+        "(NDJSON; default: beside --state, NAME.dead.ndjson)",
     )
     poll.set_defaults(handler=lambda args: cmd_trigger_poll(args, parts))
     listen.add_argument("--port", type=int, required=True, help="TCP port (0: a free one)")

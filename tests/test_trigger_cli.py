@@ -216,6 +216,78 @@ def test_poll_runs_the_flow_for_each_event_and_keeps_only_what_ran(
     assert body_of(recorder.requests[0])["query"]["field"] == "updated_at"
 
 
+def test_an_event_whose_flow_keeps_failing_is_set_aside_and_the_next_ones_go_on(
+    tmp_path: Path, recorder: Recorder, intercom: dict[str, str]
+) -> None:
+    """With --every: the failing event is tried at three checks (the later one waits),
+    then set aside in the dead-letter file beside the state, with its error, reported on
+    stderr; the later event's flow runs and the loop goes on."""
+    state = tmp_path / "contacts.state.json"
+    state.write_text(json.dumps({"trigger": "new_or_updated_contacts", "cursor": NOW, "seen": []}))
+    recorder.on("POST", "/contacts/search", search_page([contact("gone", NOW + 1),
+                                                         contact("later", NOW + 2)]))  # fmt: skip
+    missing = {"type": "error.list", "errors": [{"code": "not_found", "message": "User Not Found"}]}
+    recorder.on("POST", "/contacts/gone/tags", missing, status=404)
+    recorder.on("POST", "/contacts/later/tags", {"type": "tag", "id": "7"})
+    flow = write(tmp_path, FLOW)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "intercom_connector", "trigger", "poll", "new_or_updated_contacts",
+         "--state", str(state), "--flow", flow, "--every", "0.1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(intercom),
+        cwd=REPO,
+    )  # fmt: skip
+    tagged = lambda: [r.url.path for r in recorder.requests if r.url.path.endswith("/tags")]  # noqa: E731
+    try:
+        deadline = time.monotonic() + 60
+        while "/contacts/later/tags" not in tagged():
+            assert time.monotonic() < deadline and process.poll() is None, tagged()
+            time.sleep(0.05)
+        time.sleep(0.5)  # another check or two: nothing more is run
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=30)
+    assert tagged() == ["/contacts/gone/tags"] * 3 + ["/contacts/later/tags"]
+    dead = tmp_path / "contacts.state.dead.ndjson"
+    (entry,) = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert entry["event"]["id"] == f"contact:gone:{NOW + 1}" and entry["attempts"] == 3
+    assert entry["flow"] == "Tag a changed contact"
+    assert entry["trigger"] == "new_or_updated_contacts"
+    assert entry["error"]["exit_code"] == 4 and "User Not Found" in entry["error"]["message"]
+    assert (dead.stat().st_mode & 0o777) == 0o600
+    assert f"event contact:gone:{NOW + 1} set aside in {dead} after 3 failed runs" in err
+    assert [e["data"]["id"] for e in lines(out)] == ["gone", "gone", "gone", "later"]
+    kept = json.loads(state.read_text())
+    assert sorted(pair[0] for pair in kept["seen"]) == ["gone", "later"]
+    assert "failed_runs" not in kept
+
+
+def test_a_passing_failure_is_not_counted_and_the_dead_letter_file_is_checked_first(
+    tmp_path: Path, recorder: Recorder, intercom: dict[str, str]
+) -> None:
+    state = tmp_path / "s.json"
+    state.write_text(json.dumps({"trigger": "new_or_updated_contacts", "cursor": NOW, "seen": []}))
+    recorder.on("POST", "/contacts/search", search_page([contact("busy", NOW + 1)]))
+    down = {"type": "error.list", "errors": [{"code": "service_unavailable", "message": "down"}]}
+    recorder.on("POST", "/contacts/busy/tags", down, status=503)
+    flow = write(tmp_path, FLOW)
+    dead = tmp_path / "dead.ndjson"
+    args = ("trigger", "poll", "new_or_updated_contacts", "--state", str(state), "--flow", flow,
+            "--dead-letter", str(dead))  # fmt: skip
+    for _ in range(4):  # Intercom unavailable: tried again at every check, never set aside
+        assert cli(*args, env=intercom).returncode == 5
+    assert not dead.exists() and "failed_runs" not in json.loads(state.read_text())
+    recorder.requests.clear()
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    blocked = run_cli(*args[:-1], str(folder / "dead.ndjson"), env=intercom, unprivileged=True)
+    assert (blocked.returncode, blocked.stdout) == (5, "")
+    assert blocked.stderr.strip() == (
+        f"error: --dead-letter {folder / 'dead.ndjson'}: cannot be written (Permission denied)"
+    )
+    assert recorder.requests == []
+
+
 def test_poll_and_listen_refuse_the_other_kind_and_flows_of_another_trigger(
     tmp_path: Path, intercom: dict[str, str]
 ) -> None:
