@@ -137,12 +137,24 @@ class Journal:
         #: the write that failed, once one did: the journal takes no line more
         self._broken: StorageError | None = None
         try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                self._fd = os.open(
+                    self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600
+                )
+                new = True
+            except FileExistsError:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+                new = False
         except OSError as exc:
             if exc.errno in BAD_PATH_ERRNOS:
                 raise JournalError(path, f"cannot be opened ({exc.strerror})") from None
             raise StorageError.of(f"journal {path}", "cannot be written", exc) from None
         try:
+            if not new and os.fstat(self._fd).st_size == 0:
+                # never taken for a new journal: the rows it recorded would be sent again
+                raise JournalError(
+                    path, "is empty, not a journal of a run; delete it to start over"
+                )
             self._read(action)
         except BaseException:
             os.close(self._fd)

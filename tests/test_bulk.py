@@ -567,6 +567,24 @@ def test_a_journal_that_cannot_be_written_stops_the_run_in_one_line(
     assert len(made) == count
 
 
+def test_an_empty_journal_is_refused_untouched(
+    recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
+) -> None:
+    """Not taken for a new journal (its rows would all be sent again): refused in one
+    line, exit 2, the file as it was, nothing sent."""
+    recorder.on("GET", "/contacts/.*", {"type": "contact", "id": "c"})
+    env = {"INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": loopback.url}
+    rows = tmp_path / "rows.csv"
+    rows.write_text("contact_id\n1\n")
+    journal = tmp_path / "j.journal"
+    journal.write_bytes(b"")
+    done = cli("run", "get_contact", "--each", str(rows), "--journal", str(journal), env=env)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert f"journal {journal}: is empty" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert journal.read_bytes() == b"" and recorder.requests == []
+
+
 def test_a_journal_line_cut_short_is_ignored_with_a_note(
     recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
 ) -> None:
