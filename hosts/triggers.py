@@ -604,7 +604,6 @@ class Listener:
                 if taken:
                     self._answer(200, "ok")
                 else:
-                    self.close_connection = True
                     self._answer(503, "not taken now: send it again later")
 
             def do_GET(self) -> None:
@@ -617,7 +616,7 @@ class Listener:
                 self.send_header("Content-Length", str(len(content)))
                 if status == 503:
                     self.send_header("Retry-After", "60")
-                    self.send_header("Connection", "close")
+                    self.send_header("connection", "close")  # closes it after the answer
                 self.end_headers()
                 self.wfile.write(content)
                 self.wfile.flush()
