@@ -267,13 +267,13 @@ def test_a_passing_failure_is_not_counted_and_the_dead_letter_file_is_checked_fi
     state = tmp_path / "s.json"
     state.write_text(json.dumps({"trigger": "new_or_updated_contacts", "cursor": NOW, "seen": []}))
     recorder.on("POST", "/contacts/search", search_page([contact("busy", NOW + 1)]))
-    down = {"type": "error.list", "errors": [{"code": "service_unavailable", "message": "down"}]}
-    recorder.on("POST", "/contacts/busy/tags", down, status=503)
+    limited = {"type": "error.list", "errors": [{"code": "rate_limit_exceeded", "message": "x"}]}
+    recorder.on("POST", "/contacts/busy/tags", limited, status=429, headers={"Retry-After": "0"})
     flow = write(tmp_path, FLOW)
     dead = tmp_path / "dead.ndjson"
     args = ("trigger", "poll", "new_or_updated_contacts", "--state", str(state), "--flow", flow,
             "--dead-letter", str(dead))  # fmt: skip
-    for _ in range(4):  # Intercom unavailable: tried again at every check, never set aside
+    for _ in range(3):  # rate limited: tried again at every check, never set aside
         assert cli(*args, env=intercom).returncode == 5
     assert not dead.exists() and "failed_runs" not in json.loads(state.read_text())
     recorder.requests.clear()
