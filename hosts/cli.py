@@ -125,22 +125,26 @@ def _inputs(args: argparse.Namespace, action_label: str) -> dict[str, Any]:
     return inputs
 
 
-def _connection(args: argparse.Namespace) -> tuple[Connection, Any]:
+def _connection(
+    args: argparse.Namespace, flow_connection: str | None = None
+) -> tuple[Connection, Any]:
     """The connection to use, and the in-process transport when it is the sandbox.
 
     ``--sandbox`` wins; then ``--connection`` (a file, else a saved connection's name);
-    then the environment; with no Intercom setting at all, the embedded sandbox.
+    then the one the flow file names (``flow_connection``); then the environment; with no
+    Intercom setting at all, the embedded sandbox.
     """
     if args.sandbox:
         return _sandbox_connection(args)
-    if args.connection:
+    named = args.connection or flow_connection
+    if named:
         from intercom_connector.connections.saved import (
             SavedConnections,
             file_or_saved_connection,
         )
 
         saved = SavedConnections(args.config_dir)
-        return file_or_saved_connection(args.connection, saved), None
+        return file_or_saved_connection(named, saved), None
     from_env = connection_from_env(os.environ)
     if from_env is not None:
         return from_env, None
@@ -267,7 +271,7 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
 
         event = _read_structured(args.event, "event file", bad_event)
     event = flow_event(flow, event)
-    connection, transport = _connection(args)
+    connection, transport = _connection(args, flow.connection)
     total = len(flow.steps)
     # A person at a terminal reads one line per step; JSON is for --json and for pipes.
     lines = StepLines(flow, sys.stdout.encoding) if sys.stdout.isatty() and not args.json else None
