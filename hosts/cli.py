@@ -132,26 +132,33 @@ def _connection(args: argparse.Namespace) -> tuple[Connection, Any]:
     then the environment; with no Intercom setting at all, the embedded sandbox.
     """
     if args.sandbox:
-        return _sandbox_connection(args)
-    if args.connection:
+        return _sandbox_connection(quiet=True)
+    return resolve_connection(args.connection, args.config_dir)
+
+
+def resolve_connection(name: str | None, config_dir: str | None) -> tuple[Connection, Any]:
+    """``--connection NAME`` (a file, else a saved connection's name); without one the
+    environment's settings; with no Intercom setting at all, the embedded sandbox. A
+    Temporal worker resolves a workflow's connection name with it, as ``run`` does."""
+    if name:
         from intercom_connector.connections.saved import (
             SavedConnections,
             file_or_saved_connection,
         )
 
-        saved = SavedConnections(args.config_dir)
-        return file_or_saved_connection(args.connection, saved), None
+        saved = SavedConnections(config_dir)
+        return file_or_saved_connection(name, saved), None
     from_env = connection_from_env(os.environ)
     if from_env is not None:
         return from_env, None
-    return _sandbox_connection(args)
+    return _sandbox_connection(quiet=False)
 
 
-def _sandbox_connection(args: argparse.Namespace) -> tuple[Connection, Any]:
+def _sandbox_connection(*, quiet: bool) -> tuple[Connection, Any]:
     from intercom_connector.sandbox import Sandbox  # only when used: keeps start-up small
 
     sandbox = Sandbox()  # $INTERCOM_SANDBOX_DIR, else the user's data directory
-    if not args.sandbox:
+    if not quiet:
         print(
             "note: no Intercom credentials given (--connection or INTERCOM_ACCESS_TOKEN): "
             "using the embedded sandbox",
@@ -558,7 +565,8 @@ def _concurrency(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     from intercom_connector.hosts.login import add_login_commands
-    from intercom_connector.hosts.triggers import CliParts, add_trigger_commands
+    from intercom_connector.hosts.temporal.commands import add_temporal_commands
+    from intercom_connector.hosts.triggers import CliParts, _seconds, add_trigger_commands
 
     parser, commands = _top_parser()
     _add_run_command(commands)
@@ -595,6 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_login_commands(commands)
     add_trigger_commands(commands, CliParts(_connection_options, _connection, _inputs))
+    add_temporal_commands(commands, _whole, _seconds)
 
     mcp = commands.add_parser(
         "mcp", help="serve every action and data source as MCP tools (stdio, or HTTP)"
