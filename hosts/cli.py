@@ -274,7 +274,10 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
 
         event = _read_structured(args.event, "event file", bad_event)
     event = flow_event(flow, event)
-    connection, transport = _connection(args)
+    if args.no_wait and args.temporal is None:
+        raise InputValidationError(
+            flow.name, [InputProblem("--no-wait", "--no-wait", "goes with --temporal")]
+        )
     total = len(flow.steps)
     # A person at a terminal reads one line per step; JSON is for --json and for pipes.
     lines = StepLines(flow, sys.stdout.encoding) if sys.stdout.isatty() and not args.json else None
@@ -289,8 +292,20 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     try:
-        with Connector(connection, transport=transport) as connector:
-            outputs = run_flow(flow, connector, show, event=event)
+        if args.temporal is not None:
+            from intercom_connector.hosts.temporal.commands import require_temporal
+
+            require_temporal("flow run")
+            from intercom_connector.hosts.temporal.runs import run_flow_on_cluster
+
+            on_cluster = run_flow_on_cluster(args, flow, event, show)
+            if on_cluster is None:  # --no-wait: its id was printed
+                return EXIT_OK
+            outputs = on_cluster
+        else:
+            connection, transport = _connection(args)
+            with Connector(connection, transport=transport) as connector:
+                outputs = run_flow(flow, connector, show, event=event)
     except StepError as exc:  # what ran, what failed, what was skipped; then the error
         if args.json:
             _print_json({r.step.id: r.as_json() for r in exc.results}, sys.stdout)
@@ -565,6 +580,7 @@ def _concurrency(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     from intercom_connector.hosts.login import add_login_commands
+    from intercom_connector.hosts.temporal.cluster import add_cluster_options
     from intercom_connector.hosts.temporal.commands import add_temporal_commands
     from intercom_connector.hosts.triggers import CliParts, _seconds, add_trigger_commands
 
@@ -586,6 +602,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     flow_run.add_argument(
         "--json", action="store_true", help="print all outputs as one JSON object at the end"
+    )
+    add_cluster_options(flow_run, optional=True)
+    flow_run.add_argument(
+        "--no-wait", action="store_true", help="with --temporal: print the run's id, do not wait"
     )
     flow_run.set_defaults(handler=cmd_flow_run)
 

@@ -316,7 +316,10 @@ class Listener:
 def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
     trigger = _trigger(args.key, "webhook")
     flow = _flow_for(args.flow, trigger)
+    starter = _run_starter(args, trigger)  # runs started on Temporal, not here
     inputs = _trigger_inputs(args, parts, trigger, flow)
+    if starter is not None:
+        inputs = {**starter.trigger_inputs, **inputs}
     if not inputs.get(SECRET_INPUT) and os.environ.get(ENV_CLIENT_SECRET):
         inputs[SECRET_INPUT] = os.environ[ENV_CLIENT_SECRET]
     needs_connection = flow is not None or args.connection or args.sandbox
@@ -329,7 +332,10 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
 
         def accept(headers: Mapping[str, str], body: bytes) -> list[Event]:
             with lock:  # one delivery at a time: the replay guard and stdout's order
-                delivery = connector.receive_webhook(trigger.key, headers, body, inputs, seen=seen)
+                guard = seen if starter is None else None  # Temporal refuses a repeated id
+                delivery = connector.receive_webhook(trigger.key, headers, body, inputs, seen=guard)
+                if starter is not None:
+                    starter.start(delivery.events)  # 503 unless Temporal has every run
                 for event in delivery.events:
                     handler.show(event)
                 if not delivery.events:
@@ -359,7 +365,29 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
                 handled += 1
         finally:
             listener.close()
+            if starter is not None:
+                starter.close()
         return handler.failure
+
+
+def _run_starter(args: argparse.Namespace, trigger: TriggerSpec) -> Any:
+    """With ``--temporal``: what starts each event's run on the cluster, for the deployment
+    ``--deployment`` names (hosts/temporal/listen.py); else None."""
+    if args.temporal is None and args.deployment is None:
+        return None
+    if args.temporal is None or args.deployment is None or args.flow is not None:
+        problem = "--temporal and --deployment NAME go together, without --flow"
+        raise InputValidationError(
+            "trigger listen", [InputProblem("--deployment", "--deployment", problem)]
+        )
+    from intercom_connector.hosts.temporal.cluster import cluster_of
+    from intercom_connector.hosts.temporal.commands import require_temporal
+
+    cluster = cluster_of(args, "trigger listen")
+    require_temporal("trigger listen")
+    from intercom_connector.hosts.temporal.listen import RunStarter
+
+    return RunStarter(cluster, args.deployment, trigger.key)
 
 
 # -- registration ---------------------------------------------------------------------------
@@ -418,5 +446,13 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
     listen.add_argument("--host", default="127.0.0.1", choices=list(LOOPBACK))
     listen.add_argument(
         "--max-events", type=int, metavar="N", help="stop after N accepted events (and their flows)"
+    )
+    from intercom_connector.hosts.temporal.cluster import add_cluster_options
+
+    add_cluster_options(listen, optional=True)
+    listen.add_argument(
+        "--deployment",
+        metavar="NAME",
+        help="with --temporal: start this webhook deployment's run for each delivery",
     )
     listen.set_defaults(handler=lambda args: cmd_trigger_listen(args, parts))

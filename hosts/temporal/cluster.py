@@ -9,15 +9,24 @@ with the payload codec (codec.py) applied when ``INTERCOM_TEMPORAL_KEY`` is set.
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import asyncio
+import gc
 import os
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from intercom_connector.runtime.errors import InputProblem, InputValidationError, TransportError
+from intercom_connector.runtime.errors import (
+    ConnectionConfigError,
+    InputProblem,
+    InputValidationError,
+    TransportError,
+)
 
 if TYPE_CHECKING:
     from temporalio.client import Client
+
+T = TypeVar("T")
 
 ENV_ADDRESS = "INTERCOM_TEMPORAL_ADDRESS"
 DEFAULT_NAMESPACE = "default"
@@ -83,22 +92,49 @@ async def connect(cluster: Cluster) -> Client:
     TransportError (exit 5) when the cluster cannot be reached.
     """
     from temporalio.client import Client
-    from temporalio.converter import DataConverter
 
-    from intercom_connector.hosts.temporal.codec import codec_from_env
+    from intercom_connector.hosts.temporal.codec import data_converter
 
-    codec = codec_from_env(os.environ)
-    converter = DataConverter.default
-    if codec is not None:
-        converter = dataclasses.replace(converter, payload_codec=codec)
     try:
         return await Client.connect(
-            cluster.address, namespace=cluster.namespace, data_converter=converter
+            cluster.address, namespace=cluster.namespace, data_converter=data_converter(os.environ)
         )
     except RuntimeError as exc:  # the SDK's core reports a failed connection so
         raise TransportError(
             f"cannot reach the Temporal cluster at {cluster.address}: {_first_line(exc)}"
         ) from None
+
+
+def run_sync(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run(work())`` for a command; the client and everything it holds are
+    released before the command ends. An error leaves without its traceback's frames: left
+    to the interpreter's exit, the SDK's native threads would release them mid-shutdown
+    (a crash, not an error message)."""
+    try:
+        return asyncio.run(work())
+    except BaseException as error:
+        failed = _plain(error)
+        failed.__traceback__ = None
+        failed.__context__ = failed.__cause__ = None
+    finally:
+        gc.collect()
+    raise failed
+
+
+def _plain(error: BaseException) -> BaseException:
+    """The error a person reads: Temporal's own ones in one line, with the exit status of
+    their kind."""
+    from temporalio.service import RPCError
+
+    from intercom_connector.hosts.temporal.codec import ENCODING, ENV_KEY
+
+    if isinstance(error, KeyError) and ENCODING.decode() in str(error):
+        return ConnectionConfigError(
+            f"these runs are encrypted: set {ENV_KEY} to the key the workers use to read them"
+        )
+    if isinstance(error, RPCError):
+        return TransportError(f"the Temporal cluster refused the request: {_first_line(error)}")
+    return error
 
 
 def _first_line(error: BaseException) -> str:

@@ -17,9 +17,18 @@ import binascii
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+import orjson
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import PayloadCodec
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+    PayloadCodec,
+)
 
 from intercom_connector.runtime.errors import ConnectionConfigError
 
@@ -84,6 +93,43 @@ class EncryptionCodec(PayloadCodec):
             plain = aead.decrypt(data[:_NONCE], data[_NONCE:], name)
             opened.append(Payload.FromString(plain))
         return opened
+
+
+class _OrderedJSON(JSONPlainPayloadConverter):
+    """JSON in the order Intercom gave it (the SDK's own sorts every object's keys): a run
+    on Temporal prints what the same run in-process prints."""
+
+    def to_payload(self, value: Any) -> Payload | None:
+        try:
+            data = orjson.dumps(value)
+        except TypeError:  # not plain JSON data: the SDK's converter knows more types
+            return super().to_payload(value)
+        return Payload(metadata={"encoding": self.encoding.encode()}, data=data)
+
+
+class PayloadConverter(CompositePayloadConverter):
+    """The SDK's default converters, JSON keeping its order."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            *(
+                _OrderedJSON() if isinstance(each, JSONPlainPayloadConverter) else each
+                for each in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
+def data_converter(env: Mapping[str, str]) -> DataConverter:
+    """How payloads are written: JSON in order, sealed when ``INTERCOM_TEMPORAL_KEY`` is set
+    (failure messages too, as they may quote a customer's values)."""
+    codec = codec_from_env(env)
+    if codec is None:
+        return DataConverter(payload_converter_class=PayloadConverter)
+    return DataConverter(
+        payload_converter_class=PayloadConverter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 def codec_from_env(env: Mapping[str, str]) -> EncryptionCodec | None:
