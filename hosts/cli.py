@@ -3,7 +3,7 @@
     intercom-connector [--verbose] [--config-dir DIR] COMMAND ...
 
 ``run`` prints ``{"data": ...}`` as JSON on stdout; any error is one message on stderr
-and the exit status says what kind (DESIGN.md): 0 ok, 2 bad input, 3 connection or
+and the exit status says what kind (docs/errors.md): 0 ok, 2 bad input, 3 connection or
 authentication, 4 Intercom refused the request, 5 network or Intercom unavailable.
 """
 
@@ -125,15 +125,18 @@ def _inputs(args: argparse.Namespace, action_label: str) -> dict[str, Any]:
     return inputs
 
 
-def _connection(args: argparse.Namespace) -> tuple[Connection, Any]:
+def _connection(
+    args: argparse.Namespace, flow_connection: str | None = None
+) -> tuple[Connection, Any]:
     """The connection to use, and the in-process transport when it is the sandbox.
 
     ``--sandbox`` wins; then ``--connection`` (a file, else a saved connection's name);
-    then the environment; with no Intercom setting at all, the embedded sandbox.
+    then the one the flow file names (``flow_connection``); then the environment; with no
+    Intercom setting at all, the embedded sandbox.
     """
     if args.sandbox:
         return _sandbox_connection(quiet=True)
-    return resolve_connection(args.connection, args.config_dir)
+    return resolve_connection(args.connection or flow_connection, args.config_dir)
 
 
 def resolve_connection(name: str | None, config_dir: str | None) -> tuple[Connection, Any]:
@@ -303,7 +306,7 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
                 return EXIT_OK
             outputs = on_cluster
         else:
-            connection, transport = _connection(args)
+            connection, transport = _connection(args, flow.connection)
             with Connector(connection, transport=transport) as connector:
                 outputs = run_flow(flow, connector, show, event=event)
     except StepError as exc:  # what ran, what failed, what was skipped; then the error
@@ -691,7 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     docs = commands.add_parser("docs", help="the action reference as Markdown")
     docs.add_argument(
-        "--update", metavar="FILE", help="rewrite the generated part of FILE (e.g. README.md)"
+        "--update", metavar="FILE", help="rewrite the generated part of FILE (docs/reference.md)"
     )
     docs.set_defaults(handler=cmd_docs)
     return parser
