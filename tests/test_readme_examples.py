@@ -29,7 +29,9 @@ SETUP = {
     ".venv/bin/pip install .": "the suite runs on an install of it",
     ".venv/bin/python -m pytest": "this is that suite",
     ".venv/bin/pip install -q -e '.[temporal]'": "the test extra installs the temporal extra",
-    "temporal server start-dev --db-filename temporal.db": "serves until interrupted; tests/temporal_support.py starts it for the Temporal tests",
+    "temporal server start-dev --db-filename temporal.db": (
+        "serves until interrupted; tests/temporal_support.py starts it for the Temporal tests"
+    ),
     "export INTERCOM_TEMPORAL_ADDRESS=127.0.0.1:7233": "the Temporal tests give it per process",
 }
 #: commands that cannot run unattended, and where they are exercised instead
