@@ -454,9 +454,13 @@ class Intake:
         *,
         flows: bool,
         wait: float = FLOW_START_WAIT,
+        hand_out: Callable[[Sequence[Event]], None] | None = None,
     ) -> None:
         self.handler = handler
         self._flows = flows
+        # where events go before they are printed (a Temporal start: hosts/temporal/listen.py);
+        # its WebhookRefusal (503) takes the events back
+        self._hand_out = hand_out
         self._wait = wait
         self._lock = threading.Lock()  # one delivery admitted at a time
         self._left = limit  # events that may still be admitted (None: no limit)
@@ -485,6 +489,15 @@ class Intake:
             if self._left is not None:
                 self._left -= len(events)
             if not self._flows:
+                try:
+                    if self._hand_out is not None:
+                        self._hand_out(events)
+                except WebhookRefusal:
+                    if self._left is not None:
+                        self._left += len(events)
+                    for event in events:
+                        forget(event["id"])
+                    raise
                 for event in events:
                     self.handler.show(event)
                 self._count(len(events))
@@ -657,7 +670,10 @@ class Listener:
 def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
     trigger = _trigger(args.key, "webhook")
     flow = _flow_for(args.flow, trigger)
+    starter = _run_starter(args, trigger)  # runs started on Temporal, not here
     inputs = _trigger_inputs(args, parts, trigger, flow)
+    if starter is not None:
+        inputs = {**starter.trigger_inputs, **inputs}
     if not inputs.get(SECRET_INPUT) and os.environ.get(ENV_CLIENT_SECRET):
         inputs[SECRET_INPUT] = os.environ[ENV_CLIENT_SECRET]
     needs_connection = flow is not None or args.connection or args.sandbox
@@ -670,11 +686,17 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
         connector.webhook_secret(trigger.key, inputs)  # no secret, or bad inputs: stop now
         handler = EventHandler(flow, connector)
         seen = ReplayGuard()
-        intake = Intake(handler, args.max_events, flows=flow is not None)
+        intake = Intake(
+            handler,
+            args.max_events,
+            flows=flow is not None,
+            hand_out=starter.start if starter is not None else None,
+        )
 
         def accept(headers: Mapping[str, str], body: bytes) -> bool:
             def receive() -> Delivery:
-                return connector.receive_webhook(trigger.key, headers, body, inputs, seen=seen)
+                guard = seen if starter is None else None  # Temporal refuses a repeated id
+                return connector.receive_webhook(trigger.key, headers, body, inputs, seen=guard)
 
             return intake.deliver(receive, seen.discard)
 
@@ -698,7 +720,29 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
         finally:
             intake.stop()
             listener.close()
+            if starter is not None:
+                starter.close()
         return handler.failure
+
+
+def _run_starter(args: argparse.Namespace, trigger: TriggerSpec) -> Any:
+    """With ``--temporal``: what starts each event's run on the cluster, for the deployment
+    ``--deployment`` names (hosts/temporal/listen.py); else None."""
+    if args.temporal is None and args.deployment is None:
+        return None
+    if args.temporal is None or args.deployment is None or args.flow is not None:
+        problem = "--temporal and --deployment NAME go together, without --flow"
+        raise InputValidationError(
+            "trigger listen", [InputProblem("--deployment", "--deployment", problem)]
+        )
+    from intercom_connector.hosts.temporal.cluster import cluster_of
+    from intercom_connector.hosts.temporal.commands import require_temporal
+
+    cluster = cluster_of(args, "trigger listen")
+    require_temporal("trigger listen")
+    from intercom_connector.hosts.temporal.listen import RunStarter
+
+    return RunStarter(cluster, args.deployment, trigger.key)
 
 
 # -- registration ---------------------------------------------------------------------------
@@ -763,5 +807,13 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
     listen.add_argument("--host", default="127.0.0.1", choices=list(LOOPBACK))
     listen.add_argument(
         "--max-events", type=int, metavar="N", help="stop after N accepted events (and their flows)"
+    )
+    from intercom_connector.hosts.temporal.cluster import add_cluster_options
+
+    add_cluster_options(listen, optional=True)
+    listen.add_argument(
+        "--deployment",
+        metavar="NAME",
+        help="with --temporal: start this webhook deployment's run for each delivery",
     )
     listen.set_defaults(handler=lambda args: cmd_trigger_listen(args, parts))
