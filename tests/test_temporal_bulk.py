@@ -234,3 +234,56 @@ def test_temporal_and_a_journal_do_not_go_together(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert "--journal" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_long_run_continues_as_new_and_keeps_every_row(
+    temporal: TemporalServer, task_queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parent workflow's history is bounded: past its event budget (made small here) it
+    continues as new, carrying the chunks not yet run; every row still comes back, once,
+    in order."""
+    from intercom_connector.hosts.temporal import bulk
+    from intercom_connector.hosts.temporal.cluster import Cluster
+    from intercom_connector.hosts.temporal.worker import run_worker
+
+    monkeypatch.setattr(bulk, "PARENT_EVENTS", 40)  # a few chunks
+    rows = [{"email": f"can-{n}@example.com", "role": "user"} for n in range(1, 61)]
+    with bench_intercom(latency_ms=0) as url:
+        monkeypatch.setenv("INTERCOM_ACCESS_TOKEN", TOKEN)
+        monkeypatch.setenv("INTERCOM_BASE_URL", url)
+
+        async def main() -> tuple[list[dict[str, Any]], list[str]]:
+            stop = asyncio.Event()
+            ready = asyncio.Event()
+            cluster = Cluster(temporal.address, task_queue=task_queue)
+            working = asyncio.create_task(run_worker(cluster, stop=stop, ready=ready.set))
+            await asyncio.wait_for(ready.wait(), 60)
+            client = await temporal.client()
+            out: list[dict[str, Any]] = []
+            try:
+                ran = bulk.run_bulk(
+                    client,
+                    action="create_contact",
+                    connection=None,
+                    rows=bulk.prepared_rows("create_contact", rows, {}),
+                    task_queue=task_queue,
+                    in_flight=4,
+                    emit=out.append,
+                    workflow_id=f"bulk-can-{task_queue}",
+                    chunk_rows=5,
+                )
+                await asyncio.wait_for(ran, 300)
+            finally:
+                stop.set()
+                await working
+            ends = []
+            async for execution in client.list_workflows(f"WorkflowId = 'bulk-can-{task_queue}'"):
+                ends.append(execution.status.name if execution.status else "")
+            return out, ends
+
+        results, runs = asyncio.run(main())
+        made = stats(url)["contacts_created"]
+    assert [r["row"] for r in results] == list(range(1, 61))
+    assert [r["data"]["email"] for r in results] == [row["email"] for row in rows]
+    assert set(made.values()) == {1} and len(made) == 60
+    assert "CONTINUED_AS_NEW" in runs and "COMPLETED" in runs, runs
