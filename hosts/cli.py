@@ -3,7 +3,7 @@
     intercom-connector [--verbose] [--config-dir DIR] COMMAND ...
 
 ``run`` prints ``{"data": ...}`` as JSON on stdout; any error is one message on stderr
-and the exit status says what kind (DESIGN.md): 0 ok, 2 bad input, 3 connection or
+and the exit status says what kind (docs/errors.md): 0 ok, 2 bad input, 3 connection or
 authentication, 4 Intercom refused the request, 5 network or Intercom unavailable.
 """
 
@@ -699,7 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     docs = commands.add_parser("docs", help="the action reference as Markdown")
     docs.add_argument(
-        "--update", metavar="FILE", help="rewrite the generated part of FILE (e.g. README.md)"
+        "--update", metavar="FILE", help="rewrite the generated part of FILE (docs/reference.md)"
     )
     docs.set_defaults(handler=cmd_docs)
     return parser
