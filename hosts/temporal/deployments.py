@@ -138,6 +138,7 @@ async def start_event_run(
     already (a check that overlapped or was retried, a repeated or shared delivery)."""
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
+    from intercom_connector.hosts.temporal.cluster import Cluster
     from intercom_connector.hosts.temporal.runs import start_run
 
     request = {
@@ -147,8 +148,10 @@ async def start_event_run(
         "deployment": deployment,
     }
     key = spec["flow"]["trigger"]["key"]
+    queue = spec.get("task_queue") or cluster.task_queue
+    where = Cluster(cluster.address, cluster.namespace, queue)
     try:
-        await start_run(client, cluster, request, event_run_id(deployment, key, event["id"]))
+        await start_run(client, where, request, event_run_id(deployment, key, event["id"]))
     except WorkflowAlreadyStartedError:
         return False
     return True
@@ -208,6 +211,7 @@ async def deploy(
     trigger = flow["trigger"]
     spec: dict[str, Any] = {"name": name, "flow": dict(flow), "connection": connection}
     spec["kind"] = kind
+    spec["task_queue"] = cluster.task_queue  # its runs go there, whoever starts them
     if kind == "polling":
         spec["every"] = every
     try:

@@ -101,7 +101,8 @@ def run_step(request: dict[str, Any]) -> dict[str, Any]:
             type=details["type"],
             non_retryable=not (repeatable and passing),
         ) from None
-    return {"inputs": inputs, "output": output, "seconds": time.monotonic() - started}
+    seconds = time.monotonic() - started
+    return {"inputs": inputs, "output": output, "seconds": seconds, "attempt": info.attempt}
 
 
 def _unknown(step: Any) -> ApplicationError:
@@ -191,6 +192,7 @@ class FlowWorkflow:
                     "inputs": done["inputs"],
                     "output": done["output"],
                     "seconds": done["seconds"],
+                    "attempt": done.get("attempt", 1),
                 }
             )
         return {"name": flow.get("name"), "results": self._results, "outputs": outputs}
