@@ -125,15 +125,18 @@ def _inputs(args: argparse.Namespace, action_label: str) -> dict[str, Any]:
     return inputs
 
 
-def _connection(args: argparse.Namespace) -> tuple[Connection, Any]:
+def _connection(
+    args: argparse.Namespace, flow_connection: str | None = None
+) -> tuple[Connection, Any]:
     """The connection to use, and the in-process transport when it is the sandbox.
 
     ``--sandbox`` wins; then ``--connection`` (a file, else a saved connection's name);
-    then the environment; with no Intercom setting at all, the embedded sandbox.
+    then the one the flow file names (``flow_connection``); then the environment; with no
+    Intercom setting at all, the embedded sandbox.
     """
     if args.sandbox:
         return _sandbox_connection(quiet=True)
-    return resolve_connection(args.connection, args.config_dir)
+    return resolve_connection(args.connection or flow_connection, args.config_dir)
 
 
 def resolve_connection(name: str | None, config_dir: str | None) -> tuple[Connection, Any]:
@@ -307,7 +310,7 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
                 return EXIT_OK
             outputs = on_cluster
         else:
-            connection, transport = _connection(args)
+            connection, transport = _connection(args, flow.connection)
             with Connector(connection, transport=transport) as connector:
                 outputs = run_flow(flow, connector, show, event=event)
     except StepError as exc:  # what ran, what failed, what was skipped; then the error

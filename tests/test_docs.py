@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from support import DOC_PAGES, REPO
+from support import DOC_PAGES, REPO, run_cli
 
 from intercom_connector.hosts.docs import GENERATED_BEGIN as BEGIN
 from intercom_connector.hosts.docs import GENERATED_END as END
@@ -143,3 +143,20 @@ def test_every_import_path_in_the_docs_works() -> None:
         except ImportError as error:
             broken.append(f"{statement}: {error}")
     assert not broken, broken
+
+
+def test_the_readme_says_what_the_first_command_prints_and_that_triggers_exist(
+    tmp_path: Path,
+) -> None:
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    docs = " ".join(" ".join(p.read_text(encoding="utf-8").split()) for p in DOC_PAGES)
+    # The designer's trigger slot: this connector has triggers, and the docs say so.
+    assert load_manifest().triggers
+    assert "no triggers yet" not in docs
+    # The first command's one line a step is for a terminal; piped, each step's JSON.
+    assert "on a terminal it prints one line per step" in readme
+    assert "piped or redirected, it prints each step's whole output as JSON instead" in readme
+    env = {"INTERCOM_SANDBOX_DIR": str(tmp_path / "sandbox")}
+    done = run_cli("flow", "run", "examples/onboard-customer.yaml", env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("# step 1/10 company: create_company\n{")
