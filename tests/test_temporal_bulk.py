@@ -183,7 +183,7 @@ def test_a_create_whose_worker_died_is_reported_unknown_never_sent_twice(
     through a slow Intercom, their worker killed while a request is in flight, another
     started: the rows the dead worker held say their outcome is unknown (exit 5), the
     others are made by the new worker; no lead is made twice."""
-    count = 12
+    count = 30  # about 15 s of rows at two a second: the dead worker cannot hold them all
     rows = tmp_path / "leads.ndjson"
     rows.write_text(
         "".join(

@@ -405,7 +405,12 @@ def run_each_on_temporal(args: Any, action: Any, inputs: Mapping[str, Any]) -> i
         )
 
     asyncio.run(main())
-    return out.finish()
+    code = out.finish()
+    # The SDK's core (Rust) threads can crash the interpreter's own shutdown (seen as a
+    # SIGSEGV after every result was written): the results are out, so leave at once.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 async def run_bulk(

@@ -93,7 +93,7 @@ def deploy(body: Mapping[str, Any]) -> dict[str, Any]:
     name = str(body.get("name") or "").strip() or _slug(flow.name)
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
         problem = "letters, digits, '_', '-' or '.' (100 at most)"
-        raise InputValidationError("deploy", [InputProblem("name", "Name", problem)])
+        raise InputValidationError("deploy", [InputProblem("name", "name", problem)])
     every = _every(body.get("every"))
     kind = load_manifest().triggers[flow.trigger.key].kind
     connection = str(body.get("connection") or "") or None
@@ -131,7 +131,7 @@ def _every(value: Any) -> float:
         every = 0.0
     if not 1 <= every <= 86_400:
         problem = f"seconds between checks, from 1 to 86400, not {value!r}"
-        raise InputValidationError("deploy", [InputProblem("every", "Every", problem)])
+        raise InputValidationError("deploy", [InputProblem("every", "every", problem)])
     return every
 
 
