@@ -227,6 +227,9 @@ class SlowProxy:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         client = httpx.Client(base_url=target, timeout=60)
+        proxy = self
+        self.in_flight = 0
+        self._lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -234,9 +237,15 @@ class SlowProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                time.sleep(delay)
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                answer = client.request(self.command, self.path, content=body, headers=headers)
+                with proxy._lock:
+                    proxy.in_flight += 1
+                try:
+                    time.sleep(delay)
+                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                    answer = client.request(self.command, self.path, content=body, headers=headers)
+                finally:
+                    with proxy._lock:
+                        proxy.in_flight -= 1
                 self.send_response(answer.status_code)
                 for key, value in answer.headers.items():
                     if key.lower() not in ("content-length", "transfer-encoding", "connection"):

@@ -10,6 +10,7 @@ one of every record, exactly one where the step finished: no finished step ran t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import httpx
 from support import TOKEN
-from temporal_support import SlowProxy, TemporalServer, WorkerProcess
+from temporal_support import SlowProxy, TemporalServer, WorkerProcess, wait_for
 
 from intercom_connector.hosts.flow import parse_flow
 
@@ -58,11 +59,13 @@ def test_killed_workers_never_make_a_record_twice_nor_rerun_a_finished_step(
 
     seed = random.randrange(1_000_000)
     chance = random.Random(seed)
-    proxy = SlowProxy(intercom, 0.08)  # each request 80 ms away: kills land mid-request
-    survivor = WorkerProcess(temporal, task_queue, proxy.url, "--concurrency", "2")
+    # Intercom 80 ms away, through a proxy per worker that sees its requests in flight
+    proxies = [SlowProxy(intercom, 0.08) for _ in range(VICTIMS + 1)]
     victims = [
-        WorkerProcess(temporal, task_queue, proxy.url, "--concurrency", "2") for _ in range(VICTIMS)
+        WorkerProcess(temporal, task_queue, proxy.url, "--concurrency", "2")
+        for proxy in proxies[:VICTIMS]
     ]
+    survivor = WorkerProcess(temporal, task_queue, proxies[-1].url, "--concurrency", "1")
     cluster = Cluster(temporal.address, "default", task_queue)
     request = flow_request(parse_flow(FLOW, "kill"), connection=None)
     ids = [f"kill-{seed}-{n}" for n in range(TRIALS)]
@@ -74,10 +77,11 @@ def test_killed_workers_never_make_a_record_twice_nor_rerun_a_finished_step(
 
     try:
         asyncio.run(start_all())
-        moments = sorted(chance.uniform(0.1, 2.5) for _ in victims)
-        began = time.monotonic()
-        for victim, moment in zip(victims, moments, strict=True):
-            time.sleep(max(0.0, began + moment - time.monotonic()))
+        for victim, proxy in zip(victims, proxies[:VICTIMS], strict=True):
+            # at a random point of a request it has in flight (or, failing that, whenever)
+            with contextlib.suppress(AssertionError):
+                wait_for(lambda proxy=proxy: proxy.in_flight > 0, 10, "a request", every=0.005)
+            time.sleep(chance.uniform(0, 0.08))
             victim.kill()
 
         async def outcomes() -> dict[str, str]:
@@ -97,7 +101,8 @@ def test_killed_workers_never_make_a_record_twice_nor_rerun_a_finished_step(
         survivor.kill()
         for victim in victims:
             victim.kill()
-        proxy.close()
+        for proxy in proxies:
+            proxy.close()
 
     async def show_all() -> dict[str, Any]:
         client = await connect(cluster)

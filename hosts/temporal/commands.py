@@ -90,7 +90,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from intercom_connector.hosts.temporal.cluster import connect
     from intercom_connector.hosts.temporal.runs import connection_name, flow_json
 
-    connection = connection_name(args, "deploy")
+    connection = connection_name(args, "deploy", flow.connection)
     name = args.name or re.sub(r"[^A-Za-z0-9_.-]+", "-", flow.name).strip("-.")[:100] or "flow"
     kind = load_manifest().triggers[flow.trigger.key].kind
     every = args.every or DEFAULT_EVERY

@@ -53,15 +53,18 @@ def _error_details(error: BaseException) -> dict[str, Any]:
     return details
 
 
+#: the steps' calls, each in a thread of its own while its activity's thread heartbeats
+_CALLS = ThreadPoolExecutor(1000, thread_name_prefix="step")  # threads made as needed
+
+
 def _heartbeating(call: Callable[[], Any]) -> Any:
-    """``call()`` in a thread of its own while this activity tells Temporal it is alive."""
-    with ThreadPoolExecutor(1, thread_name_prefix="step") as pool:
-        pending = pool.submit(call)
-        while True:
-            try:
-                return pending.result(timeout=1.0)
-            except FutureTimeout:
-                activity.heartbeat()
+    """``call()`` in another thread while this activity tells Temporal it is alive."""
+    pending = _CALLS.submit(call)
+    while True:
+        try:
+            return pending.result(timeout=1.0)
+        except FutureTimeout:
+            activity.heartbeat()
 
 
 @activity.defn(name=STEP_ACTIVITY)

@@ -81,13 +81,15 @@ def flow_json(flow: Flow) -> dict[str, Any]:
     }
 
 
-def connection_name(args: argparse.Namespace, command: str) -> str | None:
-    """``--connection`` as the NAME a workflow may carry; a file or --sandbox refused,
-    since a file's token would enter the run's history."""
+def connection_name(
+    args: argparse.Namespace, command: str, flow_connection: str | None = None
+) -> str | None:
+    """``--connection`` (else the one the flow names) as the NAME a workflow may carry; a
+    file or --sandbox refused, since a file's token would enter the run's history."""
     if getattr(args, "sandbox", False):
         problem = "a run on Temporal uses the workers' connection: name one with --connection"
         raise InputValidationError(command, [InputProblem("--sandbox", "--sandbox", problem)])
-    name = getattr(args, "connection", None)
+    name = getattr(args, "connection", None) or flow_connection
     if name and (Path(name).exists() or "/" in name or name.endswith((".json", ".yaml", ".yml"))):
         problem = (
             "on Temporal, name a saved connection of the workers (a file's token would be "
@@ -168,7 +170,8 @@ def run_flow_on_cluster(
     """``flow run --temporal``: start the run, wait for it and show each step as the
     in-process run does (None, after printing the run id, with ``--no-wait``)."""
     cluster = cluster_of(args, "flow run")
-    request = flow_request(flow, connection=connection_name(args, "flow run"), event=event)
+    connection = connection_name(args, "flow run", flow.connection)
+    request = flow_request(flow, connection=connection, event=event)
     workflow_id = f"flow-{_slug(flow.name)}-{secrets.token_hex(4)}"
 
     async def go() -> dict[str, Any] | None:
