@@ -192,6 +192,10 @@ def _action(key: str) -> ActionSpec:
 def cmd_run(args: argparse.Namespace) -> int:
     action = _action(args.action)
     inputs = _inputs(args, action.label)
+    if args.temporal is not None:
+        from intercom_connector.hosts.temporal.bulk import run_each_on_temporal
+
+        return run_each_on_temporal(args, action, inputs)
     connection, transport = _connection(args)
     with Connector(connection, transport=transport) as connector:
         if args.each is not None:
@@ -583,8 +587,12 @@ def _add_run_command(commands: Any) -> None:
         type=_concurrency,
         default=DEFAULT_CONCURRENCY,
         metavar="N",
-        help=f"with --each: calls side by side at most (default {DEFAULT_CONCURRENCY})",
+        help=f"with --each: calls side by side at most (default {DEFAULT_CONCURRENCY}; "
+        "with --temporal, per chunk of rows)",
     )
+    from intercom_connector.hosts.temporal.cluster import add_cluster_options
+
+    add_cluster_options(run, optional=True)
     run.set_defaults(handler=cmd_run)
 
 

@@ -262,6 +262,28 @@ class Progress:
         self.out.flush()
 
 
+class ResultWriter:
+    """Results written to stdout as NDJSON as they come, tallied into the exit status, with
+    the progress line on stderr when it is a terminal."""
+
+    def __init__(self, count: int) -> None:
+        self.progress = Progress(sys.stderr, count) if sys.stderr.isatty() else None
+        self.tally = Tally()
+
+    def write(self, result: Result) -> None:
+        sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_APPEND_NEWLINE))
+        sys.stdout.buffer.flush()
+        self.tally.add(result)
+        if self.progress is not None:
+            self.progress.update(self.tally)
+
+    def finish(self) -> int:
+        """The exit status of the rows written."""
+        if self.progress is not None:
+            self.progress.finish(self.tally)
+        return self.tally.exit_code
+
+
 def run_each(
     connector: Connector,
     action: ActionSpec,
@@ -277,18 +299,10 @@ def run_each(
     naming no input, fails the run before anything is sent.
     """
     with Rows(path, action) as rows:
-        progress = Progress(sys.stderr, rows.count) if sys.stderr.isatty() else None
-        tally = Tally()
+        out = ResultWriter(rows.count)
         results: Iterator[Result] = connector.bulk(
             action.key, rows, inputs=inputs, journal=journal, concurrency=concurrency
         )
-        write = sys.stdout.buffer.write
         for result in results:
-            write(orjson.dumps(result, option=orjson.OPT_APPEND_NEWLINE))
-            sys.stdout.buffer.flush()
-            tally.add(result)
-            if progress is not None:
-                progress.update(tally)
-        if progress is not None:
-            progress.finish(tally)
-    return tally.exit_code
+            out.write(result)
+        return out.finish()

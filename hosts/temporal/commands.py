@@ -34,6 +34,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from intercom_connector.hosts.temporal.worker import run_worker, use_config_dir
 
     use_config_dir(args.config_dir)
+    from intercom_connector.hosts.temporal.bulk import learned_rate_limit
+
+    rate_limit = args.rate_limit or learned_rate_limit()
 
     def announce() -> None:
         print(
@@ -42,8 +45,23 @@ def cmd_worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
+        if rate_limit:
+            print(
+                f"the task queue sends Intercom at most {rate_limit} requests a 10 s window "
+                "(all its workers together)",
+                file=sys.stderr,
+                flush=True,
+            )
 
-    asyncio.run(run_worker(cluster, concurrency=args.concurrency, drain=args.drain, ready=announce))
+    asyncio.run(
+        run_worker(
+            cluster,
+            concurrency=args.concurrency,
+            drain=args.drain,
+            rate_limit=rate_limit,
+            ready=announce,
+        )
+    )
     return 0
 
 
@@ -161,6 +179,14 @@ def add_temporal_commands(commands: Any, whole: Callable[..., Any], seconds: Any
         metavar="SECONDS",
         help="on Ctrl-C or SIGTERM, how long running activities may take to finish "
         f"(default {DEFAULT_DRAIN:g})",
+    )
+    worker.add_argument(
+        "--rate-limit",
+        type=whole(1, 1_000_000),
+        metavar="N",
+        help="the workspace's requests a 10-second window, shared by every worker of the "
+        "task queue (default: $INTERCOM_RATE_LIMIT, else what Intercom reports to this "
+        "worker's INTERCOM_* connection)",
     )
     worker.set_defaults(handler=cmd_worker)
 

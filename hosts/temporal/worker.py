@@ -84,12 +84,18 @@ async def run_worker(
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     drain: float = DEFAULT_DRAIN,
+    rate_limit: int | None = None,
     ready: Callable[[], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Work for ``cluster`` until ``stop`` is set (or SIGINT/SIGTERM), then drain."""
+    """Work for ``cluster`` until ``stop`` is set (or SIGINT/SIGTERM), then drain.
+
+    ``rate_limit``: the workspace's requests a 10-second window; the task queue then
+    dispatches activities no faster than that to all its workers together (bulk.py)."""
     from temporalio.worker import Worker
     from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+    from intercom_connector.hosts.temporal.bulk import task_queue_rate
 
     client = await connect(cluster)
     workflows, activities = registered()
@@ -109,6 +115,9 @@ async def run_worker(
             max_concurrent_activities=concurrency,
             workflow_runner=SandboxedWorkflowRunner(restrictions=restrictions),
             graceful_shutdown_timeout=timedelta(seconds=drain),
+            max_task_queue_activities_per_second=task_queue_rate(rate_limit)
+            if rate_limit
+            else None,
         )
         async with worker:
             if ready is not None:
