@@ -136,27 +136,33 @@ def _connection(
     Intercom setting at all, the embedded sandbox.
     """
     if args.sandbox:
-        return _sandbox_connection(args)
-    named = args.connection or flow_connection
-    if named:
+        return _sandbox_connection(quiet=True)
+    return resolve_connection(args.connection or flow_connection, args.config_dir)
+
+
+def resolve_connection(name: str | None, config_dir: str | None) -> tuple[Connection, Any]:
+    """``--connection NAME`` (a file, else a saved connection's name); without one the
+    environment's settings; with no Intercom setting at all, the embedded sandbox. A
+    Temporal worker resolves a workflow's connection name with it, as ``run`` does."""
+    if name:
         from intercom_connector.connections.saved import (
             SavedConnections,
             file_or_saved_connection,
         )
 
-        saved = SavedConnections(args.config_dir)
-        return file_or_saved_connection(named, saved), None
+        saved = SavedConnections(config_dir)
+        return file_or_saved_connection(name, saved), None
     from_env = connection_from_env(os.environ)
     if from_env is not None:
         return from_env, None
-    return _sandbox_connection(args)
+    return _sandbox_connection(quiet=False)
 
 
-def _sandbox_connection(args: argparse.Namespace) -> tuple[Connection, Any]:
+def _sandbox_connection(*, quiet: bool) -> tuple[Connection, Any]:
     from intercom_connector.sandbox import Sandbox  # only when used: keeps start-up small
 
     sandbox = Sandbox()  # $INTERCOM_SANDBOX_DIR, else the user's data directory
-    if not args.sandbox:
+    if not quiet:
         print(
             "note: no Intercom credentials given (--connection or INTERCOM_ACCESS_TOKEN): "
             "using the embedded sandbox",
@@ -186,6 +192,10 @@ def _action(key: str) -> ActionSpec:
 def cmd_run(args: argparse.Namespace) -> int:
     action = _action(args.action)
     inputs = _inputs(args, action.label)
+    if args.temporal is not None:
+        from intercom_connector.hosts.temporal.bulk import run_each_on_temporal
+
+        return run_each_on_temporal(args, action, inputs)
     connection, transport = _connection(args)
     with Connector(connection, transport=transport) as connector:
         if args.each is not None:
@@ -272,7 +282,10 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
 
         event = _read_structured(args.event, "event file", bad_event)
     event = flow_event(flow, event)
-    connection, transport = _connection(args, flow.connection)
+    if args.no_wait and args.temporal is None:
+        raise InputValidationError(
+            flow.name, [InputProblem("--no-wait", "--no-wait", "goes with --temporal")]
+        )
     total = len(flow.steps)
     # A person at a terminal reads one line per step; JSON is for --json and for pipes.
     lines = StepLines(flow, sys.stdout.encoding) if sys.stdout.isatty() and not args.json else None
@@ -287,8 +300,20 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     try:
-        with Connector(connection, transport=transport) as connector:
-            outputs = run_flow(flow, connector, show, event=event)
+        if args.temporal is not None:
+            from intercom_connector.hosts.temporal.commands import require_temporal
+
+            require_temporal("flow run")
+            from intercom_connector.hosts.temporal.runs import run_flow_on_cluster
+
+            on_cluster = run_flow_on_cluster(args, flow, event, show)
+            if on_cluster is None:  # --no-wait: its id was printed
+                return EXIT_OK
+            outputs = on_cluster
+        else:
+            connection, transport = _connection(args, flow.connection)
+            with Connector(connection, transport=transport) as connector:
+                outputs = run_flow(flow, connector, show, event=event)
     except StepError as exc:  # what ran, what failed, what was skipped; then the error
         if args.json:
             _print_json({r.step.id: r.as_json() for r in exc.results}, sys.stdout)
@@ -581,8 +606,12 @@ def _add_run_command(commands: Any) -> None:
         type=_concurrency,
         default=DEFAULT_CONCURRENCY,
         metavar="N",
-        help=f"with --each: calls side by side at most (default {DEFAULT_CONCURRENCY})",
+        help=f"with --each: calls side by side at most (default {DEFAULT_CONCURRENCY}; "
+        "with --temporal, per chunk of rows)",
     )
+    from intercom_connector.hosts.temporal.cluster import add_cluster_options
+
+    add_cluster_options(run, optional=True)
     run.set_defaults(handler=cmd_run)
 
 
@@ -596,7 +625,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     from intercom_connector.hosts.login import add_login_commands
     from intercom_connector.hosts.service import ServiceOptions, add_service_options
-    from intercom_connector.hosts.triggers import CliParts, add_trigger_commands
+    from intercom_connector.hosts.temporal.cluster import add_cluster_options
+    from intercom_connector.hosts.temporal.commands import add_temporal_commands
+    from intercom_connector.hosts.triggers import CliParts, _seconds, add_trigger_commands
 
     parser, commands = _top_parser()
     _add_run_command(commands)
@@ -617,6 +648,10 @@ def build_parser() -> argparse.ArgumentParser:
     flow_run.add_argument(
         "--json", action="store_true", help="print all outputs as one JSON object at the end"
     )
+    add_cluster_options(flow_run, optional=True)
+    flow_run.add_argument(
+        "--no-wait", action="store_true", help="with --temporal: print the run's id, do not wait"
+    )
     flow_run.set_defaults(handler=cmd_flow_run)
 
     data_source = commands.add_parser(
@@ -633,6 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_login_commands(commands)
     add_trigger_commands(commands, CliParts(_connection_options, _connection, _inputs))
+    add_temporal_commands(commands, _whole, _seconds)
 
     mcp = commands.add_parser(
         "mcp", help="serve every action and data source as MCP tools (stdio, or HTTP)"

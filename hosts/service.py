@@ -380,16 +380,28 @@ async def _respond(
 
 def json_app(
     handle: Callable[[Scope, bytes], tuple[int, dict[str, Any]]],
+    workers: int = ServiceOptions.max_calls,
 ) -> App:
-    """An ASGI app answering each request with JSON from ``handle(scope, body)``, run inline."""
+    """An ASGI app answering each request with JSON from ``handle(scope, body)``.
+
+    ``handle`` may block (a delivery waits for its flow to start, or for Temporal): it runs
+    in one of ``workers`` threads, never in the event loop. Its 503 carries ``Retry-After``
+    and closes the connection, as the service's own do.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = ThreadPoolExecutor(workers, thread_name_prefix="request")
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
         body = await _read_body(receive, sys.maxsize)  # Service has limited it already
-        status, content = handle(scope, body)
-        await _respond(send, status, content)
+        loop = asyncio.get_running_loop()
+        status, content = await loop.run_in_executor(threads, handle, scope, body)
+        busy = status == 503
+        await _respond(send, status, content, retry_after=busy, close=busy)
 
     return app
 

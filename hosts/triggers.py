@@ -6,13 +6,18 @@
   rather than losing them. No FILE yet is a first check.
 - ``trigger listen KEY --port N``: a webhook trigger's endpoint, ``POST /`` (on loopback
   unless ``--host`` says otherwise: signatures guard it). Each delivery is verified
-  (runtime/triggers.py) and answered 200, 401 (signature) or 400 (body); an accepted event
-  goes to stdout as one NDJSON line. ``/healthz``, the SIGTERM drain, the JSON request log
-  and the limits are hosts/service.py's, as for ``mcp --http``.
+  (runtime/triggers.py) and answered 401 (signature), 400 (body), 200 once its event is
+  out (printed; with a flow, its flow started; with ``--deployment``, its run started on
+  Temporal) or 503 when it will not be (past ``--max-events``, stopping, its flow not
+  starting soon): Intercom sends it again. ``Intake`` is the one place that decides;
+  ``/healthz``, the SIGTERM drain, the JSON request log and the limits are
+  hosts/service.py's, as for ``mcp --http``.
 
 With ``--flow FILE`` each event also runs the flow (whose ``trigger:`` is KEY), one event
 after the other, each run reported on stderr in one line. A poll keeps in its state only
-the events whose flow ran: after a failure, the next check gives the failed event again.
+the events whose flow ran: after a failure, the next check gives the failed event again,
+up to FLOW_ATTEMPTS failed runs; then the event is set aside in the dead-letter file
+(DeadLetters) and the later events go on.
 """
 
 from __future__ import annotations
@@ -42,15 +47,18 @@ from intercom_connector.hosts.flow import (
     run_flow,
 )
 from intercom_connector.hosts.login import ENV_CLIENT_SECRET
+from intercom_connector.runtime.bulk import error_json
 from intercom_connector.runtime.errors import (
+    BAD_PATH_ERRNOS,
     ConnectorError,
     InputProblem,
     InputValidationError,
+    StorageError,
     WebhookRefusal,
 )
 from intercom_connector.runtime.manifest import SECRET_INPUT, TriggerSpec, load_manifest
 from intercom_connector.runtime.shim import Connector, validate
-from intercom_connector.runtime.triggers import Event, ReplayGuard
+from intercom_connector.runtime.triggers import Delivery, Event, ReplayGuard
 
 #: the listener's limits by default: Intercom's deliveries are a few kilobytes and are
 #: answered at once (the flows run after the answer)
@@ -82,23 +90,36 @@ def _trigger(key: str, kind: str) -> TriggerSpec:
 
 
 class StateFile:
-    """A polling trigger's state in a file: JSON, replaced atomically."""
+    """A polling trigger's state in a file: JSON, replaced atomically.
+
+    A file that is there but holds no state this command wrote (empty, not UTF-8, not
+    JSON) is refused, untouched: taking it for a first check would skip every change
+    since the last good state. One that cannot be written is StorageError (exit 5).
+    """
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
+        self.where = f"--state {self.path}"
 
     def load(self) -> Any:
-        """The state kept, or None before the first check."""
+        """The state kept, or None before the first check (no file yet)."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            content = self.path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise self._error(f"cannot be read: {exc.strerror}") from None
+        if not content.strip():
+            raise self._error("is empty; delete it to start over")
         try:
-            return orjson.loads(text) if text.strip() else None
-        except ValueError:
-            raise self._error("is not JSON; delete it to start over") from None
+            return orjson.loads(content)
+        except ValueError as exc:
+            kind = "UTF-8 text" if "UTF-8" in str(exc) else "JSON"
+            raise self._error(f"is not {kind}; delete it to start over") from None
+
+    def check_writable(self) -> None:
+        """Raise now, before any request, when the state could not be saved."""
+        check_writable(self.path, self.where, self._error)
 
     def save(self, state: Mapping[str, Any]) -> None:
         """Replace the file's content with ``state``: the old one or the new, never half."""
@@ -114,11 +135,34 @@ class StateFile:
             if temporary is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(temporary)
-            raise self._error(f"cannot be written: {exc.strerror}") from None
+            raise StorageError.of(self.where, "cannot be written", exc) from None
 
     def _error(self, problem: str) -> InputValidationError:
-        where = f"--state {self.path}"
-        return InputValidationError("trigger poll", [InputProblem(where, where, problem)])
+        return _file_error(self.where, problem)
+
+
+def _file_error(where: str, problem: str) -> InputValidationError:
+    """Bad input naming a file option (``--state FILE``), in one line."""
+    error = InputValidationError("trigger poll", [InputProblem(where, where, problem)])
+    error.args = (f"{where}: {problem}",)  # one line: the file is the only input
+    return error
+
+
+def check_writable(
+    path: Path, where: str, bad_input: Callable[[str], InputValidationError]
+) -> None:
+    """Raise, before any request, when a file could not be written beside ``path``: bad
+    input for a folder that is not there, StorageError (exit 5) for one that cannot be
+    written (read-only, no permission, full)."""
+    folder = path.parent
+    try:
+        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        if exc.errno in BAD_PATH_ERRNOS:
+            raise bad_input(f"cannot be written in {folder} ({exc.strerror})") from None
+        raise StorageError.of(where, "cannot be written", exc) from None
 
 
 class EventHandler:
@@ -134,6 +178,7 @@ class EventHandler:
         self.connector = connector
         self.note = note or (lambda text: print(text, file=sys.stderr, flush=True))
         self.failure = 0  # the exit status of the last flow that failed
+        self.error: StepError | FlowError | None = None  # why the last flow run failed
         self._lock = threading.Lock()
 
     def show(self, event: Event) -> None:
@@ -147,23 +192,95 @@ class EventHandler:
             return True
         started = time.monotonic()
         where = f"flow {self.flow.name!r}, event {event['id']}"
+        self.error = None
         try:
             outputs = run_flow(self.flow, self.connector, event=check_event(self.flow, event))
         except (StepError, FlowError) as exc:
-            self.failure = exc.exit_code
+            self.failure, self.error = exc.exit_code, exc
             self.note(f"error: {where}: {exc}")
             return False
         took = time.monotonic() - started
         self.note(f"{where}: {len(outputs)} steps ran in {took:.1f} s")
         return True
 
-    def handle_all(self, events: Sequence[Event]) -> int:
-        """Show and run each event in order, up to a failing flow: how many were handled."""
+    def handle_all(
+        self, events: Sequence[Event], failed: dict[str, int], dead: DeadLetters | None
+    ) -> int:
+        """Show and run each event in order: how many were handled, up to a failing flow.
+
+        ``failed`` counts the earlier failed runs of each event id (updated here). A flow
+        failing for a passing reason (exit 5: network, Intercom unavailable) is tried again
+        at the next check, uncounted. Another failure is counted; at FLOW_ATTEMPTS the event
+        is set aside in ``dead`` and the next events go on.
+        """
         for count, event in enumerate(events):
             self.show(event)
-            if not self.run_flow(event):
+            if self.run_flow(event):
+                failed.pop(event["id"], None)
+                continue
+            if dead is None or self.failure == RETRY_LATER:
                 return count
+            attempts = failed.get(event["id"], 0) + 1
+            if attempts < FLOW_ATTEMPTS:
+                failed[event["id"]] = attempts
+                return count
+            dead.add(event, self.error, attempts)
+            failed.pop(event["id"], None)
         return len(events)
+
+
+class DeadLetters:
+    """The events whose flow kept failing, set aside: an NDJSON file, one line each
+    (``{"trigger", "flow", "event", "error": {"type", "message", "exit_code"},
+    "attempts", "at"}``), appended, private to its owner (the events hold records)."""
+
+    def __init__(self, path: Path, trigger: str, flow: Flow) -> None:
+        self.path = path
+        self.where = f"--dead-letter {path}"
+        self.trigger = trigger
+        self.flow = flow
+
+    def check_writable(self) -> None:
+        """Raise now, before any request, when an event could not be set aside."""
+        if not self.path.exists():
+            check_writable(self.path, self.where, self._error)
+            return
+        try:
+            with open(self.path, "ab"):
+                pass
+        except OSError as exc:
+            if exc.errno in BAD_PATH_ERRNOS:
+                raise self._error(f"cannot be written ({exc.strerror})") from None
+            raise StorageError.of(self.where, "cannot be written", exc) from None
+
+    def add(self, event: Event, error: ConnectorError | None, attempts: int) -> None:
+        entry = {
+            "trigger": self.trigger,
+            "flow": self.flow.name,
+            "event": event,
+            "error": error_json(error) if error is not None else None,
+            "attempts": attempts,
+            "at": int(time.time()),
+        }
+        line = orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
+        try:
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(descriptor, line)
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        except OSError as exc:
+            raise StorageError.of(self.where, "cannot be written", exc) from None
+        print(
+            f"error: event {event['id']} set aside in {self.path} after {attempts} failed "
+            f"runs of flow {self.flow.name!r}; the next events go on",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def _error(self, problem: str) -> InputValidationError:
+        return _file_error(self.where, problem)
 
 
 def _refuse_secret_argument(args: argparse.Namespace, trigger: TriggerSpec) -> None:
@@ -199,6 +316,28 @@ def _trigger_inputs(
 
 # -- trigger poll ------------------------------------------------------------------------
 
+#: how many times a polled event's flow may fail (not for a passing reason) before the
+#: event is set aside in the dead-letter file and the next events go on
+FLOW_ATTEMPTS = 3
+#: the state's key counting the failed runs of the events not handled yet (the CLI's own)
+FAILED_RUNS = "failed_runs"
+
+
+def dead_letter_path(state: str) -> str:
+    """The dead-letter file beside a state file: ``x.state.json`` -> ``x.state.dead.ndjson``."""
+    path = Path(state)
+    return str(path.with_name(f"{path.stem if path.suffix == '.json' else path.name}.dead.ndjson"))
+
+
+def _failed_runs(state: StateFile, kept: Any) -> dict[str, int]:
+    counts = kept.get(FAILED_RUNS, {}) if isinstance(kept, dict) else {}
+    valid = isinstance(counts, dict) and all(
+        isinstance(k, str) and type(v) is int for k, v in counts.items()
+    )
+    if not valid:
+        raise state._error(f"has a {FAILED_RUNS} that is not {{event id: count}}")
+    return dict(counts)
+
 
 def poll_loop(
     check: Callable[[], int],
@@ -211,14 +350,15 @@ def poll_loop(
 
     A check that fails for a passing reason (network, Intercom unavailable or rate
     limiting) is reported and tried again at the next interval, the state unchanged; any
-    other failure stops the loop with its exit status.
+    other failure stops the loop with its exit status, a file that cannot be written too
+    (StorageError, exit 5: checked again, its events would be given again and again).
     """
     status, done = 0, 0
     while checks is None or done < checks:
         try:
             status = check()
         except ConnectorError as exc:
-            if exc.exit_code != RETRY_LATER:
+            if exc.exit_code != RETRY_LATER or isinstance(exc, StorageError):
                 raise
             print(f"error: {exc} (nothing kept; next check in {every:g} s)", file=sys.stderr)
         done += 1
@@ -232,15 +372,29 @@ def cmd_trigger_poll(args: argparse.Namespace, parts: CliParts) -> int:
     flow = _flow_for(args.flow, trigger)
     inputs = _trigger_inputs(args, parts, trigger, flow)
     state = StateFile(args.state)
+    state.load()  # a state that cannot be used stops the poll before any request
+    state.check_writable()
+    dead = None
+    if flow is not None:
+        dead = DeadLetters(
+            Path(args.dead_letter or dead_letter_path(args.state)), trigger.key, flow
+        )
+        dead.check_writable()
+    elif args.dead_letter:
+        raise _file_error(f"--dead-letter {args.dead_letter}", "goes with --flow")
     connection, transport = parts.connection(args, flow.connection if flow else None)
     with Connector(connection, transport=transport) as connector:
         handler = EventHandler(flow, connector)
 
         def check() -> int:
-            polled = connector.poll(trigger.key, inputs, state.load())
-            handled = handler.handle_all(polled.events)
-            state.save(polled.state_after(handled))
-            return handler.failure if handled < len(polled.events) else 0
+            kept = state.load()
+            failed = _failed_runs(state, kept)
+            polled = connector.poll(trigger.key, inputs, kept)
+            handler.failure = 0
+            handled = handler.handle_all(polled.events, failed, dead)
+            after = polled.state_after(handled)
+            state.save({**after, FAILED_RUNS: failed} if failed else after)
+            return handler.failure
 
         if args.every is None:
             return check()
@@ -249,11 +403,198 @@ def cmd_trigger_poll(args: argparse.Namespace, parts: CliParts) -> int:
 
 # -- trigger listen -----------------------------------------------------------------------
 
+#: how long a delivery waits for its flow to start (earlier events' flows running) before
+#: it is answered 503, so that Intercom sends it again later
+FLOW_START_WAIT = 4.0
+
+
+class _Ticket:
+    """One accepted event waiting for its flow: started by the flow's thread, or given
+    up by the delivery's (which then answers 503); never both."""
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        self._lock = threading.Lock()
+        self._state = "waiting"
+        self.started = threading.Event()
+        self.lost = False  # started, but it could not be printed: the output is closed
+
+    def start(self) -> bool:
+        """Its flow may start now: False when its delivery gave up first."""
+        return self._leave("started")
+
+    def give_up(self) -> bool:
+        """Its delivery answers 503: False when its flow started first."""
+        return self._leave("given up")
+
+    def _leave(self, state: str) -> bool:
+        with self._lock:
+            if self._state != "waiting":
+                return False
+            self._state = state
+            return True
+
+
+class Intake:
+    """When a delivery may be answered 2xx: once each of its events is durably out, and
+    never for an event that will not be.
+
+    Intercom does not send again what was answered 2xx, so a 2xx promises that the
+    event was printed to stdout and flushed, or, with a flow, that its flow started
+    (printed too, as it starts). Past ``limit`` events (``--max-events``), while stopping,
+    or when the flow does not start within FLOW_START_WAIT, the answer is 503 and the
+    delivery's notification id is forgotten by the replay guard, so that Intercom's next
+    attempt is taken. Deliveries are verified and admitted one at a time (the replay
+    guard's and stdout's order); flows run one after the other in the thread calling
+    ``run_flows``. A closed stdout (its reader gone) stops it: that delivery is answered
+    503 too. This is the one place that decides a delivery's answer; hosts/service.py
+    serves it (the HTTP limits, /healthz and the SIGTERM drain are the service's).
+    """
+
+    def __init__(
+        self,
+        handler: EventHandler,
+        limit: int | None,
+        *,
+        flows: bool,
+        wait: float = FLOW_START_WAIT,
+        hand_out: Callable[[Sequence[Event]], None] | None = None,
+    ) -> None:
+        self.handler = handler
+        self._flows = flows
+        # where events go before they are printed (a Temporal start: hosts/temporal/listen.py);
+        # its WebhookRefusal (503) takes the events back
+        self._hand_out = hand_out
+        self._wait = wait
+        self._lock = threading.Lock()  # one delivery admitted at a time
+        self._left = limit  # events that may still be admitted (None: no limit)
+        self._stopping = threading.Event()
+        self._tickets: queue.Queue[_Ticket] = queue.Queue()
+        self.handled = 0  # events out (printed; with flows, their flow started)
+        self.done = threading.Event()  # the limit is reached and every event is out
+
+    def deliver(self, receive: Callable[[], Delivery], forget: Callable[[str], None]) -> bool:
+        """Admit the delivery ``receive`` verifies (WebhookRefusal passes through): True
+        once its events are durably out (answer 2xx), False when they will not be (503).
+        ``forget(id)`` makes the replay guard forget an event not taken."""
+        note = self.handler.note
+        with self._lock:
+            if self._stopping.is_set():
+                return False
+            delivery = receive()
+            events = delivery.events
+            if not events:
+                note(delivery.note)
+                return True
+            if self._left is not None and self._left < len(events):
+                for event in events:
+                    forget(event["id"])
+                note(f"{delivery.note}; answered 503: past --max-events")
+                return False
+            if self._left is not None:
+                self._left -= len(events)
+            if not self._flows:
+                try:
+                    if self._hand_out is not None:
+                        self._hand_out(events)
+                    for event in events:
+                        self.handler.show(event)
+                except (WebhookRefusal, OSError) as error:
+                    if self._left is not None:
+                        self._left += len(events)
+                    for event in events:
+                        forget(event["id"])
+                    if isinstance(error, WebhookRefusal):
+                        raise
+                    closed = True
+                else:
+                    self._count(len(events))
+                    return True
+            else:
+                closed = False
+                tickets = [_Ticket(event) for event in events]
+                for ticket in tickets:
+                    self._tickets.put(ticket)
+        if closed:
+            self.output_closed()
+            return False
+        deadline = time.monotonic() + self._wait
+        for ticket in tickets:
+            ticket.started.wait(max(0.0, deadline - time.monotonic()))
+        # a ticket its flow's thread took is out once printed: ``started`` says so (or lost)
+        given_up = [t for t in tickets if t.give_up() or (t.started.wait() and t.lost)]
+        if not given_up:
+            return True
+        with self._lock:
+            if self._left is not None:
+                self._left += len(given_up)
+        for ticket in given_up:
+            forget(ticket.event["id"])
+            if not ticket.lost:
+                note(
+                    f"{ticket.event['id']} answered 503: its flow did not start within "
+                    f"{self._wait:g} s (earlier flows still running), or the listener is "
+                    "stopping"
+                )
+        return False
+
+    def output_closed(self) -> None:
+        """stdout's reader is gone: nothing more can go out, so stop (answering 503)."""
+        self.handler.note("error: the output is closed; stopping")
+        self.stop()
+
+    def _count(self, events: int) -> None:
+        self.handled += events
+        if self._left == 0 and self._tickets.empty():
+            self._stopping.set()
+            self.done.set()
+
+    def run_flows(self) -> None:
+        """Run each admitted event's flow, one after the other, until the limit is reached
+        (or forever), or until ``stop``. Each event is printed as its flow starts."""
+        while not self._stopping.is_set():
+            try:
+                ticket = self._tickets.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if not ticket.start():
+                continue  # its delivery gave up waiting: answered 503
+            try:
+                self.handler.show(ticket.event)
+            except OSError:
+                ticket.lost = True
+                ticket.started.set()
+                self.output_closed()
+                return
+            with self._lock:
+                self._count(1)
+            ticket.started.set()
+            self.handler.run_flow(ticket.event)
+
+    def wait(self) -> None:
+        """Until the limit is reached (or forever, without one), or until ``stop``."""
+        while not self._stopping.wait(0.2):
+            pass
+
+    def stop(self) -> None:
+        """Answer 503 from now on, and give up the events whose flow has not started."""
+        self._stopping.set()
+        with self._lock:
+            self._left = 0
+        while True:
+            try:
+                self._tickets.get_nowait().give_up()
+            except queue.Empty:
+                break
+
 
 def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
     trigger = _trigger(args.key, "webhook")
     flow = _flow_for(args.flow, trigger)
+    starter = _run_starter(args, trigger)  # runs started on Temporal, not here
     inputs = _trigger_inputs(args, parts, trigger, flow)
+    if starter is not None:
+        inputs = {**starter.trigger_inputs, **inputs}
     if not inputs.get(SECRET_INPUT) and os.environ.get(ENV_CLIENT_SECRET):
         inputs[SECRET_INPUT] = os.environ[ENV_CLIENT_SECRET]
     needs_connection = flow is not None or args.connection or args.sandbox
@@ -268,8 +609,12 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
         connector.webhook_secret(trigger.key, inputs)  # no secret, or bad inputs: stop now
         handler = EventHandler(flow, connector, note=log.note)
         seen = ReplayGuard()
-        lock = threading.Lock()
-        accepted: queue.Queue[Event | None] = queue.Queue()
+        intake = Intake(
+            handler,
+            args.max_events,
+            flows=flow is not None,
+            hand_out=starter.start if starter is not None else None,
+        )
 
         def deliver(scope: service.Scope, body: bytes) -> tuple[int, dict[str, Any]]:
             if scope["path"] != "/":
@@ -277,61 +622,80 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
             if scope["method"] != "POST":
                 return 405, {"status": 405, "message": "deliveries are POST /"}
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            with lock:  # one delivery at a time: the replay guard and stdout's order
-                try:
-                    delivery = connector.receive_webhook(
-                        trigger.key, headers, body, inputs, seen=seen
-                    )
-                except WebhookRefusal as refusal:
-                    log.note(f"refused ({refusal.status}): {refusal}")
-                    return refusal.status, {"status": refusal.status, "message": str(refusal)}
-                try:
-                    for event in delivery.events:
-                        handler.show(event)
-                except OSError:  # stdout closed (the reader is gone): nothing more goes out
-                    log.note("error: the output is closed; stopping")
-                    running[0].stop()
-                    return 503, {"status": 503, "message": "the listener is stopping"}
-                if not delivery.events:
-                    log.note(delivery.note)
-            for event in delivery.events:
-                accepted.put(event)
-            return 200, {"status": 200, "message": "ok"}
+
+            def receive() -> Delivery:
+                guard = seen if starter is None else None  # Temporal refuses a repeated id
+                return connector.receive_webhook(trigger.key, headers, body, inputs, seen=guard)
+
+            try:
+                taken = intake.deliver(receive, seen.discard)
+            except WebhookRefusal as refusal:
+                log.note(f"refused ({refusal.status}): {refusal}")
+                return refusal.status, {"status": refusal.status, "message": str(refusal)}
+            if taken:
+                return 200, {"status": 200, "message": "ok"}
+            return 503, {"status": 503, "message": "not taken now: send it again later"}
 
         sock = service.bind(options.host, options.port)
-        topics = ", ".join(validate(trigger, inputs).values["topics"])
-        log.note(
-            f"{trigger.label}: listening on {service.url_of(sock)} for {topics}. "
-            "Ctrl-C stops it; SIGTERM drains it."
-        )
         running: list[service.Running] = []
 
-        def run_flows() -> None:
-            """Each accepted event's flow, in order; past --max-events, stop the service."""
-            handled = 0
-            while (event := accepted.get()) is not None:
-                handler.run_flow(event)
-                handled += 1
-                if args.max_events is not None and handled >= args.max_events:
-                    running[0].stop()
-                    return
+        def work() -> None:
+            """The flows (or the wait for --max-events); then the service stops."""
+            if flow is not None:
+                intake.run_flows()
+            else:
+                intake.wait()
+            running[0].stop()
 
-        flows = threading.Thread(target=run_flows, daemon=True)
-        flows.start()
-        service.serve(
-            service.json_app(deliver),
-            sock,
-            options,
-            log,
-            describe=lambda body: trigger.key,
-            started=running.append,
-        )
-        accepted.put(None)  # the flows of the events accepted run, within the grace period
-        flows.join(options.grace)
-        if flows.is_alive():
-            log.note("error: the grace period ended before the flows of accepted events ran")
+        worker = threading.Thread(target=work, daemon=True)
+
+        def started(serving: service.Running) -> None:
+            running.append(serving)
+            worker.start()
+
+        try:
+            topics = ", ".join(validate(trigger, inputs).values["topics"])
+            log.note(
+                f"{trigger.label}: listening on {service.url_of(sock)} for {topics}. "
+                "Ctrl-C stops it; SIGTERM drains it."
+            )
+            service.serve(
+                service.json_app(deliver, workers=options.max_calls),
+                sock,
+                options,
+                log,
+                describe=lambda body: trigger.key,
+                started=started,
+            )
+        finally:
+            intake.stop()  # the events whose flow has not started are not taken (503)
+            if starter is not None:
+                starter.close()
+        worker.join(options.grace)  # the flow running finishes, within the grace period
+        if worker.is_alive():
+            log.note("error: the grace period ended before the running flow finished")
             return handler.failure or 1
         return handler.failure
+
+
+def _run_starter(args: argparse.Namespace, trigger: TriggerSpec) -> Any:
+    """With ``--temporal``: what starts each event's run on the cluster, for the deployment
+    ``--deployment`` names (hosts/temporal/listen.py); else None."""
+    if args.temporal is None and args.deployment is None:
+        return None
+    if args.temporal is None or args.deployment is None or args.flow is not None:
+        problem = "--temporal and --deployment NAME go together, without --flow"
+        raise InputValidationError(
+            "trigger listen", [InputProblem("--deployment", "--deployment", problem)]
+        )
+    from intercom_connector.hosts.temporal.cluster import cluster_of
+    from intercom_connector.hosts.temporal.commands import require_temporal
+
+    cluster = cluster_of(args, "trigger listen")
+    require_temporal("trigger listen")
+    from intercom_connector.hosts.temporal.listen import RunStarter
+
+    return RunStarter(cluster, args.deployment, trigger.key)
 
 
 # -- registration ---------------------------------------------------------------------------
@@ -385,6 +749,12 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
     poll.add_argument(
         "--every", type=_seconds, metavar="SECONDS", help="check again every SECONDS, until Ctrl-C"
     )
+    poll.add_argument(
+        "--dead-letter",
+        metavar="FILE",
+        help=f"with --flow: where an event whose flow failed {FLOW_ATTEMPTS} times is set aside "
+        "(NDJSON; default: beside --state, NAME.dead.ndjson)",
+    )
     poll.set_defaults(handler=lambda args: cmd_trigger_poll(args, parts))
     listen.add_argument("--port", type=int, required=True, help="TCP port (0: a free one)")
     listen.add_argument(
@@ -395,6 +765,14 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
     )
     listen.add_argument(
         "--max-events", type=int, metavar="N", help="stop after N accepted events (and their flows)"
+    )
+    from intercom_connector.hosts.temporal.cluster import add_cluster_options
+
+    add_cluster_options(listen, optional=True)
+    listen.add_argument(
+        "--deployment",
+        metavar="NAME",
+        help="with --temporal: start this webhook deployment's run for each delivery",
     )
     service.add_service_options(listen, LISTEN_SERVICE)
     listen.set_defaults(handler=lambda args: cmd_trigger_listen(args, parts))

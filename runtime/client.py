@@ -10,6 +10,7 @@ are paged is runtime/paging/'s.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import random
@@ -17,7 +18,7 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -345,6 +346,9 @@ class IntercomClient:
         self._window = _RateWindow(sleep, wall_clock, self.retry.max_rate_limit_wait)
         if transport is None and connection.api_base.startswith("http://"):
             transport = _plain_http_transport(POOL)
+        #: the transport writes to a connection and reports it (httpcore's trace): a
+        #: request is "written" then, not when it is handed over
+        self._traced = transport is None or isinstance(transport, httpx.HTTPTransport)
         self._http = httpx.Client(
             base_url=connection.api_base,
             auth=_BearerAuth(connection.bearer_token),
@@ -500,8 +504,11 @@ class IntercomClient:
         ``sent`` is set once the request has been written whole (its first attempt).
         """
         method = method.upper()
-        if sent is not None:
-            options["extensions"] = {"trace": _on_written(sent)}
+        writing = _WRITING.get() if method not in READ_METHODS else None
+        traces = [_on_written(sent)] if sent is not None else []
+        traces += [_on_writing(writing)] if writing is not None else []
+        if traces:
+            options["extensions"] = {"trace": traces[0] if len(traces) == 1 else _all(traces)}
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         request = self._build(method, url, options, path_params)
         attempts = _Attempts(self.retry, retry, self._clock)
@@ -509,6 +516,8 @@ class IntercomClient:
             attempts.count += 1
             self._window.acquire()
             try:
+                if writing is not None and not self._traced:
+                    writing.set()  # a transport of its own (a test's, the sandbox's): handed over
                 response = self._http.send(request)
             except (httpx.LocalProtocolError, httpx.UnsupportedProtocol):
                 self._window.release(None)
@@ -673,12 +682,69 @@ class Settable(Protocol):
     def set(self) -> None: ...
 
 
+class Once:
+    """Calls ``action`` on the first ``set()`` (a request written; or its attempt given up)."""
+
+    __slots__ = ("_action",)
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self._action: Callable[[], None] | None = action
+
+    def set(self) -> None:
+        action, self._action = self._action, None
+        if action is not None:
+            action()
+
+
+#: a request that can write (not GET, HEAD) is about to go on the connection: see when_writing
+_WRITING: contextvars.ContextVar[Settable | None] = contextvars.ContextVar(
+    "intercom_connector_writing", default=None
+)
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+@contextlib.contextmanager
+def when_writing(action: Callable[[], None]) -> Iterator[None]:
+    """Call ``action`` once, as the first request that can write (any method but GET and
+    HEAD) made in this thread within the block starts to be written to its connection.
+
+    Not before: a request waiting for a connection or for room in the rate-limit window
+    has not been sent, and ``action`` is not called for it. Not after its last byte
+    either: a request whose first bytes went out may have reached Intercom. A bulk run's
+    journal records a row as sent this way (runtime/bulk.py). An exception ``action``
+    raises stops the request before a byte is written.
+    """
+    token = _WRITING.set(Once(action))
+    try:
+        yield
+    finally:
+        _WRITING.reset(token)
+
+
 def _on_written(sent: Settable) -> Callable[[str, Any], None]:
     """An httpcore trace that sets ``sent`` once a request's body has gone out."""
 
     def trace(event: str, info: Any) -> None:
         if event.endswith("send_request_body.complete"):
             sent.set()
+
+    return trace
+
+
+def _on_writing(writing: Settable) -> Callable[[str, Any], None]:
+    """An httpcore trace that sets ``writing`` as a request starts to be written."""
+
+    def trace(event: str, info: Any) -> None:
+        if event.endswith("send_request_headers.started"):
+            writing.set()
+
+    return trace
+
+
+def _all(traces: list[Callable[[str, Any], None]]) -> Callable[[str, Any], None]:
+    def trace(event: str, info: Any) -> None:
+        for each in traces:
+            each(event, info)
 
     return trace
 

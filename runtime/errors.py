@@ -15,6 +15,7 @@ Every error the connector raises is a ``ConnectorError``::
     │   ├── BusyError            400 scroll_exists: an earlier scroll still open (a minute)
     │   └── ServerError          5xx, still failing after the retries
     ├── TransportError           the network failed or timed out (no answer from Intercom)
+    ├── StorageError             a file the connector keeps (state, journal, ...) cannot be written
     └── WebhookRefusal           a webhook delivery is refused: a bad signature (401) or body (400)
 
 Messages are written for a person deciding what to do next. No message, repr or
@@ -24,6 +25,7 @@ own messages, never from request headers.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 
 from intercom_connector.runtime.frozen import frozen
@@ -173,6 +175,28 @@ class TransportError(ConnectorError):
     """No usable answer: connection refused or dropped, DNS failure, timeout."""
 
     exit_code = 5
+
+
+class StorageError(ConnectorError):
+    """A file the connector keeps for itself (a poll's state, a bulk journal, a dead-letter
+    file) cannot be written or read: a full disk, a read-only folder, no permission. Not
+    bad input, and not Intercom's fault: the same exit status as an Intercom unavailable
+    (5), something outside to set right before trying again. The message names the file."""
+
+    exit_code = 5
+
+    def __init__(self, what: str, problem: str) -> None:
+        self.what = what  # the file, as the user knows it: "journal x.journal", "--state s.json"
+        super().__init__(f"{what}: {problem}")
+
+    @classmethod
+    def of(cls, what: str, doing: str, exc: OSError) -> StorageError:
+        """``what`` (the file): ``doing`` (e.g. "cannot be written") failed with ``exc``."""
+        return cls(what, f"{doing} ({exc.strerror or type(exc).__name__})")
+
+
+#: what an OSError says of a path that names no usable place: bad input, not a store failing
+BAD_PATH_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG})
 
 
 class WebhookRefusal(ConnectorError):

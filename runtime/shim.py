@@ -283,6 +283,14 @@ class Connector:
         """
         return self._invoke(action_key, inputs, max_records)
 
+    def resend(
+        self, action_key: str, inputs: Mapping[str, Any] | None, since: float
+    ) -> dict[str, Any]:
+        """Run again an action an earlier attempt sent at ``since`` (unix time), its answer
+        lost. Only for a ``repeatable`` one: a create Intercom refuses to repeat then
+        settles on what that attempt made (``IntercomClient.create``)."""
+        return self._invoke(action_key, inputs, since=since)
+
     def _invoke(
         self,
         action_key: str,
@@ -341,18 +349,7 @@ class Connector:
             validate(action, given)
 
         def repeatable(given: Mapping[str, Any]) -> bool:
-            # an upsert (idempotent_if) is repeatable only with its key, a create Intercom
-            # refuses to repeat (unique_by) only with a unique value; a handler's action by
-            # its declared effect
-            template = action.request
-            if template is None or (template.idempotent_if is None and not template.unique_by):
-                return action.idempotent
-            try:
-                values = validate(action, given).values
-            except ConnectorError:
-                return False
-            made = from_template(template, values)
-            return bool(made.idempotent) or made.unique_read is not None
+            return self.repeatable(action.key, given)
 
         def call(given: Mapping[str, Any], since: float | None) -> Any:
             return self._invoke(action.key, given, since=since)["data"]
@@ -373,6 +370,24 @@ class Connector:
                     opened.close()
 
         return results()
+
+    def repeatable(self, action_key: str, inputs: Mapping[str, Any] | None = None) -> bool:
+        """True when sending this call again cannot make a second write: a read, an update,
+        a delete, an upsert given its key, or a create Intercom refuses to repeat for the
+        same unique value (``unique_by``: run it again with ``resend``)."""
+        action: ActionSpec = _known(action_key, "actions")
+        # an upsert (idempotent_if) is repeatable only with its key, a create Intercom
+        # refuses to repeat (unique_by) only with a unique value; a handler's action by
+        # its declared effect
+        template = action.request
+        if template is None or (template.idempotent_if is None and not template.unique_by):
+            return action.idempotent
+        try:
+            values = validate(action, inputs).values
+        except ConnectorError:
+            return False
+        made = from_template(template, values)
+        return bool(made.idempotent) or made.unique_read is not None
 
     def data_source(self, key: str, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """A dropdown's choices: ``{"result": [{"key": ..., "label": ...}, ...]}``."""

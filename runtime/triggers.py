@@ -88,6 +88,11 @@ class ReplayGuard:
         while len(self._ids) > self.size:
             self._ids.popitem(last=False)
 
+    def discard(self, notification_id: str) -> None:
+        """Forget ``notification_id``: a delivery answered so that Intercom sends it again
+        (503) must be taken when it comes again."""
+        self._ids.pop(notification_id, None)
+
 
 @dataclass(frozen=True)
 class Delivery:

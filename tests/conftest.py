@@ -16,6 +16,9 @@ from support import SPEC_PATH, TOKEN, HttpxOpenAPIRequest, LoopbackIntercom, Rec
 from intercom_connector import Connector
 from intercom_connector.runtime.client import RetryPolicy
 
+# a real Temporal server, workers and `sandbox serve` for the Temporal tests
+pytest_plugins = ["temporal_support"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

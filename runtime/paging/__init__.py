@@ -32,7 +32,13 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from intercom_connector.runtime.client import IntercomClient, Settable, build_path, json_body
+from intercom_connector.runtime.client import (
+    IntercomClient,
+    Once,
+    Settable,
+    build_path,
+    json_body,
+)
 from intercom_connector.runtime.errors import InputRefusal, IntercomAPIError
 from intercom_connector.runtime.listing import Page, nth_page
 
@@ -472,20 +478,6 @@ def _link_walk(
 _NEXT_CURSOR = re.compile(rb'"next"\s*:\s*\{[^{}]*?"starting_after"\s*:\s*("(?:[^"\\]|\\.)*")')
 
 
-class _Once:
-    """Calls ``action`` on the first ``set()`` (a request written; or its attempt given up)."""
-
-    __slots__ = ("_action",)
-
-    def __init__(self, action: Callable[[], None]) -> None:
-        self._action: Callable[[], None] | None = action
-
-    def set(self) -> None:
-        action, self._action = self._action, None
-        if action is not None:
-            action()
-
-
 class _Reader:
     """Reads a cursor list ahead, in its own thread, for a Fetch All.
 
@@ -513,7 +505,7 @@ class _Reader:
             if guess is None:
                 self._put((response, None, None))
                 return
-            handed = _Once(functools.partial(self._put, (response, guess, None)))
+            handed = Once(functools.partial(self._put, (response, guess, None)))
             try:
                 response, took = self._fetch(guess, handed)
             except BaseException as error:  # the caller's to see, after the page before
