@@ -27,6 +27,8 @@ from intercom_connector.runtime.connection import Connection
 from intercom_connector.runtime.errors import ConnectorError, InputValidationError
 from intercom_connector.runtime.manifest import load_manifest
 from intercom_connector.runtime.shim import Connector
+from intercom_connector.runtime.syntax import syntax_error_text
+from intercom_connector.runtime.yaml_text import load_yaml
 
 #: the steps a value's references read (``{{ steps.<id>.<path> }}``)
 _STEP_REFERENCE = re.compile(r"\{\{\s*steps\.([A-Za-z0-9_\-]+)")
@@ -212,9 +214,9 @@ def from_yaml(text: Any, source: str) -> dict[str, Any]:
     if not isinstance(text, str):
         raise FlowError(source, "the flow file's text is missing")
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
-        raise FlowError(source, f"not valid YAML: {exc}") from None
+        raise FlowError(source, syntax_error_text("not valid YAML", exc, text)) from None
     if not isinstance(data, Mapping):
         raise FlowError(source, "a flow is a mapping with a list of 'steps'")
     flow = parse_flow(data, source)
