@@ -36,6 +36,8 @@ from intercom_connector.runtime.errors import (
     InputProblem,
     InputRefusal,
     InputValidationError,
+    cut,
+    echoed,
 )
 from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent, problem_text
 from intercom_connector.runtime.listing import RecordStream
@@ -96,7 +98,8 @@ def validate(
         if key not in by_key:
             known = ", ".join(by_key) or "none"
             text = f"is not an input of {operation.label}; its inputs are: {known}"
-            problems.append(InputProblem(str(key), str(key), text))
+            shown = cut(str(key))  # a key a person typed, perhaps a whole value
+            problems.append(InputProblem(shown, shown, text))
     values: dict[str, Any] = {}
     for key, spec in by_key.items():
         raw = given.get(key)
@@ -489,8 +492,7 @@ def _known(key: Any, kind: str) -> Any:
         return entries[key]
     call, name, what, section = _UNKNOWN[kind]
     known = ", ".join(sorted(entries))
-    shown = repr(key) if len(repr(key)) <= 60 else repr(key)[:57] + "..."
-    problem = f"{shown} is not {what}; the {section} are: {known}"
+    problem = f"{echoed(key)} is not {what}; the {section} are: {known}"
     raise InputValidationError(call, [InputProblem(name, name, problem)])
 
 
