@@ -27,6 +27,7 @@ import httpx
 from intercom_connector.runtime.connection import (
     Connection,
     Secret,
+    check_secret_url,
     connection_from_mapping,
 )
 from intercom_connector.runtime.errors import (
@@ -84,15 +85,20 @@ def start_authorization(
     if not client_id:
         raise ConnectionConfigError("The OAuth 2.0 connection needs its Client ID")
     default_authorize, default_token = intercom_endpoints()
+    # the code comes back to the redirect URI and the client secret goes to the token URL:
+    # both refused before the browser is involved when they could travel in clear text
+    authorize_url = str(check_secret_url(authorize_url or default_authorize, "authorize_url"))
+    token_url = str(check_secret_url(token_url or default_token, "token_url"))
+    check_secret_url(redirect_uri, "redirect_uri")
     state = secrets.token_urlsafe(32)
     with _oauth2_client_class()(client_id=client_id, redirect_uri=redirect_uri) as client:
-        url, _ = client.create_authorization_url(authorize_url or default_authorize, state=state)
+        url, _ = client.create_authorization_url(authorize_url, state=state)
     return PendingAuthorization(
         url=url,
         state=state,
         client_id=client_id,
         redirect_uri=redirect_uri,
-        token_url=token_url or default_token,
+        token_url=token_url,
     )
 
 
@@ -150,6 +156,7 @@ def exchange_code(
     transport: httpx.BaseTransport | None = None,
 ) -> str:
     """POST the code with the client id and secret to the token URL; the token Intercom gives."""
+    check_secret_url(pending.token_url, "token_url")  # where the secret goes, checked there
     oauth_error = _oauth_error_class()
     client = _oauth2_client_class()(
         client_id=pending.client_id,

@@ -30,6 +30,7 @@ from typing import Any, TextIO
 import orjson
 
 from intercom_connector import __version__
+from intercom_connector.hosts import options
 from intercom_connector.runtime.bulk import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
 from intercom_connector.runtime.connection import (
     Connection,
@@ -41,6 +42,7 @@ from intercom_connector.runtime.errors import (
     ConnectorError,
     InputProblem,
     InputValidationError,
+    echoed,
 )
 from intercom_connector.runtime.listing import RecordStream, freeze_start_up
 from intercom_connector.runtime.manifest import ActionSpec, OperationSpec, load_manifest
@@ -94,11 +96,13 @@ def _read_structured(
     """JSON or YAML from a file, or from stdin when ``path`` is ``-``."""
     import yaml
 
+    from intercom_connector.runtime.yaml_text import load_yaml
+
     source = f"{what} (standard input)" if path == "-" else f"{what} {path}"
     text = ""
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-        return yaml.safe_load(text)  # YAML is a superset of JSON
+        return load_yaml(text)  # YAML is a superset of JSON
     except OSError as exc:
         raise error(f"cannot read {what} {path}: {exc.strerror}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -119,7 +123,9 @@ def _inputs(args: argparse.Namespace, action_label: str) -> dict[str, Any]:
     for pair in args.input or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            problem = InputProblem(key or pair, "--input", f"expected KEY=VALUE, got {pair!r}")
+            problem = InputProblem(
+                key or pair, "--input", f"expected KEY=VALUE, got {echoed(pair)}"
+            )
             raise InputValidationError(action_label, [problem])
         inputs[key.strip()] = value
     return inputs
@@ -171,7 +177,7 @@ def _action(key: str) -> ActionSpec:
             "intercom-connector",
             [
                 InputProblem(
-                    "ACTION", "ACTION", f"{key!r} is not an action; the actions are: {known}"
+                    "ACTION", "ACTION", f"{echoed(key)} is not an action; the actions are: {known}"
                 )
             ],
         )
@@ -340,22 +346,6 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse type: a whole number from ``low`` (to ``high``)."""
-
-    def parse(text: str) -> int:
-        try:
-            number = int(text)
-        except ValueError:
-            number = low - 1
-        if number < low or (high is not None and number > high):
-            span = f"from {low} to {high}" if high is not None else f"of at least {low}"
-            raise argparse.ArgumentTypeError(f"expected a whole number {span}, got {text!r}")
-        return number
-
-    return parse
-
-
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from intercom_connector.sandbox import DEFAULT_TOKEN, Sandbox, serve_forever
 
@@ -384,7 +374,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     try:
         serve_forever(sandbox, args.host, args.port, ready=announce)
     except OSError as exc:
-        raise ConnectionConfigError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
+        raise options.cannot_listen("serve the sandbox", args.host, args.port, exc) from None
     return EXIT_OK
 
 
@@ -541,18 +531,12 @@ def _add_run_command(commands: Any) -> None:
     )
     run.add_argument(
         "--concurrency",
-        type=_concurrency,
+        type=options.whole(1, MAX_CONCURRENCY),
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help=f"with --each: calls side by side at most (default {DEFAULT_CONCURRENCY})",
     )
     run.set_defaults(handler=cmd_run)
-
-
-def _concurrency(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= MAX_CONCURRENCY:
-        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_CONCURRENCY}")
-    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -604,12 +588,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--http", action="store_true", help="serve over streamable HTTP on loopback, not stdio"
     )
     mcp.add_argument(
-        "--port", type=_whole(0, 65535), help="HTTP port (default 8766; 0 picks a free one)"
+        "--port", type=options.port, help="HTTP port (default 8766; 0 picks a free one)"
     )
     mcp.add_argument("--host", choices=["127.0.0.1", "::1", "localhost"], help="HTTP host")
     mcp.add_argument(
         "--max-records",
-        type=_whole(1),
+        type=options.positive,
         metavar="N",
         help="most records a Fetch All hands over in one result (default 10,000)",
     )
@@ -621,13 +605,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox_commands.required = True
     serve = sandbox_commands.add_parser("serve", help="serve the sandbox over HTTP on loopback")
-    serve.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
+    serve.add_argument("--port", type=options.port, default=8765, help="TCP port (default 8765)")
     serve.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "::1", "localhost"])
     serve.add_argument("--token", help="the access token it accepts (default: sandbox-token)")
-    serve.add_argument("--rate-limit", type=int, help="requests allowed per 10 s window")
+    serve.add_argument(
+        "--rate-limit", type=options.positive, help="requests allowed per 10 s window"
+    )
     serve.add_argument(
         "--webhook-url",
         metavar="ENDPOINT",
+        type=options.secret_url,
         help="deliver each change's webhook notification there (a loopback URL), signed",
     )
     serve.add_argument(
@@ -644,7 +631,9 @@ def build_parser() -> argparse.ArgumentParser:
     ui = commands.add_parser(
         "ui", help="the integration designer in a browser: connections, a flow canvas, runs"
     )
-    ui.add_argument("--port", type=int, default=8760, help="TCP port (default 8760; 0: any)")
+    ui.add_argument(
+        "--port", type=options.port, default=8760, help="TCP port (default 8760; 0: any)"
+    )
     ui.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "::1"])
     ui.add_argument("--no-browser", action="store_true", help="only print the URL to open")
     ui.set_defaults(handler=cmd_ui)

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from intercom_connector.connections.saved import SavedConnections, check_name, redacted
+from intercom_connector.hosts import options
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.connection import (
     TOKEN_FIELD,
@@ -140,7 +141,10 @@ def cmd_connect_oauth2(args: argparse.Namespace) -> int:
     base = check_base_url(args.base_url) if args.base_url else None
     authorize_url = args.authorize_url or (f"{base}/oauth" if base else None)
     token_url = args.token_url or (f"{base}/auth/eagle/token" if base else None)
-    listener = CallbackListener(args.port)
+    try:
+        listener = CallbackListener(args.port)
+    except OSError as exc:
+        raise options.cannot_listen("wait for the redirect", "127.0.0.1", args.port, exc) from None
     try:
         pending = start_authorization(
             args.client_id, listener.redirect_uri, authorize_url=authorize_url, token_url=token_url
@@ -249,10 +253,14 @@ def add_login_commands(commands: Any) -> None:
             "--force", action="store_true", help="replace a saved connection of that name"
         )
     token.set_defaults(handler=cmd_connect_access_token)
-    oauth.add_argument("--port", type=int, default=0, help="callback port on 127.0.0.1")
-    oauth.add_argument("--authorize-url", help="override Intercom's authorize URL")
-    oauth.add_argument("--token-url", help="override Intercom's token URL")
-    oauth.add_argument("--timeout", type=float, default=300.0, help="seconds to wait")
+    oauth.add_argument(
+        "--port", type=options.port, default=0, help="callback port on 127.0.0.1 (0: any)"
+    )
+    oauth.add_argument(
+        "--authorize-url", type=options.secret_url, help="override Intercom's authorize URL"
+    )
+    oauth.add_argument("--token-url", type=options.secret_url, help="override Intercom's token URL")
+    oauth.add_argument("--timeout", type=options.seconds, default=300.0, help="seconds to wait")
     oauth.add_argument("--no-browser", action="store_true", help="only print the URL")
     oauth.set_defaults(handler=cmd_connect_oauth2)
 

@@ -33,8 +33,8 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
 from intercom_connector import __version__
+from intercom_connector.hosts import options
 from intercom_connector.runtime.errors import (
-    ConnectionConfigError,
     ConnectorError,
     ManifestError,
     ResultTooLargeError,
@@ -252,7 +252,7 @@ def serve(
     try:
         sock = _bind(host, port)
     except OSError as exc:
-        raise ConnectionConfigError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
+        raise options.cannot_listen("serve MCP", host, port, exc) from None
     host, port = sock.getsockname()[:2]
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}{HTTP_PATH}"
     _note(f"Intercom MCP server on {url} (streamable HTTP): {count} tools. Ctrl-C stops it.")

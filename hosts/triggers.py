@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from intercom_connector.hosts import options
 from intercom_connector.hosts.flow import (
     Flow,
     FlowError,
@@ -43,11 +44,11 @@ from intercom_connector.hosts.flow import (
 )
 from intercom_connector.hosts.login import ENV_CLIENT_SECRET
 from intercom_connector.runtime.errors import (
-    ConnectionConfigError,
     ConnectorError,
     InputProblem,
     InputValidationError,
     WebhookRefusal,
+    echoed,
 )
 from intercom_connector.runtime.manifest import SECRET_INPUT, TriggerSpec, load_manifest
 from intercom_connector.runtime.shim import Connector, validate
@@ -76,7 +77,7 @@ def _trigger(key: str, kind: str) -> TriggerSpec:
     trigger = triggers.get(key)
     if trigger is None or trigger.kind != kind:
         known = ", ".join(k for k, t in sorted(triggers.items()) if t.kind == kind)
-        problem = f"{key!r} is not a {kind} trigger; they are: {known}"
+        problem = f"{echoed(key)} is not a {kind} trigger; they are: {known}"
         raise InputValidationError("intercom-connector", [InputProblem("KEY", "KEY", problem)])
     return trigger
 
@@ -339,9 +340,7 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
         try:
             listener = Listener(args.host, args.port, accept)
         except OSError as exc:
-            raise ConnectionConfigError(
-                f"cannot listen on {args.host}:{args.port}: {exc}"
-            ) from None
+            raise options.cannot_listen("listen", args.host, args.port, exc) from None
         try:
             topics = ", ".join(validate(trigger, inputs).values["topics"])
             print(
@@ -377,16 +376,6 @@ def cmd_triggers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
-    return value
-
-
 def add_trigger_commands(commands: Any, parts: CliParts) -> None:
     """Register ``triggers`` and ``trigger poll|listen`` on the CLI's subcommands."""
     listing = commands.add_parser("triggers", help="list the triggers: key, kind and label")
@@ -411,12 +400,18 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
         "--state", required=True, metavar="FILE", help="where the trigger remembers what it gave"
     )
     poll.add_argument(
-        "--every", type=_seconds, metavar="SECONDS", help="check again every SECONDS, until Ctrl-C"
+        "--every",
+        type=options.seconds,
+        metavar="SECONDS",
+        help="check again every SECONDS, until Ctrl-C",
     )
     poll.set_defaults(handler=lambda args: cmd_trigger_poll(args, parts))
-    listen.add_argument("--port", type=int, required=True, help="TCP port (0: a free one)")
+    listen.add_argument("--port", type=options.port, required=True, help="TCP port (0: a free one)")
     listen.add_argument("--host", default="127.0.0.1", choices=list(LOOPBACK))
     listen.add_argument(
-        "--max-events", type=int, metavar="N", help="stop after N accepted events (and their flows)"
+        "--max-events",
+        type=options.positive,
+        metavar="N",
+        help="stop after N accepted events (and their flows)",
     )
     listen.set_defaults(handler=lambda args: cmd_trigger_listen(args, parts))

@@ -320,7 +320,7 @@ def test_the_sdk_loads_only_for_the_mcp_command() -> None:
         (["--http", "--host", "0.0.0.0"], "invalid choice: '0.0.0.0'"),
         (["--port", "8766"], "--host and --port serve over HTTP: add --http"),
         (["--max-records", "0"], "expected a whole number of at least 1, got '0'"),
-        (["--http", "--port", "70000"], "expected a whole number from 0 to 65535"),
+        (["--http", "--port", "70000"], "expected a TCP port (0: any free one) from 0 to 65535"),
     ],
 )
 def test_bad_command_lines_are_refused(args: list[str], expected: str) -> None:
@@ -451,4 +451,7 @@ def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
             stdin=subprocess.DEVNULL,
         )
     assert done.returncode == 3
-    assert done.stderr.strip() == f"error: cannot serve on 127.0.0.1:{port}: Address already in use"
+    assert done.stderr.strip() == (
+        f"error: cannot serve MCP on 127.0.0.1:{port}: Address already in use; "
+        "choose another port with --port (0: any free one)"
+    )

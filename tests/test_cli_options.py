@@ -1,0 +1,111 @@
+"""Option values every command checks alike (hosts/options.py): ports, counts, a port that
+is taken; and messages that never repeat a huge input whole."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from support import run_cli
+
+#: each command that listens, with what it needs besides ``--port``
+LISTENERS = {
+    "trigger listen": [
+        "trigger",
+        "listen",
+        "intercom_webhook",
+        "-i",
+        "topics=contact.user.created",
+    ],
+    "connect oauth2": ["connect", "oauth2", "--client-id", "abc", "--no-browser"],
+    "sandbox serve": ["sandbox", "serve"],
+    "ui": ["ui", "--no-browser"],
+    "mcp --http": ["mcp", "--http", "--sandbox"],
+}
+
+
+def env_for(tmp_path: Path) -> dict[str, str]:
+    return {
+        "INTERCOM_CLIENT_SECRET": "s3cret-value",
+        "INTERCOM_SANDBOX_DIR": str(tmp_path / "sandbox"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+
+
+@pytest.mark.parametrize("command", list(LISTENERS))
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_every_port_option_takes_0_to_65535_only(command: str, port: str, tmp_path: Path) -> None:
+    done = run_cli(*LISTENERS[command], "--port", port, env=env_for(tmp_path), timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    error = done.stderr.splitlines()[-1]
+    assert error.endswith(f"argument --port: expected a TCP port (0: any free one) from 0 to "
+                          f"65535, got '{port}'"), done.stderr  # fmt: skip
+
+
+@pytest.mark.parametrize("command", list(LISTENERS))
+def test_a_port_in_use_is_one_line_for_every_command(command: str, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_cli(*LISTENERS[command], "--port", str(port), env=env_for(tmp_path), timeout=60)
+    assert done.returncode == 3, done.stderr
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("note: ")]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: cannot ")
+    assert lines[0].endswith(
+        f" on 127.0.0.1:{port}: Address already in use; choose another port with --port "
+        "(0: any free one)"
+    )
+
+
+@pytest.mark.parametrize("count", ["0", "-3", "two"])
+def test_max_events_takes_a_positive_number_only(count: str, tmp_path: Path) -> None:
+    args = ["trigger", "listen", "intercom_webhook", "--port", "0", "--max-events", count]
+    done = run_cli(*args, env=env_for(tmp_path), timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1].endswith(
+        f"argument --max-events: expected a whole number of at least 1, got '{count}'"
+    )
+
+
+def test_a_webhook_url_must_be_a_url(tmp_path: Path) -> None:
+    args = ["sandbox", "serve", "--port", "0", "--webhook-url", "127.0.0.1:8080"]
+    done = run_cli(*args, env=env_for(tmp_path), timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "argument --webhook-url: '127.0.0.1:8080' must be an absolute http(s) URL" in (
+        done.stderr
+    )
+
+
+# -- echoed values --------------------------------------------------------------------------
+
+HUGE = "x" * 10_000
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "create_contact", "-i", f"role={HUGE}"],
+        ["run", "get_contact", "-i", f"contact_id={HUGE}"],
+        ["run", "list_contacts", "-i", f"per_page={HUGE}"],
+        ["run", "create_tag", "-i", HUGE],
+        ["run", "create_tag", "-i", f"{HUGE}=1"],
+        ["run", HUGE],
+        ["describe", HUGE],  # takes no connection: the last --sandbox is dropped
+        ["data-source", HUGE],
+        ["trigger", "listen", HUGE, "--port", "0"],
+        ["run", "raw_request", "-i", "method=GET", "-i", f"url={HUGE}"],
+        ["run", "raw_request", "-i", "method=GET", "-i", f"url=https://{HUGE}.com/"],
+    ],
+    ids=lambda args: " ".join(a[:24] for a in args),
+)
+def test_an_error_never_repeats_a_huge_input_whole(args: list[str], tmp_path: Path) -> None:
+    sandbox = [] if args[0] == "describe" else ["--sandbox"]
+    done = run_cli(*args, *sandbox, env=env_for(tmp_path), timeout=60)
+    assert done.returncode in (2, 4), done.stderr[:2000]
+    assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    assert "x" * 250 not in done.stderr and len(done.stderr) < 2_500, done.stderr[:3000]
+    assert "x" * 20 + "..." in done.stderr  # cut, and shown to be cut
