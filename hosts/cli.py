@@ -120,6 +120,7 @@ def _inputs(args: argparse.Namespace, action_label: str) -> dict[str, Any]:
         if not isinstance(loaded, Mapping):
             raise bad_inputs("--inputs must hold a JSON object of inputs")
         inputs.update(loaded)
+    given: set[str] = set()  # -i KEY=... may override the file's KEY, not another -i
     for pair in args.input or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
@@ -127,7 +128,14 @@ def _inputs(args: argparse.Namespace, action_label: str) -> dict[str, Any]:
                 key or pair, "--input", f"expected KEY=VALUE, got {echoed(pair)}"
             )
             raise InputValidationError(action_label, [problem])
-        inputs[key.strip()] = value
+        key = key.strip()
+        if key in given:
+            problem = InputProblem(
+                key, "--input", "is given twice; give each input once (which one was meant?)"
+            )
+            raise InputValidationError(action_label, [problem])
+        given.add(key)
+        inputs[key] = value
     return inputs
 
 

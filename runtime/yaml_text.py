@@ -27,15 +27,31 @@ FAST_LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class AliasExpansionError(yaml.MarkedYAMLError):
-    """A document whose aliases would expand past the bound, or that contains itself."""
+    """A document whose aliases would expand past the bound, or that contains itself, or
+    a mapping that gives one key twice."""
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.SequenceNode):
         return list(node.value)
     if isinstance(node, yaml.MappingNode):
+        _refuse_repeated_keys(node)
         return [part for pair in node.value for part in pair]
     return []
+
+
+def _refuse_repeated_keys(node: yaml.MappingNode) -> None:
+    """A key given twice in one mapping: PyYAML keeps the last silently, so an input (or a
+    step) written twice would lose one of its values without a word."""
+    seen: set[tuple[str, str]] = set()
+    for key, _ in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+            if (key.tag, key.value) in seen:
+                raise AliasExpansionError(
+                    problem="this key is given a second time in the same mapping",
+                    problem_mark=key.start_mark,
+                )
+            seen.add((key.tag, key.value))
 
 
 def _check_aliases(root: yaml.Node) -> None:

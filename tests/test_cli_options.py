@@ -109,3 +109,33 @@ def test_an_error_never_repeats_a_huge_input_whole(args: list[str], tmp_path: Pa
     assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
     assert "x" * 250 not in done.stderr and len(done.stderr) < 2_500, done.stderr[:3000]
     assert "x" * 20 + "..." in done.stderr  # cut, and shown to be cut
+
+
+# -- a repeated input -----------------------------------------------------------------------
+
+
+def test_an_input_given_twice_is_refused_naming_it(tmp_path: Path) -> None:
+    args = ["run", "create_tag", "-i", "name=first", "-i", "name=second", "--sandbox"]
+    done = run_cli(*args, env=env_for(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert "--input (name): is given twice" in done.stderr
+    assert done.stdout == ""
+    inputs = tmp_path / "inputs.yaml"
+    inputs.write_text("name: first\n")
+    file_then_option = run_cli(
+        "run", "create_tag", "--inputs", str(inputs), "-i", "name=second", "--sandbox",
+        env=env_for(tmp_path),
+    )  # fmt: skip
+    assert file_then_option.returncode == 0, file_then_option.stderr  # the option wins
+    assert '"name": "second"' in file_then_option.stdout
+
+
+def test_a_key_written_twice_in_an_inputs_file_is_refused(tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text('{"name": "first",\n "name": "second"}')
+    done = run_cli("run", "create_tag", "--inputs", str(inputs), "--sandbox", env=env_for(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"error: inputs file {inputs}: line 2, column 2: this key is given a second time in "
+        "the same mapping\n"
+    )
