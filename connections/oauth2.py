@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import secrets
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -252,7 +253,12 @@ class CallbackListener:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the query carries the code: keep it out of the terminal
 
-        self._server = HTTPServer(("127.0.0.1", port), Handler)
+        class Server(HTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                if not isinstance(sys.exc_info()[1], ConnectionError):  # not a closed tab
+                    super().handle_error(request, client_address)
+
+        self._server = Server(("127.0.0.1", port), Handler)
         self.port = int(self._server.server_address[1])
         self.redirect_uri = f"http://127.0.0.1:{self.port}{path}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

@@ -302,6 +302,11 @@ class Listener:
             address_family = family
             daemon_threads = True
 
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                if isinstance(sys.exc_info()[1], ConnectionError):
+                    return  # the sender hung up (a broken pipe, a reset): it sends again
+                super().handle_error(request, client_address)
+
         self._server = Server((host, port), Handler)
         self.port: int = self._server.server_address[1]
         shown = f"[{host}]" if ":" in host else host
