@@ -280,6 +280,9 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
             return InputValidationError(flow.name, [InputProblem("--event", "--event", problem)])
 
         event = _read_structured(args.event, "event file", bad_event)
+        if event is None:  # not "give --event": it was given, and held nothing
+            where = "standard input" if args.event == "-" else f"event file {args.event}"
+            raise bad_event(f"the event ({where}) is empty: give one event as JSON or YAML")
     event = flow_event(flow, event)
     connection, transport = _connection(args)
     total = len(flow.steps)
@@ -412,11 +415,27 @@ def cmd_actions(args: argparse.Namespace) -> int:
     return _list_entries(load_manifest().actions.values(), args.json)
 
 
+def _described(key: str) -> tuple[OperationSpec, str, str]:
+    """The action, data source or trigger ``key``, its output's schema name, and the
+    output's shape around that schema's ``{title}``."""
+    manifest = load_manifest()
+    if key in manifest.data_sources:
+        return manifest.data_sources[key], "choices", '{{"result": {title}}}'
+    if key in manifest.triggers:
+        trigger = manifest.triggers[key]
+        shape = (
+            f"each event ({trigger.kind} trigger) {{{{id, topic, occurred_at, data: {{title}}}}}}"
+        )
+        return trigger, trigger.output, shape
+    action = _action(key)  # unknown: the actions are listed, the commonest thing described
+    return action, action.output, '{{"data": {title}}}'
+
+
 def cmd_describe(args: argparse.Namespace) -> int:
     from intercom_connector.hosts.docs import default_text
     from intercom_connector.runtime.inputs import TYPE_HINTS
 
-    action = _action(args.action)
+    action, output, shape = _described(args.action)
     print(f"{action.label} ({action.key})")
     print(action.description)
     print()
@@ -439,12 +458,13 @@ def cmd_describe(args: argparse.Namespace) -> int:
             usage.append(f"e.g. {example}")
         if usage:
             print(f"      {', '.join(usage)}")
-    schema = load_manifest().output_schema(action.output)
+    schema = load_manifest().output_schema(output)
     fields = {
         name: (_json_type(field), field) for name, field in schema.get("properties", {}).items()
     }
     print()
-    print(f'Output: {{"data": {schema.get("title", action.output)}}}, whose fields are:')
+    shown = shape.format(title=schema.get("title", output))
+    print(f"Output: {shown}, whose fields are:")
     name_width = max((len(name) for name in fields), default=0)
     type_width = max((len(kind) for kind, _ in fields.values()), default=0)
     for name, (kind, field) in fields.items():
@@ -577,7 +597,9 @@ def build_parser() -> argparse.ArgumentParser:
         "data-source", help="a data source's choices (a dropdown) as JSON"
     )
     data_source.add_argument("key", metavar="KEY", help="data source key, e.g. select_tag")
-    data_source.add_argument("--input", "-i", action="append", metavar="KEY=VALUE")
+    data_source.add_argument(
+        "--input", "-i", action="append", metavar="KEY=VALUE", help="one input"
+    )
     data_source.add_argument("--inputs", metavar="FILE", help="inputs as JSON/YAML; - for stdin")
     _connection_options(data_source)
     data_source.set_defaults(handler=cmd_data_source)
@@ -650,8 +672,10 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_argument("--json", action="store_true", help="as JSON")
     actions.set_defaults(handler=cmd_actions)
 
-    describe = commands.add_parser("describe", help="an action's inputs, types and defaults")
-    describe.add_argument("action", metavar="ACTION")
+    describe = commands.add_parser(
+        "describe", help="an action's, data source's or trigger's inputs, types and output"
+    )
+    describe.add_argument("action", metavar="KEY", help="e.g. create_contact, select_tag")
     describe.set_defaults(handler=cmd_describe)
 
     commands.add_parser("manifest", help="the manifest as JSON for a flow-builder UI").set_defaults(

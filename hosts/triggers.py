@@ -395,8 +395,9 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
 
     poll = kinds.add_parser("poll", help="check a polling trigger; new events as NDJSON")
     listen = kinds.add_parser("listen", help="receive a webhook trigger's deliveries on loopback")
-    for parser in (poll, listen):
-        parser.add_argument("key", metavar="KEY", help="trigger key, e.g. new_or_updated_contacts")
+    for parser, kind in ((poll, "polling"), (listen, "webhook")):
+        example = next(k for k, t in load_manifest().triggers.items() if t.kind == kind)
+        parser.add_argument("key", metavar="KEY", help=f"{kind} trigger key, e.g. {example}")
         parser.add_argument("--input", "-i", action="append", metavar="KEY=VALUE", help="one input")
         parser.add_argument("--inputs", metavar="FILE", help="inputs as JSON/YAML; - for stdin")
         parts.connection_options(parser)

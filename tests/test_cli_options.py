@@ -139,3 +139,48 @@ def test_a_key_written_twice_in_an_inputs_file_is_refused(tmp_path: Path) -> Non
         f"error: inputs file {inputs}: line 2, column 2: this key is given a second time in "
         "the same mapping\n"
     )
+
+
+# -- describe, help and an empty event --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "heading", "output"),
+    [
+        ("select_tag", "Select Tag (select_tag)", 'Output: {"result": Choices}'),
+        ("intercom_webhook", "Intercom Webhook (intercom_webhook)", "(webhook trigger)"),
+        ("new_or_updated_contacts", "(new_or_updated_contacts)", "(polling trigger)"),
+        ("create_tag", "Create Tag (create_tag)", 'Output: {"data": Tag}'),
+    ],
+)
+def test_describe_tells_of_actions_data_sources_and_triggers(
+    key: str, heading: str, output: str
+) -> None:
+    done = run_cli("describe", key)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith(heading)
+    assert any(line.startswith(output) or output in line for line in lines if "Output" in line)
+    assert any(line.startswith("  ") for line in lines[2:]), done.stdout  # its inputs
+
+
+def test_each_trigger_command_shows_an_example_of_its_own_kind() -> None:
+    listen = run_cli("trigger", "listen", "--help").stdout
+    poll = run_cli("trigger", "poll", "--help").stdout
+    assert "webhook trigger key, e.g. intercom_webhook" in " ".join(listen.split())
+    assert "polling trigger key, e.g. new_or_updated_contacts" in " ".join(poll.split())
+
+
+def test_data_source_explains_its_input_option() -> None:
+    shown = " ".join(run_cli("data-source", "--help").stdout.split())
+    assert "--input KEY=VALUE, -i KEY=VALUE one input" in shown
+
+
+def test_an_empty_event_on_standard_input_is_called_empty(tmp_path: Path) -> None:
+    flow = str(Path(__file__).parent.parent / "examples" / "support-triage.yaml")
+    done = run_cli(
+        "flow", "run", flow, "--event", "-", "--sandbox", stdin="", env=env_for(tmp_path)
+    )
+    assert done.returncode == 2, done.stderr
+    assert "--event: the event (standard input) is empty" in done.stderr
+    assert "give its event with" not in done.stderr
