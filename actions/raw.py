@@ -14,6 +14,7 @@ import httpx
 
 from intercom_connector.runtime.client import IntercomClient, RequestRetry, json_body
 from intercom_connector.runtime.errors import InputRefusal, cut
+from intercom_connector.runtime.manifest import load_manifest
 
 # Answer headers a later flow step has no use for and that could carry session state.
 _HIDDEN_HEADERS = {"set-cookie"}
@@ -102,13 +103,18 @@ def _multipart(
     }
 
 
+def _label(key: str) -> str:
+    """An input's label, from connector.yaml (the one place labels are written)."""
+    return load_manifest().action("raw_request").input(key).label
+
+
 def _decoded(response: httpx.Response, response_type: str, method: str, url: str) -> Any:
     if response_type == "binary":
         content_type = response.headers.get("Content-Type", "application/octet-stream")
         return {"content_type": content_type, "base64": base64.b64encode(response.content).decode()}
     if response_type == "text":
         return response.text
-    return json_body(response, method, url, "; set Response Type to text or binary")
+    return json_body(response, method, url, f"; set {_label('response_type')} to text or binary")
 
 
 def raw_request(

@@ -30,6 +30,7 @@ from intercom_connector.runtime.connection import (
     Secret,
     check_secret_url,
     connection_from_mapping,
+    field_label,
 )
 from intercom_connector.runtime.errors import (
     AuthenticationError,
@@ -84,7 +85,9 @@ def start_authorization(
 ) -> PendingAuthorization:
     """The authorization URL for Intercom, with a fresh ``state`` (256 random bits)."""
     if not client_id:
-        raise ConnectionConfigError("The OAuth 2.0 connection needs its Client ID")
+        raise ConnectionConfigError(
+            f"The OAuth 2.0 connection needs its {field_label('client_id', 'oauth2')}"
+        )
     default_authorize, default_token = intercom_endpoints()
     # the code comes back to the redirect URI and the client secret goes to the token URL:
     # both refused before the browser is involved when they could travel in clear text
@@ -176,7 +179,8 @@ def exchange_code(
             400,
             getattr(exc, "error", None),
             f"Intercom refused the authorization code or the client credentials: {description}. "
-            "Check the Client ID and Client Secret, and start the login again (a code is "
+            f"Check the {field_label('client_id', 'oauth2')} and "
+            f"{field_label('client_secret', 'oauth2')}, and start the login again (a code is "
             "valid once, for a few minutes).",
             method="POST",
             path=urlsplit(pending.token_url).path,

@@ -242,7 +242,10 @@ def add_login_commands(commands: Any) -> None:
     kinds = connect.add_subparsers(dest="kind", metavar="TYPE", parser_class=type(connect))
     kinds.required = True
 
-    token = kinds.add_parser("access-token", help="save an Access Token (asked without echo)")
+    token = kinds.add_parser(
+        "access-token",
+        help=f"save an {_prompt_label('access_token', TOKEN_FIELD)} (asked without echo)",
+    )
     oauth = kinds.add_parser("oauth2", help="log in with OAuth 2.0 through a browser")
     for parser, kind in ((token, "access_token"), (oauth, "oauth2")):
         parser.add_argument("--name", default="default", help="save it as (default: default)")

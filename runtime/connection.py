@@ -124,15 +124,16 @@ def check_secret_url(value: str, label: str) -> httpx.URL:
     return url
 
 
-def base_url_label() -> str:
-    """The Base URL field's label, as connector.yaml gives it."""
-    return load_manifest().connections[TOKEN_FIELD].input("base_url").label
+def field_label(key: str, kind: str = TOKEN_FIELD) -> str:
+    """A connection field's label, as connector.yaml gives it: messages name fields as a
+    person sees them, and no label is written twice (once in the manifest, once here)."""
+    return load_manifest().connections[kind].input(key).label
 
 
 def check_base_url(value: str) -> str:
     """A usable API base URL (the rule of ``secret_url_problem``, and no query or
     fragment), without a trailing slash."""
-    label = base_url_label()
+    label = field_label("base_url")
     url = check_secret_url(value, label)
     if url.query or url.fragment:
         shown = echoed(value, 100)
@@ -146,7 +147,7 @@ def region_base_url(region: str) -> str:
         for option in spec.options:
             if spec.key == "region" and option.value == region and option.base_url:
                 return option.base_url
-    raise ConnectionConfigError(f"Region {region!r} has no API host")
+    raise ConnectionConfigError(f"{field_label('region')} {region!r} has no API host")
 
 
 @frozen(repr=False)
@@ -205,7 +206,7 @@ class Connection:
                     "This OAuth 2.0 connection has not been authorized yet: complete the "
                     "login (intercom-connector connect oauth2) so that it holds a token."
                 )
-            raise ConnectionConfigError("The connection has no Access Token.")
+            raise ConnectionConfigError(f"The connection has no {field_label(TOKEN_FIELD)}.")
         return str(token.reveal())
 
 
@@ -343,7 +344,7 @@ def connection_from_env(env: Mapping[str, str]) -> Connection | None:
         )
     if not token:
         raise ConnectionConfigError(
-            f"{ENV_TOKEN} is set but empty: give it the Access Token, "
+            f"{ENV_TOKEN} is set but empty: give it the {field_label(TOKEN_FIELD)}, "
             f"or unset {settings} to use the embedded sandbox"
         )
     return connection_from_mapping(

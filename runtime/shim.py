@@ -29,7 +29,13 @@ import httpx
 
 from intercom_connector.runtime.bulk import DEFAULT_CONCURRENCY, Journal, Result, run_rows
 from intercom_connector.runtime.client import IntercomClient, RetryPolicy
-from intercom_connector.runtime.connection import Connection, Secret, connection_from_mapping
+from intercom_connector.runtime.connection import (
+    TOKEN_FIELD,
+    Connection,
+    Secret,
+    connection_from_mapping,
+    field_label,
+)
 from intercom_connector.runtime.errors import (
     ConnectionConfigError,
     ConnectorError,
@@ -192,8 +198,8 @@ def as_connection(connection: Connection | Mapping[str, Any] | None) -> Connecti
     # Never show the value itself: a caller may have passed the token alone.
     if connection is None:
         raise ConnectionConfigError(
-            "Connect first: no connection is configured (an Access Token or an authorized "
-            "OAuth 2.0 connection)."
+            f"Connect first: no connection is configured (an {field_label(TOKEN_FIELD)} or an "
+            "authorized OAuth 2.0 connection)."
         )
     if not isinstance(connection, Mapping):
         raise ConnectionConfigError(
