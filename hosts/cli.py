@@ -314,9 +314,26 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: a data source asked without any connection (the one rule of CLI, Python API, MCP and
+#: designer, README "Data sources"): never the embedded sandbox's choices, which would look
+#: like the workspace's
+CONNECT_FIRST = (
+    "Connect first: a data source lists a workspace's own choices, and no connection is "
+    "given (--connection, INTERCOM_ACCESS_TOKEN); give --sandbox to list the embedded "
+    "sandbox's choices"
+)
+
+
+def _implicit_sandbox(args: argparse.Namespace, transport: Any) -> bool:
+    """True when ``_connection`` fell back to the embedded sandbox for want of any other."""
+    return transport is not None and not args.sandbox
+
+
 def cmd_data_source(args: argparse.Namespace) -> int:
     source = load_manifest().data_sources.get(args.key)
     inputs = _inputs(args, source.label if source else args.key)
+    if not args.sandbox and not args.connection and connection_from_env(os.environ) is None:
+        raise ConnectionConfigError(CONNECT_FIRST)
     connection, transport = _connection(args)
     with Connector(connection, transport=transport) as connector:
         result = connector.data_source(args.key, inputs)
@@ -353,6 +370,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
             host=args.host or "127.0.0.1",
             port=port,
             max_records=args.max_records or MAX_RECORDS,
+            connect_first=CONNECT_FIRST if _implicit_sandbox(args, transport) else None,
         )
     return EXIT_OK
 

@@ -123,10 +123,14 @@ class Tools:
         manifest: Manifest | None = None,
         *,
         max_records: int = MAX_RECORDS,
+        connect_first: str | None = None,
     ) -> None:
         self.connector = connector
         self.manifest = manifest or load_manifest()
         self.max_records = max_records
+        #: the answer of every data source when no connection was given (the embedded
+        #: sandbox serves the actions only then): choices must be the workspace's own
+        self.connect_first = connect_first
         clash = set(self.manifest.actions) & set(self.manifest.data_sources)
         if clash:
             raise ManifestError(f"an action and a data source share the tool names {clash}")
@@ -160,6 +164,8 @@ class Tools:
         """Run one tool (blocking: the server runs it in a worker thread)."""
         try:
             if name in self.manifest.data_sources:
+                if self.connect_first:
+                    return error_result(self.connect_first)
                 result = self.connector.data_source(name, arguments or {})
             else:
                 invoked = self.connector.invoke(name, arguments or {}, max_records=self.max_records)
@@ -243,9 +249,11 @@ def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     max_records: int = MAX_RECORDS,
+    connect_first: str | None = None,
 ) -> None:
-    """Serve every tool over stdio, or over streamable HTTP on loopback, until stopped."""
-    tools = Tools(connector, max_records=max_records)
+    """Serve every tool over stdio, or over streamable HTTP on loopback, until stopped;
+    with ``connect_first``, every data source answers that error (no connection given)."""
+    tools = Tools(connector, max_records=max_records, connect_first=connect_first)
     server = build_server(tools)
     count = len(tools.tools)
     if not http:

@@ -184,3 +184,41 @@ def test_an_empty_event_on_standard_input_is_called_empty(tmp_path: Path) -> Non
     assert done.returncode == 2, done.stderr
     assert "--event: the event (standard input) is empty" in done.stderr
     assert "give its event with" not in done.stderr
+
+
+# -- a data source without a connection --------------------------------------------------------
+
+
+def test_a_data_source_without_a_connection_says_connect_first(tmp_path: Path) -> None:
+    done = run_cli("data-source", "select_tag", env=env_for(tmp_path))
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.startswith("error: Connect first: ") and "--sandbox" in done.stderr
+    assert "embedded sandbox" not in done.stderr.split("give --sandbox")[0]  # no note: no answer
+    chosen = run_cli("data-source", "select_tag", "--sandbox", env=env_for(tmp_path))
+    assert chosen.returncode == 0, chosen.stderr
+    assert chosen.stdout.startswith('{\n  "result": [')
+
+
+def test_every_host_follows_the_one_rule(tmp_path: Path) -> None:
+    import intercom_connector
+    from intercom_connector.hosts.cli import CONNECT_FIRST
+    from intercom_connector.hosts.mcp import Tools
+    from intercom_connector.hosts.ui import Designer
+    from intercom_connector.runtime.errors import ConnectionConfigError
+    from intercom_connector.sandbox import Sandbox
+
+    with pytest.raises(ConnectionConfigError, match=r"^Connect first"):
+        intercom_connector.data_source("select_tag", {}, None)
+    sandbox = Sandbox(tmp_path / "sandbox")
+    fallback = {"type": "access_token", "access_token": sandbox.token, "base_url": sandbox.base_url}
+    with intercom_connector.Connector(fallback, transport=sandbox.transport()) as connector:
+        tools = Tools(connector, connect_first=CONNECT_FIRST)
+        refused = tools.call("select_tag", {})
+        assert refused.is_error and refused.content[0].text == CONNECT_FIRST  # type: ignore[union-attr]
+        assert not tools.call("list_tags", {}).is_error  # actions still run on the sandbox
+        assert not Tools(connector).call("select_tag", {}).is_error  # mcp --sandbox: chosen
+    designer = Designer(str(tmp_path / "config"), str(tmp_path / "sandbox"))
+    with pytest.raises(ConnectionConfigError, match=r"^Connect first"):
+        designer.data_source("select_tag", None, {})
+    assert designer.data_source("select_tag", "", {})["result"]  # the sandbox, chosen

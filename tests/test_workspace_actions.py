@@ -344,7 +344,9 @@ def test_the_product_usage_example_runs_on_the_embedded_sandbox(tmp_path: Path) 
         "inapp", "Hi Grace Hopper, need a hand with your exports? Just reply here.",
     )  # fmt: skip
     # the teammate is one the Select Admin dropdown offers
-    admins = json.loads(_cli("data-source", "select_admin", sandbox_dir=tmp_path).stdout)
+    admins = json.loads(
+        _cli("data-source", "select_admin", "--sandbox", sandbox_dir=tmp_path).stdout
+    )
     chosen = {choice["key"]: choice["label"] for choice in admins["result"]}
     assert steps["note"]["author"]["id"] == message["owner"]["id"] == "991267002"
     assert chosen["991267002"].startswith("Sam Support")
