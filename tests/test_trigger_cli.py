@@ -250,11 +250,11 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
             time.sleep(0.05)  # the listener is still starting
 
 
-def start_listener(port: int) -> subprocess.Popen[str]:
-    """``trigger listen`` for one accepted contact.user.created event on ``port``."""
+def start_listener(port: int, events: int = 1) -> subprocess.Popen[str]:
+    """``trigger listen`` for ``events`` accepted contact.user.created events on ``port``."""
     return subprocess.Popen(
         [sys.executable, "-m", "intercom_connector", "trigger", "listen", "intercom_webhook",
-         "--port", str(port), "-i", "topics=contact.user.created", "--max-events", "1"],
+         "--port", str(port), "-i", "topics=contact.user.created", "--max-events", str(events)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=environment({"INTERCOM_CLIENT_SECRET": SECRET}), cwd=REPO,
     )  # fmt: skip
@@ -394,3 +394,19 @@ def test_a_sender_that_hangs_up_leaves_no_traceback() -> None:
     assert process.returncode == 0, err
     assert [e["id"] for e in lines(out)] == ["notif_1"]
     assert "Traceback" not in err and "Error" not in err, err
+
+
+def test_the_listener_remembers_what_it_received_a_repeat_is_not_run_again() -> None:
+    port = free_port()
+    process = start_listener(port, events=2)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        first, second = notification("notif_1"), notification("notif_2")
+        for body in (first, first, second):  # Intercom sends notif_1 again (a retry)
+            assert post(url, body, signature(body)).status_code == 200
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert [e["id"] for e in lines(out)] == ["notif_1", "notif_2"]
+    assert "notif_1 dropped: already received" in err
