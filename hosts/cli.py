@@ -3,7 +3,7 @@
     intercom-connector [--verbose] [--config-dir DIR] COMMAND ...
 
 ``run`` prints ``{"data": ...}`` as JSON on stdout; any error is one message on stderr
-and the exit status says what kind (DESIGN.md): 0 ok, 2 bad input, 3 connection or
+and the exit status says what kind (docs/errors.md): 0 ok, 2 bad input, 3 connection or
 authentication, 4 Intercom refused the request, 5 network or Intercom unavailable.
 """
 
@@ -139,22 +139,26 @@ def _inputs(args: argparse.Namespace, action_label: str) -> dict[str, Any]:
     return inputs
 
 
-def _connection(args: argparse.Namespace) -> tuple[Connection, Any]:
+def _connection(
+    args: argparse.Namespace, flow_connection: str | None = None
+) -> tuple[Connection, Any]:
     """The connection to use, and the in-process transport when it is the sandbox.
 
     ``--sandbox`` wins; then ``--connection`` (a file, else a saved connection's name);
-    then the environment; with no Intercom setting at all, the embedded sandbox.
+    then the one the flow file names (``flow_connection``); then the environment; with no
+    Intercom setting at all, the embedded sandbox.
     """
     if args.sandbox:
         return _sandbox_connection(args)
-    if args.connection:
+    named = args.connection or flow_connection
+    if named:
         from intercom_connector.connections.saved import (
             SavedConnections,
             file_or_saved_connection,
         )
 
         saved = SavedConnections(args.config_dir)
-        return file_or_saved_connection(args.connection, saved), None
+        return file_or_saved_connection(named, saved), None
     from_env = connection_from_env(os.environ)
     if from_env is not None:
         return from_env, None
@@ -284,7 +288,7 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
             where = "standard input" if args.event == "-" else f"event file {args.event}"
             raise bad_event(f"the event ({where}) is empty: give one event as JSON or YAML")
     event = flow_event(flow, event)
-    connection, transport = _connection(args)
+    connection, transport = _connection(args, flow.connection)
     total = len(flow.steps)
     # A person at a terminal reads one line per step; JSON is for --json and for pipes.
     lines = StepLines(flow, sys.stdout.encoding) if sys.stdout.isatty() and not args.json else None
@@ -315,7 +319,7 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
 
 
 #: a data source asked without any connection (the one rule of CLI, Python API, MCP and
-#: designer, README "Data sources"): never the embedded sandbox's choices, which would look
+#: designer, docs/actions.md "Data sources"): never the embedded sandbox's choices, which would look
 #: like the workspace's
 CONNECT_FIRST = (
     "Connect first: a data source lists a workspace's own choices, and no connection is "
@@ -701,7 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     docs = commands.add_parser("docs", help="the action reference as Markdown")
     docs.add_argument(
-        "--update", metavar="FILE", help="rewrite the generated part of FILE (e.g. README.md)"
+        "--update", metavar="FILE", help="rewrite the generated part of FILE (docs/reference.md)"
     )
     docs.set_defaults(handler=cmd_docs)
     return parser

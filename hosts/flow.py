@@ -20,6 +20,9 @@ A flow may start from a trigger (connector.yaml ``triggers:``)::
       key: new_or_updated_contacts
       inputs: {start: now}
 
+A flow may name the connection it runs on (``connection: work``: a saved connection's name
+or a connection file); ``--connection`` or ``--sandbox`` on the command line wins.
+
 A value that is exactly one ``{{ reference }}`` takes the referenced value with its type
 (an object stays an object); a reference inside longer text is written into the text.
 References: ``steps.<id>.<path>`` (an earlier step's output; list items by index, as in
@@ -114,6 +117,9 @@ class Flow:
     name: str
     steps: tuple[Step, ...]
     trigger: FlowTrigger | None = None
+    #: the connection it runs on (a saved connection's name or a connection file), unless
+    #: the command line names one
+    connection: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +217,10 @@ def parse_flow(data: Any, source: str, *, check_inputs: bool = True) -> Flow:
         problems.append(InputProblem(where, where, text))
 
     trigger = _flow_trigger(data.get("trigger"), problem) if "trigger" in data else None
+    connection = data.get("connection")
+    if connection is not None and (not isinstance(connection, str) or not connection.strip()):
+        problem("connection", "names the connection it runs on: a saved connection or a file")
+        connection = None
 
     for number, raw in enumerate(data["steps"], start=1):
         if not isinstance(raw, Mapping):
@@ -244,7 +254,7 @@ def parse_flow(data: Any, source: str, *, check_inputs: bool = True) -> Flow:
         steps.append(Step(step_id, str(action), inputs))
     if problems:
         raise FlowError(source, problems)
-    return Flow(str(data.get("name") or source), tuple(steps), trigger)
+    return Flow(str(data.get("name") or source), tuple(steps), trigger, connection)
 
 
 def _flow_trigger(raw: Any, problem: Callable[[str, str], None]) -> FlowTrigger | None:
@@ -396,15 +406,17 @@ def run_flow(
     *,
     clock: Callable[[], float] = time.monotonic,
     event: Mapping[str, Any] | None = None,
+    earlier: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run every step in order; returns each step's output by step id.
 
     ``event``: what started this run, for a flow with a trigger (``{{ trigger.<path> }}``).
+    ``earlier``: outputs of steps not in ``flow`` (a step run alone reads them, by step id).
 
     ``on_step`` hears of every step as it ends: the ones that ran, the one that failed and
     the ones skipped after it. A failure raises StepError, whose ``results`` hold them all.
     """
-    outputs: dict[str, Any] = {}
+    outputs: dict[str, Any] = dict(earlier or {})
     context = {
         "steps": outputs,
         "run": {"id": secrets.token_hex(4), "started_at": int(time.time())},

@@ -68,7 +68,8 @@ class CliParts:
     connection choice and its inputs (cli.py's, so that every command agrees)."""
 
     connection_options: Callable[[argparse.ArgumentParser], None]
-    connection: Callable[[argparse.Namespace], tuple[Any, Any]]
+    #: the connection: (args, the flow's own connection or None)
+    connection: Callable[[argparse.Namespace, str | None], tuple[Any, Any]]
     inputs: Callable[[argparse.Namespace, str], dict[str, Any]]
 
 
@@ -227,7 +228,7 @@ def cmd_trigger_poll(args: argparse.Namespace, parts: CliParts) -> int:
     flow = _flow_for(args.flow, trigger)
     inputs = _trigger_inputs(args, parts, trigger, flow)
     state = StateFile(args.state)
-    connection, transport = parts.connection(args)
+    connection, transport = parts.connection(args, flow.connection if flow else None)
     with Connector(connection, transport=transport) as connector:
         handler = EventHandler(flow, connector)
 
@@ -326,7 +327,11 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
     if not inputs.get(SECRET_INPUT) and os.environ.get(ENV_CLIENT_SECRET):
         inputs[SECRET_INPUT] = os.environ[ENV_CLIENT_SECRET]
     needs_connection = flow is not None or args.connection or args.sandbox
-    connection, transport = parts.connection(args) if needs_connection else (None, None)
+    connection, transport = (
+        parts.connection(args, flow.connection if flow else None)
+        if needs_connection
+        else (None, None)
+    )
     with Connector(connection, transport=transport) as connector:
         connector.webhook_secret(trigger.key, inputs)  # no secret, or bad inputs: stop now
         handler = EventHandler(flow, connector)

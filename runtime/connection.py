@@ -28,7 +28,7 @@ from intercom_connector.runtime.syntax import syntax_error_text
 #: the field an authorized OAuth 2.0 connection keeps its token in, as an Access Token has it
 TOKEN_FIELD = "access_token"
 
-#: environment variables a connection can be read from (DESIGN.md contract)
+#: environment variables a connection can be read from (a contract: docs/connections.md)
 ENV_TOKEN = "INTERCOM_ACCESS_TOKEN"
 ENV_REGION = "INTERCOM_REGION"
 ENV_BASE_URL = "INTERCOM_BASE_URL"

@@ -48,7 +48,7 @@ def echoed(value: object, limit: int = ECHO_LIMIT) -> str:
 class ConnectorError(Exception):
     """Base of every error the connector raises."""
 
-    #: exit status of the CLI for this kind of error (see DESIGN.md)
+    #: exit status of the CLI for this kind of error (docs/errors.md)
     exit_code = 1
     #: a write may have reached Intercom but its answer was lost: it must not be repeated
     #: blindly (a second create could make a second record)

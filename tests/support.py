@@ -21,6 +21,8 @@ SPEC_PATH = SHARED / "intercom-openapi" / "api.intercom.io.yaml"
 SEED_PATH = SHARED / "seed" / "intercom-connector-doc.txt"
 #: a token no real workspace has; tests assert it never shows up in any output
 TOKEN = "canary-token-7f3a9c1e5b2d4"
+#: the documentation a reader meets: the README, then the guide's pages in docs/
+DOC_PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 
 Responder = Callable[[httpx.Request], httpx.Response]
 

@@ -1,23 +1,31 @@
-"""The README's action reference is the `docs` output: a stale copy fails here."""
+"""The docs hold together: the reference page is the `docs` output (a stale copy fails here),
+the README stays a short front door, every relative link and every import path they give
+works."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from support import REPO
+from support import DOC_PAGES, REPO, run_cli
 
 from intercom_connector.hosts.docs import GENERATED_BEGIN as BEGIN
 from intercom_connector.hosts.docs import GENERATED_END as END
 from intercom_connector.hosts.docs import markdown
 from intercom_connector.runtime.manifest import load_manifest
 
+REFERENCE = REPO / "docs" / "reference.md"
+#: the README is a front door; the guide lives in docs/
+README_MAX_LINES = 250
 
-def test_readme_reference_is_the_generated_docs() -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert BEGIN in readme and END in readme
-    generated = readme.split(BEGIN, 1)[1].split(END, 1)[0]
+
+def test_reference_page_is_the_generated_docs() -> None:
+    page = REFERENCE.read_text(encoding="utf-8")
+    assert BEGIN in page and END in page
+    generated = page.split(BEGIN, 1)[1].split(END, 1)[0]
     assert generated == markdown(load_manifest()), (
-        "README.md's reference is stale: regenerate it with `intercom-connector docs`"
+        "docs/reference.md is stale: regenerate it with "
+        "`intercom-connector docs --update docs/reference.md`"
     )
 
 
@@ -43,20 +51,88 @@ def test_readme_starts_with_the_two_commands() -> None:
     assert commands[1] in ci
 
 
-def readme_python_names() -> set[str]:
-    """Every import path the README gives: ``from X import a, b`` and ``import X`` in its
-    code, and every dotted ``intercom_connector.x.y`` in its code and text."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    found = set(re.findall(r"\bintercom_connector(?:\.[A-Za-z_]\w*)+", readme))
-    for module, names in re.findall(r"\bfrom (intercom_connector[\w.]*) import ([\w ,]+)", readme):
-        found |= {f"{module}.{name.strip()}" for name in names.split(",")}
-    found |= set(re.findall(r"^\s*import (intercom_connector\S*)", readme, re.MULTILINE))
+def test_readme_stays_a_short_front_door() -> None:
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= README_MAX_LINES, (
+        f"README.md has {len(lines)} lines, more than {README_MAX_LINES}: "
+        "move the guide's text into its page in docs/"
+    )
+
+
+def prose(text: str) -> str:
+    """The text outside fenced code blocks and inline code spans."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
+    return re.sub(r"`[^`\n]*`", "", text)
+
+
+def anchors(page: Path) -> set[str]:
+    """The fragments GitHub gives a page's headings: lower case, punctuation dropped,
+    spaces as hyphens, a repeated one numbered -1, -2, ..."""
+    text = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.M | re.S)
+    found: set[str] = set()
+    for heading in re.findall(r"^#{1,6} +(.+?) *$", text, re.MULTILINE):
+        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        numbered, count = slug, 0
+        while numbered in found:
+            count += 1
+            numbered = f"{slug}-{count}"
+        found.add(numbered)
     return found
 
 
-def test_every_import_path_in_the_readme_works() -> None:
+def broken_links(page: Path) -> list[str]:
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", prose(page.read_text(encoding="utf-8"))):
+        if re.match(r"[a-z]+:", target):
+            continue  # https:, mailto:: not this repository's
+        path, _, fragment = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        if not linked.exists():
+            broken.append(f"{target}: no such file")
+        elif fragment and linked.suffix == ".md" and fragment not in anchors(linked):
+            broken.append(f"{target}: no heading #{fragment} in {linked.name}")
+    return broken
+
+
+def test_every_relative_link_in_the_docs_resolves() -> None:
+    assert len(DOC_PAGES) > 10, "the guide's pages are in docs/"
+    broken = {
+        str(page.relative_to(REPO)): broken_links(page) for page in DOC_PAGES if broken_links(page)
+    }
+    assert not broken, broken
+
+
+def test_the_link_check_sees_a_missing_file_and_a_missing_heading(tmp_path: Path) -> None:
+    (tmp_path / "other.md").write_text("# Other\n\n## Some `code` here: yes\n")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Page\n\n[ok](other.md#some-code-here-yes) [ok](#page) [web](https://x.example)\n"
+        "[gone](gone.md) [no heading](other.md#nothing) `[in code](gone.md)`\n"
+    )
+    assert broken_links(page) == [
+        "gone.md: no such file",
+        "other.md#nothing: no heading #nothing in other.md",
+    ]
+
+
+def doc_python_names() -> set[str]:
+    """Every import path the docs give: ``from X import a, b`` and ``import X`` in their
+    code, and every dotted ``intercom_connector.x.y`` in their code and text."""
+    found: set[str] = set()
+    for page in DOC_PAGES:
+        text = page.read_text(encoding="utf-8")
+        found |= set(re.findall(r"\bintercom_connector(?:\.[A-Za-z_]\w*)+", text))
+        for module, names in re.findall(
+            r"\bfrom (intercom_connector[\w.]*) import ([\w ,]+)", text
+        ):
+            found |= {f"{module}.{name.strip()}" for name in names.split(",")}
+        found |= set(re.findall(r"^\s*import (intercom_connector\S*)", text, re.MULTILINE))
+    return found
+
+
+def test_every_import_path_in_the_docs_works() -> None:
     """A dotted name is imported the way a reader would: ``from a.b import c``."""
-    names = readme_python_names()
+    names = doc_python_names()
     assert {"intercom_connector.invoke", "intercom_connector.NotFoundError"} <= names
     broken = []
     for name in sorted(names):
@@ -67,3 +143,20 @@ def test_every_import_path_in_the_readme_works() -> None:
         except ImportError as error:
             broken.append(f"{statement}: {error}")
     assert not broken, broken
+
+
+def test_the_readme_says_what_the_first_command_prints_and_that_triggers_exist(
+    tmp_path: Path,
+) -> None:
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    docs = " ".join(" ".join(p.read_text(encoding="utf-8").split()) for p in DOC_PAGES)
+    # The designer's trigger slot: this connector has triggers, and the docs say so.
+    assert load_manifest().triggers
+    assert "no triggers yet" not in docs
+    # The first command's one line a step is for a terminal; piped, each step's JSON.
+    assert "on a terminal it prints one line per step" in readme
+    assert "piped or redirected, it prints each step's whole output as JSON instead" in readme
+    env = {"INTERCOM_SANDBOX_DIR": str(tmp_path / "sandbox")}
+    done = run_cli("flow", "run", "examples/onboard-customer.yaml", env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("# step 1/10 company: create_company\n{")

@@ -26,7 +26,7 @@ from intercom_connector.runtime.manifest import (
 MANIFEST = load_manifest()
 ACTIONS = list(MANIFEST.actions.values())
 
-#: DESIGN.md's stable action keys: the seed page's actions
+#: the stable action keys (docs/development.md): the seed page's actions
 DESIGN_KEYS = [
     "archive_contact",
     "attach_company_to_contact",

@@ -1,10 +1,11 @@
-"""Every command the README shows runs as written: each `intercom-connector` line of its sh
-blocks is run for real, in README order, in a shell, against the sandbox, and exits 0.
+"""Every command the docs show runs as written: each `intercom-connector` line of the sh
+blocks of the README and of each page in docs/ is run for real, in the page's order, in a
+shell, against the sandbox, and exits 0.
 
-The commands run with no Intercom credentials (so `run` and `flow run` use the embedded
-sandbox), a fresh sandbox folder and config folder, and a sandbox served on a free loopback
-port standing in for `sandbox serve` on 127.0.0.1:8765. Lines that cannot run unattended
-are listed below with the reason and the test that exercises them instead.
+Each page's commands run with no Intercom credentials (so `run` and `flow run` use the
+embedded sandbox), a fresh sandbox folder and config folder, and a sandbox served on a free
+loopback port standing in for `sandbox serve` on 127.0.0.1:8765. Lines that cannot run
+unattended are listed below with the reason and the test that exercises them instead.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support import REPO
+import pytest
+from support import DOC_PAGES, REPO
 
 from intercom_connector.sandbox import DEFAULT_TOKEN, Sandbox, serve
 
@@ -72,10 +74,11 @@ def without_comment(line: str) -> str:
     return line
 
 
-def sh_lines(readme: str) -> list[str]:
-    """Each command line of the README's sh blocks (continuations joined, comments cut)."""
+def sh_lines(page: str) -> list[str]:
+    """Each command line of a page's sh blocks (continuations joined, comments cut)."""
     lines = []
-    for block in re.findall(r"^```sh\n(.*?)^```", readme, re.MULTILINE | re.DOTALL):
+    blocks = re.findall(r"^ *```sh\n(.*?)^ *```", page, re.MULTILINE | re.DOTALL)
+    for block in blocks:
         for line in re.sub(r"\\\n\s*", " ", block).splitlines():
             command = without_comment(line).strip()
             if command:
@@ -83,29 +86,33 @@ def sh_lines(readme: str) -> list[str]:
     return lines
 
 
-def commands(readme: str) -> list[str]:
+def commands(page: str) -> list[str]:
     """The commands to run: each `&&` part that is an intercom-connector command, in order.
     Every other part must be declared above, so nothing is skipped silently."""
     runnable = []
-    for line in sh_lines(readme):
+    for line in sh_lines(page):
         for part in (piece.strip() for piece in line.split(" && ")):
             if part in SETUP or part in UNATTENDED:
                 continue
-            assert "intercom-connector" in part, f"README line not run and not declared: {part}"
+            assert "intercom-connector" in part, f"docs line not run and not declared: {part}"
             runnable.append(part)
     return runnable
 
 
-def test_the_declared_exceptions_are_still_in_the_readme() -> None:
-    lines = " \n".join(sh_lines((REPO / "README.md").read_text(encoding="utf-8")))
+def test_the_declared_exceptions_are_still_in_the_docs() -> None:
+    lines = " \n".join(line for page in DOC_PAGES for line in sh_lines(page.read_text("utf-8")))
     for declared in (*SETUP, *UNATTENDED, *REWRITTEN):
-        assert declared in lines, f"declared here but gone from the README: {declared}"
+        assert declared in lines, f"declared here but gone from the docs: {declared}"
+    assert "raw_request -i url=/admins" in lines
 
 
-def test_every_readme_command_runs(tmp_path: Path) -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    to_run = commands(readme)
-    assert any("raw_request -i url=/admins" in command for command in to_run)
+def pages_with_commands() -> list[Path]:
+    return [page for page in DOC_PAGES if commands(page.read_text(encoding="utf-8"))]
+
+
+@pytest.mark.parametrize("page", pages_with_commands(), ids=lambda page: page.name)
+def test_every_command_of_a_page_runs(page: Path, tmp_path: Path) -> None:
+    to_run = commands(page.read_text(encoding="utf-8"))
     (tmp_path / "examples").symlink_to(REPO / "examples", target_is_directory=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
     env.update(

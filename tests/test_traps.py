@@ -1,4 +1,4 @@
-"""DESIGN.md's known traps, seen in peers' Intercom connectors: one test each."""
+"""Known traps, seen in peers' Intercom connectors: one test each."""
 
 from __future__ import annotations
 

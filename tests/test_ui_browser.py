@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from designer_support import read_url
@@ -353,11 +354,13 @@ def test_an_oauth_connection_through_the_sandbox_consent_page(
     css(browser, '.segment[data-type="oauth2"]').click()
     form = css(browser, 'form[data-type="oauth2"]')
     assert css(form, "#redirect-uri").text == f"{designer.base}/oauth/callback"
-    css(form, "#conn-name").send_keys("customer")
-    css(form, '[name="client_id"]').send_keys("sandbox-client")
-    css(form, '[name="client_secret"]').send_keys("sandbox-client-secret")
+    css(form, "#in-conn-name").send_keys("customer")
+    css(form, '.field[data-input="client_id"] input').send_keys("sandbox-client")
+    secret = css(form, '.field[data-input="client_secret"] input')
+    assert secret.get_attribute("type") == "password"  # secret, as the manifest says
+    secret.send_keys("sandbox-client-secret")
     css(form, ".more-settings > summary").click()
-    css(form, '[name="base_url"]').send_keys(consent_server.url)
+    css(form, '.field[data-input="base_url"] input').send_keys(consent_server.url)
     main = browser.current_window_handle
     css(form, "#oauth-connect").click()
     # The popup goes to the sandbox's consent page, which approves and redirects back.
@@ -373,9 +376,7 @@ def test_an_oauth_connection_through_the_sandbox_consent_page(
     assert result.text.startswith("Works. Workspace Sandbox Workspace (sbx0demo), region US")
     page = browser.page_source
     assert "sandbox-client-secret" not in page and stored["access_token"] not in page
-    assert "client_secret, token: saved, hidden" in card[0].text.replace(
-        "Client Secret", "client_secret"
-    )
+    assert "Client Secret, Access Token: saved, hidden" in card[0].text
     browser.execute_script("window.scrollTo(0, 0)")
     screenshot(browser, "connections")
     for handle in browser.window_handles:
@@ -461,3 +462,270 @@ def test_without_the_token_the_page_shows_how_to_open_it_and_calls_are_refused(
         pytest.fail("the palette showed without the token")
     except TimeoutException:
         pass
+
+
+# -- issue 19: running steps alone, refused runs, New, the flow's connection, triggers --------
+
+
+def status_of(driver: WebDriver, step_id: str) -> str:
+    return css(driver, f'.step[data-step="{step_id}"] .status').text
+
+
+def run_step(driver: WebDriver, step_id: str) -> None:
+    css(driver, f'.step[data-step="{step_id}"] .run-step').click()
+
+
+def problem_at(driver: WebDriver, step_id: str, key: str) -> WebElement:
+    return wait(driver, lambda d: css(step(d, step_id), f'.field[data-input="{key}"] .problem'))
+
+
+def test_a_step_runs_alone_on_the_last_outputs_and_a_refused_run_greys_the_old_ones(
+    browser: WebDriver, designer: Designer
+) -> None:
+    start(browser, designer)
+    for action in ("create_contact", "get_contact", "list_tags"):
+        drag_onto_canvas(browser, action)
+    css(step(browser, "create_contact"), '.field[data-input="email"] input').send_keys(
+        "alone@example.com"
+    )
+    map_from(browser, "get_contact", "contact_id", "steps.create_contact.data.id")
+
+    # A step that maps nothing runs alone: the steps before it neither run nor fail.
+    run_step(browser, "list_tags")
+    wait(browser, lambda d: status_of(d, "list_tags").startswith("OK"))
+    assert [status_of(browser, s) for s in ("create_contact", "get_contact")] == ["Not run"] * 2
+    assert css(browser, "#banner").text.startswith("Step list_tags ran on the embedded sandbox")
+
+    # One that maps an output no run gave says, at its own input, which step to run first.
+    run_step(browser, "get_contact")
+    problem = problem_at(browser, "get_contact", "contact_id")
+    assert "run step 'create_contact' first" in problem.text
+    assert not step(browser, "create_contact").find_elements(By.CSS_SELECTOR, ".problem")
+
+    run_step(browser, "create_contact")
+    wait(browser, lambda d: status_of(d, "create_contact").startswith("OK"))
+    run_step(browser, "get_contact")
+    wait(browser, lambda d: status_of(d, "get_contact").startswith("OK"))
+    made = output_of(browser, "create_contact")["data"]
+    assert output_of(browser, "get_contact")["data"]["id"] == made["id"]  # the last output
+
+    # A run refused for its inputs: every earlier result is shown as such, greyed.
+    email = css(step(browser, "create_contact"), '.field[data-input="email"] input')
+    email.send_keys(Keys.CONTROL, "a", Keys.DELETE)
+    css(browser, "#run-flow").click()
+    wait(browser, lambda d: css(d, "#banner").text.startswith("Fix 3 inputs before running"))
+    statuses = [status_of(browser, s) for s in ("create_contact", "get_contact", "list_tags")]
+    assert statuses == ["3 to fix", "Earlier run", "Earlier run"]
+    panel = css(step(browser, "get_contact"), ".output")
+    assert panel.text.startswith("Output of an earlier run") and "stale" in panel.get_attribute(
+        "class"
+    )
+    assert errors_in_console(browser) == []
+
+
+def test_an_unknown_tag_id_is_marked_at_its_input(browser: WebDriver, designer: Designer) -> None:
+    start(browser, designer)
+    drag_onto_canvas(browser, "create_contact")
+    drag_onto_canvas(browser, "attach_tag_to_contact")
+    css(step(browser, "create_contact"), '.field[data-input="email"] input').send_keys(
+        "tagless@example.com"
+    )
+    map_from(browser, "attach_tag_to_contact", "contact_id", "steps.create_contact.data.id")
+    tag = css(step(browser, "attach_tag_to_contact"), '.field[data-input="tag_id"] input')
+    tag.send_keys("999999")
+    css(browser, "#run-flow").click()
+    problem = problem_at(browser, "attach_tag_to_contact", "tag_id")
+    assert problem.text.startswith("Tag ID: Intercom has no such record on this connection")
+    tag = css(step(browser, "attach_tag_to_contact"), '.field[data-input="tag_id"] input')
+    assert tag.get_attribute("aria-invalid") == "true"  # re-drawn with the failure
+    assert status_of(browser, "attach_tag_to_contact").startswith("Failed")
+    contact = css(step(browser, "attach_tag_to_contact"), '.field[data-input="contact_id"]')
+    assert not contact.find_elements(By.CSS_SELECTOR, ".problem")
+
+
+def test_new_offers_to_undo_and_nothing_is_lost(browser: WebDriver, designer: Designer) -> None:
+    start(browser, designer)
+    drag_onto_canvas(browser, "create_tag")
+    drag_onto_canvas(browser, "list_tags")
+    css(browser, "#flow-name").send_keys("Worth keeping")
+    css(browser, "#new-flow").click()
+    wait(browser, lambda d: order(d) == [])
+    assert css(browser, "#flow-name").get_attribute("value") == ""
+    css(browser, "#banner .undo").click()
+    wait(browser, lambda d: order(d) == ["create_tag", "list_tags"])
+    assert css(browser, "#flow-name").get_attribute("value") == "Worth keeping"
+    assert css(browser, "#banner").text == "Back to Worth keeping: 2 steps."
+
+
+def test_the_flow_has_one_connection_saved_and_its_command_runs_it_there(
+    browser: WebDriver, designer: Designer, consent_server: ServerHandle, downloads: Path
+) -> None:
+    from intercom_connector.connections.saved import SavedConnections
+    from intercom_connector.sandbox import DEFAULT_TOKEN
+
+    fields = {"type": "access_token", "access_token": DEFAULT_TOKEN, "base_url": consent_server.url}
+    SavedConnections(designer.config_dir).save("work", fields)
+    start(browser, designer)
+    drag_onto_canvas(browser, "create_tag")
+    inspector = step(browser, "create_tag")
+    assert not inspector.find_elements(By.CSS_SELECTOR, '.field[data-input="connection"]')
+    css(inspector, '.field[data-input="name"] input').send_keys("Made at work")
+    Select(css(browser, "#run-connection")).select_by_value("work")
+    wait(browser, lambda d: "Runs on connection work" in css(d, "#inspector .runs-on").text)
+    name = css(browser, "#flow-name")
+    name.send_keys("At work")
+    css(browser, "#run-flow").click()
+    wait(browser, lambda d: css(d, "#banner").text.startswith("1 step ran on connection work"))
+
+    css(browser, "#save-yaml").click()
+    saved = downloads / "at-work.yaml"
+    wait(browser, lambda d: saved.exists() and saved.stat().st_size > 0)
+    assert yaml.safe_load(saved.read_text())["connection"] == "work"
+    command = css(browser, "#run-command").text
+    assert command == (
+        f"intercom-connector --config-dir {designer.config_dir} flow run at-work.yaml "
+        "--connection work"
+    )
+    # The suggested command, as given, makes its tag where the designer's run made one.
+    words = command.split()[1:]
+    done = subprocess.run(
+        [sys.executable, "-m", "intercom_connector", *words, "--json"],
+        capture_output=True, text=True, timeout=120, cwd=downloads,
+        env={k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    headers = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+    names = [
+        t["name"] for t in httpx.get(f"{consent_server.url}/tags", headers=headers).json()["data"]
+    ]
+    assert (
+        names.count("Made at work") >= 1
+        and json.loads(done.stdout)["create_tag"]["data"]["name"] == "Made at work"
+    )
+    Select(css(browser, "#run-connection")).select_by_value("")  # as the next tests expect
+
+
+def test_a_flow_with_a_trigger_runs_on_a_test_event(browser: WebDriver, designer: Designer) -> None:
+    start(browser, designer)
+    search = css(browser, "#palette-search")
+    search.send_keys("New or Updated Contact")
+    css(browser, '.palette-item[data-key="new_or_updated_contacts"]').click()
+    drag_onto_canvas(browser, "get_contact")
+    css(step(browser, "get_contact"), '.field[data-input="contact_id"] .map-button').click()
+    wait(browser, lambda d: css(d, '.picker-option[data-ref="trigger.data.id"]')).click()
+    before = contacts_in(designer.sandbox_dir)
+
+    css(browser, "#run-flow").click()  # no test event: refused, nothing sent
+    problem = problem_at(browser, "get_contact", "contact_id")
+    assert "no test event is given" in problem.text
+    assert contacts_in(designer.sandbox_dir) == before
+
+    # A contact changed just now: the trigger's latest real event on this connection.
+    base, token = designer.url.split("/?token=")
+    made = {"name": "Make", "steps": [{"id": "new", "action": "create_contact",
+                                       "inputs": {"email": "trigger.ui@example.com"}}]}  # fmt: skip
+    answer = httpx.post(f"{base}/api/flow/run", json={"flow": made},
+                        headers={"X-Designer-Token": token}, timeout=60)  # fmt: skip
+    assert answer.json()["ok"] is True
+    css(browser, ".trigger-slot.filled").click()
+    wait(browser, lambda d: css(d, "#inspector").get_attribute("data-step") == "trigger")
+    css(browser, "#get-test-event").click()
+    wait(browser, lambda d: '"topic"' in css(d, "#in-test-event-event").get_attribute("value"))
+    event = json.loads(css(browser, "#in-test-event-event").get_attribute("value"))
+    assert set(event) == {"id", "topic", "occurred_at", "data"}
+    assert css(browser, ".test-event-note").text.startswith("The latest real event")
+    assert event["data"]["email"] == "trigger.ui@example.com"
+    css(browser, "#run-flow").click()
+    wait(browser, lambda d: status_of(d, "get_contact").startswith("OK"))
+    assert output_of(browser, "get_contact")["data"]["id"] == event["data"]["id"]
+    assert errors_in_console(browser) == []
+
+
+def active(driver: WebDriver) -> WebElement:
+    return driver.switch_to.active_element
+
+
+def test_the_keyboard_and_a_screen_reader_reach_every_part(
+    browser: WebDriver, designer: Designer
+) -> None:
+    start(browser, designer)
+    # The palette is one tab stop: Tab from the search enters it, arrow keys move inside,
+    # Tab again leaves it.
+    css(browser, "#palette-search").click()
+    active(browser).send_keys(Keys.TAB)
+    first = active(browser)
+    assert "palette-item" in first.get_attribute("class")
+    assert len(browser.find_elements(By.CSS_SELECTOR, '.palette-item[tabindex="0"]')) == 1
+    first.send_keys(Keys.ARROW_DOWN)
+    second = active(browser)
+    assert "palette-item" in second.get_attribute("class") and second != first
+    second.send_keys(Keys.TAB)
+    assert "palette-item" not in (active(browser).get_attribute("class") or "")
+    active(browser).send_keys(Keys.SHIFT, Keys.TAB)  # back in, on the item last used
+    assert active(browser) == second
+
+    drag_onto_canvas(browser, "create_contact")
+    drag_onto_canvas(browser, "attach_tag_to_contact")
+    form = step(browser, "attach_tag_to_contact")
+    choose = css(form, '.field[data-input="tag_id"] .choices-button')
+    assert choose.get_attribute("aria-label") == "Choose Tag ID"
+    tag = css(form, '.field[data-input="tag_id"] input')
+    assert tag.get_attribute("aria-required") == "true"
+    help_id, problems_id = tag.get_attribute("aria-describedby").split()
+    assert css(browser, f"#{help_id}").text == "Identifier of Tag"
+
+    # The mapping picker: arrow keys to an output field, Enter picks it, focus comes back.
+    css(form, '.field[data-input="contact_id"] .map-button').click()
+    wait(browser, lambda d: "picker-search" in active(d).get_attribute("class"))
+    active(browser).send_keys("data.id")
+    active(browser).send_keys(Keys.ARROW_DOWN)
+    wanted = active(browser)
+    assert wanted.get_attribute("data-ref") == "steps.create_contact.data.id"
+    wanted.send_keys(Keys.ARROW_UP)  # from the first option back to the search
+    assert "picker-search" in active(browser).get_attribute("class")
+    active(browser).send_keys(Keys.ARROW_DOWN)
+    assert active(browser) == wanted
+    wanted.send_keys(Keys.ENTER)
+    mapped = wait(browser, lambda d: css(d, '#inspector .field[data-input="contact_id"] .mapped'))
+    assert "data.id" in mapped.text
+    focused = active(browser)
+    assert focused.get_attribute("class") == "map-button"
+    assert focused.get_attribute("aria-label") == "Map Contact ID from an earlier output"
+
+    # A problem is tied to its input: invalid, and described by the problem's text.
+    css(browser, "#run-flow").click()
+    wait(browser, lambda d: css(d, "#banner").text.startswith("Fix "))
+    problem_at(browser, "attach_tag_to_contact", "tag_id")
+    tag = css(step(browser, "attach_tag_to_contact"), '.field[data-input="tag_id"] input')
+    assert tag.get_attribute("aria-invalid") == "true"
+    assert css(browser, f"#{problems_id}").text == "Tag ID is required"
+    css(step(browser, "attach_tag_to_contact"), '.field[data-input="tag_id"] input').send_keys("1")
+    wait(browser, lambda d: css(d, f"#{problems_id}").text == "")
+    assert (
+        css(browser, f"#{problems_id}").find_element(By.XPATH, "..").get_attribute("data-input")
+        == "tag_id"
+    )
+
+    # The JSON editor takes Tab (it indents); Esc, then Tab, moves on, as its hint says.
+    form = step(browser, "create_contact")
+    editor = css(form, '.field[data-input="custom_attributes"] textarea')
+    hint = css(form, '.field[data-input="custom_attributes"] .code-hint')
+    assert hint.is_displayed() and "Esc, then Tab" in hint.text
+    assert hint.get_attribute("id") in editor.get_attribute("aria-describedby").split()
+    editor.send_keys("{", Keys.TAB)
+    assert active(browser) == editor and editor.get_attribute("value") == "{  "
+    editor.send_keys(Keys.ESCAPE, Keys.TAB)
+    assert active(browser) != editor
+    assert errors_in_console(browser) == []
+
+
+def test_the_connection_tabs_are_named_as_the_manifest_names_them(
+    browser: WebDriver, designer: Designer
+) -> None:
+    start(browser, designer)
+    css(browser, "#tab-connections").click()
+    tabs = [tab.text for tab in browser.find_elements(By.CSS_SELECTOR, ".segment")]
+    assert tabs == ["OAuth 2.0", "Access Token"]
+    base, token = designer.url.split("/?token=")
+    exported = httpx.get(f"{base}/api/manifest", params={"token": token}, timeout=30).json()
+    assert tabs == [connection["label"] for connection in exported["connections"]]

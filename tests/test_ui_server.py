@@ -20,7 +20,7 @@ import httpx
 import pytest
 import yaml
 from designer_support import read_url
-from support import REPO, TOKEN, LoopbackIntercom, Recorder
+from support import REPO, TOKEN, LoopbackIntercom, Recorder, run_cli
 
 from intercom_connector.connections.saved import SavedConnections
 from intercom_connector.hosts.docs import manifest_json
@@ -220,6 +220,11 @@ def test_no_cors_and_calls_from_another_site_are_refused(ui: DesignerServer) -> 
         for answer in answers:
             assert not [h for h in answer.headers if h.lower().startswith("access-control-")]
         assert answers[1].status_code == 403 and answers[2].status_code == 403
+        # Only this page's own calls (same-origin) and typed URLs (none) are served: a page
+        # of a sibling host (same-site, such as another port's) is refused too.
+        for site, status in (("same-site", 403), ("same-origin", 200), ("none", 200)):
+            answer = owner.get("/api/connections", headers={"Sec-Fetch-Site": site})
+            assert answer.status_code == status, site
         page = answers[3]
         assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
         assert page.headers["Referrer-Policy"] == "no-referrer"  # the page's URL holds the token
@@ -364,30 +369,110 @@ def test_a_run_gives_each_step_its_status_time_and_output(ui: DesignerServer) ->
     assert missing["error"]["message"].startswith("Intercom answered 404")
 
 
-def test_one_step_runs_alone_on_the_outputs_of_an_earlier_run(ui: DesignerServer) -> None:
+def test_a_step_runs_alone_on_the_last_outputs_of_the_steps_it_maps(ui: DesignerServer) -> None:
     flow = {
         "name": "Tag",
         "steps": [
             {"id": "tag", "action": "create_tag", "inputs": {"name": "Solo"}},
+            # it cannot run (no such path in step tag's output): running another step alone
+            # must not touch it
+            {"id": "broken", "action": "get_contact",
+             "inputs": {"contact_id": "{{ steps.tag.data.nosuch }}"}},
             {"id": "rename", "action": "update_tag",
              "inputs": {"tag_id": "{{ steps.tag.data.id }}", "name": "Solo again"}},
+            {"id": "tags", "action": "list_tags"},
         ],
     }  # fmt: skip
     with client(ui) as owner:
         alone = owner.post("/api/flow/run", json={"flow": flow, "step": "rename"}).json()
-        first = owner.post("/api/flow/run", json={"flow": flow}).json()
-        outputs = {"tag": first["steps"][0]["output"]}
+        listed = owner.post("/api/flow/run", json={"flow": flow, "step": "tags"}).json()
+        first = owner.post("/api/flow/run", json={"flow": flow, "step": "tag"}).json()
+        outputs = {"tag": first["steps"][0]["output"], "tags": listed["steps"][0]["output"]}
         again = owner.post(
             "/api/flow/run", json={"flow": flow, "step": "rename", "outputs": outputs}
         ).json()
+    # Mapping an output that no run gave: the problem is at this step's own input, and says
+    # which step to run first.
     (problem,) = alone["problems"]
-    assert (problem["label"], problem["problem"]) == (
-        "Tag ID",
-        "takes the output of step 'tag', which has not run yet: run the flow (or that step) first",
+    assert (problem["step"], problem["key"], problem["label"]) == ("rename", "tag_id", "Tag ID")
+    assert problem["problem"].startswith(
+        "takes the output of step 'tag', which has not run yet: run step 'tag' first"
     )
+    # Mapping nothing from earlier steps: it runs alone, whatever the steps before it hold.
+    assert [(s["id"], s["status"]) for s in listed["steps"]] == [("tags", "ok")]
+    assert [(s["id"], s["status"]) for s in first["steps"]] == [("tag", "ok")]
     (renamed,) = again["steps"]
-    assert renamed["id"] == "rename" and renamed["status"] == "ok"
-    assert renamed["output"]["data"]["id"] == outputs["tag"]["data"]["id"]
+    assert (renamed["id"], renamed["status"]) == ("rename", "ok")
+    assert renamed["output"]["data"] == {
+        "type": "tag", "id": outputs["tag"]["data"]["id"], "name": "Solo again",
+    }  # fmt: skip
+
+
+def test_intercom_not_finding_an_id_marks_that_input(ui: DesignerServer) -> None:
+    flow = {
+        "name": "Tag a contact",
+        "steps": [
+            {"id": "contact", "action": "create_contact", "inputs": {"email": "nf@example.com"}},
+            {"id": "attach", "action": "attach_tag_to_contact",
+             "inputs": {"contact_id": "{{ steps.contact.data.id }}", "tag_id": "999999"}},
+        ],
+    }  # fmt: skip
+    lost = {"name": "Read", "steps": [{"id": "read", "action": "get_contact",
+                                       "inputs": {"contact_id": "nope"}}]}  # fmt: skip
+    nobody = {
+        "name": "Tag nobody",
+        "steps": [{"id": "attach", "action": "attach_tag_to_contact",
+                   "inputs": {"contact_id": "nope", "tag_id": "1"}}],
+    }  # fmt: skip
+    with client(ui) as owner:
+        tagged = owner.post("/api/flow/run", json={"flow": flow}).json()
+        read = owner.post("/api/flow/run", json={"flow": lost}).json()
+        untagged = owner.post("/api/flow/run", json={"flow": nobody}).json()
+    attach = tagged["steps"][1]
+    assert attach["status"] == "failed" and attach["error"]["exit_code"] == 4
+    ((key, label),) = [(p["key"], p["label"]) for p in attach["error"]["problems"]]
+    assert (key, label) == ("tag_id", "Tag ID")  # not the contact, which exists
+    (problem,) = read["steps"][0]["error"]["problems"]
+    assert (problem["key"], problem["label"]) == ("contact_id", "Contact ID")
+    assert problem["problem"].startswith("Intercom has no such record on this connection")
+    # Intercom names a contact a "User": that message marks Contact ID, not the tag's.
+    (problem,) = untagged["steps"][0]["error"]["problems"]
+    assert problem["key"] == "contact_id"
+
+
+def test_a_flow_with_a_trigger_runs_on_a_test_event_and_never_without_one(
+    ui: DesignerServer,
+) -> None:
+    trigger = {"key": "new_or_updated_contacts", "inputs": {}}
+    flow = {
+        "name": "Greet",
+        "trigger": trigger,
+        "steps": [{"id": "read", "action": "get_contact",
+                   "inputs": {"contact_id": "{{ trigger.data.id }}"}}],
+    }  # fmt: skip
+    made = {"name": "Make", "steps": [{"id": "new", "action": "create_contact",
+                                       "inputs": {"email": "trig.test@example.com"}}]}  # fmt: skip
+    with client(ui) as owner:
+        refused = owner.post("/api/flow/run", json={"flow": flow}).json()
+        owner.post("/api/flow/run", json={"flow": made}).raise_for_status()
+        latest = owner.post("/api/trigger/event", json={"trigger": trigger}).json()
+        ran = owner.post("/api/flow/run", json={"flow": flow, "event": latest["event"]}).json()
+        hook = {"key": "intercom_webhook", "inputs": {"topics": ["contact.user.created"]}}
+        sample = owner.post("/api/trigger/event", json={"trigger": hook}).json()
+    (problem,) = refused["problems"]
+    assert (problem["step"], problem["key"]) == ("read", "contact_id")
+    assert "no test event is given" in problem["problem"]
+    assert latest["source"] == "latest" and latest["event"]["topic"] == "contact.created"
+    assert latest["event"]["data"]["email"] == "trig.test@example.com"  # a real event
+    assert ran["ok"] is True
+    assert ran["steps"][0]["output"]["data"]["email"] == "trig.test@example.com"
+    event = sample["event"]
+    assert sample["source"] == "sample" and event["topic"] == "contact.user.created"
+    assert isinstance(event["occurred_at"], int) and isinstance(event["data"], dict)
+    webhook_flow = {**flow, "trigger": hook}
+    with client(ui) as owner:  # the sample is an event the flow runner takes
+        answer = owner.post("/api/flow/run", json={"flow": webhook_flow, "event": event})
+    assert answer.status_code == 200 and answer.json()["steps"][0]["status"] == "failed"
 
 
 def test_the_yaml_saved_is_what_flow_run_reads_and_a_hand_written_one_loads(
@@ -422,3 +507,40 @@ def test_the_yaml_saved_is_what_flow_run_reads_and_a_hand_written_one_loads(
         broken = owner.post("/api/flow/load", json={"yaml": "steps: [", "file": "bad.yaml"})
         assert broken.status_code == 400
         assert broken.json()["error"]["message"].startswith("bad.yaml: ")
+
+
+def test_the_flow_keeps_its_connection_and_flow_run_runs_it_there(
+    ui: DesignerServer, tmp_path: Path, intercom: ServerHandle
+) -> None:
+    config = tmp_path / "config"  # the designer's (the ui fixture's) saved connections
+    SavedConnections(config).save("work", {"type": "access_token", **saved_fields(intercom)})
+    flow = {
+        "name": "Tag at work",
+        "connection": "work",
+        "steps": [{"id": "tag", "action": "create_tag", "inputs": {"name": "Saved with work"}}],
+    }
+    with client(ui) as owner:
+        text = owner.post("/api/flow/yaml", json=flow).json()["yaml"]
+        loaded = owner.post("/api/flow/load", json={"yaml": text, "file": "w.yaml"}).json()
+    assert yaml.safe_load(text)["connection"] == "work"
+    assert loaded["flow"]["connection"] == "work"
+    saved = tmp_path / "work.yaml"
+    saved.write_text(text)
+    # The saved file runs where the designer ran it: no --connection needed, and not on
+    # the environment's token (the flow names its connection) or the sandbox.
+    done = run_cli("--config-dir", str(config), "flow", "run", str(saved), "--json",
+                   env={"INTERCOM_ACCESS_TOKEN": "not-this-one"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    made = json.loads(done.stdout)["tag"]["data"]
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    there = httpx.get(f"{intercom.url}/tags", headers=headers, timeout=10).json()["data"]
+    assert made["id"] in [tag["id"] for tag in there]
+    # --sandbox on the command line still wins.
+    elsewhere = run_cli("--config-dir", str(config), "flow", "run", str(saved), "--sandbox",
+                        "--json", env={"INTERCOM_SANDBOX_DIR": str(tmp_path / "sbx")})  # fmt: skip
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    after = httpx.get(f"{intercom.url}/tags", headers=headers, timeout=10).json()["data"]
+    assert after == there  # nothing more made at work
+    with client(ui) as owner:
+        bad = owner.post("/api/flow/run", json={"flow": {**flow, "connection": 7}})
+    assert bad.status_code == 400

@@ -78,6 +78,7 @@ class Designer:
 
     def __init__(self, config_dir: str | None = None, sandbox_dir: str | None = None) -> None:
         self.saved = SavedConnections(config_dir)
+        self._config_dir = config_dir
         self._sandbox_dir = sandbox_dir
         self._sandbox: Any = None
         self._logins: dict[str, _Login] = {}
@@ -267,7 +268,7 @@ class Designer:
     def data_source(self, key: Any, connection: Any, inputs: Any) -> dict[str, Any]:
         """A dropdown's choices on the chosen connection: a saved one's name, or "" for the
         embedded sandbox, which the page shows as chosen. None (no choice made) is "Connect
-        first", never the sandbox's choices looking like a workspace's (README "Data
+        first", never the sandbox's choices looking like a workspace's (docs/actions.md "Data
         sources": the rule of the CLI, the Python API and MCP too)."""
         if connection is None:
             raise ConnectionConfigError(
@@ -277,6 +278,14 @@ class Designer:
         with self.connector(connection) as connector:
             return connector.data_source(key, inputs if isinstance(inputs, Mapping) else {})
 
+    def test_event(self, trigger: Any, connection: Any) -> dict[str, Any]:
+        """A test event for the flow's trigger, on the chosen connection."""
+        from intercom_connector.hosts.ui.runs import test_event
+
+        with self.connector(connection) as connector:
+            return test_event(trigger, connector)
+
     def info(self, origin: str) -> dict[str, Any]:
-        """What the page needs besides the manifest."""
-        return {"redirect_uri": origin + CALLBACK_PATH}
+        """What the page needs besides the manifest: the OAuth 2.0 callback, and the
+        ``--config-dir`` a command must give to find this designer's saved connections."""
+        return {"redirect_uri": origin + CALLBACK_PATH, "config_dir": self._config_dir}

@@ -115,6 +115,10 @@ class DesignerApp:
                 designer.connection(body.get("connection")),
                 only=body.get("step"),
                 outputs=body.get("outputs"),
+                event=body.get("event"),
+            ),
+            ("POST", "/api/trigger/event"): lambda env, body: designer.test_event(
+                body.get("trigger"), body.get("connection")
             ),
             ("POST", "/api/flow/yaml"): lambda env, body: {"yaml": runs.to_yaml(body)},
             ("POST", "/api/flow/load"): lambda env, body: {

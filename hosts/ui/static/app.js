@@ -18,15 +18,21 @@ import { renderPalette } from "./palette.js";
 import {
   checkFlow,
   flowDocument,
+  markStale,
   onChange,
   replaceFlow,
+  restore,
   restoreDraft,
+  saveDraft,
   setManifest,
   setServerProblems,
+  snapshot,
   store,
 } from "./store.js";
 
 const $ = (selector) => document.querySelector(selector);
+/** what the server told of itself (/api/info): the OAuth callback, its --config-dir */
+let info = {};
 
 function banner(kind, ...text) {
   const box = $("#banner");
@@ -55,8 +61,9 @@ function fillConnectionSelect() {
 
 function useConnection(name) {
   store.connection = name;
+  saveDraft();
   fillConnectionSelect();
-  for (const select of document.querySelectorAll(".connection-select")) select.value = name;
+  renderCanvas(); // each step's "Runs on" line
   if (!$("#view-connections").hidden) renderConnections();
 }
 
@@ -71,6 +78,7 @@ async function run(stepId = null) {
     return;
   }
   if (count) {
+    refused();
     banner("error", `Fix ${count} ${count === 1 ? "input" : "inputs"} before running: ${count === 1 ? "it is" : "they are"} marked below. Nothing was sent.`);
     focusFirstProblem();
     return;
@@ -81,9 +89,11 @@ async function run(stepId = null) {
     showResult(id);
   }
   setRunning(true);
+  // A step run alone maps the last outputs of the steps before it (as n8n does).
   const outputs = Object.fromEntries(
     Object.entries(store.results).filter(([, r]) => r.status === "ok").map(([id, r]) => [id, r.output]),
   );
+  const event = store.flow.trigger ? store.testEvent.inputs.event : undefined;
   const started = performance.now();
   try {
     const answer = await api.post("/api/flow/run", {
@@ -91,10 +101,11 @@ async function run(stepId = null) {
       connection: store.connection,
       step: stepId,
       outputs: stepId ? outputs : undefined,
+      event,
     });
     if (answer.problems) {
       for (const id of ids) delete store.results[id];
-      ids.forEach(showResult);
+      refused();
       setServerProblems(answer.problems);
       showAllProblems();
       banner("error", `Fix ${answer.problems.length} ${answer.problems.length === 1 ? "input" : "inputs"} before running: marked below. Nothing was sent.`);
@@ -121,7 +132,7 @@ async function run(stepId = null) {
     }
   } catch (error) {
     for (const id of ids) delete store.results[id];
-    ids.forEach(showResult);
+    refused();
     if (error.problems && error.problems.length) {
       setServerProblems(error.problems.filter((p) => p.step));
       showAllProblems();
@@ -130,6 +141,12 @@ async function run(stepId = null) {
   } finally {
     setRunning(false);
   }
+}
+
+/** A run refused before it started: every result shown is now one of an earlier run. */
+function refused() {
+  markStale();
+  for (const step of store.flow.steps) showResult(step.id);
 }
 
 function focusFirstProblem() {
@@ -168,10 +185,25 @@ async function save() {
     document.body.append(link);
     link.click();
     link.remove();
-    banner("ok", `Saved ${fileName()}: run it with `, h("code", {}, `intercom-connector flow run ${fileName()}`), ".");
+    const [command, where] = runCommand(fileName());
+    banner("ok", `Saved ${fileName()}: run it ${where} with `, h("code", { id: "run-command" }, command), ".");
   } catch (error) {
     banner("error", error.message);
   }
+}
+
+/** The command that runs the saved file where the designer runs it: on the flow's
+ * connection (with this designer's --config-dir, if it was given one), or on the sandbox;
+ * with a trigger, on an event file. [command, where in words] */
+function runCommand(file) {
+  const quote = (text) => (/^[A-Za-z0-9_.\/:@%+=-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`);
+  const words = ["intercom-connector"];
+  if (info.config_dir && store.connection) words.push("--config-dir", quote(info.config_dir));
+  words.push("flow", "run", quote(file));
+  words.push(...(store.connection ? ["--connection", quote(store.connection)] : ["--sandbox"]));
+  if (store.flow.trigger) words.push("--event", "EVENT.json");
+  const where = store.connection ? `on connection ${store.connection}` : "on the embedded sandbox";
+  return [words.join(" "), where];
 }
 
 async function showYaml() {
@@ -188,12 +220,34 @@ async function open(file) {
   try {
     const text = await file.text();
     const answer = await api.post("/api/flow/load", { yaml: text, file: file.name });
-    replaceFlow(answer.flow);
+    const before = snapshot();
+    const missing = replaceFlow(answer.flow);
+    fillConnectionSelect();
     $("#flow-name").value = store.flow.name;
-    banner("ok", `Opened ${file.name}: ${store.flow.steps.length} steps.`);
+    const steps = `${store.flow.steps.length} ${store.flow.steps.length === 1 ? "step" : "steps"}`;
+    if (missing) {
+      banner("error", `Opened ${file.name}: ${steps}. It runs on connection ${missing}, which is not saved here: add it (Connections) or choose another; for now it runs on the embedded sandbox. `, undoButton(before));
+    } else {
+      banner("ok", `Opened ${file.name}: ${steps} on ${connectionName(store.connection)}. `, undoButton(before));
+    }
   } catch (error) {
     banner("error", `${file.name} could not be opened: ${error.message}`);
   }
+}
+
+/** A button that puts back the design as it was (`before`, a snapshot). */
+function undoButton(before) {
+  const name = before.flow.name || "the flow before";
+  return h("button", {
+    type: "button",
+    class: "button undo",
+    onclick: () => {
+      restore(before);
+      fillConnectionSelect();
+      $("#flow-name").value = store.flow.name;
+      banner("ok", `Back to ${name}: ${store.flow.steps.length} ${store.flow.steps.length === 1 ? "step" : "steps"}.`);
+    },
+  }, `Undo (back to ${name})`);
 }
 
 // -- views ------------------------------------------------------------------------------------
@@ -211,6 +265,7 @@ function show(view) {
 
 async function start() {
   const token = takeToken();
+  info = {};
   if (!token) {
     $("#app").replaceChildren(h("div", { class: "panel gate" },
       h("h1", {}, "Open the designer with its token"),
@@ -219,7 +274,8 @@ async function start() {
     return;
   }
   try {
-    const [info, manifest] = await Promise.all([api.get("/api/info"), api.get("/api/manifest")]);
+    let manifest;
+    [info, manifest] = await Promise.all([api.get("/api/info"), api.get("/api/manifest")]);
     setManifest(manifest);
     document.title = `${manifest.label} flow designer`;
     $("#product").textContent = manifest.label;
@@ -253,9 +309,13 @@ async function start() {
     event.target.value = "";
   });
   $("#new-flow").addEventListener("click", () => {
-    replaceFlow({ name: "", steps: [] });
+    // Nothing is lost: the flow left behind comes back with Undo.
+    const before = snapshot();
+    const had = store.flow.steps.length || store.flow.trigger || store.flow.name;
+    replaceFlow({ name: "", steps: [], connection: store.connection });
     $("#flow-name").value = "";
-    banner(null);
+    if (had) banner("info", "Started a new flow. ", undoButton(before));
+    else banner(null);
   });
   $("#tab-designer").addEventListener("click", () => show("designer"));
   $("#tab-connections").addEventListener("click", () => show("connections"));

@@ -3,6 +3,7 @@
 // steps are dragged (or moved with their buttons) to reorder. The inspector shows the
 // selected step: the form its manifest inputs describe, and its output after a run.
 
+import { api } from "./api.js";
 import { fill, h, icon } from "./dom.js";
 import { draggable } from "./drag.js";
 import { field, showProblems } from "./fields.js";
@@ -15,6 +16,8 @@ import {
   moveStep,
   removeStep,
   renameStep,
+  saveDraft,
+  setInput,
   setTrigger,
   store,
 } from "./store.js";
@@ -174,9 +177,13 @@ function effectBadge(action) {
 }
 
 function statusPill(result, problems) {
-  if (problems) return h("span", { class: "status status-failed" }, `${problems} to fix`);
+  // a failure Intercom gave about one input marks it, and the step still reads Failed
+  if (problems && !(result && result.status === "failed" && !result.stale)) {
+    return h("span", { class: "status status-failed" }, `${problems} to fix`);
+  }
   if (!result) return h("span", { class: "status status-ready" }, "Not run");
   if (result.status === "running") return h("span", { class: "status status-running" }, "Running…");
+  if (result.stale) return h("span", { class: "status status-stale", title: "From a run before the last one, which was refused" }, "Earlier run");
   const time = typeof result.seconds === "number" ? ` · ${formatSeconds(result.seconds)}` : "";
   const words = { ok: "OK", failed: "Failed", skipped: "Skipped" }[result.status] || result.status;
   return h("span", { class: ["status", `status-${result.status}`] }, words + (result.status === "skipped" ? "" : time));
@@ -213,7 +220,7 @@ function stepNode(step, index) {
   const result = store.results[step.id];
   const last = index === store.flow.steps.length - 1;
   const node = h("li", {
-    class: ["step", result && `result-${result.status}`, problemCount(step.id) && "has-problems", selected === step.id && "selected"],
+    class: ["step", result && (result.stale ? "result-stale" : `result-${result.status}`), problemCount(step.id) && "has-problems", selected === step.id && "selected"],
     dataset: { step: step.id, node: step.id, action: step.action },
     tabindex: "0",
     "aria-label": `Step ${index + 1}: ${action.label}`,
@@ -293,7 +300,7 @@ function renderInspector() {
   });
   const form = h("div", { class: "step-form" });
   const ctx = { index, ownerId: step.id, changed: () => edited(step.id, action, step, index) };
-  for (const spec of action.inputs) form.append(field(step, spec, ctx));
+  for (const spec of valueInputs(action)) form.append(field(step, spec, ctx));
   fill(inspector, 
     h("header", { class: "inspector-head" },
       h("span", { class: "step-number" }, String(index + 1)),
@@ -305,6 +312,7 @@ function renderInspector() {
     h("div", { class: "inspector-meta" },
       h("label", { class: "step-id" }, h("span", {}, "Step id"), idInput),
       h("code", { class: "action-key", title: "The action's key" }, action.key)),
+    runsOn(),
     rulesNote(action),
     form,
     h("div", { class: "inspector-result" }, resultView(store.results[step.id])),
@@ -312,21 +320,69 @@ function renderInspector() {
   applyProblems(inspector, step.id);
 }
 
+/** The inputs a step's form shows: all but its connection, which is the flow's. */
+function valueInputs(operation) {
+  return operation.inputs.filter((spec) => spec.type !== "connection");
+}
+
+/** The flow's one connection, named where each step's would be (chosen at the top). */
+function runsOn() {
+  const name = store.connection ? `connection ${store.connection}` : "the embedded sandbox";
+  return h("p", { class: "runs-on muted" }, "Runs on ", h("strong", {}, name),
+    ": the flow's connection, for every step (change it at the top; Save YAML keeps it).");
+}
+
 function inspectTrigger() {
   const trigger = store.triggers.get(store.flow.trigger.key);
   inspector.dataset.step = "trigger";
   const form = h("div", { class: "step-form" });
   const ctx = { index: 0, ownerId: "trigger", changed: () => edited("trigger", trigger, store.flow.trigger, 0) };
-  for (const spec of trigger.inputs) form.append(field(store.flow.trigger, spec, ctx));
+  for (const spec of valueInputs(trigger)) form.append(field(store.flow.trigger, spec, ctx));
   fill(inspector, 
     h("header", { class: "inspector-head" },
       h("div", { class: "trigger-icon" }, icon("bolt")),
       h("div", { class: "inspector-heading" },
         h("h2", { class: "inspector-title", tabindex: "-1" }, trigger.label, " ", h("span", { class: "badge kind" }, trigger.kind)),
         h("p", { class: "muted" }, trigger.description))),
+    runsOn(),
     form,
+    testEventSection(trigger),
   );
   applyProblems(inspector, "trigger");
+}
+
+/** The event Run starts the flow from here: fetched (the latest real one, or a sample of
+ * the trigger's output schema) and editable as JSON. */
+function testEventSection(trigger) {
+  const note = h("p", { class: "muted test-event-note", role: "status" }, store.testEvent.note || "");
+  const spec = {
+    key: "event",
+    label: "Test event",
+    type: "code",
+    comments: "What Run starts the flow from here: {id, topic, occurred_at, data}; steps read it as {{ trigger.<path> }}. Not saved in the YAML.",
+  };
+  const holder = h("div", {});
+  const draw = () => holder.replaceChildren(field(store.testEvent, spec, { ownerId: "test-event", index: 0, mappable: false, changed: saveDraft }));
+  const get = h("button", { type: "button", class: "button", id: "get-test-event" }, icon("bolt"), "Get a test event");
+  get.addEventListener("click", async () => {
+    get.disabled = true;
+    note.textContent = `Asking ${store.connection ? `connection ${store.connection}` : "the embedded sandbox"}…`;
+    try {
+      const answer = await api.post("/api/trigger/event", { trigger: store.flow.trigger, connection: store.connection });
+      setInput(store.testEvent, "event", answer.event);
+      store.testEvent.note = answer.source === "latest"
+        ? `The latest real event: ${answer.note}. Edit it as you like.`
+        : `A sample made from the ${trigger.label} output schema (${answer.note}). Edit it as you like.`;
+      note.textContent = store.testEvent.note;
+      draw();
+    } catch (error) {
+      note.textContent = error.message;
+    } finally {
+      get.disabled = false;
+    }
+  });
+  draw();
+  return h("section", { class: "test-event", "aria-label": "Test event" }, h("div", { class: "test-event-head" }, get), note, holder);
 }
 
 function rulesNote(action) {
@@ -342,8 +398,11 @@ function resultView(result) {
   if (!result) return null;
   if (result.status === "running") return h("p", { class: "notice info" }, "Running…");
   if (result.status === "ok") {
-    return outputPanel(result.output, h("span", {}, "Output", h("span", { class: "muted" }, ` · ${formatSeconds(result.seconds)}`)));
+    const panel = outputPanel(result.output, h("span", {}, result.stale ? "Output of an earlier run" : "Output", h("span", { class: "muted" }, ` · ${formatSeconds(result.seconds)}`)));
+    if (result.stale) panel.classList.add("stale");
+    return panel;
   }
+  if (result.stale) return h("p", { class: "notice stale" }, "From an earlier run: the last run was refused before it started.");
   if (result.status === "skipped") return h("p", { class: "notice" }, "Skipped: a step before it failed.");
   return h("div", { class: "notice error step-error", role: "alert" }, result.error ? result.error.message : "Failed");
 }
@@ -398,8 +457,8 @@ export function showResult(id) {
   const node = root.querySelector(`.step[data-step="${CSS.escape(id)}"]`);
   if (!node) return;
   const result = store.results[id];
-  node.classList.remove("result-ok", "result-failed", "result-skipped", "result-running");
-  if (result) node.classList.add(`result-${result.status}`);
+  node.classList.remove("result-ok", "result-failed", "result-skipped", "result-running", "result-stale");
+  if (result) node.classList.add(result.stale ? "result-stale" : `result-${result.status}`);
   refreshNode(id);
   if (selected === id) {
     const area = inspector.querySelector(".inspector-result");

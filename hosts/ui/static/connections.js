@@ -5,6 +5,7 @@
 
 import { api } from "./api.js";
 import { fill, h } from "./dom.js";
+import { field } from "./fields.js";
 import { store } from "./store.js";
 
 let root = null;
@@ -105,12 +106,22 @@ function connectionCard(connection) {
   const labels = Object.fromEntries((spec ? spec.inputs : []).map((i) => [i.key, i.label]));
   const region = spec && spec.inputs.find((i) => i.key === "region");
   const regionOption = region && region.options.find((o) => o.value === connection.region);
-  const secrets = connection.secrets.map((key) => labels[key] || (key === "access_token" ? "token" : key));
+  const secrets = connection.secrets.map((key) => labels[key] || inputLabel(key));
   return card(connection.name, spec ? spec.label : connection.type, [
     [labels.region || "region", regionOption ? `${regionOption.label} (${connection.region})` : connection.region || ""],
     ["API host", connection.api_base],
     ["Secrets", secrets.length ? `${secrets.join(", ")}: saved, hidden` : "none"],
   ], (result) => [testButton(connection.name, result), useButton(connection.name), removeButton(connection.name)]);
+}
+
+/** The label the manifest gives a connection field in any connection type (an OAuth 2.0
+ * connection holds the Access Token its login produced). */
+function inputLabel(key) {
+  for (const spec of store.manifest.connections) {
+    const found = spec.inputs.find((i) => i.key === key);
+    if (found) return found.label;
+  }
+  return key;
 }
 
 function removeButton(name) {
@@ -153,60 +164,43 @@ function typeSwitch() {
   return group;
 }
 
-function input(spec) {
-  const id = `conn-${spec.key}`;
-  let control;
-  if (spec.type === "select") {
-    control = h("select", { id, name: spec.key });
-    for (const option of spec.options) control.append(h("option", { value: option.value }, option.label === option.value ? option.value : `${option.label} (${option.value})`));
-    if ("default" in spec) control.value = spec.default;
-  } else {
-    control = h("input", {
-      id,
-      name: spec.key,
-      type: spec.secret ? "password" : spec.type === "integer" ? "number" : "text",
-      autocomplete: spec.secret ? "new-password" : "off",
-      required: spec.required,
-      min: spec.schema && spec.schema.minimum,
-      max: spec.schema && spec.schema.maximum,
-      placeholder: "default" in spec ? String(spec.default) : spec.example || "",
-    });
-  }
-  return h("div", { class: ["field", spec.required && "required"], dataset: { input: spec.key } },
-    h("label", { class: "field-label", for: id }, spec.label, spec.required ? h("span", { class: "required-mark" }, " *") : null,
-      spec.unit ? h("span", { class: "unit" }, ` (${spec.unit})`) : null),
-    control,
-    spec.comments ? h("p", { class: "help" }, spec.comments) : null,
-  );
-}
-
 /** Required inputs and choices come first; the other optional settings fold away. */
 function shownFirst(spec) {
   return spec.required || spec.type === "select";
 }
 
-function values(form, spec) {
+/** The form's values, as the fields rendered them (text trimmed; a secret as typed). */
+function values(owner, spec) {
   const fields = {};
   for (const inputSpec of spec.inputs) {
-    const element = form.querySelector(`[name="${inputSpec.key}"]`);
-    const value = element.value.trim();
-    if (value === "") continue;
-    fields[inputSpec.key] = inputSpec.type === "integer" ? Number(value) : value;
+    let value = owner.inputs[inputSpec.key];
+    if (typeof value === "string" && !inputSpec.secret) value = value.trim();
+    if (value === undefined || value === "") continue;
+    fields[inputSpec.key] = value;
   }
   return fields;
 }
 
 function connectionForm() {
   const spec = store.manifest.connections.find((c) => c.key === kind);
+  // The fields are the designer's one form renderer's, as a step's are (no mapping here).
+  const owner = { inputs: {} };
+  const ctx = { ownerId: "conn", index: 0, mappable: false, changed: () => {} };
+  const input = (inputSpec) => field(owner, inputSpec, ctx);
   const status = h("div", { class: "form-status" });
-  const name = h("input", { id: "conn-name", name: "name", type: "text", required: true, placeholder: "e.g. work", autocomplete: "off" });
+  const named = { inputs: {} };
+  const nameSpec = {
+    key: "name",
+    label: "Save as",
+    type: "string",
+    required: true,
+    example: "work",
+    comments: "The name you pick this connection by (letters, digits, '.', '_' or '-').",
+  };
+  const name = { get value() { return named.inputs.name || ""; } };
   const form = h("form", { class: "connection-fields", dataset: { type: spec.key }, novalidate: true },
     h("p", { class: "muted" }, spec.description),
-    h("div", { class: "field required" },
-      h("label", { class: "field-label", for: "conn-name" }, "Save as", h("span", { class: "required-mark" }, " *")),
-      name,
-      h("p", { class: "help" }, "The name you pick this connection by (letters, digits, '.', '_' or '-')."),
-    ),
+    field(named, nameSpec, ctx),
     ...spec.inputs.filter(shownFirst).map(input),
     h("details", { class: "more-settings" },
       h("summary", {}, `More settings (${spec.inputs.filter((i) => !shownFirst(i)).length}): `,
@@ -228,11 +222,10 @@ function connectionForm() {
       connect.disabled = true;
       show("info", "Waiting for Intercom's consent page…");
       try {
-        const started = await api.post("/api/oauth/start", { name: name.value.trim(), fields: values(form, spec) });
+        const started = await api.post("/api/oauth/start", { name: name.value.trim(), fields: values(owner, spec) });
         if (popup) popup.location.href = started.url;
         else window.location.href = started.url; // no popup allowed: go there in this tab
         await waitForLogin(started.login, show);
-        form.reset();
       } catch (error) {
         if (popup) popup.close();
         show("error", error.message);
@@ -250,7 +243,7 @@ function connectionForm() {
       check.disabled = true;
       show("info", "Asking Intercom's /me with these values…");
       try {
-        const answer = await api.post("/api/connections/check", { type: spec.key, fields: values(form, spec) });
+        const answer = await api.post("/api/connections/check", { type: spec.key, fields: values(owner, spec) });
         show("ok", `Works. ${workspaceText(answer.workspace)}. Save it?`);
         save.disabled = false;
       } catch (error) {
@@ -263,7 +256,7 @@ function connectionForm() {
       event.preventDefault();
       save.disabled = true;
       try {
-        const answer = await api.post("/api/connections", { name: name.value.trim(), type: spec.key, fields: values(form, spec) });
+        const answer = await api.post("/api/connections", { name: name.value.trim(), type: spec.key, fields: values(owner, spec) });
         await loadConnections();
         renderConnections();
         root.querySelector(".connection-form .form-status").replaceChildren(

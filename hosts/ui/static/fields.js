@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { debounce, fill, h, icon } from "./dom.js";
-import { closePicker, describeReference, openPicker, place } from "./mapping.js";
+import { arrowKeys, closePicker, describeReference, openPicker, place } from "./mapping.js";
 import { REFERENCE, setInput, store } from "./store.js";
 
 /** labels of data source choices seen, by data source and connection: "VIP" for "102" */
@@ -20,45 +20,51 @@ function defaultText(spec) {
 }
 
 /**
- * The field of input `spec` of `owner` (a step or the trigger: {inputs}).
- * ctx: {index: the step's position (what it may map from), changed(): after every edit}
+ * The field of input `spec` of `owner` (a step, the trigger or a connection form: {inputs}):
+ * the one form renderer of the designer, for every input the manifest declares. Its label,
+ * type, secrecy, help, default and required mark all come from `spec`.
+ * ctx: {ownerId, index: the step's position (what it may map from), mappable (default
+ * true: a Map button), changed(): after every edit}
  */
 export function field(owner, spec, ctx) {
   const id = `in-${ctx.ownerId}-${spec.key}`;
+  const mappable = ctx.mappable !== false;
   const wrapper = h("div", {
     class: ["field", `field-${spec.type}`, spec.required && "required"],
     dataset: { input: spec.key },
   });
   const render = () => {
     const value = owner.inputs[spec.key];
-    const reference = typeof value === "string" ? value.match(REFERENCE) : null;
+    const reference = mappable && typeof value === "string" ? value.match(REFERENCE) : null;
     const label = h(
       "label",
-      { class: "field-label", for: id },
+      { class: "field-label", for: id, id: `${id}-label` },
       spec.label,
-      spec.required ? h("span", { class: "required-mark", title: "Required" }, " *") : null,
+      spec.required ? h("span", { class: "required-mark", title: "Required", "aria-hidden": "true" }, " *") : null,
       spec.unit ? h("span", { class: "unit" }, ` (${spec.unit})`) : null,
     );
-    const mapButton = spec.type === "connection" ? null : h(
+    const mapButton = mappable ? h(
       "button",
       {
         type: "button",
         class: "map-button",
         title: "Take the value from an earlier step's output",
         "aria-label": `Map ${spec.label} from an earlier output`,
+        "aria-haspopup": "listbox",
         onclick: (event) => {
           openPicker(event.currentTarget, ctx.index, (ref) => {
             setInput(owner, spec.key, ref);
             rerender();
+            wrapper.querySelector(".map-button").focus(); // back on the field picked for
           });
         },
       },
       icon("link"),
       "Map",
-    );
+    ) : null;
     const widget = reference ? mappedChip(reference[1], owner, spec, rerender) : control(owner, spec, id, ctx);
     const shownDefault = defaultText(spec);
-    const help = spec.comments && spec.type !== "connection" ? h("p", { class: "help", title: spec.comments }, spec.comments) : null;
+    const help = spec.comments ? h("p", { class: "help", id: `${id}-help`, title: spec.comments }, spec.comments) : null;
     fill(wrapper,
       h("div", { class: "field-head" },
         label,
@@ -67,8 +73,15 @@ export function field(owner, spec, ctx) {
           mapButton)),
       widget,
       help,
-      h("div", { class: "field-problems", "aria-live": "polite" }),
+      h("div", { class: "field-problems", id: `${id}-problems`, "aria-live": "polite" }),
     );
+    // Help and problems are read with each control of the field; required is announced.
+    const hints = [...wrapper.querySelectorAll(".code-hint")].map((e) => e.id);
+    const described = [help && help.id, ...hints, `${id}-problems`].filter(Boolean).join(" ");
+    for (const element of controlsOf(wrapper)) {
+      element.setAttribute("aria-describedby", described);
+      if (spec.required) element.setAttribute("aria-required", "true");
+    }
   };
   const rerender = () => {
     render();
@@ -78,11 +91,24 @@ export function field(owner, spec, ctx) {
   return wrapper;
 }
 
-/** Show the problems `texts` (or none) at a field. */
+/** The controls a person types or picks a field's value with (not its buttons). */
+function controlsOf(wrapper) {
+  return [...wrapper.querySelectorAll("input, select, textarea")].filter((e) => !e.closest(".popover"));
+}
+
+/** Show the problems `texts` (or none) at a field, and mark its controls invalid. */
 export function showProblems(wrapper, texts) {
   const box = wrapper.querySelector(".field-problems");
-  wrapper.classList.toggle("has-problem", Boolean(texts && texts.length));
+  const invalid = Boolean(texts && texts.length);
+  wrapper.classList.toggle("has-problem", invalid);
   box.replaceChildren(...(texts || []).map((t) => h("p", { class: "problem" }, t)));
+  const marked = controlsOf(wrapper);
+  // a mapped value has no control: its chip's button carries the mark
+  if (!marked.length) marked.push(...wrapper.querySelectorAll(".unmap"));
+  for (const element of marked) {
+    if (invalid) element.setAttribute("aria-invalid", "true");
+    else element.removeAttribute("aria-invalid");
+  }
 }
 
 function mappedChip(ref, owner, spec, rerender) {
@@ -115,9 +141,10 @@ function control(owner, spec, id, ctx) {
     setInput(owner, spec.key, v);
     ctx.changed();
   };
+  if (spec.secret) {
+    return h("input", { id, type: "password", autocomplete: "new-password", value: value ?? "", oninput: (e) => set(e.target.value) });
+  }
   switch (spec.type) {
-    case "connection":
-      return connectionPicker(id);
     case "select":
       return selectControl(spec, id, value, set);
     case "boolean":
@@ -135,8 +162,6 @@ function control(owner, spec, id, ctx) {
       return valueListControl(spec, id, value, set);
     case "text":
       return h("textarea", { id, rows: 3, value: value ?? "", oninput: (e) => set(e.target.value) });
-    case "password":
-      return h("input", { id, type: "password", autocomplete: "new-password", value: value ?? "", oninput: (e) => set(e.target.value) });
     default:
       if (spec.data_source) return dataSourceControl(spec, id, value, set);
       return h("input", {
@@ -147,20 +172,6 @@ function control(owner, spec, id, ctx) {
         oninput: (e) => set(e.target.value),
       });
   }
-}
-
-function connectionPicker(id) {
-  const select = h("select", { id, class: "connection-select" });
-  select.append(h("option", { value: "" }, "Embedded sandbox (offline)"));
-  for (const c of store.connections.filter((c) => !c.problem)) {
-    select.append(h("option", { value: c.name }, `${c.name} · ${c.type} · ${c.region || ""}`));
-  }
-  select.value = store.connection;
-  select.addEventListener("change", () => {
-    document.dispatchEvent(new CustomEvent("designer:connection", { detail: select.value }));
-  });
-  select.title = "A flow runs on one connection: the same for every step";
-  return select;
 }
 
 function selectControl(spec, id, value, set) {
@@ -283,12 +294,29 @@ function codeControl(spec, id, value, set) {
     }
   };
   area.addEventListener("input", check);
+  // Tab indents here, as in a code editor; Esc first lets the next Tab move on (the hint
+  // under the editor says so), and Shift+Tab always moves back.
+  let leaving = false;
+  const hint = h("span", { class: "code-hint", id: `${id}-keys` }, "Tab indents · Esc, then Tab, moves on");
   area.addEventListener("keydown", (event) => {
-    if (event.key === "Tab" && !event.shiftKey && !event.ctrlKey) {
+    if (event.key === "Escape") {
+      leaving = true;
+      hint.classList.add("armed");
+      return;
+    }
+    if (event.key === "Tab" && !event.shiftKey && !event.ctrlKey && !leaving) {
       event.preventDefault();
       area.setRangeText("  ", area.selectionStart, area.selectionEnd, "end");
       check();
     }
+    if (event.key !== "Tab") {
+      leaving = false;
+      hint.classList.remove("armed");
+    }
+  });
+  area.addEventListener("blur", () => {
+    leaving = false;
+    hint.classList.remove("armed");
   });
   const format = h("button", {
     type: "button",
@@ -312,7 +340,7 @@ function codeControl(spec, id, value, set) {
       status.className = "code-status bad";
     }
   });
-  return h("div", { class: "code-editor" }, area, h("div", { class: "code-bar" }, status, format));
+  return h("div", { class: "code-editor" }, area, h("div", { class: "code-bar" }, status, hint, format));
 }
 
 function jsonError(error, text) {
@@ -429,6 +457,7 @@ function dataSourceControl(spec, id, value, set) {
       type: "button",
       class: "choices-button",
       "aria-haspopup": "listbox",
+      "aria-label": `Choose ${spec.label}`,
       title: source ? source.description : "",
       onclick: () => openChoices(button, spec, source, (choice) => {
         labelsFor(spec.data_source).set(choice.key, choice.label);
@@ -516,6 +545,7 @@ function openChoices(anchor, spec, source, choose) {
     }
   };
   search.addEventListener("input", queryInput ? debounce(load, 250) : show);
+  arrowKeys(search, list);
   const popover = h(
     "div",
     { class: "popover choices", role: "dialog", "aria-label": source ? source.label : spec.label },

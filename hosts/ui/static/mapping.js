@@ -136,6 +136,7 @@ export function openPicker(anchor, index, choose) {
       : "No field matches."));
   };
   search.addEventListener("input", render);
+  arrowKeys(search, list);
   const popover = h(
     "div",
     { class: "popover picker", role: "dialog", "aria-label": "Take a value from an earlier output" },
@@ -154,6 +155,34 @@ export function openPicker(anchor, index, choose) {
   place(popover, anchor);
   open = popover;
   search.focus();
+}
+
+/** Arrow keys through a popover's options: Down from the search to the first, Up and Down
+ * between them (Up from the first back to the search), Home and End; Enter picks. */
+export function arrowKeys(search, list) {
+  const options = () => [...list.querySelectorAll(".picker-option")];
+  search.addEventListener("keydown", (event) => {
+    const [first] = options();
+    if (event.key === "ArrowDown" && first) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
+  list.addEventListener("keydown", (event) => {
+    const all = options();
+    const at = all.indexOf(document.activeElement);
+    if (at < 0) return;
+    const next = {
+      ArrowDown: all[Math.min(at + 1, all.length - 1)],
+      ArrowUp: at === 0 ? search : all[at - 1],
+      Home: all[0],
+      End: all[all.length - 1],
+    }[event.key];
+    if (next) {
+      event.preventDefault();
+      next.focus();
+    }
+  });
 }
 
 /** Put a popover under (or above, near the bottom) an anchor, inside the window. */

@@ -43,6 +43,19 @@ export function renderPalette(element) {
       );
     });
   groups.append(...sections, none);
+  // The items are one tab stop (a roving tabindex): Tab enters at the last one used, arrow
+  // keys, Home and End move inside, Tab again leaves the palette.
+  const visible = () => [...groups.querySelectorAll(".palette-item")].filter((i) => !i.closest("[hidden]"));
+  const rove = (item) => {
+    for (const other of groups.querySelectorAll(".palette-item")) other.tabIndex = other === item ? 0 : -1;
+  };
+  const keepReachable = () => {
+    const current = groups.querySelector('.palette-item[tabindex="0"]');
+    if (!current || current.closest("[hidden]")) rove(visible()[0] || null);
+  };
+  groups.addEventListener("focusin", (event) => {
+    if (event.target.classList.contains("palette-item")) rove(event.target);
+  });
   search.addEventListener("input", () => {
     const wanted = search.value.trim().toLowerCase();
     let shown = 0;
@@ -57,10 +70,11 @@ export function renderPalette(element) {
       shown += inSection;
     }
     none.hidden = shown > 0;
+    keepReachable();
   });
   search.addEventListener("keydown", (event) => {
     if (event.key === "ArrowDown") {
-      const first = groups.querySelector("li:not([hidden]) .palette-item");
+      const [first] = visible();
       if (first) {
         event.preventDefault();
         first.focus();
@@ -68,20 +82,27 @@ export function renderPalette(element) {
     }
   });
   groups.addEventListener("keydown", (event) => {
-    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
-    const items = [...groups.querySelectorAll("li:not([hidden]) .palette-item")].filter((i) => !i.closest("[hidden]"));
+    const items = visible();
     const at = items.indexOf(document.activeElement);
     if (at < 0) return;
+    const next = {
+      ArrowDown: items[at + 1],
+      ArrowUp: at === 0 ? search : items[at - 1],
+      Home: items[0],
+      End: items[items.length - 1],
+    }[event.key];
+    if (!(event.key in { ArrowDown: 1, ArrowUp: 1, Home: 1, End: 1 })) return;
     event.preventDefault();
-    const next = items[at + (event.key === "ArrowDown" ? 1 : -1)];
     if (next) next.focus();
-    else if (event.key === "ArrowUp") search.focus();
   });
+  groups.setAttribute("role", "group");
+  groups.setAttribute("aria-label", "Actions, triggers and data sources (arrow keys move)");
   element.replaceChildren(
     h("div", { class: "palette-search" }, icon("search"), search),
-    h("p", { class: "palette-hint" }, "Drag onto the canvas, or press Enter to add."),
+    h("p", { class: "palette-hint" }, "Drag onto the canvas, or press Enter to add. Arrow keys move."),
     groups,
   );
+  keepReachable();
 }
 
 function paletteItem({ kind, item }) {

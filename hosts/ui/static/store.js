@@ -12,8 +12,11 @@ export const store = {
   dataSources: new Map(),
   triggers: new Map(),
   connections: [],
-  /** the connection runs and dropdowns use: "" is the embedded sandbox */
+  /** the flow's connection, which runs and dropdowns use and its YAML keeps ("" is the
+   * embedded sandbox, which the YAML does not name) */
   connection: "",
+  /** the event a run of a flow with a trigger starts from here ({inputs: {event}}) */
+  testEvent: { inputs: {}, note: "" },
   flow: { name: "", trigger: null, steps: [] },
   /** step id -> {status, seconds, output, error} of the last run */
   results: {},
@@ -27,6 +30,14 @@ export function setManifest(manifest) {
   store.actions = new Map(manifest.actions.map((a) => [a.key, a]));
   store.dataSources = new Map(manifest.data_sources.map((d) => [d.key, d]));
   store.triggers = new Map(manifest.triggers.map((t) => [t.key, t]));
+}
+
+/** Every step's result becomes one of an earlier run (shown greyed): the last run was
+ * refused, so none of them is its outcome. Their outputs still serve a step run alone. */
+export function markStale() {
+  for (const result of Object.values(store.results)) {
+    if (result.status !== "running") result.stale = true;
+  }
 }
 
 /** Tell every view that something changed (`what`: "structure", "results", "problems"). */
@@ -109,10 +120,16 @@ export function setInput(owner, key, value) {
 
 export function setTrigger(key) {
   store.flow.trigger = key ? { key, inputs: {} } : null;
+  store.testEvent = { inputs: {}, note: "" };
   changed("structure");
 }
 
+/** A flow opened or started anew; its connection becomes the one runs use when it is
+ * saved here (returns the name of one that is not, else null). */
 export function replaceFlow(flow) {
+  const known = !flow.connection || store.connections.some((c) => c.name === flow.connection && !c.problem);
+  store.connection = known ? flow.connection || "" : "";
+  store.testEvent = { inputs: {}, note: "" };
   store.flow = {
     name: flow.name || "",
     trigger: flow.trigger ? { key: flow.trigger.key, inputs: flow.trigger.inputs || {} } : null,
@@ -121,19 +138,32 @@ export function replaceFlow(flow) {
   store.results = {};
   store.problems = {};
   changed("structure");
+  return known ? null : flow.connection;
+}
+
+/** The whole design (flow, connection, test event, results), to put back with `restore`. */
+export function snapshot() {
+  return JSON.parse(JSON.stringify({ flow: store.flow, connection: store.connection, testEvent: store.testEvent, results: store.results }));
+}
+
+export function restore(saved) {
+  Object.assign(store, JSON.parse(JSON.stringify(saved)));
+  store.problems = {};
+  changed("structure");
 }
 
 /** The flow as its YAML holds it (a trigger only when there is one). */
 export function flowDocument() {
   const document = { name: store.flow.name || "Untitled flow" };
+  if (store.connection) document.connection = store.connection;
   if (store.flow.trigger) document.trigger = store.flow.trigger;
   document.steps = store.flow.steps.map((s) => ({ id: s.id, action: s.action, inputs: s.inputs }));
   return document;
 }
 
-function saveDraft() {
+export function saveDraft() {
   try {
-    sessionStorage.setItem(DRAFT_KEY, JSON.stringify({ flow: store.flow, connection: store.connection }));
+    sessionStorage.setItem(DRAFT_KEY, JSON.stringify({ flow: store.flow, connection: store.connection, testEvent: store.testEvent }));
   } catch (error) {
     // a full or unavailable storage only loses the draft across reloads
   }
@@ -147,6 +177,7 @@ export function restoreDraft() {
     store.flow = { ...saved.flow, steps: known };
     if (store.flow.trigger && !store.triggers.has(store.flow.trigger.key)) store.flow.trigger = null;
     store.connection = saved.connection || "";
+    if (saved.testEvent && saved.testEvent.inputs) store.testEvent = saved.testEvent;
   } catch (error) {
     // an unreadable draft is simply not restored
   }
