@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from intercom_connector.hosts import options
 from intercom_connector.hosts.flow import (
     Flow,
     FlowError,
@@ -50,12 +51,12 @@ from intercom_connector.hosts.login import ENV_CLIENT_SECRET
 from intercom_connector.runtime.bulk import error_json
 from intercom_connector.runtime.errors import (
     BAD_PATH_ERRNOS,
-    ConnectionConfigError,
     ConnectorError,
     InputProblem,
     InputValidationError,
     StorageError,
     WebhookRefusal,
+    echoed,
 )
 from intercom_connector.runtime.manifest import SECRET_INPUT, TriggerSpec, load_manifest
 from intercom_connector.runtime.shim import Connector, validate
@@ -85,7 +86,7 @@ def _trigger(key: str, kind: str) -> TriggerSpec:
     trigger = triggers.get(key)
     if trigger is None or trigger.kind != kind:
         known = ", ".join(k for k, t in sorted(triggers.items()) if t.kind == kind)
-        problem = f"{key!r} is not a {kind} trigger; they are: {known}"
+        problem = f"{echoed(key)} is not a {kind} trigger; they are: {known}"
         raise InputValidationError("intercom-connector", [InputProblem("KEY", "KEY", problem)])
     return trigger
 
@@ -644,6 +645,11 @@ class Listener:
             address_family = family
             daemon_threads = True
 
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                if isinstance(sys.exc_info()[1], ConnectionError):
+                    return  # the sender hung up (a broken pipe, a reset): it sends again
+                super().handle_error(request, client_address)
+
         self._server = Server((host, port), Handler)
         self.port: int = self._server.server_address[1]
         shown = f"[{host}]" if ":" in host else host
@@ -703,9 +709,7 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
         try:
             listener = Listener(args.host, args.port, accept)
         except OSError as exc:
-            raise ConnectionConfigError(
-                f"cannot listen on {args.host}:{args.port}: {exc}"
-            ) from None
+            raise options.cannot_listen("listen", args.host, args.port, exc) from None
         try:
             topics = ", ".join(validate(trigger, inputs).values["topics"])
             print(
@@ -760,16 +764,6 @@ def cmd_triggers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
-    return value
-
-
 def add_trigger_commands(commands: Any, parts: CliParts) -> None:
     """Register ``triggers`` and ``trigger poll|listen`` on the CLI's subcommands."""
     listing = commands.add_parser("triggers", help="list the triggers: key, kind and label")
@@ -784,8 +778,9 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
 
     poll = kinds.add_parser("poll", help="check a polling trigger; new events as NDJSON")
     listen = kinds.add_parser("listen", help="receive a webhook trigger's deliveries on loopback")
-    for parser in (poll, listen):
-        parser.add_argument("key", metavar="KEY", help="trigger key, e.g. new_or_updated_contacts")
+    for parser, kind in ((poll, "polling"), (listen, "webhook")):
+        example = next(k for k, t in load_manifest().triggers.items() if t.kind == kind)
+        parser.add_argument("key", metavar="KEY", help=f"{kind} trigger key, e.g. {example}")
         parser.add_argument("--input", "-i", action="append", metavar="KEY=VALUE", help="one input")
         parser.add_argument("--inputs", metavar="FILE", help="inputs as JSON/YAML; - for stdin")
         parts.connection_options(parser)
@@ -794,7 +789,10 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
         "--state", required=True, metavar="FILE", help="where the trigger remembers what it gave"
     )
     poll.add_argument(
-        "--every", type=_seconds, metavar="SECONDS", help="check again every SECONDS, until Ctrl-C"
+        "--every",
+        type=options.seconds,
+        metavar="SECONDS",
+        help="check again every SECONDS, until Ctrl-C",
     )
     poll.add_argument(
         "--dead-letter",
@@ -803,10 +801,13 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
         "(NDJSON; default: beside --state, NAME.dead.ndjson)",
     )
     poll.set_defaults(handler=lambda args: cmd_trigger_poll(args, parts))
-    listen.add_argument("--port", type=int, required=True, help="TCP port (0: a free one)")
+    listen.add_argument("--port", type=options.port, required=True, help="TCP port (0: a free one)")
     listen.add_argument("--host", default="127.0.0.1", choices=list(LOOPBACK))
     listen.add_argument(
-        "--max-events", type=int, metavar="N", help="stop after N accepted events (and their flows)"
+        "--max-events",
+        type=options.positive,
+        metavar="N",
+        help="stop after N accepted events (and their flows)",
     )
     from intercom_connector.hosts.temporal.cluster import add_cluster_options
 
