@@ -23,8 +23,11 @@ any other command.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import sys
+import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -130,10 +133,14 @@ class Tools:
         manifest: Manifest | None = None,
         *,
         max_records: int = MAX_RECORDS,
+        connect_first: str | None = None,
     ) -> None:
         self.connector = connector
         self.manifest = manifest or load_manifest()
         self.max_records = max_records
+        #: the answer of every data source when no connection was given (the embedded
+        #: sandbox serves the actions only then): choices must be the workspace's own
+        self.connect_first = connect_first
         clash = set(self.manifest.actions) & set(self.manifest.data_sources)
         if clash:
             raise ManifestError(f"an action and a data source share the tool names {clash}")
@@ -167,6 +174,8 @@ class Tools:
         """Run one tool (blocking: the server runs it in a worker thread)."""
         try:
             if name in self.manifest.data_sources:
+                if self.connect_first:
+                    return error_result(self.connect_first)
                 result = self.connector.data_source(name, arguments or {})
             else:
                 invoked = self.connector.invoke(name, arguments or {}, max_records=self.max_records)
@@ -278,17 +287,19 @@ def serve(
     stateless: bool = False,
     allowed_hosts: Sequence[str] = (),
     max_records: int = MAX_RECORDS,
+    connect_first: str | None = None,
 ) -> None:
     """Serve every tool over stdio, or over streamable HTTP with ``http``'s options, until
-    stopped (stdin closed; SIGTERM or Ctrl-C over HTTP, drained)."""
-    tools = Tools(connector, max_records=max_records)
+    stopped (stdin closed, or Ctrl-C; SIGTERM or Ctrl-C over HTTP, drained); with
+    ``connect_first``, every data source answers that error (no connection given)."""
+    tools = Tools(connector, max_records=max_records, connect_first=connect_first)
     server = build_server(tools)
     count = len(tools.tools)
     if http is None:
         _note(f"Intercom MCP server on stdio: {count} tools; it stops when stdin closes.")
         _serve_stdio(server)
         return
-    sock = service.bind(http.host, http.port)
+    sock = service.bind(http.host, http.port, "serve MCP")
     log = service.RequestLog(http.log_format)
     url = service.url_of(sock, HTTP_PATH)
     how = "stateless" if stateless else "sessions"
@@ -337,17 +348,63 @@ def transport_security(host: str, allowed_hosts: Sequence[str]) -> TransportSecu
 
 
 def _serve_stdio(server: Server[Any]) -> None:
-    """MCP over this process's stdin and stdout until stdin closes.
+    """MCP over this process's stdin and stdout until stdin closes or Ctrl-C.
 
     The SDK points file descriptor 1 at stderr while it serves: stray output cannot
-    corrupt the protocol's stream.
+    corrupt the protocol's stream. Its own stdin reader waits for a line in a worker
+    thread that no cancellation ends, so Ctrl-C waited for the next line; stdin is read
+    here by a daemon thread instead, whose lines are awaited where Ctrl-C cancels.
     """
 
     async def main() -> None:
-        async with stdio_server() as (read, write):
+        async with StdinLines() as lines, stdio_server(stdin=lines) as (read, write):  # type: ignore[arg-type]
             await server.run(read, write, server.create_initialization_options())
 
     anyio.run(main)
+
+
+class StdinLines:
+    """Standard input's lines (UTF-8) for the SDK's stdio transport, read by a daemon
+    thread: waiting for the next line can be cancelled, and a thread still blocked on
+    stdin never keeps the process from ending."""
+
+    def __init__(self, source: Any = None) -> None:
+        # A reader of its own on stdin's descriptor: sys.stdin's, held by a thread blocked in
+        # it, could not be closed at exit (a fatal error of the interpreter).
+        self._source = source if source is not None else os.fdopen(os.dup(0), "rb")
+        self._send, self._receive = anyio.create_memory_object_stream[str](1)
+        self._portal: anyio.from_thread.BlockingPortal | None = None
+
+    async def __aenter__(self) -> StdinLines:
+        self._portal = anyio.from_thread.BlockingPortal()
+        await self._portal.__aenter__()
+        threading.Thread(target=self._read, name="mcp-stdin", daemon=True).start()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        assert self._portal is not None
+        await self._portal.stop(cancel_remaining=True)  # a line read later is dropped
+        self._receive.close()
+
+    def _read(self) -> None:
+        portal = self._portal
+        assert portal is not None
+        try:
+            for raw in iter(self._source.readline, b""):
+                portal.call(self._send.send, raw.decode("utf-8", errors="replace"))
+        except (RuntimeError, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            return  # the server stopped (Ctrl-C) or stdin failed: nothing more to hand on
+        with contextlib.suppress(RuntimeError):
+            portal.call(self._send.aclose)  # end of input: the server stops
+
+    def __aiter__(self) -> StdinLines:
+        return self
+
+    async def __anext__(self) -> str:
+        try:
+            return await self._receive.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
 
 
 def _note(text: str) -> None:

@@ -32,6 +32,7 @@ Each command builds one small ASGI app; ``serve`` runs it under uvicorn, wrapped
 from __future__ import annotations
 
 import argparse
+import errno
 import hmac
 import ipaddress
 import os
@@ -47,6 +48,7 @@ from typing import Any
 
 import orjson
 
+from intercom_connector.hosts import options
 from intercom_connector.runtime.errors import ConnectionConfigError
 
 Scope = MutableMapping[str, Any]
@@ -89,22 +91,6 @@ class ServiceOptions:
     tokens: tuple[str, ...] = field(default=(), repr=False)
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
-    return value
-
-
-def _at_least_one(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return int(text)
-
-
 def add_service_options(parser: argparse.ArgumentParser, defaults: ServiceOptions) -> None:
     """The options both services take (their ``--port`` and ``--host`` are their own)."""
     group = parser.add_argument_group("service (HTTP)")
@@ -115,11 +101,11 @@ def add_service_options(parser: argparse.ArgumentParser, defaults: ServiceOption
         help="json: one line per request on stderr (default text: notes only)",
     )
     limits: list[tuple[str, Callable[[str], Any], str, str]] = [
-        ("grace", _positive_seconds, "SECONDS", "on SIGTERM, how long running requests may finish"),
-        ("max_body", _at_least_one, "BYTES", "largest request body; past it 413"),
-        ("read_timeout", _positive_seconds, "SECONDS", "time to send headers, then body; 408"),
-        ("request_timeout", _positive_seconds, "SECONDS", "time to answer a request; 504"),
-        ("max_calls", _at_least_one, "N", "requests served at once; past it 503"),
+        ("grace", options.seconds, "SECONDS", "on SIGTERM, how long running requests may finish"),
+        ("max_body", options.positive, "BYTES", "largest request body; past it 413"),
+        ("read_timeout", options.seconds, "SECONDS", "time to send headers, then body; 408"),
+        ("request_timeout", options.seconds, "SECONDS", "time to answer a request; 504"),
+        ("max_calls", options.positive, "N", "requests served at once; past it 503"),
     ]
     for name, kind, metavar, text in limits:
         default = getattr(defaults, name)
@@ -129,7 +115,7 @@ def add_service_options(parser: argparse.ArgumentParser, defaults: ServiceOption
             default=default,
             metavar=metavar,
             help=f"{text} (default {default:,g})"
-            if kind is _positive_seconds
+            if kind is options.seconds
             else f"{text} (default {default})",
         )
 
@@ -416,8 +402,12 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host`` (an address, or ``localhost``); port 0 picks a free one."""
+def bind(host: str, port: int, what: str) -> socket.socket:
+    """A listening socket on ``host`` (an address, or ``localhost``); port 0 picks a free one.
+
+    A port that cannot be had (in use, not allowed) is hosts/options.py's one message; an
+    address that cannot be had says why, naming it: ``cannot {what} on HOST:PORT: ...``.
+    """
     address = "127.0.0.1" if host == "localhost" else host
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say so, and without
@@ -429,8 +419,10 @@ def bind(host: str, port: int) -> socket.socket:
         sock.listen(1024)
     except (OSError, OverflowError) as exc:
         sock.close()
+        if isinstance(exc, OSError) and exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise options.cannot_listen(what, host, port, exc) from None
         problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConnectionConfigError(f"cannot serve on {host}:{port}: {problem}") from None
+        raise ConnectionConfigError(f"cannot {what} on {host}:{port}: {problem}") from None
     return sock
 
 

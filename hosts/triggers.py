@@ -37,7 +37,7 @@ from typing import Any
 
 import orjson
 
-from intercom_connector.hosts import service
+from intercom_connector.hosts import options, service
 from intercom_connector.hosts.flow import (
     Flow,
     FlowError,
@@ -55,6 +55,7 @@ from intercom_connector.runtime.errors import (
     InputValidationError,
     StorageError,
     WebhookRefusal,
+    echoed,
 )
 from intercom_connector.runtime.manifest import SECRET_INPUT, TriggerSpec, load_manifest
 from intercom_connector.runtime.shim import Connector, validate
@@ -84,7 +85,7 @@ def _trigger(key: str, kind: str) -> TriggerSpec:
     trigger = triggers.get(key)
     if trigger is None or trigger.kind != kind:
         known = ", ".join(k for k, t in sorted(triggers.items()) if t.kind == kind)
-        problem = f"{key!r} is not a {kind} trigger; they are: {known}"
+        problem = f"{echoed(key)} is not a {kind} trigger; they are: {known}"
         raise InputValidationError("intercom-connector", [InputProblem("KEY", "KEY", problem)])
     return trigger
 
@@ -603,8 +604,8 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
         if needs_connection
         else (None, None)
     )
-    options = service.service_options(args, args.host, args.port)
-    log = service.RequestLog(options.log_format)
+    settings = service.service_options(args, args.host, args.port)
+    log = service.RequestLog(settings.log_format)
     with Connector(connection, transport=transport) as connector:
         connector.webhook_secret(trigger.key, inputs)  # no secret, or bad inputs: stop now
         handler = EventHandler(flow, connector, note=log.note)
@@ -636,7 +637,7 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
                 return 200, {"status": 200, "message": "ok"}
             return 503, {"status": 503, "message": "not taken now: send it again later"}
 
-        sock = service.bind(options.host, options.port)
+        sock = service.bind(settings.host, settings.port, "listen")
         running: list[service.Running] = []
 
         def work() -> None:
@@ -660,9 +661,9 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
                 "Ctrl-C stops it; SIGTERM drains it."
             )
             service.serve(
-                service.json_app(deliver, workers=options.max_calls),
+                service.json_app(deliver, workers=settings.max_calls),
                 sock,
-                options,
+                settings,
                 log,
                 describe=lambda body: trigger.key,
                 started=started,
@@ -671,7 +672,7 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
             intake.stop()  # the events whose flow has not started are not taken (503)
             if starter is not None:
                 starter.close()
-        worker.join(options.grace)  # the flow running finishes, within the grace period
+        worker.join(settings.grace)  # the flow running finishes, within the grace period
         if worker.is_alive():
             log.note("error: the grace period ended before the running flow finished")
             return handler.failure or 1
@@ -713,16 +714,6 @@ def cmd_triggers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
-    return value
-
-
 def add_trigger_commands(commands: Any, parts: CliParts) -> None:
     """Register ``triggers`` and ``trigger poll|listen`` on the CLI's subcommands."""
     listing = commands.add_parser("triggers", help="list the triggers: key, kind and label")
@@ -737,8 +728,9 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
 
     poll = kinds.add_parser("poll", help="check a polling trigger; new events as NDJSON")
     listen = kinds.add_parser("listen", help="receive a webhook trigger's deliveries over HTTP")
-    for parser in (poll, listen):
-        parser.add_argument("key", metavar="KEY", help="trigger key, e.g. new_or_updated_contacts")
+    for parser, kind in ((poll, "polling"), (listen, "webhook")):
+        example = next(k for k, t in load_manifest().triggers.items() if t.kind == kind)
+        parser.add_argument("key", metavar="KEY", help=f"{kind} trigger key, e.g. {example}")
         parser.add_argument("--input", "-i", action="append", metavar="KEY=VALUE", help="one input")
         parser.add_argument("--inputs", metavar="FILE", help="inputs as JSON/YAML; - for stdin")
         parts.connection_options(parser)
@@ -747,7 +739,10 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
         "--state", required=True, metavar="FILE", help="where the trigger remembers what it gave"
     )
     poll.add_argument(
-        "--every", type=_seconds, metavar="SECONDS", help="check again every SECONDS, until Ctrl-C"
+        "--every",
+        type=options.seconds,
+        metavar="SECONDS",
+        help="check again every SECONDS, until Ctrl-C",
     )
     poll.add_argument(
         "--dead-letter",
@@ -756,7 +751,7 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
         "(NDJSON; default: beside --state, NAME.dead.ndjson)",
     )
     poll.set_defaults(handler=lambda args: cmd_trigger_poll(args, parts))
-    listen.add_argument("--port", type=int, required=True, help="TCP port (0: a free one)")
+    listen.add_argument("--port", type=options.port, required=True, help="TCP port (0: a free one)")
     listen.add_argument(
         "--host",
         default="127.0.0.1",
@@ -764,7 +759,10 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
         help="address to listen on (default 127.0.0.1; signatures guard any address)",
     )
     listen.add_argument(
-        "--max-events", type=int, metavar="N", help="stop after N accepted events (and their flows)"
+        "--max-events",
+        type=options.positive,
+        metavar="N",
+        help="stop after N accepted events (and their flows)",
     )
     from intercom_connector.hosts.temporal.cluster import add_cluster_options
 

@@ -26,7 +26,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from intercom_connector.runtime.connection import Connection
+from intercom_connector.runtime.connection import Connection, secret_url_problem
 from intercom_connector.runtime.errors import (
     ConnectorError,
     InputRefusal,
@@ -638,7 +638,8 @@ class IntercomClient:
         if not target.host:
             return not target.scheme
         base = self.base_url
-        return (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+        same = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+        return same and secret_url_problem(target) is None  # no user info either
 
     def concurrency(self) -> int:
         """How many requests to send side by side now: at most ``max_concurrency``, and

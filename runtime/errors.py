@@ -26,9 +26,25 @@ own messages, never from request headers.
 from __future__ import annotations
 
 import errno
+import json
 from collections.abc import Iterable
 
 from intercom_connector.runtime.frozen import frozen
+
+#: the most characters of a person's value that a message repeats: enough to recognise
+#: it, never a 10,000-character input printed whole
+ECHO_LIMIT = 60
+
+
+def cut(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters (``...`` at the end when cut): the one place a
+    message shortens what it repeats of a person's input or of an answer."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def echoed(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``value`` as a message repeats it: text quoted, anything else as JSON, ``cut``."""
+    return cut(repr(value) if isinstance(value, str) else json.dumps(value, default=str), limit)
 
 
 class ConnectorError(Exception):
@@ -56,7 +72,7 @@ class InputProblem:
     def __str__(self) -> str:
         if self.label == self.key:  # e.g. "--inputs": naming it twice says nothing more
             return f"{self.label}: {self.problem}"
-        return f"{self.label} ({self.key}): {self.problem}"
+        return f"{self.label} ({cut(self.key)}): {self.problem}"  # a key a person typed
 
 
 class InputValidationError(ConnectorError):
@@ -132,9 +148,9 @@ class IntercomAPIError(ConnectorError):
         self.method = method
         self.path = path
         self.attempts = attempts
-        where = f" on {method} {path}" if method else ""
+        where = f" on {method} {cut(path, 2 * ECHO_LIMIT)}" if method else ""  # ids are inputs
         what = f"{status} {code}" if code else str(status)
-        text = f"Intercom answered {what}{where}: {message}"
+        text = f"Intercom answered {what}{where}: {cut(message, 4 * ECHO_LIMIT)}"
         if attempts > 1:
             text += f" (after {attempts} attempts)"
         if request_id:

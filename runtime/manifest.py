@@ -674,11 +674,10 @@ def _validated(text: str, source: str) -> Any:
     import jsonschema
     import yaml
 
-    # libyaml's loader when PyYAML was built with it (7x faster), else the pure-Python one;
-    # both are safe loaders
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    from intercom_connector.runtime.yaml_text import FAST_LOADER, load_yaml
+
     try:
-        raw = yaml.load(text, Loader=loader)
+        raw = load_yaml(text, FAST_LOADER)
     except yaml.YAMLError as exc:
         raise ManifestError(f"{source}: not valid YAML: {exc}") from None
     errors = sorted(

@@ -29,13 +29,21 @@ import httpx
 
 from intercom_connector.runtime.bulk import DEFAULT_CONCURRENCY, Journal, Result, run_rows
 from intercom_connector.runtime.client import IntercomClient, RetryPolicy
-from intercom_connector.runtime.connection import Connection, Secret, connection_from_mapping
+from intercom_connector.runtime.connection import (
+    TOKEN_FIELD,
+    Connection,
+    Secret,
+    connection_from_mapping,
+    field_label,
+)
 from intercom_connector.runtime.errors import (
     ConnectionConfigError,
     ConnectorError,
     InputProblem,
     InputRefusal,
     InputValidationError,
+    cut,
+    echoed,
 )
 from intercom_connector.runtime.input_rules import is_given
 from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent, problem_text
@@ -93,7 +101,8 @@ def validate(
         if key not in by_key:
             known = ", ".join(by_key) or "none"
             text = f"is not an input of {operation.label}; its inputs are: {known}"
-            problems.append(InputProblem(str(key), str(key), text))
+            shown = cut(str(key))  # a key a person typed, perhaps a whole value
+            problems.append(InputProblem(shown, shown, text))
     values: dict[str, Any] = {}
     for key, spec in by_key.items():
         raw = given.get(key)
@@ -196,8 +205,8 @@ def as_connection(connection: Connection | Mapping[str, Any] | None) -> Connecti
     # Never show the value itself: a caller may have passed the token alone.
     if connection is None:
         raise ConnectionConfigError(
-            "Connect first: no connection is configured (an Access Token or an authorized "
-            "OAuth 2.0 connection)."
+            f"Connect first: no connection is configured (an {field_label(TOKEN_FIELD)} or an "
+            "authorized OAuth 2.0 connection)."
         )
     if not isinstance(connection, Mapping):
         raise ConnectionConfigError(
@@ -511,8 +520,7 @@ def _known(key: Any, kind: str) -> Any:
         return entries[key]
     call, name, what, section = _UNKNOWN[kind]
     known = ", ".join(sorted(entries))
-    shown = repr(key) if len(repr(key)) <= 60 else repr(key)[:57] + "..."
-    problem = f"{shown} is not {what}; the {section} are: {known}"
+    problem = f"{echoed(key)} is not {what}; the {section} are: {known}"
     raise InputValidationError(call, [InputProblem(name, name, problem)])
 
 

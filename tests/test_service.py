@@ -274,7 +274,7 @@ def test_the_listener_refuses_an_address_it_cannot_take_in_one_line() -> None:
         cwd=REPO,
     )
     assert result.returncode == 3
-    assert result.stderr.startswith("error: cannot serve on 256.1.1.1:0: ")
+    assert result.stderr.startswith("error: cannot listen on 256.1.1.1:0: ")
     assert "\n" not in result.stderr.strip()
 
 

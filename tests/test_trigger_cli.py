@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -368,14 +369,19 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
             time.sleep(0.05)  # the listener is still starting
 
 
-def test_listen_answers_each_delivery_and_prints_the_accepted_ones() -> None:
-    port = free_port()
-    process = subprocess.Popen(
+def start_listener(port: int, events: int = 1) -> subprocess.Popen[str]:
+    """``trigger listen`` for ``events`` accepted contact.user.created events on ``port``."""
+    return subprocess.Popen(
         [sys.executable, "-m", "intercom_connector", "trigger", "listen", "intercom_webhook",
-         "--port", str(port), "-i", "topics=contact.user.created", "--max-events", "1"],
+         "--port", str(port), "-i", "topics=contact.user.created", "--max-events", str(events)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=environment({"INTERCOM_CLIENT_SECRET": SECRET}), cwd=REPO,
     )  # fmt: skip
+
+
+def test_listen_answers_each_delivery_and_prints_the_accepted_ones() -> None:
+    port = free_port()
+    process = start_listener(port)
     try:
         url = f"http://127.0.0.1:{port}/"
         good = notification("notif_1")
@@ -610,3 +616,39 @@ def test_a_webhook_flow_keeps_the_client_secret_out_of_its_file(tmp_path: Path) 
     assert done.returncode == 2
     assert "Client Secret (client_secret): keep it out of flow files" in done.stderr
     assert SECRET not in done.stderr + done.stdout
+
+
+def test_a_sender_that_hangs_up_leaves_no_traceback() -> None:
+    port = free_port()
+    process = start_listener(port)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        assert post(url, b"{}", {}).status_code == 401  # it listens
+        for _ in range(3):  # a body cut short by a reset, as a sender that gave up
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as hang_up:
+                hang_up.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+                hang_up.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        good = notification("notif_1")
+        assert post(url, good, signature(good)).status_code == 200  # it still serves
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert [e["id"] for e in lines(out)] == ["notif_1"]
+    assert "Traceback" not in err and "Error" not in err, err
+
+
+def test_the_listener_remembers_what_it_received_a_repeat_is_not_run_again() -> None:
+    port = free_port()
+    process = start_listener(port, events=2)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        first, second = notification("notif_1"), notification("notif_2")
+        for body in (first, first, second):  # Intercom sends notif_1 again (a retry)
+            assert post(url, body, signature(body)).status_code == 200
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert [e["id"] for e in lines(out)] == ["notif_1", "notif_2"]
+    assert "notif_1 dropped: already received" in err

@@ -215,6 +215,34 @@ def test_a_body_altered_after_signing_is_refused_401() -> None:
     assert excinfo.value.status == 401 and "does not match the body" in str(excinfo.value)
 
 
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"  \n\t"])
+def test_the_signature_covers_the_body_as_sent_byte_for_byte(ending: bytes) -> None:
+    """Intercom signs the bytes it sends, a trailing line break included: the signature is
+    checked over the raw body, never a stripped or re-encoded one."""
+    sent = json.dumps(notification()).encode() + ending
+    assert len(deliver(sent, signed(sent)).events) == 1
+    stripped = sent.strip()
+    with pytest.raises(WebhookRefusal) as refused:
+        deliver(sent, signed(stripped))  # signed without the ending it was sent with
+    assert refused.value.status == 401
+    with pytest.raises(WebhookRefusal) as padded:
+        deliver(stripped + ending, signed(stripped))  # spaces or a line added after signing
+    assert padded.value.status == 401
+
+
+@pytest.mark.parametrize(
+    "topic", ["contact.user", "contact.user.created.v2", "contact.user.createdx", "contact"]
+)
+def test_a_topic_is_accepted_only_when_it_is_one_asked_for_exactly(topic: str) -> None:
+    # TOPICS asks for contact.user.created: a topic that starts like it, or that it starts
+    # with, is another topic
+    body = json.dumps(notification(topic)).encode()
+    dropped = deliver(body, signed(body))
+    assert dropped.events == [] and f"topic {topic} is not accepted" in dropped.note
+    exact = json.dumps(notification("contact.user.created")).encode()
+    assert len(deliver(exact, signed(exact)).events) == 1
+
+
 def test_the_signature_is_checked_before_the_body_is_parsed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

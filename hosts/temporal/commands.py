@@ -9,7 +9,6 @@ import asyncio
 import importlib.util
 import re
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from intercom_connector.hosts.temporal.cluster import add_cluster_options, cluster_of, run_sync
@@ -159,8 +158,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def add_temporal_commands(commands: Any, whole: Callable[..., Any], seconds: Any) -> None:
+def add_temporal_commands(commands: Any) -> None:
     """Register ``worker``, ``deploy``, ``undeploy``, ``deployments`` and ``runs``."""
+    from intercom_connector.hosts.options import seconds, whole
+
     worker = commands.add_parser(
         "worker", help="run flows, deployments and bulk runs for a Temporal cluster"
     )
