@@ -411,22 +411,32 @@ FLOW_START_WAIT = 4.0
 
 class _Ticket:
     """One accepted event waiting for its flow: started by the flow's thread, or given
-    up by the delivery's (which then answers 503); never both."""
+    up by the delivery's (which then answers 503) or by ``Intake.stop``; never both."""
 
     def __init__(self, event: Event) -> None:
         self.event = event
         self._lock = threading.Lock()
         self._state = "waiting"
-        self.started = threading.Event()
+        self.settled = threading.Event()  # printed as its flow starts, lost, or given up
         self.lost = False  # started, but it could not be printed: the output is closed
 
     def start(self) -> bool:
-        """Its flow may start now: False when its delivery gave up first."""
+        """Its flow may start now: False when it was given up first."""
         return self._leave("started")
 
-    def give_up(self) -> bool:
-        """Its delivery answers 503: False when its flow started first."""
-        return self._leave("given up")
+    def give_up(self) -> None:
+        """Its delivery answers 503, unless its flow started first."""
+        if self._leave("given up"):
+            self.settled.set()
+
+    def out(self) -> bool:
+        """Whether its event is out (its flow started and it was printed); once asked,
+        a ticket still waiting is given up."""
+        self.give_up()
+        if self._state != "started":
+            return False
+        self.settled.wait()  # the flow's thread is printing it
+        return not self.lost
 
     def _leave(self, state: str) -> bool:
         with self._lock:
@@ -521,9 +531,8 @@ class Intake:
             return False
         deadline = time.monotonic() + self._wait
         for ticket in tickets:
-            ticket.started.wait(max(0.0, deadline - time.monotonic()))
-        # a ticket its flow's thread took is out once printed: ``started`` says so (or lost)
-        given_up = [t for t in tickets if t.give_up() or (t.started.wait() and t.lost)]
+            ticket.settled.wait(max(0.0, deadline - time.monotonic()))
+        given_up = [ticket for ticket in tickets if not ticket.out()]
         if not given_up:
             return True
         with self._lock:
@@ -564,12 +573,12 @@ class Intake:
                 self.handler.show(ticket.event)
             except OSError:
                 ticket.lost = True
-                ticket.started.set()
+                ticket.settled.set()
                 self.output_closed()
                 return
             with self._lock:
                 self._count(1)
-            ticket.started.set()
+            ticket.settled.set()
             self.handler.run_flow(ticket.event)
 
     def wait(self) -> None:
