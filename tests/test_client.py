@@ -581,11 +581,15 @@ def test_reading_ahead_sends_the_next_request_before_handing_a_page_over(
 ) -> None:
     monkeypatch.setattr(client_module, "READ_AHEAD_AFTER", 0.0)
     book = {None: page(["1", "2"], "c1"), "c1": page(["3", "4"], None)}
+    # page 2 is held back until page 1 is handed over: a condition, not a time, so that a
+    # loaded machine cannot make it pass or fail (waiting for it would take 30 s and fail)
+    page_1_taken, page_2_answered = threading.Event(), threading.Event()
 
     def answer(request: httpx.Request) -> httpx.Response:
         cursor = request.url.params.get("starting_after")
         if cursor == "c1":
-            time.sleep(0.5)  # page 2 is slow to come
+            page_1_taken.wait(timeout=30)
+            page_2_answered.set()
         return httpx.Response(200, json=book[cursor])
 
     events: list[str] = []
@@ -606,13 +610,13 @@ def test_reading_ahead_sends_the_next_request_before_handing_a_page_over(
     server = LoopbackIntercom(recorder)
     try:
         with _loopback_connector(server) as intercom:
-            started = time.monotonic()
             stream = iter(intercom.stream("list_contacts", {"fetch_all": True, "per_page": 2}))
             assert next(stream)["id"] == "1"
             events.append("page 1 handed over")
             # over a real socket: page 2's request was written first, its answer not awaited
             assert events == ["request written", "page 1 handed over"]
-            assert time.monotonic() - started < 0.4
+            assert not page_2_answered.is_set()
+            page_1_taken.set()
             assert [c["id"] for c in stream] == ["2", "3", "4"]
     finally:
         server.close()
