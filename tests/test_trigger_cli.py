@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from designer_support import Stderr
 from support import REPO, TOKEN, LoopbackIntercom, Recorder, body_of, clean_env, run_cli
 
 from intercom_connector.hosts.triggers import poll_loop
@@ -220,12 +220,6 @@ def test_every_must_be_a_positive_number_of_seconds(tmp_path: Path) -> None:
 # -- trigger listen -----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def notification(notification_id: str, topic: str = "contact.user.created") -> bytes:
     return json.dumps({
         "type": "notification_event", "app_id": "ws1", "id": notification_id, "topic": topic,
@@ -239,26 +233,19 @@ def signature(body: bytes, secret: str = SECRET) -> dict[str, str]:
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            return httpx.post(url, content=body, headers=headers, timeout=5)
-        except httpx.ConnectError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)  # the listener is still starting
+    return httpx.post(url, content=body, headers=headers, timeout=5)
 
 
 def test_listen_answers_each_delivery_and_prints_the_accepted_ones() -> None:
-    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "intercom_connector", "trigger", "listen", "intercom_webhook",
-         "--port", str(port), "-i", "topics=contact.user.created", "--max-events", "1"],
+         "--port", "0", "-i", "topics=contact.user.created", "--max-events", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=environment({"INTERCOM_CLIENT_SECRET": SECRET}), cwd=REPO,
     )  # fmt: skip
+    stderr = Stderr(process)
     try:
-        url = f"http://127.0.0.1:{port}/"
+        url = stderr.url(r"listening on (http://127\.0\.0\.1:\d+/) ")
         good = notification("notif_1")
         assert post(url, good, {}).status_code == 401  # unsigned
         assert post(url, good, signature(good, "not-the-secret")).status_code == 401
@@ -267,7 +254,9 @@ def test_listen_answers_each_delivery_and_prints_the_accepted_ones() -> None:
         other = notification("notif_0", "company.created")
         assert post(url, other, signature(other)).status_code == 200  # answered, dropped
         assert post(url, good, signature(good)).status_code == 200
-        out, err = process.communicate(timeout=30)
+        err = stderr.text(seconds=30)
+        assert process.stdout is not None
+        out = process.stdout.read()
     finally:
         process.kill()
     assert process.returncode == 0, err
