@@ -41,6 +41,7 @@ from intercom_connector.runtime.errors import (
     ConnectorError,
     InputProblem,
     InputValidationError,
+    ManifestError,
 )
 from intercom_connector.runtime.listing import RecordStream, freeze_start_up
 from intercom_connector.runtime.manifest import ActionSpec, OperationSpec, load_manifest
@@ -481,6 +482,19 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from intercom_connector.hosts.check import problems, summary
+
+    found = problems()
+    for problem in found:
+        print(problem)
+    if found:
+        print(f"{len(found)} problem{'s' if len(found) > 1 else ''}", file=sys.stderr)
+        return ManifestError.exit_code  # the connector itself is inconsistent
+    print(summary(load_manifest()))
+    return EXIT_OK
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     from intercom_connector.hosts.docs import markdown, replace_generated
 
@@ -669,6 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--update", metavar="FILE", help="rewrite the generated part of FILE (docs/reference.md)"
     )
     docs.set_defaults(handler=cmd_docs)
+    _add_check_command(commands)
     return parser
 
 
@@ -697,13 +712,28 @@ def _command_word(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _add_check_command(commands: Any) -> None:
+    commands.add_parser(
+        "check",
+        help="check that the manifest agrees with the handlers, output schemas, sandbox "
+        "routes and docs; prints every problem",
+    ).set_defaults(handler=cmd_check)
+
+
+#: commands that build their own parser only: ``run`` is what a flow engine starts for every
+#: step (not every command's modules), ``check`` must answer when the manifest is broken
+#: (the whole parser reads it)
+_OWN_PARSER = {"run": _add_run_command, "check": _add_check_command}
+
+
 def _parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
-    """``run`` is what a flow engine starts for every step: it builds its own parser only,
-    not every command's (and their modules); anything else gets the whole parser."""
-    if _command_word(argv) != "run":
+    """The parser of the command ``argv`` names: its own for those of ``_OWN_PARSER``,
+    otherwise the whole parser."""
+    add_command = _OWN_PARSER.get(_command_word(argv) or "")
+    if add_command is None:
         return build_parser()
     parser, commands = _top_parser()
-    _add_run_command(commands)
+    add_command(commands)
     return parser
 
 

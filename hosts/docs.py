@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -129,13 +130,21 @@ def _table(inputs: Iterable[InputSpec]) -> list[str]:
     return rows
 
 
+def _escaped(text: str) -> str:
+    """Plain text as Markdown shows it: _default_title_ keeps its underscores."""
+    return re.sub(r"([\\`*_\[\]<])", r"\\\1", text)
+
+
 def _section(operation: OperationSpec, kind: str = "") -> list[str]:
     what = f"`{operation.key}`, {kind}" if kind else f"`{operation.key}`"
+    # a description's first line says what it does; the lines after it, how it behaves
+    summary, _, notes = operation.description.partition("\n")
     return [
         f"### {operation.label}",
         "",
-        f"{operation.description} ({what})",
+        f"{summary} ({what})",
         "",
+        *([_escaped(notes), ""] if notes else []),
         *_table(operation.inputs),
         "",
     ]

@@ -793,3 +793,37 @@ def resolve_handler(operation: OperationSpec) -> Callable[..., Any] | None:
             f"in actions/{module_name}.py"
         )
     return handler  # type: ignore[no-any-return]
+
+
+def manifest_problems(text: str, source: str = "connector.yaml") -> list[str]:
+    """Every problem of a manifest given as YAML text, not only the first (what
+    ``intercom-connector check`` prints): its meta-schema errors, else each entry's own, so
+    that one broken action does not hide the next."""
+    try:
+        raw = _validated(text, source)
+        manifest = _resolve(raw, source, check=False)
+    except ManifestError as error:
+        head, *lines = str(error).splitlines()
+        return [f"{head.rstrip(':')}: {line.strip(' -')}" for line in lines] or [head]
+    kinds = {
+        "actions": raw["actions"],
+        "data_sources": raw.get("data_sources") or {},
+        "triggers": raw.get("triggers") or {},
+    }
+    problems = []
+    checks: list[tuple[str, Mapping[str, Any], Callable[[Any, str], None]]] = [
+        ("actions", manifest.actions, lambda spec, where: _check_action(spec, where, kinds)),
+        (
+            "data_sources",
+            manifest.data_sources,
+            lambda spec, where: _check_data_source(spec, where, kinds, manifest.actions),
+        ),
+        ("triggers", manifest.triggers, lambda spec, where: _check_trigger(spec, where, kinds)),
+    ]
+    for kind, entries, check in checks:
+        for key in entries:
+            try:
+                check(entries[key], f"{source}: {kind}.{key}")
+            except ManifestError as error:
+                problems.append(str(error))
+    return problems

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -13,10 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from scenarios import Workspace, inputs_for, running_order, scenario
 from support import REPO, run_cli
 
 from intercom_connector import Connector
 from intercom_connector.runtime.errors import ConnectorError
+from intercom_connector.runtime.manifest import load_manifest
 from intercom_connector.sandbox import Sandbox, ServerHandle, serve
 
 CANARY_TOKEN = "canary-tok-9d8e7f6a5b4c3d2e1f"
@@ -43,35 +44,6 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-ACTION_INPUTS = {
-    "archive_contact": {"contact_id": "{contact}"},
-    "unarchive_contact": {"contact_id": "{contact}"},
-    "attach_company_to_contact": {"contact_id": "{contact}", "company_id": "{company}"},
-    "detach_company_from_contact": {"contact_id": "{contact}", "company_id": "{company}"},
-    "attach_tag_to_contact": {"contact_id": "{contact}", "tag_id": "{tag}"},
-    "detach_tag_from_contact": {"contact_id": "{contact}", "tag_id": "{tag}"},
-    "create_company": {"company_id": "canary-co", "name": "Canary"},
-    "update_company": {"company_id": "{company}", "name": "Canary 2"},
-    "get_company": {"company_id": "{company}"},
-    "list_companies": {"fetch_all": "true"},
-    "create_contact": {"email": "canary@example.com"},
-    "update_contact": {"contact_id": "{contact}", "name": "Canary"},
-    "get_contact": {"contact_id": "{contact}"},
-    "list_contacts": {"per_page": "5"},
-    "search_contacts": {"role": "user"},
-    "create_tag": {"name": "Canary"},
-    "update_tag": {"tag_id": "{tag}", "name": "Canary tag"},
-    "list_tags": {},
-    "list_ticket_types": {},
-    "create_ticket": {"ticket_type_id": "1", "contact_id": "{contact}"},
-    "get_ticket": {"ticket_id": "1001"},
-    "raw_request": {"url": "/me", "method": "GET"},
-    "delete_tag": {"tag_id": "{tag}"},
-    "delete_contact": {"contact_id": "{contact}"},
-    "delete_company": {"company_id": "{company}"},
-}
-
-
 def test_every_action_on_every_path_keeps_the_secrets(
     served: ServerHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -81,29 +53,26 @@ def test_every_action_on_every_path_keeps_the_secrets(
     messages: list[str] = []
     with caplog.at_level(logging.DEBUG):
         with Connector(good) as intercom:
-            ids = {
-                "contact": intercom.invoke("create_contact", {"email": "c@example.com"})["data"][
-                    "id"
-                ],
-                "company": intercom.invoke("create_company", {"company_id": "c"})["data"]["id"],
-                "tag": intercom.invoke("create_tag", {"name": "c"})["data"]["id"],
-            }
             messages += [repr(intercom), repr(intercom.client), repr(intercom.connection)]
-            for action, template in ACTION_INPUTS.items():
-                inputs = {k: v.format(**ids) for k, v in template.items()}
-                with contextlib.suppress(ConnectorError):
-                    messages.append(repr(intercom.invoke(action, inputs)))
+            workspace = Workspace(intercom)
+            for action in running_order(load_manifest().actions.values()):
+                inputs = inputs_for(action, workspace)  # on the success path, each one
+                messages.append(repr(intercom.invoke(action.key, inputs)))
                 # failure paths: unknown ids (404) and invalid inputs (no request)
-                for broken in ({k: "missing" for k in inputs}, {"nope": "x"}):
+                for broken in ({k: "missing" for k in scenario(action)}, {"nope": "x"}):
                     try:
-                        intercom.invoke(action, broken)
+                        intercom.invoke(action.key, broken)
                     except ConnectorError as error:
                         messages += [str(error), repr(error)]
         for connection in ({**good, "access_token": "wrong-token"}, down):
             with Connector(connection) as failing:
-                for action in ("list_tags", "create_contact", "raw_request"):
+                for action, inputs in (
+                    ("list_tags", {}),
+                    ("create_contact", {"email": "c@example.com"}),
+                    ("raw_request", {"url": "/me", "method": "GET"}),
+                ):
                     try:
-                        failing.invoke(action, ACTION_INPUTS[action])
+                        failing.invoke(action, inputs)
                     except ConnectorError as error:
                         messages += [str(error), repr(error), repr(error.__dict__)]
     assert any("401 unauthorized" in m for m in messages)
