@@ -23,7 +23,9 @@ The rules every test follows to be parallel-safe (the suite runs in several work
   deadlines, never on a sleep of a guessed length; never assert wall-clock speed: the other
   workers load the same cores.
 - A file that takes much longer than the others goes into ``START_FIRST`` below, so that it
-  does not start last and leave the other workers idle at the end.
+  does not start last and leave the other workers idle at the end. A file of many slow,
+  independent tests (no module fixture, no order) may go into ``PER_TEST``: its tests are
+  then spread over the workers one by one.
 """
 
 from __future__ import annotations
@@ -42,22 +44,48 @@ from support import SPEC_PATH, TOKEN, HttpxOpenAPIRequest, LoopbackIntercom, Rec
 from intercom_connector import Connector
 from intercom_connector.runtime.client import RetryPolicy
 
-#: The slowest files (measured with ``--durations``), started first so that the run does not
-#: end waiting on one of them.
+#: The slowest files (``--durations=0``, summed per file), started first so that the run does
+#: not end waiting on one of them; the others follow in file order, then PER_TEST's.
 START_FIRST: tuple[str, ...] = (
+    "test_e2e.py",
+    "test_search_ranges.py",
+    "test_connections.py",
     "test_ui_browser.py",
+    "test_operations.py",
+    "test_unsendable.py",
+    "test_mcp.py",
+    "test_trigger_cli.py",
+    "test_secrets.py",
+    "test_readme_examples.py",
     "test_quality.py",
     "test_packaging.py",
-    "test_e2e.py",
     "",  # the other files, in their order
 )
+#: Files of many slow tests that share nothing (no module- or session-scoped state of their
+#: own, no order): their tests are handed out one by one, last, to fill the workers' gaps.
+PER_TEST: tuple[str, ...] = ("test_fuzz.py", "test_startup.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The slowest files first (xdist hands out whole files in this order); the test order
-    within a file is kept."""
+    """The slowest files first (xdist hands out the work in this order), PER_TEST's last;
+    the test order within a file is kept."""
     rank = {name: place for place, name in enumerate(START_FIRST)}
+    rank.update({name: len(START_FIRST) for name in PER_TEST})
     items.sort(key=lambda item: rank.get(item.path.name, rank[""]))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile``, except that the tests of PER_TEST's files go one by one."""
+    if config.getoption("dist") != "loadfile":
+        return None  # another --dist given on the command line: xdist's own
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileOrTestScheduling(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return nodeid if path.rsplit("/", 1)[-1] in PER_TEST else path
+
+    return FileOrTestScheduling(config, log)
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
