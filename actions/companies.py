@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from intercom_connector.runtime.client import IntercomClient
-from intercom_connector.runtime.errors import InputRefusal
 from intercom_connector.runtime.operations import Request, given
 
 
@@ -17,16 +16,10 @@ def list_companies(
     segment_id: str | None,
 ) -> Request:
     """GET /companies with filters, else POST /companies/list with the order."""
+    # Only POST /companies/list sorts, and it takes no filters (the manifest's rule keeps
+    # Order at desc with a filter).
     filters = given(name=name, company_id=company_id, tag_id=tag_id, segment_id=segment_id)
-    if filters and order != "desc":
-        # Only POST /companies/list sorts, and it takes no filters.
-        raise InputRefusal("order", "can only be 'desc' when a filter is given")
     if filters:
         return Request("GET", "/companies", query=filters)
-    return Request(
-        "POST",
-        "/companies/list",
-        query={"order": order},
-        idempotent=True,
-        scroll_path="/companies/scroll",
-    )
+    # past 10,000 companies, the manifest's paging overflow goes on with the scroll API
+    return Request("POST", "/companies/list", query={"order": order}, idempotent=True)

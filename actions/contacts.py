@@ -7,6 +7,7 @@ from typing import Any
 
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.operations import Request, given
+from intercom_connector.runtime.search_query import equal_to, search_body
 
 # GET /contacts has no order; ascending order is the search endpoint sorted by creation,
 # over a query every contact matches (created after 1970-01-01).
@@ -22,12 +23,6 @@ def list_contacts(client: IntercomClient, *, order: str) -> Request:
     return Request("GET", "/contacts")
 
 
-def _filters(role: str | None, name: str | None, email: str | None) -> dict[str, Any]:
-    fields = given(role=role, name=name, email=email)
-    filters = [{"field": key, "operator": "=", "value": value} for key, value in fields.items()]
-    return filters[0] if len(filters) == 1 else {"operator": "AND", "value": filters}
-
-
 def search_contacts(
     client: IntercomClient,
     *,
@@ -41,10 +36,10 @@ def search_contacts(
     JSON Query, when given, replaces the query built from Role/Name/Email (AND); it
     may also be a whole search body with ``query`` and ``sort``.
     """
-    if json_query is not None and "query" in json_query:
-        body = dict(json_query)
+    if json_query is not None:
+        body = search_body(json_query)
     else:
-        body = {"query": json_query if json_query is not None else _filters(role, name, email)}
+        body = {"query": equal_to(given(role=role, name=name, email=email))}
     return Request("POST", "/contacts/search", body=body, idempotent=True)
 
 

@@ -8,77 +8,25 @@ declared in connector.yaml.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from intercom_connector.actions.contacts import contact_reference
 from intercom_connector.runtime.client import IntercomClient
-from intercom_connector.runtime.errors import InputRefusal
 from intercom_connector.runtime.operations import Request, given
+from intercom_connector.runtime.search_query import search_body
 
-#: Intercom's search limits: groups nest at most this deep, and hold at most this many
-MAX_NESTING = 2
-MAX_FILTERS = 15
 #: how a contact reply names its author, by the way contact_reference names a contact
 _REPLY_AUTHOR = {"id": "intercom_user_id", "email": "email", "external_id": "user_id"}
-
-
-def search_body(json_query: Mapping[str, Any]) -> dict[str, Any]:
-    """A search body from JSON Query (a query, or a whole body with ``query``), refused
-    before sending when it breaks Intercom's limits."""
-    body = dict(json_query) if "query" in json_query else {"query": json_query}
-    _check_query(body["query"], "query", 1)
-    return body
-
-
-def _check_query(node: Any, where: str, level: int) -> None:
-    if not isinstance(node, Mapping):
-        raise InputRefusal("json_query", f"at {where}: expected a filter or a group, an object")
-    if node.get("operator") not in ("AND", "OR"):
-        if not isinstance(node.get("field"), str) or not isinstance(node.get("operator"), str):
-            raise InputRefusal(
-                "json_query",
-                f"at {where}: a filter needs a field and an operator (and a value); a group "
-                "needs the operator AND or OR and a list of filters as its value",
-            )
-        return
-    items = node.get("value")
-    if level > MAX_NESTING:
-        raise InputRefusal(
-            "json_query",
-            f"at {where}: groups nest {level} levels deep; Intercom allows at most {MAX_NESTING}",
-        )
-    if not isinstance(items, list) or not items:
-        raise InputRefusal("json_query", f"at {where}: an {node['operator']} group needs a list")
-    if len(items) > MAX_FILTERS:
-        raise InputRefusal(
-            "json_query",
-            f"at {where}: an {node['operator']} group holds {len(items)} filters; Intercom "
-            f"allows at most {MAX_FILTERS} a group",
-        )
-    for index, item in enumerate(items):
-        _check_query(item, f"{where}.value[{index}]", level + 1)
 
 
 def reply_author(
     reply_as: str, message_type: str, admin_id: str | None, contact_id: str | None
 ) -> dict[str, Any]:
-    """Who replies, as a conversation or ticket reply names them."""
+    """Who replies, as a conversation or ticket reply names them (the manifest's rules
+    give an admin reply its Admin ID, a contact's its Contact ID and a comment)."""
     if reply_as == "admin":
-        if admin_id is None:
-            raise InputRefusal(
-                "admin_id", "is needed to reply as an admin: Intercom records who replied"
-            )
         return {"message_type": message_type, "type": "admin", "admin_id": admin_id}
-    if contact_id is None:
-        raise InputRefusal(
-            "contact_id",
-            "is needed when {reply_as} is contact: the contact's Intercom id, email or external id",
-        )
-    if message_type != "comment":
-        raise InputRefusal(
-            "message_type", "must be comment to reply as a contact: notes are for teammates"
-        )
+    assert contact_id is not None
     author = {_REPLY_AUTHOR[kind]: value for kind, value in contact_reference(contact_id).items()}
     return {"message_type": "comment", "type": "user", **author}
 
@@ -114,8 +62,6 @@ def reply_to_conversation(
     attachment_urls: list[str] | None,
 ) -> Request:
     """POST /conversations/{id}/reply; ``last`` (a contact's latest) only for a contact."""
-    if conversation_id == "last" and reply_as != "contact":
-        raise InputRefusal("conversation_id", "can be last only when replying as a contact")
     reply = reply_author(reply_as, message_type, admin_id, contact_id)
     reply.update(given(body=body, attachment_urls=attachment_urls))
     return Request(

@@ -27,10 +27,6 @@ def create_data_attribute(
     options: list[str] | None,
 ) -> Request:
     """POST /data_attributes; a list attribute (Data Type options) with its options."""
-    if data_type == "options" and len(options or []) < 2:
-        raise InputRefusal("options", "needs at least two values when {data_type} is options")
-    if data_type != "options" and options:
-        raise InputRefusal("options", "are only for a list attribute ({data_type} options)")
     body = given(
         name=name,
         model=model,
@@ -75,6 +71,7 @@ def update_data_attribute(
         if current is not None and _SHOWN_AS.get(current, current) != _SHOWN_AS.get(
             data_type, data_type
         ):
+            # not declarable in the manifest: the attribute's own type is Intercom's answer
             raise InputRefusal(
                 "data_type",
                 f"cannot change: Intercom keeps a data attribute's type once it is created "

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 
 from intercom_connector.runtime.client import IntercomClient, RequestRetry, json_body
-from intercom_connector.runtime.errors import InputRefusal
+from intercom_connector.runtime.errors import InputRefusal, cut
+from intercom_connector.runtime.manifest import load_manifest
 
 # Answer headers a later flow step has no use for and that could carry session state.
 _HIDDEN_HEADERS = {"set-cookie"}
@@ -24,7 +25,7 @@ _HEADER_VALUE = re.compile(r"([\x21-\x7e]+([ \t]+[\x21-\x7e]+)*)?")
 
 
 def _origin(url: httpx.URL) -> str:
-    return f"{url.scheme}://{url.netloc.decode('ascii')}"  # the port too, when one is given
+    return cut(f"{url.scheme}://{url.netloc.decode('ascii')}")  # the port too, when given
 
 
 def _same_host_url(client: IntercomClient, url: str) -> str:
@@ -41,7 +42,11 @@ def _same_host_url(client: IntercomClient, url: str) -> str:
     base = client.base_url
     if not target.scheme:  # //host/path names a host as surely as https://host/path does
         target = httpx.URL(f"{base.scheme}:{url}")
-    if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+    if target.userinfo:  # never shown: it holds a password
+        raise InputRefusal(
+            "url", "must not hold a user name or password (user:password@); give a path"
+        )
+    if not client.on_api_host(str(target)):
         raise InputRefusal(
             "url",
             f"points at {_origin(target)}, not this connection's API host "
@@ -85,6 +90,7 @@ def _multipart(
     files = _pairs(file_data)
     unknown = sorted(set(names) - {key for key, _ in files})
     if unknown:
+        # not declarable in the manifest: a relation between two lists' keys
         raise InputRefusal(
             "file_data_file_names",
             f"keys {', '.join(unknown)} match no {{file_data}} key",
@@ -98,13 +104,18 @@ def _multipart(
     }
 
 
+def _label(key: str) -> str:
+    """An input's label, from connector.yaml (the one place labels are written)."""
+    return load_manifest().action("raw_request").input(key).label
+
+
 def _decoded(response: httpx.Response, response_type: str, method: str, url: str) -> Any:
     if response_type == "binary":
         content_type = response.headers.get("Content-Type", "application/octet-stream")
         return {"content_type": content_type, "base64": base64.b64encode(response.content).decode()}
     if response_type == "text":
         return response.text
-    return json_body(response, method, url, "; set Response Type to text or binary")
+    return json_body(response, method, url, f"; set {_label('response_type')} to text or binary")
 
 
 def raw_request(
@@ -134,12 +145,8 @@ def raw_request(
     if own.query:
         target = str(own.copy_with(query=None))
     options: dict[str, Any] = {"params": params, "headers": _headers(headers)}
-    if form_data or file_data:
-        if data is not None:
-            raise InputRefusal("data", "cannot be sent together with {form_data} or {file_data}")
+    if form_data or file_data:  # never with Data: the manifest's rule
         options.update(_multipart(form_data, file_data, file_data_file_names))
-    elif file_data_file_names:
-        raise InputRefusal("file_data_file_names", "needs {file_data}")
     elif data is not None:
         options["json"] = data
     if timeout is not None:

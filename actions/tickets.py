@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from intercom_connector.actions.contacts import contact_reference
-from intercom_connector.actions.conversations import reply_author, search_body
+from intercom_connector.actions.conversations import reply_author
 from intercom_connector.runtime.client import IntercomClient
-from intercom_connector.runtime.errors import InputRefusal
 from intercom_connector.runtime.operations import Request, given
+from intercom_connector.runtime.search_query import search_body
 
 #: the seed's names for the default attributes -> Intercom's keys
 _DEFAULT_ATTRIBUTES = {
@@ -82,8 +82,6 @@ def update_ticket(
 ) -> Request:
     """PUT /tickets/{id}: only what was given; an admin or a team is one assignee."""
     assignee = assignee_id or team_id or ("0" if unassign else None)
-    if assignee is not None and admin_id is None:
-        raise InputRefusal("admin_id", "is needed to assign a ticket: Intercom records who did")
     body = given(
         ticket_attributes=_attributes(ticket_attributes),
         ticket_state_id=ticket_state_id,

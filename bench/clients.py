@@ -104,10 +104,13 @@ def search(base: str, per_page: int) -> tuple[int, str]:
 
 def search_walk(base: str, per_page: int) -> tuple[int, str]:
     from intercom_connector.runtime.listing import RecordStream
+    from intercom_connector.runtime.paging import search_walk as walk
 
     with _connector(base) as intercom:
-        body = {"query": SEARCH, "pagination": {"per_page": per_page}}
-        pages = intercom.client.paginate_search("/contacts/search", body=body)
+        # the order a Fetch All given no sort asks for (README: Search ... with Fetch All)
+        sort = {"field": "created_at", "order": "ascending"}
+        body = {"query": SEARCH, "sort": sort, "pagination": {"per_page": per_page}}
+        pages = walk(intercom.client, "/contacts/search", body)
         ids = [record["id"] for record in RecordStream(pages).envelope()["data"]]
     return len(ids), _digest(ids)
 

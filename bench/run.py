@@ -10,6 +10,7 @@ bench/.venv-sdk, created here on first use from bench/requirements-sdk.txt.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -462,6 +463,10 @@ def bulk(quick: bool) -> dict[str, Any]:
         }
         if not quick:
             results["memory"] = bulk_memory(folder)
+    if importlib.util.find_spec("temporalio") is not None:  # the temporal extra
+        from temporal_bulk import temporal_bulk  # bench/ is this script's folder
+
+        results["temporal"] = temporal_bulk()
     return results
 
 

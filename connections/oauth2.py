@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import secrets
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,9 @@ import httpx
 from intercom_connector.runtime.connection import (
     Connection,
     Secret,
+    check_secret_url,
     connection_from_mapping,
+    field_label,
 )
 from intercom_connector.runtime.errors import (
     AuthenticationError,
@@ -82,17 +85,24 @@ def start_authorization(
 ) -> PendingAuthorization:
     """The authorization URL for Intercom, with a fresh ``state`` (256 random bits)."""
     if not client_id:
-        raise ConnectionConfigError("The OAuth 2.0 connection needs its Client ID")
+        raise ConnectionConfigError(
+            f"The OAuth 2.0 connection needs its {field_label('client_id', 'oauth2')}"
+        )
     default_authorize, default_token = intercom_endpoints()
+    # the code comes back to the redirect URI and the client secret goes to the token URL:
+    # both refused before the browser is involved when they could travel in clear text
+    authorize_url = str(check_secret_url(authorize_url or default_authorize, "authorize_url"))
+    token_url = str(check_secret_url(token_url or default_token, "token_url"))
+    check_secret_url(redirect_uri, "redirect_uri")
     state = secrets.token_urlsafe(32)
     with _oauth2_client_class()(client_id=client_id, redirect_uri=redirect_uri) as client:
-        url, _ = client.create_authorization_url(authorize_url or default_authorize, state=state)
+        url, _ = client.create_authorization_url(authorize_url, state=state)
     return PendingAuthorization(
         url=url,
         state=state,
         client_id=client_id,
         redirect_uri=redirect_uri,
-        token_url=token_url or default_token,
+        token_url=token_url,
     )
 
 
@@ -150,6 +160,7 @@ def exchange_code(
     transport: httpx.BaseTransport | None = None,
 ) -> str:
     """POST the code with the client id and secret to the token URL; the token Intercom gives."""
+    check_secret_url(pending.token_url, "token_url")  # where the secret goes, checked there
     oauth_error = _oauth_error_class()
     client = _oauth2_client_class()(
         client_id=pending.client_id,
@@ -168,7 +179,8 @@ def exchange_code(
             400,
             getattr(exc, "error", None),
             f"Intercom refused the authorization code or the client credentials: {description}. "
-            "Check the Client ID and Client Secret, and start the login again (a code is "
+            f"Check the {field_label('client_id', 'oauth2')} and "
+            f"{field_label('client_secret', 'oauth2')}, and start the login again (a code is "
             "valid once, for a few minutes).",
             method="POST",
             path=urlsplit(pending.token_url).path,
@@ -245,7 +257,12 @@ class CallbackListener:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the query carries the code: keep it out of the terminal
 
-        self._server = HTTPServer(("127.0.0.1", port), Handler)
+        class Server(HTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                if not isinstance(sys.exc_info()[1], ConnectionError):  # not a closed tab
+                    super().handle_error(request, client_address)
+
+        self._server = Server(("127.0.0.1", port), Handler)
         self.port = int(self._server.server_address[1])
         self.redirect_uri = f"http://127.0.0.1:{self.port}{path}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

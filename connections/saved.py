@@ -23,7 +23,7 @@ from intercom_connector.runtime.connection import (
     connection_from_mapping,
     require_private_file,
 )
-from intercom_connector.runtime.errors import ConnectionConfigError
+from intercom_connector.runtime.errors import ConnectionConfigError, StorageError
 from intercom_connector.runtime.syntax import syntax_error_text
 
 FILE_NAME = "connections.json"
@@ -92,6 +92,15 @@ class SavedConnections:
         return data
 
     def _write(self, data: Mapping[str, Any]) -> None:
+        """Replace the file with ``data`` (the old or the new, never half); StorageError
+        naming it when it cannot be written (a full disk, a read-only folder)."""
+        try:
+            self._replace(data)
+        except OSError as exc:
+            where = f"saved connections file {self.path}"
+            raise StorageError.of(where, "cannot be written", exc) from None
+
+    def _replace(self, data: Mapping[str, Any]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._require_private_dir()
         # a fresh name, created exclusively and never through a link (mkstemp: O_EXCL,

@@ -30,6 +30,7 @@ from typing import Any, TextIO
 import orjson
 
 from intercom_connector import __version__
+from intercom_connector.hosts import options
 from intercom_connector.runtime.bulk import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
 from intercom_connector.runtime.connection import (
     Connection,
@@ -42,6 +43,7 @@ from intercom_connector.runtime.errors import (
     InputProblem,
     InputValidationError,
     ManifestError,
+    echoed,
 )
 from intercom_connector.runtime.listing import RecordStream, freeze_start_up
 from intercom_connector.runtime.manifest import ActionSpec, OperationSpec, load_manifest
@@ -95,11 +97,13 @@ def _read_structured(
     """JSON or YAML from a file, or from stdin when ``path`` is ``-``."""
     import yaml
 
+    from intercom_connector.runtime.yaml_text import load_yaml
+
     source = f"{what} (standard input)" if path == "-" else f"{what} {path}"
     text = ""
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-        return yaml.safe_load(text)  # YAML is a superset of JSON
+        return load_yaml(text)  # YAML is a superset of JSON
     except OSError as exc:
         raise error(f"cannot read {what} {path}: {exc.strerror}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -117,12 +121,22 @@ def _inputs(args: argparse.Namespace, action_label: str) -> dict[str, Any]:
         if not isinstance(loaded, Mapping):
             raise bad_inputs("--inputs must hold a JSON object of inputs")
         inputs.update(loaded)
+    given: set[str] = set()  # -i KEY=... may override the file's KEY, not another -i
     for pair in args.input or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            problem = InputProblem(key or pair, "--input", f"expected KEY=VALUE, got {pair!r}")
+            problem = InputProblem(
+                key or pair, "--input", f"expected KEY=VALUE, got {echoed(pair)}"
+            )
             raise InputValidationError(action_label, [problem])
-        inputs[key.strip()] = value
+        key = key.strip()
+        if key in given:
+            problem = InputProblem(
+                key, "--input", "is given twice; give each input once (which one was meant?)"
+            )
+            raise InputValidationError(action_label, [problem])
+        given.add(key)
+        inputs[key] = value
     return inputs
 
 
@@ -136,27 +150,33 @@ def _connection(
     Intercom setting at all, the embedded sandbox.
     """
     if args.sandbox:
-        return _sandbox_connection(args)
-    named = args.connection or flow_connection
-    if named:
+        return _sandbox_connection(quiet=True)
+    return resolve_connection(args.connection or flow_connection, args.config_dir)
+
+
+def resolve_connection(name: str | None, config_dir: str | None) -> tuple[Connection, Any]:
+    """``--connection NAME`` (a file, else a saved connection's name); without one the
+    environment's settings; with no Intercom setting at all, the embedded sandbox. A
+    Temporal worker resolves a workflow's connection name with it, as ``run`` does."""
+    if name:
         from intercom_connector.connections.saved import (
             SavedConnections,
             file_or_saved_connection,
         )
 
-        saved = SavedConnections(args.config_dir)
-        return file_or_saved_connection(named, saved), None
+        saved = SavedConnections(config_dir)
+        return file_or_saved_connection(name, saved), None
     from_env = connection_from_env(os.environ)
     if from_env is not None:
         return from_env, None
-    return _sandbox_connection(args)
+    return _sandbox_connection(quiet=False)
 
 
-def _sandbox_connection(args: argparse.Namespace) -> tuple[Connection, Any]:
+def _sandbox_connection(*, quiet: bool) -> tuple[Connection, Any]:
     from intercom_connector.sandbox import Sandbox  # only when used: keeps start-up small
 
     sandbox = Sandbox()  # $INTERCOM_SANDBOX_DIR, else the user's data directory
-    if not args.sandbox:
+    if not quiet:
         print(
             "note: no Intercom credentials given (--connection or INTERCOM_ACCESS_TOKEN): "
             "using the embedded sandbox",
@@ -176,7 +196,7 @@ def _action(key: str) -> ActionSpec:
             "intercom-connector",
             [
                 InputProblem(
-                    "ACTION", "ACTION", f"{key!r} is not an action; the actions are: {known}"
+                    "ACTION", "ACTION", f"{echoed(key)} is not an action; the actions are: {known}"
                 )
             ],
         )
@@ -186,6 +206,10 @@ def _action(key: str) -> ActionSpec:
 def cmd_run(args: argparse.Namespace) -> int:
     action = _action(args.action)
     inputs = _inputs(args, action.label)
+    if args.temporal is not None:
+        from intercom_connector.hosts.temporal.bulk import run_each_on_temporal
+
+        return run_each_on_temporal(args, action, inputs)
     connection, transport = _connection(args)
     with Connector(connection, transport=transport) as connector:
         if args.each is not None:
@@ -271,8 +295,14 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
             return InputValidationError(flow.name, [InputProblem("--event", "--event", problem)])
 
         event = _read_structured(args.event, "event file", bad_event)
+        if event is None:  # not "give --event": it was given, and held nothing
+            where = "standard input" if args.event == "-" else f"event file {args.event}"
+            raise bad_event(f"the event ({where}) is empty: give one event as JSON or YAML")
     event = flow_event(flow, event)
-    connection, transport = _connection(args, flow.connection)
+    if args.no_wait and args.temporal is None:
+        raise InputValidationError(
+            flow.name, [InputProblem("--no-wait", "--no-wait", "goes with --temporal")]
+        )
     total = len(flow.steps)
     # A person at a terminal reads one line per step; JSON is for --json and for pipes.
     lines = StepLines(flow, sys.stdout.encoding) if sys.stdout.isatty() and not args.json else None
@@ -287,8 +317,20 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     try:
-        with Connector(connection, transport=transport) as connector:
-            outputs = run_flow(flow, connector, show, event=event)
+        if args.temporal is not None:
+            from intercom_connector.hosts.temporal.commands import require_temporal
+
+            require_temporal("flow run")
+            from intercom_connector.hosts.temporal.runs import run_flow_on_cluster
+
+            on_cluster = run_flow_on_cluster(args, flow, event, show)
+            if on_cluster is None:  # --no-wait: its id was printed
+                return EXIT_OK
+            outputs = on_cluster
+        else:
+            connection, transport = _connection(args, flow.connection)
+            with Connector(connection, transport=transport) as connector:
+                outputs = run_flow(flow, connector, show, event=event)
     except StepError as exc:  # what ran, what failed, what was skipped; then the error
         if args.json:
             _print_json({r.step.id: r.as_json() for r in exc.results}, sys.stdout)
@@ -302,9 +344,26 @@ def cmd_flow_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: a data source asked without any connection (the one rule of CLI, Python API, MCP and
+#: designer, docs/actions.md "Data sources"): never the embedded sandbox's choices, which would look
+#: like the workspace's
+CONNECT_FIRST = (
+    "Connect first: a data source lists a workspace's own choices, and no connection is "
+    "given (--connection, INTERCOM_ACCESS_TOKEN); give --sandbox to list the embedded "
+    "sandbox's choices"
+)
+
+
+def _implicit_sandbox(args: argparse.Namespace, transport: Any) -> bool:
+    """True when ``_connection`` fell back to the embedded sandbox for want of any other."""
+    return transport is not None and not args.sandbox
+
+
 def cmd_data_source(args: argparse.Namespace) -> int:
     source = load_manifest().data_sources.get(args.key)
     inputs = _inputs(args, source.label if source else args.key)
+    if not args.sandbox and not args.connection and connection_from_env(os.environ) is None:
+        raise ConnectionConfigError(CONNECT_FIRST)
     connection, transport = _connection(args)
     with Connector(connection, transport=transport) as connector:
         result = connector.data_source(args.key, inputs)
@@ -341,24 +400,9 @@ def cmd_mcp(args: argparse.Namespace) -> int:
             host=args.host or "127.0.0.1",
             port=port,
             max_records=args.max_records or MAX_RECORDS,
+            connect_first=CONNECT_FIRST if _implicit_sandbox(args, transport) else None,
         )
     return EXIT_OK
-
-
-def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse type: a whole number from ``low`` (to ``high``)."""
-
-    def parse(text: str) -> int:
-        try:
-            number = int(text)
-        except ValueError:
-            number = low - 1
-        if number < low or (high is not None and number > high):
-            span = f"from {low} to {high}" if high is not None else f"of at least {low}"
-            raise argparse.ArgumentTypeError(f"expected a whole number {span}, got {text!r}")
-        return number
-
-    return parse
 
 
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
@@ -389,7 +433,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     try:
         serve_forever(sandbox, args.host, args.port, ready=announce)
     except OSError as exc:
-        raise ConnectionConfigError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
+        raise options.cannot_listen("serve the sandbox", args.host, args.port, exc) from None
     return EXIT_OK
 
 
@@ -419,11 +463,27 @@ def cmd_actions(args: argparse.Namespace) -> int:
     return _list_entries(load_manifest().actions.values(), args.json)
 
 
+def _described(key: str) -> tuple[OperationSpec, str, str]:
+    """The action, data source or trigger ``key``, its output's schema name, and the
+    output's shape around that schema's ``{title}``."""
+    manifest = load_manifest()
+    if key in manifest.data_sources:
+        return manifest.data_sources[key], "choices", '{{"result": {title}}}'
+    if key in manifest.triggers:
+        trigger = manifest.triggers[key]
+        shape = (
+            f"each event ({trigger.kind} trigger) {{{{id, topic, occurred_at, data: {{title}}}}}}"
+        )
+        return trigger, trigger.output, shape
+    action = _action(key)  # unknown: the actions are listed, the commonest thing described
+    return action, action.output, '{{"data": {title}}}'
+
+
 def cmd_describe(args: argparse.Namespace) -> int:
     from intercom_connector.hosts.docs import default_text
     from intercom_connector.runtime.inputs import TYPE_HINTS
 
-    action = _action(args.action)
+    action, output, shape = _described(args.action)
     print(f"{action.label} ({action.key})")
     print(action.description)
     print()
@@ -446,12 +506,13 @@ def cmd_describe(args: argparse.Namespace) -> int:
             usage.append(f"e.g. {example}")
         if usage:
             print(f"      {', '.join(usage)}")
-    schema = load_manifest().output_schema(action.output)
+    schema = load_manifest().output_schema(output)
     fields = {
         name: (_json_type(field), field) for name, field in schema.get("properties", {}).items()
     }
     print()
-    print(f'Output: {{"data": {schema.get("title", action.output)}}}, whose fields are:')
+    shown = shape.format(title=schema.get("title", output))
+    print(f"Output: {shown}, whose fields are:")
     name_width = max((len(name) for name in fields), default=0)
     type_width = max((len(kind) for kind, _ in fields.values()), default=0)
     for name, (kind, field) in fields.items():
@@ -559,23 +620,23 @@ def _add_run_command(commands: Any) -> None:
     )
     run.add_argument(
         "--concurrency",
-        type=_concurrency,
+        type=options.whole(1, MAX_CONCURRENCY),
         default=DEFAULT_CONCURRENCY,
         metavar="N",
-        help=f"with --each: calls side by side at most (default {DEFAULT_CONCURRENCY})",
+        help=f"with --each: calls side by side at most (default {DEFAULT_CONCURRENCY}; "
+        "with --temporal, per chunk of rows)",
     )
+    from intercom_connector.hosts.temporal.cluster import add_cluster_options
+
+    add_cluster_options(run, optional=True)
     run.set_defaults(handler=cmd_run)
-
-
-def _concurrency(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= MAX_CONCURRENCY:
-        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_CONCURRENCY}")
-    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     from intercom_connector.hosts.login import add_login_commands
+    from intercom_connector.hosts.temporal.cluster import add_cluster_options
+    from intercom_connector.hosts.temporal.commands import add_temporal_commands
     from intercom_connector.hosts.triggers import CliParts, add_trigger_commands
 
     parser, commands = _top_parser()
@@ -597,13 +658,19 @@ def build_parser() -> argparse.ArgumentParser:
     flow_run.add_argument(
         "--json", action="store_true", help="print all outputs as one JSON object at the end"
     )
+    add_cluster_options(flow_run, optional=True)
+    flow_run.add_argument(
+        "--no-wait", action="store_true", help="with --temporal: print the run's id, do not wait"
+    )
     flow_run.set_defaults(handler=cmd_flow_run)
 
     data_source = commands.add_parser(
         "data-source", help="a data source's choices (a dropdown) as JSON"
     )
     data_source.add_argument("key", metavar="KEY", help="data source key, e.g. select_tag")
-    data_source.add_argument("--input", "-i", action="append", metavar="KEY=VALUE")
+    data_source.add_argument(
+        "--input", "-i", action="append", metavar="KEY=VALUE", help="one input"
+    )
     data_source.add_argument("--inputs", metavar="FILE", help="inputs as JSON/YAML; - for stdin")
     _connection_options(data_source)
     data_source.set_defaults(handler=cmd_data_source)
@@ -613,6 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_login_commands(commands)
     add_trigger_commands(commands, CliParts(_connection_options, _connection, _inputs))
+    add_temporal_commands(commands)
 
     mcp = commands.add_parser(
         "mcp", help="serve every action and data source as MCP tools (stdio, or HTTP)"
@@ -622,12 +690,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--http", action="store_true", help="serve over streamable HTTP on loopback, not stdio"
     )
     mcp.add_argument(
-        "--port", type=_whole(0, 65535), help="HTTP port (default 8766; 0 picks a free one)"
+        "--port", type=options.port, help="HTTP port (default 8766; 0 picks a free one)"
     )
     mcp.add_argument("--host", choices=["127.0.0.1", "::1", "localhost"], help="HTTP host")
     mcp.add_argument(
         "--max-records",
-        type=_whole(1),
+        type=options.positive,
         metavar="N",
         help="most records a Fetch All hands over in one result (default 10,000)",
     )
@@ -639,13 +707,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox_commands.required = True
     serve = sandbox_commands.add_parser("serve", help="serve the sandbox over HTTP on loopback")
-    serve.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
+    serve.add_argument("--port", type=options.port, default=8765, help="TCP port (default 8765)")
     serve.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "::1", "localhost"])
     serve.add_argument("--token", help="the access token it accepts (default: sandbox-token)")
-    serve.add_argument("--rate-limit", type=int, help="requests allowed per 10 s window")
+    serve.add_argument(
+        "--rate-limit", type=options.positive, help="requests allowed per 10 s window"
+    )
     serve.add_argument(
         "--webhook-url",
         metavar="ENDPOINT",
+        type=options.secret_url,
         help="deliver each change's webhook notification there (a loopback URL), signed",
     )
     serve.add_argument(
@@ -662,7 +733,9 @@ def build_parser() -> argparse.ArgumentParser:
     ui = commands.add_parser(
         "ui", help="the integration designer in a browser: connections, a flow canvas, runs"
     )
-    ui.add_argument("--port", type=int, default=8760, help="TCP port (default 8760; 0: any)")
+    ui.add_argument(
+        "--port", type=options.port, default=8760, help="TCP port (default 8760; 0: any)"
+    )
     ui.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "::1"])
     ui.add_argument("--no-browser", action="store_true", help="only print the URL to open")
     ui.set_defaults(handler=cmd_ui)
@@ -671,8 +744,10 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_argument("--json", action="store_true", help="as JSON")
     actions.set_defaults(handler=cmd_actions)
 
-    describe = commands.add_parser("describe", help="an action's inputs, types and defaults")
-    describe.add_argument("action", metavar="ACTION")
+    describe = commands.add_parser(
+        "describe", help="an action's, data source's or trigger's inputs, types and output"
+    )
+    describe.add_argument("action", metavar="KEY", help="e.g. create_contact, select_tag")
     describe.set_defaults(handler=cmd_describe)
 
     commands.add_parser("manifest", help="the manifest as JSON for a flow-builder UI").set_defaults(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from intercom_connector.runtime.errors import ConnectorError
+from intercom_connector.runtime.input_rules import When
 from intercom_connector.runtime.manifest import (
     ActionSpec,
     InputSpec,
@@ -53,7 +54,10 @@ def _operation_json(operation: OperationSpec) -> dict[str, Any]:
         "inputs": [_input_json(spec) for spec in operation.inputs],
         "input_schema": operation.input_schema,
         # What a form enforces across inputs; an input counts as given unless empty or false.
-        "rules": [{"type": rule.type, "inputs": list(rule.inputs)} for rule in operation.rules],
+        "rules": [
+            *({"type": rule.type, "inputs": list(rule.inputs)} for rule in operation.rules),
+            *(_when(rule, operation) for rule in operation.conditions),
+        ],
     }
 
 
@@ -64,9 +68,29 @@ def _action_json(manifest: Manifest, action: ActionSpec) -> dict[str, Any]:
         entry["paging"] = {"style": action.paging.style, "records": action.paging.records}
         if action.paging.split_by:
             entry["paging"]["split_by"] = action.paging.split_by
-        if action.paging.sorted_by:
-            entry["paging"]["sorted_by"] = action.paging.sorted_by
+        overflow = action.paging.overflow
+        if overflow:
+            entry["paging"]["overflow"] = {
+                "after": overflow.after,
+                "path": overflow.path,
+                "applies_to": overflow.applies_to,
+            }
     entry["output_schema"] = manifest.output_schema(action.output)
+    return entry
+
+
+def _when(rule: When, operation: OperationSpec) -> dict[str, Any]:
+    """A rule across inputs as a form shows it: its parts, and its sentence."""
+    entry: dict[str, Any] = {"type": "when", "inputs": list(rule.inputs)}
+    parts = {
+        "if": {key: list(values) for key, values in rule.values.items()},
+        "if_given": list(rule.given),
+        "require": list(rule.require),
+        "forbid": list(rule.forbid),
+        "must_be": dict(rule.must_be),
+    }
+    entry.update({name: value for name, value in parts.items() if value})
+    entry["text"] = rule.describe(lambda key: operation.input(key).label)
     return entry
 
 
@@ -84,6 +108,7 @@ def manifest_json(manifest: Manifest) -> dict[str, Any]:
             {
                 "key": conn.key,
                 "label": conn.label,
+                "type_label": conn.type_label,
                 "description": conn.description,
                 "kind": conn.kind,
                 **({"oauth2": dict(conn.oauth2)} if conn.oauth2 else {}),

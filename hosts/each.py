@@ -6,6 +6,11 @@ is NDJSON, and otherwise (standard input too) a first line starting with ``{`` m
 NDJSON. Rows are numbered from 1 in the order they come: the CSV header and blank lines
 are not rows. Results go to stdout as NDJSON in the rows' order (runtime/bulk.py); a
 progress line is drawn on stderr when it is a terminal.
+
+The whole file is read and checked before the first row runs: a row that cannot be read
+(not JSON, a quote never closed, more or fewer cells than the header names, bytes that
+are not UTF-8) or a file that cannot be read to its end refuses the run, every such row
+named by its number and line, and nothing is sent. A row is never merged into another.
 """
 
 from __future__ import annotations
@@ -13,39 +18,32 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, TextIO
 
 import orjson
 
 from intercom_connector.runtime.bulk import Result, Tally
-from intercom_connector.runtime.errors import (
-    ConnectorError,
-    InputProblem,
-    InputValidationError,
-)
+from intercom_connector.runtime.errors import InputProblem, InputValidationError
 from intercom_connector.runtime.manifest import ActionSpec
 from intercom_connector.runtime.shim import Connector
 
 _NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".json")
+#: the unreadable rows named in the error, at most (then how many more)
+_SHOWN_PROBLEMS = 10
+#: standard input is kept in memory up to this size, then in a temporary file
+_SPOOL_IN_MEMORY = 8 * 1024 * 1024
 
 
 def _problem(where: str, problem: str) -> InputValidationError:
     error = InputValidationError("--each", [InputProblem("each", "--each", problem)])
     error.args = (f"--each {where}: {problem}",)
     return error
-
-
-def _open(path: str) -> IO[bytes]:
-    if path == "-":
-        return sys.stdin.buffer
-    try:
-        return open(path, "rb")  # closed by read_rows once the rows are read
-    except OSError as exc:
-        raise _problem(path, f"cannot be read ({exc.strerror})") from None
 
 
 def _is_csv(path: str, first: bytes) -> bool:
@@ -57,59 +55,169 @@ def _is_csv(path: str, first: bytes) -> bool:
     return not first.lstrip(codecs.BOM_UTF8).lstrip().startswith(b"{")
 
 
-def read_rows(path: str, action: ActionSpec) -> Iterator[Mapping[str, Any] | ConnectorError]:
-    """The rows of ``path`` (``-``: standard input), read as they are needed.
+class Rows:
+    """The rows of a file (``-``: standard input), checked whole when made.
 
-    A row that cannot be read is a ConnectorError in its place (its run reports it); a CSV
-    header naming something that is not an input of ``action`` fails the whole file before
-    any row runs.
+    Making it reads the file to its end: a file that cannot be read, a row that cannot be
+    (each named with its row and line number), or a CSV header naming something that is
+    not an input of ``action`` raises InputValidationError, before any row runs. Iterating
+    reads the rows again, one at a time, as they are needed; ``count`` is how many there
+    are. Close it (or use it in ``with``) to let go of the file.
     """
-    source = _open(path)
-    where = "(standard input)" if path == "-" else path
-    lines = iter(source)
-    first = next(lines, b"")
+
+    def __init__(self, path: str, action: ActionSpec) -> None:
+        self.where = "(standard input)" if path == "-" else path
+        self._action = action
+        self._source = _open(path, self.where)
+        try:
+            first = self._source.readline()
+            self._source.seek(0)
+            self._csv = _is_csv(path, first)
+            if self._csv:
+                _check_utf8(self.where, self._source)
+            problems: list[str] = []
+            self.count = 0
+            for row in self._read(problems):
+                self.count += 1
+                del row
+            if problems:
+                shown = "; ".join(problems[:_SHOWN_PROBLEMS])
+                more = len(problems) - _SHOWN_PROBLEMS
+                shown += f"; and {more} more" if more > 0 else ""
+                rows = "1 row" if len(problems) == 1 else f"{len(problems)} rows"
+                raise _problem(self.where, f"{rows} cannot be read, nothing was sent: {shown}")
+        except OSError as exc:
+            self.close()
+            raise _problem(self.where, f"cannot be read to its end ({exc.strerror})") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        self._source.seek(0)
+        problems: list[str] = []
+        for row in self._read(problems):
+            if problems:  # changed since it was checked: stop rather than run a wrong row
+                raise _problem(self.where, f"changed while the rows ran: {problems[0]}")
+            yield row
+
+    def _read(self, problems: list[str]) -> Iterator[Mapping[str, Any]]:
+        if self._csv:
+            return _csv(self.where, self._source, self._action, problems)
+        return _ndjson(self._source, problems)
+
+    def close(self) -> None:
+        if self._source is not sys.stdin.buffer:
+            self._source.close()
+
+    def __enter__(self) -> Rows:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _open(path: str, where: str) -> IO[bytes]:
+    """The file, readable again from its start (standard input is kept aside first)."""
     try:
-        if _is_csv(path, first):
-            yield from _csv(where, first, lines, action)
-        else:
-            yield from _ndjson(where, first, lines)
-    finally:
-        if source is not sys.stdin.buffer:
-            source.close()
+        if path != "-":
+            return open(path, "rb")  # closed by Rows.close
+        kept = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 - Rows.close
+        shutil.copyfileobj(sys.stdin.buffer, kept)
+        kept.seek(0)
+        return kept
+    except OSError as exc:
+        raise _problem(where, f"cannot be read ({exc.strerror})") from None
 
 
-def _ndjson(where: str, first: bytes, lines: Iterator[bytes]) -> Iterator[Any]:
-    for line_number, line in enumerate(_chain(first, lines), start=1):
+def _check_utf8(where: str, source: IO[bytes]) -> None:
+    """Refuse a file that is not UTF-8 text, naming its first line that is not."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    for line_number, line in enumerate(source, start=1):
+        try:
+            decoder.decode(line)
+        except UnicodeDecodeError:
+            raise _problem(
+                where, f"line {line_number} is not UTF-8 text, nothing was sent: save it as UTF-8"
+            ) from None
+    source.seek(0)
+
+
+def _ndjson(source: IO[bytes], problems: list[str]) -> Iterator[Mapping[str, Any]]:
+    number = 0
+    for line_number, line in enumerate(source, start=1):
         if not line.strip():
             continue
+        number += 1
         try:
             row = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            yield _problem(f"{where}, line {line_number}", f"not valid JSON ({exc})")
+            problems.append(f"row {number} (line {line_number}) is not valid JSON ({exc})")
             continue
         if not isinstance(row, dict):
             kind = type(row).__name__
-            yield _problem(f"{where}, line {line_number}", f"a row is a JSON object, not {kind}")
+            problems.append(f"row {number} (line {line_number}) is {kind}, not a JSON object")
             continue
         yield row
 
 
-def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    if first:
-        yield first
-    yield from rest
-
-
-def _csv(where: str, first: bytes, lines: Iterator[bytes], action: ActionSpec) -> Iterator[Any]:
-    stream = io.BufferedReader(_Lines(_chain(first, lines)))
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
+def _csv(
+    where: str, source: IO[bytes], action: ActionSpec, problems: list[str]
+) -> Iterator[Mapping[str, Any]]:
+    text = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
     try:
-        header = next(reader, None)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise _problem(where, f"not CSV text ({exc})") from None
-    if not header:
-        return
+        # strict: a quote never closed, or text after a closing quote, is an error, not a
+        # cell that goes on over the rows after it
+        reader = csv.reader(text, strict=True)
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            raise _problem(where, f"the header row is not CSV text ({exc})") from None
+        if not header:
+            return
+        keys = _header_keys(where, header, action)
+        number = 0
+        while True:
+            line = reader.line_num + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                number += 1
+                problems.append(_csv_problem(number, line, reader.line_num, exc))
+                continue
+            if not cells:
+                continue
+            number += 1
+            if len(cells) != len(keys):
+                lines = (
+                    f"lines {line}-{reader.line_num}" if reader.line_num > line else f"line {line}"
+                )
+                problems.append(
+                    f"row {number} ({lines}) has {len(cells)} cells, but the header names "
+                    f"{len(keys)} inputs"
+                )
+                continue
+            yield dict(zip(keys, cells, strict=True))
+    finally:
+        text.detach()  # the source stays open, to be read again
+
+
+def _csv_problem(number: int, line: int, last: int, error: csv.Error) -> str:
+    if "unexpected end of data" in str(error):
+        return (
+            f"row {number} (line {line}) opens a quote that is never closed: every line "
+            "after it would be part of one cell"
+        )
+    return f"row {number} ({_lines(line, last)}) is not CSV text ({error})"
+
+
+def _lines(first: int, last: int) -> str:
+    return f"lines {first}-{last}" if last > first else f"line {first}"
+
+
+def _header_keys(where: str, header: list[str], action: ActionSpec) -> list[str]:
     keys = [name.strip() for name in header]
     known = {spec.key for spec in action.value_inputs}
     unknown = [key for key in keys if key not in known]
@@ -121,60 +229,7 @@ def _csv(where: str, first: bytes, lines: Iterator[bytes], action: ActionSpec) -
             else "the header names an input twice"
         )
         raise _problem(where, problem)
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except (UnicodeDecodeError, csv.Error) as exc:
-            yield _problem(f"{where}, line {reader.line_num}", f"not CSV text ({exc})")
-            continue
-        if not cells:
-            continue
-        if len(cells) > len(keys):
-            yield _problem(
-                f"{where}, line {reader.line_num}",
-                f"{len(cells)} cells, but the header names {len(keys)} inputs",
-            )
-            continue
-        yield dict(zip(keys, cells, strict=False))
-
-
-class _Lines(io.RawIOBase):
-    """Lines of bytes as a readable binary stream, for ``csv`` through a text wrapper."""
-
-    def __init__(self, lines: Iterable[bytes]) -> None:
-        self._lines = iter(lines)
-        self._left = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._left:
-            chunk = next(self._lines, None)
-            if chunk is None:
-                return 0
-            self._left = chunk
-        size = min(len(buffer), len(self._left))
-        buffer[:size] = self._left[:size]
-        self._left = self._left[size:]
-        return size
-
-
-def count_rows(path: str) -> int | None:
-    """How many rows a regular file holds (for the time left), or None when unknown."""
-    if path == "-" or not Path(path).is_file():
-        return None
-    try:
-        with open(path, "rb") as source:
-            first = source.readline()
-            if _is_csv(path, first):
-                text = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
-                return sum(1 for cells in csv.reader(text) if cells)
-            return int(bool(first.strip())) + sum(1 for line in source if line.strip())
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
+    return keys
 
 
 class Progress:
@@ -207,6 +262,28 @@ class Progress:
         self.out.flush()
 
 
+class ResultWriter:
+    """Results written to stdout as NDJSON as they come, tallied into the exit status, with
+    the progress line on stderr when it is a terminal."""
+
+    def __init__(self, count: int) -> None:
+        self.progress = Progress(sys.stderr, count) if sys.stderr.isatty() else None
+        self.tally = Tally()
+
+    def write(self, result: Result) -> None:
+        sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_APPEND_NEWLINE))
+        sys.stdout.buffer.flush()
+        self.tally.add(result)
+        if self.progress is not None:
+            self.progress.update(self.tally)
+
+    def finish(self) -> int:
+        """The exit status of the rows written."""
+        if self.progress is not None:
+            self.progress.finish(self.tally)
+        return self.tally.exit_code
+
+
 def run_each(
     connector: Connector,
     action: ActionSpec,
@@ -218,25 +295,14 @@ def run_each(
 ) -> int:
     """Run ``action`` once per row of ``path``; results on stdout; the exit status.
 
-    A journal that cannot serve, or a CSV header naming no input, fails the run before
-    anything is sent.
+    A file with a row that cannot be read, a journal that cannot serve, or a CSV header
+    naming no input, fails the run before anything is sent.
     """
-    progress = Progress(sys.stderr, count_rows(path)) if sys.stderr.isatty() else None
-    tally = Tally()
-    results: Iterator[Result] = connector.bulk(
-        action.key,
-        read_rows(path, action),
-        inputs=inputs,
-        journal=journal,
-        concurrency=concurrency,
-    )
-    write = sys.stdout.buffer.write
-    for result in results:
-        write(orjson.dumps(result, option=orjson.OPT_APPEND_NEWLINE))
-        sys.stdout.buffer.flush()
-        tally.add(result)
-        if progress is not None:
-            progress.update(tally)
-    if progress is not None:
-        progress.finish(tally)
-    return tally.exit_code
+    with Rows(path, action) as rows:
+        out = ResultWriter(rows.count)
+        results: Iterator[Result] = connector.bulk(
+            action.key, rows, inputs=inputs, journal=journal, concurrency=concurrency
+        )
+        for result in results:
+            out.write(result)
+        return out.finish()

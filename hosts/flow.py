@@ -53,6 +53,7 @@ from intercom_connector.runtime.manifest import SECRET_INPUT, ActionSpec, load_m
 from intercom_connector.runtime.shim import Connector, validate, validate_inputs
 from intercom_connector.runtime.syntax import InputFileError, syntax_error_text
 from intercom_connector.runtime.triggers import EVENT_FIELDS
+from intercom_connector.runtime.yaml_text import load_yaml
 
 _REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
 _STEP_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
@@ -339,7 +340,7 @@ def load_flow(path: str | Path) -> Flow:
     text = ""
     try:
         text = Path(path).read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except OSError as exc:
         message = f"cannot read flow file {path}: {exc.strerror}"
         raise InputFileError(str(path), "flow", message) from None

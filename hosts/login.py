@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from intercom_connector.connections.saved import SavedConnections, check_name, redacted
+from intercom_connector.hosts import options
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.connection import (
     TOKEN_FIELD,
@@ -140,7 +141,10 @@ def cmd_connect_oauth2(args: argparse.Namespace) -> int:
     base = check_base_url(args.base_url) if args.base_url else None
     authorize_url = args.authorize_url or (f"{base}/oauth" if base else None)
     token_url = args.token_url or (f"{base}/auth/eagle/token" if base else None)
-    listener = CallbackListener(args.port)
+    try:
+        listener = CallbackListener(args.port)
+    except OSError as exc:
+        raise options.cannot_listen("wait for the redirect", "127.0.0.1", args.port, exc) from None
     try:
         pending = start_authorization(
             args.client_id, listener.redirect_uri, authorize_url=authorize_url, token_url=token_url
@@ -238,7 +242,10 @@ def add_login_commands(commands: Any) -> None:
     kinds = connect.add_subparsers(dest="kind", metavar="TYPE", parser_class=type(connect))
     kinds.required = True
 
-    token = kinds.add_parser("access-token", help="save an Access Token (asked without echo)")
+    token = kinds.add_parser(
+        "access-token",
+        help=f"save an {_prompt_label('access_token', TOKEN_FIELD)} (asked without echo)",
+    )
     oauth = kinds.add_parser("oauth2", help="log in with OAuth 2.0 through a browser")
     for parser, kind in ((token, "access_token"), (oauth, "oauth2")):
         parser.add_argument("--name", default="default", help="save it as (default: default)")
@@ -249,10 +256,14 @@ def add_login_commands(commands: Any) -> None:
             "--force", action="store_true", help="replace a saved connection of that name"
         )
     token.set_defaults(handler=cmd_connect_access_token)
-    oauth.add_argument("--port", type=int, default=0, help="callback port on 127.0.0.1")
-    oauth.add_argument("--authorize-url", help="override Intercom's authorize URL")
-    oauth.add_argument("--token-url", help="override Intercom's token URL")
-    oauth.add_argument("--timeout", type=float, default=300.0, help="seconds to wait")
+    oauth.add_argument(
+        "--port", type=options.port, default=0, help="callback port on 127.0.0.1 (0: any)"
+    )
+    oauth.add_argument(
+        "--authorize-url", type=options.secret_url, help="override Intercom's authorize URL"
+    )
+    oauth.add_argument("--token-url", type=options.secret_url, help="override Intercom's token URL")
+    oauth.add_argument("--timeout", type=options.seconds, default=300.0, help="seconds to wait")
     oauth.add_argument("--no-browser", action="store_true", help="only print the URL")
     oauth.set_defaults(handler=cmd_connect_oauth2)
 

@@ -19,9 +19,12 @@ any other command.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import socket
 import sys
+import threading
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -33,8 +36,8 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
 from intercom_connector import __version__
+from intercom_connector.hosts import options
 from intercom_connector.runtime.errors import (
-    ConnectionConfigError,
     ConnectorError,
     ManifestError,
     ResultTooLargeError,
@@ -45,6 +48,7 @@ from intercom_connector.runtime.manifest import (
     OperationSpec,
     load_manifest,
 )
+from intercom_connector.runtime.paging import paginator
 from intercom_connector.runtime.shim import Connector
 
 #: The most records one Fetch All hands over in a single tool result. An MCP client holds a
@@ -103,6 +107,9 @@ def description(operation: OperationSpec, tools: Collection[str], max_records: i
             lines.append(f"Give at least one of {labels}.")
         elif rule.type == "at_most_one_of":
             lines.append(f"Give at most one of {labels}.")
+    lines += [
+        rule.describe(lambda key: operation.input(key).label) for rule in operation.conditions
+    ]
     if isinstance(operation, ActionSpec) and operation.kind == "list":
         fetch_all = operation.input("fetch_all").label
         lines.append(
@@ -120,10 +127,14 @@ class Tools:
         manifest: Manifest | None = None,
         *,
         max_records: int = MAX_RECORDS,
+        connect_first: str | None = None,
     ) -> None:
         self.connector = connector
         self.manifest = manifest or load_manifest()
         self.max_records = max_records
+        #: the answer of every data source when no connection was given (the embedded
+        #: sandbox serves the actions only then): choices must be the workspace's own
+        self.connect_first = connect_first
         clash = set(self.manifest.actions) & set(self.manifest.data_sources)
         if clash:
             raise ManifestError(f"an action and a data source share the tool names {clash}")
@@ -157,6 +168,8 @@ class Tools:
         """Run one tool (blocking: the server runs it in a worker thread)."""
         try:
             if name in self.manifest.data_sources:
+                if self.connect_first:
+                    return error_result(self.connect_first)
                 result = self.connector.data_source(name, arguments or {})
             else:
                 invoked = self.connector.invoke(name, arguments or {}, max_records=self.max_records)
@@ -175,9 +188,8 @@ class Tools:
         fetch_all, per_page, after = (
             action.input(key).label for key in ("fetch_all", "per_page", "starting_after")
         )
-        # a list paged by link (data events) gives the next page's URL itself in pages.next
-        linked = action.paging is not None and action.paging.style == "link"
-        cursor = "pages.next" if linked else "pages.next.starting_after"
+        assert action.paging is not None  # only a list's Fetch All stops past a limit
+        cursor = paginator(action.paging).next_in  # where each page gives the next
         return (
             f"{action.label}: {fetch_all} stopped past {limit:,} records, the most one result "
             f"holds here (an MCP client holds a result whole and a model's context is small): "
@@ -240,9 +252,11 @@ def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     max_records: int = MAX_RECORDS,
+    connect_first: str | None = None,
 ) -> None:
-    """Serve every tool over stdio, or over streamable HTTP on loopback, until stopped."""
-    tools = Tools(connector, max_records=max_records)
+    """Serve every tool over stdio, or over streamable HTTP on loopback, until stopped;
+    with ``connect_first``, every data source answers that error (no connection given)."""
+    tools = Tools(connector, max_records=max_records, connect_first=connect_first)
     server = build_server(tools)
     count = len(tools.tools)
     if not http:
@@ -252,7 +266,7 @@ def serve(
     try:
         sock = _bind(host, port)
     except OSError as exc:
-        raise ConnectionConfigError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
+        raise options.cannot_listen("serve MCP", host, port, exc) from None
     host, port = sock.getsockname()[:2]
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}{HTTP_PATH}"
     _note(f"Intercom MCP server on {url} (streamable HTTP): {count} tools. Ctrl-C stops it.")
@@ -260,17 +274,63 @@ def serve(
 
 
 def _serve_stdio(server: Server[Any]) -> None:
-    """MCP over this process's stdin and stdout until stdin closes.
+    """MCP over this process's stdin and stdout until stdin closes or Ctrl-C.
 
     The SDK points file descriptor 1 at stderr while it serves: stray output cannot
-    corrupt the protocol's stream.
+    corrupt the protocol's stream. Its own stdin reader waits for a line in a worker
+    thread that no cancellation ends, so Ctrl-C waited for the next line; stdin is read
+    here by a daemon thread instead, whose lines are awaited where Ctrl-C cancels.
     """
 
     async def main() -> None:
-        async with stdio_server() as (read, write):
+        async with StdinLines() as lines, stdio_server(stdin=lines) as (read, write):  # type: ignore[arg-type]
             await server.run(read, write, server.create_initialization_options())
 
     anyio.run(main)
+
+
+class StdinLines:
+    """Standard input's lines (UTF-8) for the SDK's stdio transport, read by a daemon
+    thread: waiting for the next line can be cancelled, and a thread still blocked on
+    stdin never keeps the process from ending."""
+
+    def __init__(self, source: Any = None) -> None:
+        # A reader of its own on stdin's descriptor: sys.stdin's, held by a thread blocked in
+        # it, could not be closed at exit (a fatal error of the interpreter).
+        self._source = source if source is not None else os.fdopen(os.dup(0), "rb")
+        self._send, self._receive = anyio.create_memory_object_stream[str](1)
+        self._portal: anyio.from_thread.BlockingPortal | None = None
+
+    async def __aenter__(self) -> StdinLines:
+        self._portal = anyio.from_thread.BlockingPortal()
+        await self._portal.__aenter__()
+        threading.Thread(target=self._read, name="mcp-stdin", daemon=True).start()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        assert self._portal is not None
+        await self._portal.stop(cancel_remaining=True)  # a line read later is dropped
+        self._receive.close()
+
+    def _read(self) -> None:
+        portal = self._portal
+        assert portal is not None
+        try:
+            for raw in iter(self._source.readline, b""):
+                portal.call(self._send.send, raw.decode("utf-8", errors="replace"))
+        except (RuntimeError, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            return  # the server stopped (Ctrl-C) or stdin failed: nothing more to hand on
+        with contextlib.suppress(RuntimeError):
+            portal.call(self._send.aclose)  # end of input: the server stops
+
+    def __aiter__(self) -> StdinLines:
+        return self
+
+    async def __anext__(self) -> str:
+        try:
+            return await self._receive.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
 
 
 def _bind(host: str, port: int) -> socket.socket:

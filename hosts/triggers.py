@@ -5,12 +5,16 @@
   atomically: after the events are out, so that a crash in between gives them again
   rather than losing them. No FILE yet is a first check.
 - ``trigger listen KEY --port N``: a webhook trigger's endpoint, ``POST /`` on loopback.
-  Each delivery is verified (runtime/triggers.py) and answered 200, 401 (signature) or
-  400 (body); an accepted event goes to stdout as one NDJSON line.
+  Each delivery is verified (runtime/triggers.py) and answered 401 (signature), 400
+  (body), 200 once its event is out (printed; with a flow, its flow started) or 503 when
+  it will not be (past ``--max-events``, stopping, its flow not starting soon): Intercom
+  sends it again. ``Intake`` is the one place that decides.
 
 With ``--flow FILE`` each event also runs the flow (whose ``trigger:`` is KEY), one event
 after the other, each run reported on stderr in one line. A poll keeps in its state only
-the events whose flow ran: after a failure, the next check gives the failed event again.
+the events whose flow ran: after a failure, the next check gives the failed event again,
+up to FLOW_ATTEMPTS failed runs; then the event is set aside in the dead-letter file
+(DeadLetters) and the later events go on.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import argparse
 import contextlib
 import os
 import queue
+import select
 import socket
 import sys
 import tempfile
@@ -33,6 +38,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from intercom_connector.hosts import options
 from intercom_connector.hosts.flow import (
     Flow,
     FlowError,
@@ -42,16 +48,19 @@ from intercom_connector.hosts.flow import (
     run_flow,
 )
 from intercom_connector.hosts.login import ENV_CLIENT_SECRET
+from intercom_connector.runtime.bulk import error_json
 from intercom_connector.runtime.errors import (
-    ConnectionConfigError,
+    BAD_PATH_ERRNOS,
     ConnectorError,
     InputProblem,
     InputValidationError,
+    StorageError,
     WebhookRefusal,
+    echoed,
 )
 from intercom_connector.runtime.manifest import SECRET_INPUT, TriggerSpec, load_manifest
 from intercom_connector.runtime.shim import Connector, validate
-from intercom_connector.runtime.triggers import Event, ReplayGuard
+from intercom_connector.runtime.triggers import Delivery, Event, ReplayGuard
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 #: the largest delivery accepted (Intercom's are a few kilobytes)
@@ -77,29 +86,42 @@ def _trigger(key: str, kind: str) -> TriggerSpec:
     trigger = triggers.get(key)
     if trigger is None or trigger.kind != kind:
         known = ", ".join(k for k, t in sorted(triggers.items()) if t.kind == kind)
-        problem = f"{key!r} is not a {kind} trigger; they are: {known}"
+        problem = f"{echoed(key)} is not a {kind} trigger; they are: {known}"
         raise InputValidationError("intercom-connector", [InputProblem("KEY", "KEY", problem)])
     return trigger
 
 
 class StateFile:
-    """A polling trigger's state in a file: JSON, replaced atomically."""
+    """A polling trigger's state in a file: JSON, replaced atomically.
+
+    A file that is there but holds no state this command wrote (empty, not UTF-8, not
+    JSON) is refused, untouched: taking it for a first check would skip every change
+    since the last good state. One that cannot be written is StorageError (exit 5).
+    """
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
+        self.where = f"--state {self.path}"
 
     def load(self) -> Any:
-        """The state kept, or None before the first check."""
+        """The state kept, or None before the first check (no file yet)."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            content = self.path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise self._error(f"cannot be read: {exc.strerror}") from None
+        if not content.strip():
+            raise self._error("is empty; delete it to start over")
         try:
-            return orjson.loads(text) if text.strip() else None
-        except ValueError:
-            raise self._error("is not JSON; delete it to start over") from None
+            return orjson.loads(content)
+        except ValueError as exc:
+            kind = "UTF-8 text" if "UTF-8" in str(exc) else "JSON"
+            raise self._error(f"is not {kind}; delete it to start over") from None
+
+    def check_writable(self) -> None:
+        """Raise now, before any request, when the state could not be saved."""
+        check_writable(self.path, self.where, self._error)
 
     def save(self, state: Mapping[str, Any]) -> None:
         """Replace the file's content with ``state``: the old one or the new, never half."""
@@ -115,11 +137,34 @@ class StateFile:
             if temporary is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(temporary)
-            raise self._error(f"cannot be written: {exc.strerror}") from None
+            raise StorageError.of(self.where, "cannot be written", exc) from None
 
     def _error(self, problem: str) -> InputValidationError:
-        where = f"--state {self.path}"
-        return InputValidationError("trigger poll", [InputProblem(where, where, problem)])
+        return _file_error(self.where, problem)
+
+
+def _file_error(where: str, problem: str) -> InputValidationError:
+    """Bad input naming a file option (``--state FILE``), in one line."""
+    error = InputValidationError("trigger poll", [InputProblem(where, where, problem)])
+    error.args = (f"{where}: {problem}",)  # one line: the file is the only input
+    return error
+
+
+def check_writable(
+    path: Path, where: str, bad_input: Callable[[str], InputValidationError]
+) -> None:
+    """Raise, before any request, when a file could not be written beside ``path``: bad
+    input for a folder that is not there, StorageError (exit 5) for one that cannot be
+    written (read-only, no permission, full)."""
+    folder = path.parent
+    try:
+        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        if exc.errno in BAD_PATH_ERRNOS:
+            raise bad_input(f"cannot be written in {folder} ({exc.strerror})") from None
+        raise StorageError.of(where, "cannot be written", exc) from None
 
 
 class EventHandler:
@@ -129,6 +174,7 @@ class EventHandler:
         self.flow = flow
         self.connector = connector
         self.failure = 0  # the exit status of the last flow that failed
+        self.error: StepError | FlowError | None = None  # why the last flow run failed
         self._lock = threading.Lock()
 
     def show(self, event: Event) -> None:
@@ -142,23 +188,95 @@ class EventHandler:
             return True
         started = time.monotonic()
         where = f"flow {self.flow.name!r}, event {event['id']}"
+        self.error = None
         try:
             outputs = run_flow(self.flow, self.connector, event=check_event(self.flow, event))
         except (StepError, FlowError) as exc:
-            self.failure = exc.exit_code
+            self.failure, self.error = exc.exit_code, exc
             print(f"error: {where}: {exc}", file=sys.stderr, flush=True)
             return False
         took = time.monotonic() - started
         print(f"{where}: {len(outputs)} steps ran in {took:.1f} s", file=sys.stderr, flush=True)
         return True
 
-    def handle_all(self, events: Sequence[Event]) -> int:
-        """Show and run each event in order, up to a failing flow: how many were handled."""
+    def handle_all(
+        self, events: Sequence[Event], failed: dict[str, int], dead: DeadLetters | None
+    ) -> int:
+        """Show and run each event in order: how many were handled, up to a failing flow.
+
+        ``failed`` counts the earlier failed runs of each event id (updated here). A flow
+        failing for a passing reason (exit 5: network, Intercom unavailable) is tried again
+        at the next check, uncounted. Another failure is counted; at FLOW_ATTEMPTS the event
+        is set aside in ``dead`` and the next events go on.
+        """
         for count, event in enumerate(events):
             self.show(event)
-            if not self.run_flow(event):
+            if self.run_flow(event):
+                failed.pop(event["id"], None)
+                continue
+            if dead is None or self.failure == RETRY_LATER:
                 return count
+            attempts = failed.get(event["id"], 0) + 1
+            if attempts < FLOW_ATTEMPTS:
+                failed[event["id"]] = attempts
+                return count
+            dead.add(event, self.error, attempts)
+            failed.pop(event["id"], None)
         return len(events)
+
+
+class DeadLetters:
+    """The events whose flow kept failing, set aside: an NDJSON file, one line each
+    (``{"trigger", "flow", "event", "error": {"type", "message", "exit_code"},
+    "attempts", "at"}``), appended, private to its owner (the events hold records)."""
+
+    def __init__(self, path: Path, trigger: str, flow: Flow) -> None:
+        self.path = path
+        self.where = f"--dead-letter {path}"
+        self.trigger = trigger
+        self.flow = flow
+
+    def check_writable(self) -> None:
+        """Raise now, before any request, when an event could not be set aside."""
+        if not self.path.exists():
+            check_writable(self.path, self.where, self._error)
+            return
+        try:
+            with open(self.path, "ab"):
+                pass
+        except OSError as exc:
+            if exc.errno in BAD_PATH_ERRNOS:
+                raise self._error(f"cannot be written ({exc.strerror})") from None
+            raise StorageError.of(self.where, "cannot be written", exc) from None
+
+    def add(self, event: Event, error: ConnectorError | None, attempts: int) -> None:
+        entry = {
+            "trigger": self.trigger,
+            "flow": self.flow.name,
+            "event": event,
+            "error": error_json(error) if error is not None else None,
+            "attempts": attempts,
+            "at": int(time.time()),
+        }
+        line = orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
+        try:
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(descriptor, line)
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        except OSError as exc:
+            raise StorageError.of(self.where, "cannot be written", exc) from None
+        print(
+            f"error: event {event['id']} set aside in {self.path} after {attempts} failed "
+            f"runs of flow {self.flow.name!r}; the next events go on",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def _error(self, problem: str) -> InputValidationError:
+        return _file_error(self.where, problem)
 
 
 def _refuse_secret_argument(args: argparse.Namespace, trigger: TriggerSpec) -> None:
@@ -194,6 +312,28 @@ def _trigger_inputs(
 
 # -- trigger poll ------------------------------------------------------------------------
 
+#: how many times a polled event's flow may fail (not for a passing reason) before the
+#: event is set aside in the dead-letter file and the next events go on
+FLOW_ATTEMPTS = 3
+#: the state's key counting the failed runs of the events not handled yet (the CLI's own)
+FAILED_RUNS = "failed_runs"
+
+
+def dead_letter_path(state: str) -> str:
+    """The dead-letter file beside a state file: ``x.state.json`` -> ``x.state.dead.ndjson``."""
+    path = Path(state)
+    return str(path.with_name(f"{path.stem if path.suffix == '.json' else path.name}.dead.ndjson"))
+
+
+def _failed_runs(state: StateFile, kept: Any) -> dict[str, int]:
+    counts = kept.get(FAILED_RUNS, {}) if isinstance(kept, dict) else {}
+    valid = isinstance(counts, dict) and all(
+        isinstance(k, str) and type(v) is int for k, v in counts.items()
+    )
+    if not valid:
+        raise state._error(f"has a {FAILED_RUNS} that is not {{event id: count}}")
+    return dict(counts)
+
 
 def poll_loop(
     check: Callable[[], int],
@@ -206,14 +346,15 @@ def poll_loop(
 
     A check that fails for a passing reason (network, Intercom unavailable or rate
     limiting) is reported and tried again at the next interval, the state unchanged; any
-    other failure stops the loop with its exit status.
+    other failure stops the loop with its exit status, a file that cannot be written too
+    (StorageError, exit 5: checked again, its events would be given again and again).
     """
     status, done = 0, 0
     while checks is None or done < checks:
         try:
             status = check()
         except ConnectorError as exc:
-            if exc.exit_code != RETRY_LATER:
+            if exc.exit_code != RETRY_LATER or isinstance(exc, StorageError):
                 raise
             print(f"error: {exc} (nothing kept; next check in {every:g} s)", file=sys.stderr)
         done += 1
@@ -227,15 +368,29 @@ def cmd_trigger_poll(args: argparse.Namespace, parts: CliParts) -> int:
     flow = _flow_for(args.flow, trigger)
     inputs = _trigger_inputs(args, parts, trigger, flow)
     state = StateFile(args.state)
+    state.load()  # a state that cannot be used stops the poll before any request
+    state.check_writable()
+    dead = None
+    if flow is not None:
+        dead = DeadLetters(
+            Path(args.dead_letter or dead_letter_path(args.state)), trigger.key, flow
+        )
+        dead.check_writable()
+    elif args.dead_letter:
+        raise _file_error(f"--dead-letter {args.dead_letter}", "goes with --flow")
     connection, transport = parts.connection(args, flow.connection if flow else None)
     with Connector(connection, transport=transport) as connector:
         handler = EventHandler(flow, connector)
 
         def check() -> int:
-            polled = connector.poll(trigger.key, inputs, state.load())
-            handled = handler.handle_all(polled.events)
-            state.save(polled.state_after(handled))
-            return handler.failure if handled < len(polled.events) else 0
+            kept = state.load()
+            failed = _failed_runs(state, kept)
+            polled = connector.poll(trigger.key, inputs, kept)
+            handler.failure = 0
+            handled = handler.handle_all(polled.events, failed, dead)
+            after = polled.state_after(handled)
+            state.save({**after, FAILED_RUNS: failed} if failed else after)
+            return handler.failure
 
         if args.every is None:
             return check()
@@ -244,21 +399,204 @@ def cmd_trigger_poll(args: argparse.Namespace, parts: CliParts) -> int:
 
 # -- trigger listen -----------------------------------------------------------------------
 
+#: how long a delivery waits for its flow to start (earlier events' flows running) before
+#: it is answered 503, so that Intercom sends it again later
+FLOW_START_WAIT = 4.0
+#: how long stopping waits for the deliveries being answered
+ANSWERING_WAIT = 10.0
+#: a connection that sends no request for this long is closed
+IDLE_TIMEOUT = 5.0
+
+
+class _Ticket:
+    """One accepted event waiting for its flow: started by the flow's thread, or given
+    up by the delivery's (which then answers 503); never both."""
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        self._lock = threading.Lock()
+        self._state = "waiting"
+        self.started = threading.Event()
+
+    def start(self) -> bool:
+        """Its flow may start now: False when its delivery gave up first."""
+        return self._leave("started")
+
+    def give_up(self) -> bool:
+        """Its delivery answers 503: False when its flow started first."""
+        return self._leave("given up")
+
+    def _leave(self, state: str) -> bool:
+        with self._lock:
+            if self._state != "waiting":
+                return False
+            self._state = state
+            return True
+
+
+class Intake:
+    """When a delivery may be answered 2xx: once each of its events is durably out, and
+    never for an event that will not be.
+
+    Intercom does not send again what was answered 2xx, so a 2xx promises that the
+    event was printed to stdout and flushed, or, with a flow, that its flow started
+    (printed too, as it starts). Past ``limit`` events (``--max-events``), while stopping,
+    or when the flow does not start within FLOW_START_WAIT, the answer is 503 and the
+    delivery's notification id is forgotten by the replay guard, so that Intercom's next
+    attempt is taken. Deliveries are verified and admitted one at a time (the replay
+    guard's and stdout's order); flows run one after the other in the thread calling
+    ``run_flows``. This is the one place that decides a delivery's answer.
+    """
+
+    def __init__(
+        self,
+        handler: EventHandler,
+        limit: int | None,
+        *,
+        flows: bool,
+        wait: float = FLOW_START_WAIT,
+        hand_out: Callable[[Sequence[Event]], None] | None = None,
+    ) -> None:
+        self.handler = handler
+        self._flows = flows
+        # where events go before they are printed (a Temporal start: hosts/temporal/listen.py);
+        # its WebhookRefusal (503) takes the events back
+        self._hand_out = hand_out
+        self._wait = wait
+        self._lock = threading.Lock()  # one delivery admitted at a time
+        self._left = limit  # events that may still be admitted (None: no limit)
+        self._stopping = threading.Event()
+        self._tickets: queue.Queue[_Ticket] = queue.Queue()
+        self.handled = 0  # events out (printed; with flows, their flow started)
+        self.done = threading.Event()  # the limit is reached and every event is out
+
+    def deliver(self, receive: Callable[[], Delivery], forget: Callable[[str], None]) -> bool:
+        """Admit the delivery ``receive`` verifies (WebhookRefusal passes through): True
+        once its events are durably out (answer 2xx), False when they will not be (503).
+        ``forget(id)`` makes the replay guard forget an event not taken."""
+        with self._lock:
+            if self._stopping.is_set():
+                return False
+            delivery = receive()
+            events = delivery.events
+            if not events:
+                print(delivery.note, file=sys.stderr, flush=True)
+                return True
+            if self._left is not None and self._left < len(events):
+                for event in events:
+                    forget(event["id"])
+                print(f"{delivery.note}; answered 503: past --max-events", file=sys.stderr)
+                return False
+            if self._left is not None:
+                self._left -= len(events)
+            if not self._flows:
+                try:
+                    if self._hand_out is not None:
+                        self._hand_out(events)
+                except WebhookRefusal:
+                    if self._left is not None:
+                        self._left += len(events)
+                    for event in events:
+                        forget(event["id"])
+                    raise
+                for event in events:
+                    self.handler.show(event)
+                self._count(len(events))
+                return True
+            tickets = [_Ticket(event) for event in events]
+            for ticket in tickets:
+                self._tickets.put(ticket)
+        deadline = time.monotonic() + self._wait
+        for ticket in tickets:
+            ticket.started.wait(max(0.0, deadline - time.monotonic()))
+        given_up = [ticket for ticket in tickets if ticket.give_up()]
+        if not given_up:
+            return True
+        with self._lock:
+            if self._left is not None:
+                self._left += len(given_up)
+        for ticket in given_up:
+            forget(ticket.event["id"])
+            print(
+                f"{ticket.event['id']} answered 503: its flow did not start within "
+                f"{self._wait:g} s (earlier flows still running), or the listener is stopping",
+                file=sys.stderr,
+                flush=True,
+            )
+        return False
+
+    def _count(self, events: int) -> None:
+        self.handled += events
+        if self._left == 0 and self._tickets.empty():
+            self._stopping.set()
+            self.done.set()
+
+    def run_flows(self) -> None:
+        """Run each admitted event's flow, one after the other, until the limit is reached
+        (or forever). Each event is printed as its flow starts."""
+        while not self.done.is_set():
+            try:
+                ticket = self._tickets.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if not ticket.start():
+                continue  # its delivery gave up waiting: answered 503
+            self.handler.show(ticket.event)
+            with self._lock:
+                self._count(1)
+            ticket.started.set()
+            self.handler.run_flow(ticket.event)
+
+    def wait(self) -> None:
+        """Until the limit is reached (or forever, without one)."""
+        while not self.done.wait(0.2):
+            pass
+
+    def stop(self) -> None:
+        """Answer 503 from now on, and give up the events whose flow has not started."""
+        self._stopping.set()
+        with self._lock:
+            self._left = 0
+        while True:
+            try:
+                self._tickets.get_nowait().give_up()
+            except queue.Empty:
+                break
+
 
 class Listener:
-    """A webhook trigger's endpoint on loopback: ``POST /``, one delivery per request."""
+    """A webhook trigger's endpoint on loopback: ``POST /``, one delivery per request.
+
+    ``accept(headers, body)`` is True when the delivery is to be answered 200, False for
+    503 (Intake), or raises WebhookRefusal (its status).
+    """
 
     def __init__(
         self,
         host: str,
         port: int,
-        accept: Callable[[Mapping[str, str], bytes], list[Event]],
+        accept: Callable[[Mapping[str, str], bytes], bool],
     ) -> None:
         listener = self
-        self.events: queue.Queue[Event] = queue.Queue()
+        self._open = 0  # connections taken and not yet closed
+        self._idle = threading.Condition()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = IDLE_TIMEOUT  # a connection that sends nothing more is closed
+
+            def setup(self) -> None:
+                with listener._idle:
+                    listener._open += 1
+                super().setup()
+
+            def finish(self) -> None:
+                try:
+                    super().finish()
+                finally:
+                    with listener._idle:
+                        listener._open -= 1
+                        listener._idle.notify_all()
 
             def do_POST(self) -> None:
                 if urlsplit(self.path).path != "/":
@@ -273,14 +611,15 @@ class Listener:
                     return
                 body = self.rfile.read(int(length))
                 try:
-                    events = accept(dict(self.headers.items()), body)
+                    taken = accept(dict(self.headers.items()), body)
                 except WebhookRefusal as refusal:
                     print(f"refused ({refusal.status}): {refusal}", file=sys.stderr, flush=True)
                     self._answer(refusal.status, str(refusal))
                     return
-                self._answer(200, "ok")  # before the events: the last one may stop the listener
-                for event in events:
-                    listener.events.put(event)
+                if taken:
+                    self._answer(200, "ok")
+                else:
+                    self._answer(503, "not taken now: send it again later")
 
             def do_GET(self) -> None:
                 self._answer(405, "deliveries are POST /")
@@ -290,8 +629,12 @@ class Listener:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(content)))
+                if status == 503:
+                    self.send_header("Retry-After", "60")
+                    self.send_header("connection", "close")  # closes it after the answer
                 self.end_headers()
                 self.wfile.write(content)
+                self.wfile.flush()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # each delivery is reported by what became of it
@@ -302,6 +645,11 @@ class Listener:
             address_family = family
             daemon_threads = True
 
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                if isinstance(sys.exc_info()[1], ConnectionError):
+                    return  # the sender hung up (a broken pipe, a reset): it sends again
+                super().handle_error(request, client_address)
+
         self._server = Server((host, port), Handler)
         self.port: int = self._server.server_address[1]
         shown = f"[{host}]" if ":" in host else host
@@ -310,14 +658,28 @@ class Listener:
         self._thread.start()
 
     def close(self) -> None:
+        """Take the connections already waiting (their deliveries are answered, 503 once
+        stopping), then stop taking connections and wait until every one taken is answered
+        and closed (ANSWERING_WAIT at most in all)."""
+        deadline = time.monotonic() + ANSWERING_WAIT
+        while time.monotonic() < deadline:
+            waiting, _, _ = select.select([self._server.socket], [], [], 0.2)
+            if not waiting:
+                break
+            time.sleep(0.02)  # serve_forever takes it
         self._server.shutdown()
+        with self._idle:
+            self._idle.wait_for(lambda: self._open == 0, timeout=deadline - time.monotonic())
         self._server.server_close()
 
 
 def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
     trigger = _trigger(args.key, "webhook")
     flow = _flow_for(args.flow, trigger)
+    starter = _run_starter(args, trigger)  # runs started on Temporal, not here
     inputs = _trigger_inputs(args, parts, trigger, flow)
+    if starter is not None:
+        inputs = {**starter.trigger_inputs, **inputs}
     if not inputs.get(SECRET_INPUT) and os.environ.get(ENV_CLIENT_SECRET):
         inputs[SECRET_INPUT] = os.environ[ENV_CLIENT_SECRET]
     needs_connection = flow is not None or args.connection or args.sandbox
@@ -330,23 +692,24 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
         connector.webhook_secret(trigger.key, inputs)  # no secret, or bad inputs: stop now
         handler = EventHandler(flow, connector)
         seen = ReplayGuard()
-        lock = threading.Lock()
+        intake = Intake(
+            handler,
+            args.max_events,
+            flows=flow is not None,
+            hand_out=starter.start if starter is not None else None,
+        )
 
-        def accept(headers: Mapping[str, str], body: bytes) -> list[Event]:
-            with lock:  # one delivery at a time: the replay guard and stdout's order
-                delivery = connector.receive_webhook(trigger.key, headers, body, inputs, seen=seen)
-                for event in delivery.events:
-                    handler.show(event)
-                if not delivery.events:
-                    print(delivery.note, file=sys.stderr, flush=True)
-                return delivery.events
+        def accept(headers: Mapping[str, str], body: bytes) -> bool:
+            def receive() -> Delivery:
+                guard = seen if starter is None else None  # Temporal refuses a repeated id
+                return connector.receive_webhook(trigger.key, headers, body, inputs, seen=guard)
+
+            return intake.deliver(receive, seen.discard)
 
         try:
             listener = Listener(args.host, args.port, accept)
         except OSError as exc:
-            raise ConnectionConfigError(
-                f"cannot listen on {args.host}:{args.port}: {exc}"
-            ) from None
+            raise options.cannot_listen("listen", args.host, args.port, exc) from None
         try:
             topics = ", ".join(validate(trigger, inputs).values["topics"])
             print(
@@ -354,17 +717,36 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            handled = 0
-            while args.max_events is None or handled < args.max_events:
-                try:
-                    event = listener.events.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-                handler.run_flow(event)
-                handled += 1
+            if flow is not None:
+                intake.run_flows()
+            else:
+                intake.wait()
         finally:
+            intake.stop()
             listener.close()
+            if starter is not None:
+                starter.close()
         return handler.failure
+
+
+def _run_starter(args: argparse.Namespace, trigger: TriggerSpec) -> Any:
+    """With ``--temporal``: what starts each event's run on the cluster, for the deployment
+    ``--deployment`` names (hosts/temporal/listen.py); else None."""
+    if args.temporal is None and args.deployment is None:
+        return None
+    if args.temporal is None or args.deployment is None or args.flow is not None:
+        problem = "--temporal and --deployment NAME go together, without --flow"
+        raise InputValidationError(
+            "trigger listen", [InputProblem("--deployment", "--deployment", problem)]
+        )
+    from intercom_connector.hosts.temporal.cluster import cluster_of
+    from intercom_connector.hosts.temporal.commands import require_temporal
+
+    cluster = cluster_of(args, "trigger listen")
+    require_temporal("trigger listen")
+    from intercom_connector.hosts.temporal.listen import RunStarter
+
+    return RunStarter(cluster, args.deployment, trigger.key)
 
 
 # -- registration ---------------------------------------------------------------------------
@@ -382,16 +764,6 @@ def cmd_triggers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
-    return value
-
-
 def add_trigger_commands(commands: Any, parts: CliParts) -> None:
     """Register ``triggers`` and ``trigger poll|listen`` on the CLI's subcommands."""
     listing = commands.add_parser("triggers", help="list the triggers: key, kind and label")
@@ -406,8 +778,9 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
 
     poll = kinds.add_parser("poll", help="check a polling trigger; new events as NDJSON")
     listen = kinds.add_parser("listen", help="receive a webhook trigger's deliveries on loopback")
-    for parser in (poll, listen):
-        parser.add_argument("key", metavar="KEY", help="trigger key, e.g. new_or_updated_contacts")
+    for parser, kind in ((poll, "polling"), (listen, "webhook")):
+        example = next(k for k, t in load_manifest().triggers.items() if t.kind == kind)
+        parser.add_argument("key", metavar="KEY", help=f"{kind} trigger key, e.g. {example}")
         parser.add_argument("--input", "-i", action="append", metavar="KEY=VALUE", help="one input")
         parser.add_argument("--inputs", metavar="FILE", help="inputs as JSON/YAML; - for stdin")
         parts.connection_options(parser)
@@ -416,12 +789,32 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
         "--state", required=True, metavar="FILE", help="where the trigger remembers what it gave"
     )
     poll.add_argument(
-        "--every", type=_seconds, metavar="SECONDS", help="check again every SECONDS, until Ctrl-C"
+        "--every",
+        type=options.seconds,
+        metavar="SECONDS",
+        help="check again every SECONDS, until Ctrl-C",
+    )
+    poll.add_argument(
+        "--dead-letter",
+        metavar="FILE",
+        help=f"with --flow: where an event whose flow failed {FLOW_ATTEMPTS} times is set aside "
+        "(NDJSON; default: beside --state, NAME.dead.ndjson)",
     )
     poll.set_defaults(handler=lambda args: cmd_trigger_poll(args, parts))
-    listen.add_argument("--port", type=int, required=True, help="TCP port (0: a free one)")
+    listen.add_argument("--port", type=options.port, required=True, help="TCP port (0: a free one)")
     listen.add_argument("--host", default="127.0.0.1", choices=list(LOOPBACK))
     listen.add_argument(
-        "--max-events", type=int, metavar="N", help="stop after N accepted events (and their flows)"
+        "--max-events",
+        type=options.positive,
+        metavar="N",
+        help="stop after N accepted events (and their flows)",
+    )
+    from intercom_connector.hosts.temporal.cluster import add_cluster_options
+
+    add_cluster_options(listen, optional=True)
+    listen.add_argument(
+        "--deployment",
+        metavar="NAME",
+        help="with --temporal: start this webhook deployment's run for each delivery",
     )
     listen.set_defaults(handler=lambda args: cmd_trigger_listen(args, parts))

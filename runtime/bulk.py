@@ -8,8 +8,10 @@ Rows are numbered from 1. A bad row is one result among the others; the rest sti
 The calls share one client, and so its rate-limit window (runtime/client.py): as many go
 out side by side as the window has room for, never more than ``concurrency``.
 
-A **journal** (an append-only file of JSON lines) makes a run resumable. Before a row's
-request is sent the journal says so; once its result is known the journal holds it. A run
+A **journal** (an append-only file of JSON lines) makes a run resumable. As a row's request
+starts to be written to its connection the journal says so (not before: a row waiting for
+room in the rate-limit window has not been sent, see ``client.when_writing``); once its
+result is known the journal holds it. A run
 started again with the same journal re-emits the results of the rows that succeeded (and
 of those whose outcome is unknown) without sending anything, and runs the others. A row
 whose request went out but whose answer never came (the process was killed, the network
@@ -18,11 +20,17 @@ key, or a create that Intercom refuses to repeat for the same unique value (a co
 email or external ID: the 409 then names what the lost attempt made, see
 ``IntercomClient.create``). Any other create is reported with its outcome unknown instead,
 so that it is checked in Intercom rather than made twice.
+
+A journal that cannot be written (a full disk, a read-only folder) stops the run with
+StorageError naming it (exit 5): no row is sent that the journal could not record.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -34,14 +42,19 @@ from typing import Any
 
 import orjson
 
+from intercom_connector.runtime.client import when_writing
 from intercom_connector.runtime.errors import (
+    BAD_PATH_ERRNOS,
     AuthenticationError,
     ConnectionConfigError,
     ConnectorError,
     InputProblem,
     InputValidationError,
+    StorageError,
     TransportError,
 )
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONCURRENCY = 16
 MAX_CONCURRENCY = 64
@@ -108,9 +121,10 @@ class Journal:
     """The append-only record of one bulk run's rows: sent, and finished with a result.
 
     Each line is written with one ``write`` as soon as it is known, so a run killed at any
-    point leaves every line before it whole (a line cut short at the end is ignored).
-    Only a digest of each row's inputs is kept, never the inputs; results are kept whole,
-    so the file is private to its owner.
+    point leaves every line before it whole (a line cut short at the end is ignored, with
+    a note). Only a digest of each row's inputs is kept, never the inputs; results are
+    kept whole, so the file is private to its owner. A write that fails raises
+    StorageError, and every write after it too: a line after a torn one would be lost.
     """
 
     def __init__(self, path: str | os.PathLike[str], action: str) -> None:
@@ -120,11 +134,27 @@ class Journal:
         self._earlier: dict[int, tuple[str, str, int, int]] = {}
         #: row -> the unix time an earlier run first sent it
         self._first_sent: dict[int, float] = {}
+        #: the write that failed, once one did: the journal takes no line more
+        self._broken: StorageError | None = None
         try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                self._fd = os.open(
+                    self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600
+                )
+                new = True
+            except FileExistsError:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+                new = False
         except OSError as exc:
-            raise JournalError(path, f"cannot be opened ({exc.strerror})") from None
+            if exc.errno in BAD_PATH_ERRNOS:
+                raise JournalError(path, f"cannot be opened ({exc.strerror})") from None
+            raise StorageError.of(f"journal {path}", "cannot be written", exc) from None
         try:
+            if not new and os.fstat(self._fd).st_size == 0:
+                # never taken for a new journal: the rows it recorded would be sent again
+                raise JournalError(
+                    path, "is empty, not a journal of a run; delete it to start over"
+                )
             self._read(action)
         except BaseException:
             os.close(self._fd)
@@ -156,7 +186,12 @@ class Journal:
         if offset == 0:
             self._append({"journal": _JOURNAL_KIND, "version": 1, "action": action})
         elif not last.endswith(b"\n"):
-            os.write(self._fd, b"\n")  # a line cut short by a crash stays apart, ignored
+            log.warning(
+                "journal %s: its last line was cut short (a run stopped while writing it); "
+                "ignored: that row runs as if it had no line",
+                self.path,
+            )
+            self._write(b"\n")  # the line cut short stays apart, ignored
 
     def _check_header(self, entry: dict[str, Any] | None, action: str) -> None:
         if entry is None or entry.get("journal") != _JOURNAL_KIND:
@@ -190,9 +225,22 @@ class Journal:
         self._append({"row": row, "inputs": inputs, "result": result})
 
     def _append(self, entry: Mapping[str, Any]) -> None:
-        line = orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
+        self._write(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE))
+
+    def _write(self, line: bytes) -> None:
         with self._lock:
-            os.write(self._fd, line)
+            if self._broken is not None:
+                raise self._broken
+            try:
+                left = memoryview(line)
+                while left:  # a write short of the whole line: the disk filling up
+                    written = os.write(self._fd, left)
+                    if not written:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    left = left[written:]
+            except OSError as exc:
+                self._broken = StorageError.of(f"journal {self.path}", "cannot be written", exc)
+                raise self._broken from None
 
     def close(self) -> None:
         os.close(self._fd)
@@ -242,9 +290,13 @@ def run_rows(
             if stop.error is not None:
                 raise _not_sent(stop)
             check(given)
-            if journal is not None:
-                journal.sent(number, key)
-            result: Result = {"row": number, "data": call(given, since)}
+            if journal is None:
+                result: Result = {"row": number, "data": call(given, since)}
+            else:
+                with when_writing(functools.partial(journal.sent, number, key)):
+                    result = {"row": number, "data": call(given, since)}
+        except StorageError:
+            raise  # the journal cannot record: the run stops (nothing more is sent)
         except ConnectorError as error:
             if isinstance(error, AuthenticationError | ConnectionConfigError) and not stop.error:
                 stop.error, stop.row = error, number
@@ -278,13 +330,10 @@ def _schedule(
     repeatable: Callable[[Mapping[str, Any]], bool],
 ) -> Future[Result]:
     """The future result of one row: run now, or known already (a bad row, an earlier run)."""
-    if isinstance(row, ConnectorError):
-        return _known({"row": number, "error": error_json(row)})
-    if not isinstance(row, Mapping):
-        problem = f"must be a mapping of input keys to values, not {type(row).__name__}"
-        error = InputValidationError(f"row {number}", [InputProblem("row", "row", problem)])
+    try:
+        given = merge_row(number, row, base)
+    except ConnectorError as error:
         return _known({"row": number, "error": error_json(error)})
-    given = {**base, **{key: value for key, value in row.items() if not _absent(value)}}
     key = digest(given)
     earlier = journal.earlier(number) if journal is not None else None
     if earlier is not None and journal is not None:
@@ -309,6 +358,17 @@ def _schedule(
     return pool.submit(run, number, given, key, None)
 
 
+def merge_row(number: int, row: Row, base: Mapping[str, Any]) -> dict[str, Any]:
+    """Row ``number``'s inputs over ``base`` (an empty cell leaves the value of ``base``);
+    the row's ConnectorError when it could not be read, or is not a mapping of inputs."""
+    if isinstance(row, ConnectorError):
+        raise row
+    if not isinstance(row, Mapping):
+        problem = f"must be a mapping of input keys to values, not {type(row).__name__}"
+        raise InputValidationError(f"row {number}", [InputProblem("row", "row", problem)])
+    return {**base, **{key: value for key, value in row.items() if not _absent(value)}}
+
+
 def _absent(value: Any) -> bool:
     # an empty cell leaves the value of --input (or the default) in place
     return value is None or value == ""
@@ -321,13 +381,19 @@ def _known(result: Result) -> Future[Result]:
 
 
 def _lost(number: int) -> Result:
+    error = unknown_outcome(number, "an earlier run sent this request", " (without this journal)")
+    return {"row": number, "error": error_json(error)}
+
+
+def unknown_outcome(number: int, who: str, advice: str = "") -> TransportError:
+    """Row ``number``'s error when ``who`` sent it (or may have) but its answer was lost."""
     error = TransportError(
-        f"row {number}: an earlier run sent this request but stopped before its answer came: "
-        "its outcome is unknown, so it was not sent again. Check in Intercom whether it was "
-        "done before running this row again (without this journal)."
+        f"row {number}: {who} but stopped before its answer came: its outcome is unknown, "
+        "so it was not sent again. Check in Intercom whether it was done before running "
+        f"this row again{advice}."
     )
     error.outcome_unknown = True
-    return {"row": number, "error": error_json(error)}
+    return error
 
 
 def _not_sent(stop: _Stop) -> ConnectorError:

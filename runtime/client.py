@@ -3,26 +3,22 @@
 ``IntercomClient`` owns everything about talking to Intercom so that handlers stay a
 few lines long: the API host (by region or an explicit base URL), Bearer auth, the
 ``Intercom-Version`` header, timeouts, percent-encoded path parameters, the mapping of
-error answers to the exception tree (runtime/errors.py), the retry policy, and one
-pagination generator per paging style Intercom uses.
+error answers to the exception tree (runtime/errors.py), the retry policy, the rate-limit
+window shared by requests side by side, and creates Intercom refuses to repeat. How lists
+are paged is runtime/paging/'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import itertools
-import json
+import contextvars
 import logging
-import queue
 import random
 import re
 import ssl
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -30,7 +26,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from intercom_connector.runtime.connection import Connection
+from intercom_connector.runtime.connection import Connection, secret_url_problem
 from intercom_connector.runtime.errors import (
     ConnectorError,
     InputRefusal,
@@ -46,8 +42,6 @@ log = logging.getLogger("intercom_connector.http")
 #: methods a retry cannot turn into a second write
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 USER_AGENT = "intercom-connector/0.1 (+flow builder)"
-#: round trips at least this long (seconds) make Fetch All read the next page ahead
-READ_AHEAD_AFTER = 0.004
 #: connections kept open for reuse: enough for a bulk run's requests side by side
 POOL = httpx.Limits(max_connections=100, max_keepalive_connections=64)
 #: waits for a rate-limit window at least this long (seconds) are announced (INFO on ``log``)
@@ -342,6 +336,9 @@ class IntercomClient:
         self._window = _RateWindow(sleep, wall_clock, self.retry.max_rate_limit_wait)
         if transport is None and connection.api_base.startswith("http://"):
             transport = _plain_http_transport(POOL)
+        #: the transport writes to a connection and reports it (httpcore's trace): a
+        #: request is "written" then, not when it is handed over
+        self._traced = transport is None or isinstance(transport, httpx.HTTPTransport)
         self._http = httpx.Client(
             base_url=connection.api_base,
             auth=_BearerAuth(connection.bearer_token),
@@ -484,7 +481,7 @@ class IntercomClient:
         retry: RequestRetry | None = None,
         raise_for_status: bool = True,
         path_params: Mapping[str, str] | None = None,
-        sent: _Settable | None = None,
+        sent: Settable | None = None,
         **options: Any,
     ) -> httpx.Response:
         """Send a request with the retry policy; return the final httpx.Response.
@@ -497,8 +494,11 @@ class IntercomClient:
         ``sent`` is set once the request has been written whole (its first attempt).
         """
         method = method.upper()
-        if sent is not None:
-            options["extensions"] = {"trace": _on_written(sent)}
+        writing = _WRITING.get() if method not in READ_METHODS else None
+        traces = [_on_written(sent)] if sent is not None else []
+        traces += [_on_writing(writing)] if writing is not None else []
+        if traces:
+            options["extensions"] = {"trace": traces[0] if len(traces) == 1 else _all(traces)}
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         request = self._build(method, url, options, path_params)
         attempts = _Attempts(self.retry, retry, self._clock)
@@ -506,6 +506,8 @@ class IntercomClient:
             attempts.count += 1
             self._window.acquire()
             try:
+                if writing is not None and not self._traced:
+                    writing.set()  # a transport of its own (a test's, the sandbox's): handed over
                 response = self._http.send(request)
             except (httpx.LocalProtocolError, httpx.UnsupportedProtocol):
                 self._window.release(None)
@@ -616,81 +618,6 @@ class IntercomClient:
             error.outcome_unknown = True
         return error
 
-    # -- pagination -----------------------------------------------------------------
-
-    def paginate_cursor(
-        self,
-        path: str,
-        *,
-        params: Mapping[str, Any],
-        starting_after: str | None = None,
-        read_ahead: bool = False,
-        path_params: Mapping[str, str] | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Pages of a cursor list (``GET /contacts``): ``starting_after`` in the query.
-
-        The caller's params (filters, per_page) go with every page. Stops at the
-        last page, or when Intercom hands back a cursor it already gave. With
-        ``read_ahead`` (a caller that wants every page) and a round trip slow enough to be
-        worth hiding, a reader thread requests each next page as soon as its cursor shows in
-        the raw answer (``_Reader``), so decoding a page and the caller's work on it overlap
-        the next round trip; the guess is checked against the decoded page, and a wrong one
-        stops the reader and is thrown away.
-        """
-        seen: set[str] = set()
-        url = build_path(path, path_params)
-
-        def fetch(cursor: str | None, written: _Settable | None = None) -> tuple[Any, float]:
-            query = dict(params)
-            if cursor:
-                query["starting_after"] = cursor
-            started = time.perf_counter()
-            response = self.send("GET", url, params=query, path_params=path_params, sent=written)
-            return response, time.perf_counter() - started
-
-        response, took = fetch(starting_after)
-        reader: _Reader | None = None
-        try:
-            while True:
-                guess = None
-                # Only a slow round trip is worth hiding: on a fast one the second thread
-                # costs more than it saves.
-                if reader is None and read_ahead and took >= READ_AHEAD_AFTER:
-                    reader = _Reader(fetch, response)
-                if reader is not None:
-                    response, guess = reader.next()
-                page = json_body(response, "GET", path)
-                cursor = _next_cursor(page)
-                yield page
-                if cursor is None or _repeated(cursor, seen, path):
-                    return
-                if reader is not None and guess != cursor:
-                    reader.stop()  # read ahead from a wrong guess: what it fetched is dropped
-                    reader = None
-                if reader is None:
-                    response, took = fetch(cursor)
-        finally:
-            if reader is not None:
-                reader.stop()
-
-    def paginate_search(
-        self,
-        path: str,
-        *,
-        body: Mapping[str, Any],
-        path_params: Mapping[str, str] | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Pages of a search (``POST /contacts/search``): the cursor goes in the body."""
-        seen: set[str] = set()
-        body = dict(body)
-        while True:
-            page = self.request("POST", path, path_params=path_params, json=body, idempotent=True)
-            yield page
-            cursor = _next_cursor(page)
-            if cursor is None or _repeated(cursor, seen, path):
-                return
-            body["pagination"] = {**body.get("pagination", {}), "starting_after": cursor}
-
     def on_api_host(self, url: str) -> bool:
         """True when ``url`` is relative to the API base or names that very host and port:
         the only place a link from an answer (or a person) may take the token."""
@@ -701,92 +628,8 @@ class IntercomClient:
         if not target.host:
             return not target.scheme
         base = self.base_url
-        return (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
-
-    def paginate_links(
-        self,
-        path: str,
-        *,
-        params: Mapping[str, Any],
-        path_params: Mapping[str, str] | None = None,
-        link: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Pages of a list whose answer links to the next one (``pages.next`` is a URL, as
-        data events give it), from ``link`` when given; a link is followed on the API host
-        only, and a repeated one ends the walk."""
-        seen: set[str] = set()
-        url, query = (link, None) if link else (build_path(path, path_params), dict(params))
-        while True:
-            response = self.send("GET", url, params=query, path_params=path_params)
-            page: dict[str, Any] = json_body(response, "GET", path)
-            yield page
-            pages = page.get("pages") if isinstance(page, dict) else None
-            following = pages.get("next") if isinstance(pages, dict) else None
-            if not isinstance(following, str) or not following or _repeated(following, seen, path):
-                return
-            if not self.on_api_host(following):
-                raise IntercomAPIError(
-                    response.status_code,
-                    "unexpected_link",
-                    "the next page's link is not on the API host; it was not followed",
-                    response.headers.get("X-Request-Id"),
-                    method="GET",
-                    path=path,
-                )
-            url, query = following, None
-
-    def paginate_pages(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any],
-        first_page: int = 1,
-        path_params: Mapping[str, str] | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Pages of a numbered list (companies): ``page`` counts up to ``total_pages``.
-
-        The first page tells how many there are; the rest are fetched up to
-        ``max_concurrency`` at a time (fewer when the rate-limit window is nearly spent)
-        and yielded in order.
-        """
-
-        def fetch(number: int) -> dict[str, Any]:
-            page: dict[str, Any] = self.request(
-                method,
-                path,
-                path_params=path_params,
-                params={**params, "page": number},
-                idempotent=True,
-            )
-            return page
-
-        head = fetch(first_page)
-        yield head
-        total = (head.get("pages") or {}).get("total_pages")
-        if not head.get("data") or not isinstance(total, int) or first_page >= total:
-            return
-        numbers = iter(range(first_page + 1, total + 1))
-        width = self.concurrency()
-        if width == 1:
-            for number in numbers:
-                page = fetch(number)
-                yield page
-                if not page.get("data"):
-                    return
-            return
-        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="pages") as pool:
-            window = deque(pool.submit(fetch, n) for n in itertools.islice(numbers, width))
-            while window:
-                page = window.popleft().result()
-                yield page
-                if not page.get("data"):
-                    for pending in window:
-                        pending.cancel()
-                    return
-                following = next(numbers, None)
-                if following is not None:
-                    window.append(pool.submit(fetch, following))
+        same = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+        return same and secret_url_problem(target) is None  # no user info either
 
     def concurrency(self) -> int:
         """How many requests to send side by side now: at most ``max_concurrency``, and
@@ -824,14 +667,13 @@ def _too_long_for_a_url(
     return InputRefusal(key, f"is too long to send in a URL ({len(value):,} characters)")
 
 
-_NEXT_CURSOR = re.compile(rb'"next"\s*:\s*\{[^{}]*?"starting_after"\s*:\s*("(?:[^"\\]|\\.)*")')
+class Settable(Protocol):
+    """What is told once a request has been written (``IntercomClient.send``)."""
 
-
-class _Settable(Protocol):
     def set(self) -> None: ...
 
 
-class _Once:
+class Once:
     """Calls ``action`` on the first ``set()`` (a request written; or its attempt given up)."""
 
     __slots__ = ("_action",)
@@ -845,73 +687,32 @@ class _Once:
             action()
 
 
-class _Reader:
-    """Reads a cursor list ahead, in its own thread, for a Fetch All.
+#: a request that can write (not GET, HEAD) is about to go on the connection: see when_writing
+_WRITING: contextvars.ContextVar[Settable | None] = contextvars.ContextVar(
+    "intercom_connector_writing", default=None
+)
+READ_METHODS = frozenset({"GET", "HEAD"})
 
-    From an answer it reads the next page's cursor off the raw bytes (a guess), requests
-    that page, and as soon as the request is written hands the answer over: the next
-    request is never behind the decoding of the page before it (which holds the interpreter
-    for a millisecond or more) nor behind the caller's work on it. At most one answer waits
-    to be taken, so a slow caller holds back the reading, and one request is on its way.
+
+@contextlib.contextmanager
+def when_writing(action: Callable[[], None]) -> Iterator[None]:
+    """Call ``action`` once, as the first request that can write (any method but GET and
+    HEAD) made in this thread within the block starts to be written to its connection.
+
+    Not before: a request waiting for a connection or for room in the rate-limit window
+    has not been sent, and ``action`` is not called for it. Not after its last byte
+    either: a request whose first bytes went out may have reached Intercom. A bulk run's
+    journal records a row as sent this way (runtime/bulk.py). An exception ``action``
+    raises stops the request before a byte is written.
     """
-
-    def __init__(
-        self, fetch: Callable[[str | None, _Settable | None], tuple[Any, float]], first: Any
-    ) -> None:
-        self._fetch = fetch
-        self._handoff: queue.Queue[tuple[Any, str | None, BaseException | None]] = queue.Queue(1)
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(first,), name="next-page", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, response: Any) -> None:
-        asked: set[str] = set()
-        while not self._stopped.is_set():
-            guess = _peek_cursor(response.content)
-            # a cursor Intercom gave before is not followed: the caller's loop stops there
-            if guess is None or guess in asked:
-                self._put((response, None, None))
-                return
-            asked.add(guess)
-            handed = _Once(functools.partial(self._put, (response, guess, None)))
-            try:
-                response, took = self._fetch(guess, handed)
-            except BaseException as error:  # the caller's to see, after the page before
-                handed.set()
-                self._put((None, guess, error))
-                return
-            handed.set()
-            if took < READ_AHEAD_AFTER:  # the round trip got fast: not worth this thread
-                self._put((response, None, None))  # no guess: the caller goes on alone
-                return
-
-    def _put(self, item: tuple[Any, str | None, BaseException | None]) -> None:
-        while not self._stopped.is_set():  # a stopped reader's caller takes nothing more
-            try:
-                self._handoff.put(item, timeout=0.05)
-                return
-            except queue.Full:
-                continue
-
-    def next(self) -> tuple[Any, str | None]:
-        """The next answer and the cursor read off it (None: no next page seen); the error
-        of the request that should have given it."""
-        response, guess, error = self._handoff.get()
-        if error is not None:
-            raise error
-        return response, guess
-
-    def stop(self) -> None:
-        """Stop reading ahead (a request on its way is finished and dropped)."""
-        self._stopped.set()
-        with contextlib.suppress(queue.Empty):
-            self._handoff.get_nowait()  # a hand-over waiting for room gives up at once
-        self._thread.join()
+    token = _WRITING.set(Once(action))
+    try:
+        yield
+    finally:
+        _WRITING.reset(token)
 
 
-def _on_written(sent: _Settable) -> Callable[[str, Any], None]:
+def _on_written(sent: Settable) -> Callable[[str, Any], None]:
     """An httpcore trace that sets ``sent`` once a request's body has gone out."""
 
     def trace(event: str, info: Any) -> None:
@@ -921,19 +722,22 @@ def _on_written(sent: _Settable) -> Callable[[str, Any], None]:
     return trace
 
 
-def _peek_cursor(raw: bytes) -> str | None:
-    """The next page's cursor read off the raw answer, before it is decoded (a guess)."""
-    # Intercom puts ``pages`` after the records: look from the end first
-    last = raw.rfind(b'"next"')
-    match = _NEXT_CURSOR.match(raw, last) if last >= 0 else None
-    match = match or _NEXT_CURSOR.search(raw)
-    if match is None:
-        return None
-    try:
-        cursor = json.loads(match.group(1))
-    except ValueError:
-        return None
-    return cursor if isinstance(cursor, str) and cursor else None
+def _on_writing(writing: Settable) -> Callable[[str, Any], None]:
+    """An httpcore trace that sets ``writing`` as a request starts to be written."""
+
+    def trace(event: str, info: Any) -> None:
+        if event.endswith("send_request_headers.started"):
+            writing.set()
+
+    return trace
+
+
+def _all(traces: list[Callable[[str, Any], None]]) -> Callable[[str, Any], None]:
+    def trace(event: str, info: Any) -> None:
+        for each in traces:
+            each(event, info)
+
+    return trace
 
 
 def json_body(response: httpx.Response, method: str, path: str, advice: str = "") -> Any:
@@ -951,20 +755,3 @@ def json_body(response: httpx.Response, method: str, path: str, advice: str = ""
             method=method,
             path=path,
         ) from None
-
-
-def _next_cursor(page: Mapping[str, Any]) -> str | None:
-    pages = page.get("pages")
-    nxt = pages.get("next") if isinstance(pages, dict) else None
-    if isinstance(nxt, dict):
-        cursor = nxt.get("starting_after")
-        return str(cursor) if cursor else None
-    return None
-
-
-def _repeated(cursor: str, seen: set[str], path: str) -> bool:
-    if cursor in seen:
-        log.warning("Intercom repeated a cursor on %s; stopping to avoid an endless loop", path)
-        return True
-    seen.add(cursor)
-    return False

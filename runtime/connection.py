@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from intercom_connector.runtime.errors import ConnectionConfigError
+from intercom_connector.runtime.errors import ConnectionConfigError, cut, echoed
 from intercom_connector.runtime.frozen import frozen
 from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent, problem_text
 from intercom_connector.runtime.manifest import InputSpec, load_manifest
@@ -77,23 +77,67 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def check_base_url(value: str) -> str:
-    """A usable API base URL (https, or http on loopback only), without a trailing slash."""
-    try:
-        url = httpx.URL(value)
-    except httpx.InvalidURL as exc:
-        raise ConnectionConfigError(f"Base URL {value!r} is not a URL: {exc}") from None
+#: the user info of a URL (``//user:password@``), up to the last ``@`` before the path
+_USER_INFO = re.compile(r"//[^/?#]*@")
+
+
+def without_user_info(url: str) -> str:
+    """``url`` fit to show: any ``user:password@`` replaced by ``***@``."""
+    return _USER_INFO.sub("//***@", url)
+
+
+def secret_url_problem(url: httpx.URL) -> str | None:
+    """What makes ``url`` unfit to carry a secret or a token, or None: the Base URL rule.
+
+    One rule for every URL a token, client secret or authorization code is sent to (the
+    API base, OAuth 2.0's authorize and token URLs, a next-page link, a Raw Request URL):
+    absolute http(s); https, or plain http on a loopback address only; and no user info,
+    whose password every log line and error message would show.
+    """
     if url.scheme not in ("https", "http") or not url.host:
-        raise ConnectionConfigError(
-            f"Base URL {value!r} must be an absolute http(s) URL such as https://api.intercom.io"
+        return "must be an absolute http(s) URL such as https://api.intercom.io"
+    if url.userinfo:
+        return (
+            "must not hold a user name or password (user:password@...): it would be "
+            "printed with the URL; give credentials as the connection's fields"
         )
     if url.scheme == "http" and not is_loopback_host(url.host):
-        raise ConnectionConfigError(
-            f"Base URL {value!r} is not https: the token would travel in clear text. "
-            "Plain http is accepted only for a loopback address (127.0.0.1, ::1, localhost)."
+        return (
+            "is not https: the secret would travel in clear text. Plain http is accepted "
+            "only for a loopback address (127.0.0.1, ::1, localhost)"
         )
+    return None
+
+
+def check_secret_url(value: str, label: str) -> httpx.URL:
+    """``value`` as a URL a secret may be sent to; ConnectionConfigError naming ``label``
+    (and the URL, its user info left out) otherwise."""
+    shown = echoed(without_user_info(value), 100)
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, TypeError) as exc:
+        reason = cut(without_user_info(str(exc)))
+        raise ConnectionConfigError(f"{label} {shown} is not a URL: {reason}") from None
+    problem = secret_url_problem(url)
+    if problem:
+        raise ConnectionConfigError(f"{label} {shown} {problem}")
+    return url
+
+
+def field_label(key: str, kind: str = TOKEN_FIELD) -> str:
+    """A connection field's label, as connector.yaml gives it: messages name fields as a
+    person sees them, and no label is written twice (once in the manifest, once here)."""
+    return load_manifest().connections[kind].input(key).label
+
+
+def check_base_url(value: str) -> str:
+    """A usable API base URL (the rule of ``secret_url_problem``, and no query or
+    fragment), without a trailing slash."""
+    label = field_label("base_url")
+    url = check_secret_url(value, label)
     if url.query or url.fragment:
-        raise ConnectionConfigError(f"Base URL {value!r} must not have a query or fragment")
+        shown = echoed(value, 100)
+        raise ConnectionConfigError(f"{label} {shown} must not have a query or fragment")
     return str(url).rstrip("/")
 
 
@@ -103,7 +147,7 @@ def region_base_url(region: str) -> str:
         for option in spec.options:
             if spec.key == "region" and option.value == region and option.base_url:
                 return option.base_url
-    raise ConnectionConfigError(f"Region {region!r} has no API host")
+    raise ConnectionConfigError(f"{field_label('region')} {region!r} has no API host")
 
 
 @frozen(repr=False)
@@ -162,7 +206,7 @@ class Connection:
                     "This OAuth 2.0 connection has not been authorized yet: complete the "
                     "login (intercom-connector connect oauth2) so that it holds a token."
                 )
-            raise ConnectionConfigError("The connection has no Access Token.")
+            raise ConnectionConfigError(f"The connection has no {field_label(TOKEN_FIELD)}.")
         return str(token.reveal())
 
 
@@ -261,11 +305,13 @@ def connection_from_file(path: str | os.PathLike[str]) -> Connection:
     """A Connection from a JSON or YAML connection file; one holding a secret must be private."""
     import yaml  # only for a connection file: a start from the environment never needs it
 
+    from intercom_connector.runtime.yaml_text import load_yaml
+
     file = Path(path)
     text = ""
     try:
         text = file.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)  # YAML is a superset of JSON
+        data = load_yaml(text)  # YAML is a superset of JSON
     except OSError as exc:
         raise ConnectionConfigError(f"cannot read connection file {file}: {exc.strerror}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -298,7 +344,7 @@ def connection_from_env(env: Mapping[str, str]) -> Connection | None:
         )
     if not token:
         raise ConnectionConfigError(
-            f"{ENV_TOKEN} is set but empty: give it the Access Token, "
+            f"{ENV_TOKEN} is set but empty: give it the {field_label(TOKEN_FIELD)}, "
             f"or unset {settings} to use the embedded sandbox"
         )
     return connection_from_mapping(

@@ -15,6 +15,7 @@ Every error the connector raises is a ``ConnectorError``::
     │   ├── BusyError            400 scroll_exists: an earlier scroll still open (a minute)
     │   └── ServerError          5xx, still failing after the retries
     ├── TransportError           the network failed or timed out (no answer from Intercom)
+    ├── StorageError             a file the connector keeps (state, journal, ...) cannot be written
     └── WebhookRefusal           a webhook delivery is refused: a bad signature (401) or body (400)
 
 Messages are written for a person deciding what to do next. No message, repr or
@@ -24,9 +25,26 @@ own messages, never from request headers.
 
 from __future__ import annotations
 
+import errno
+import json
 from collections.abc import Iterable
 
 from intercom_connector.runtime.frozen import frozen
+
+#: the most characters of a person's value that a message repeats: enough to recognise
+#: it, never a 10,000-character input printed whole
+ECHO_LIMIT = 60
+
+
+def cut(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters (``...`` at the end when cut): the one place a
+    message shortens what it repeats of a person's input or of an answer."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def echoed(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``value`` as a message repeats it: text quoted, anything else as JSON, ``cut``."""
+    return cut(repr(value) if isinstance(value, str) else json.dumps(value, default=str), limit)
 
 
 class ConnectorError(Exception):
@@ -54,7 +72,7 @@ class InputProblem:
     def __str__(self) -> str:
         if self.label == self.key:  # e.g. "--inputs": naming it twice says nothing more
             return f"{self.label}: {self.problem}"
-        return f"{self.label} ({self.key}): {self.problem}"
+        return f"{self.label} ({cut(self.key)}): {self.problem}"  # a key a person typed
 
 
 class InputValidationError(ConnectorError):
@@ -130,9 +148,9 @@ class IntercomAPIError(ConnectorError):
         self.method = method
         self.path = path
         self.attempts = attempts
-        where = f" on {method} {path}" if method else ""
+        where = f" on {method} {cut(path, 2 * ECHO_LIMIT)}" if method else ""  # ids are inputs
         what = f"{status} {code}" if code else str(status)
-        text = f"Intercom answered {what}{where}: {message}"
+        text = f"Intercom answered {what}{where}: {cut(message, 4 * ECHO_LIMIT)}"
         if attempts > 1:
             text += f" (after {attempts} attempts)"
         if request_id:
@@ -173,6 +191,28 @@ class TransportError(ConnectorError):
     """No usable answer: connection refused or dropped, DNS failure, timeout."""
 
     exit_code = 5
+
+
+class StorageError(ConnectorError):
+    """A file the connector keeps for itself (a poll's state, a bulk journal, a dead-letter
+    file) cannot be written or read: a full disk, a read-only folder, no permission. Not
+    bad input, and not Intercom's fault: the same exit status as an Intercom unavailable
+    (5), something outside to set right before trying again. The message names the file."""
+
+    exit_code = 5
+
+    def __init__(self, what: str, problem: str) -> None:
+        self.what = what  # the file, as the user knows it: "journal x.journal", "--state s.json"
+        super().__init__(f"{what}: {problem}")
+
+    @classmethod
+    def of(cls, what: str, doing: str, exc: OSError) -> StorageError:
+        """``what`` (the file): ``doing`` (e.g. "cannot be written") failed with ``exc``."""
+        return cls(what, f"{doing} ({exc.strerror or type(exc).__name__})")
+
+
+#: what an OSError says of a path that names no usable place: bad input, not a store failing
+BAD_PATH_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG})
 
 
 class WebhookRefusal(ConnectorError):

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from intercom_connector.runtime.errors import echoed
+
 if TYPE_CHECKING:
     import jsonschema
 
@@ -27,8 +29,7 @@ class CoercionProblem(ValueError):
 
 
 def _describe(value: object) -> str:
-    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return echoed(value)
 
 
 def _as_text(value: JSON) -> JSON:
@@ -244,10 +245,12 @@ def problem_text(error: jsonschema.ValidationError, pattern_hint: str | None = N
         text = f"must be at most {expected}; got {_describe(error.instance)}"
     elif validator == "minLength":
         text = "must not be empty"
+    elif validator == "minItems":
+        text = f"needs at least {expected} values; got {len(error.instance)}"
     elif validator == "pattern" and pattern_hint:
         text = f"{pattern_hint}; got {_describe(error.instance)}"
-    else:
-        text = error.message
+    else:  # jsonschema's own sentence, which quotes the value whole: quoted shortened
+        text = error.message.replace(repr(error.instance), _describe(error.instance))
     nested = list(error.absolute_path)[1:]
     if nested:
         text = f"at {'.'.join(map(str, nested))}: {text}"

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from intercom_connector.runtime import cache
 from intercom_connector.runtime.errors import ManifestError
 from intercom_connector.runtime.frozen import frozen
+from intercom_connector.runtime.input_rules import When
 from intercom_connector.runtime.inputs import schema_fragment
 from intercom_connector.runtime.quick_schema import schema_errors
 
@@ -157,20 +158,30 @@ class RequestTemplate:
 
 
 @frozen
-class Paging:
-    """How a list action pages: its style and the answer's field holding the records.
+class Overflow:
+    """Where a numbered list continues past the records it pages through by number:
+    Intercom pages ``applies_to`` up to ``after`` records, its scroll API ``path`` beyond."""
 
-    ``split_by`` (a search only) names the records' creation-time field by which a Fetch All
-    is split into ranges fetched side by side (runtime/search_ranges.py). ``sorted_by``
-    names another field Intercom's own order is by (a conversation search's updated_at): a
-    Fetch All that asks for no sort is then walked, as splitting would change its order.
+    after: int
+    path: str
+    applies_to: str
+
+
+@frozen
+class Paging:
+    """How a list pages: its style (a paginator of runtime/paging/, by name) and the facts
+    of this list: the answer's field holding the records, and
+
+    ``split_by`` (a search only): the records' creation-time field by which a Fetch All is
+    split into ranges fetched side by side (runtime/paging/search_ranges.py); a Fetch All
+    with no sort given asks for one by that field, oldest first;
+    ``overflow`` (a numbered list only): where a Fetch All goes on past Intercom's limit.
     """
 
     style: str
     records: str = "data"
     split_by: str | None = None
-    #: the field a search's own order (no sort asked for) is by, when not ``split_by``
-    sorted_by: str | None = None
+    overflow: Overflow | None = None
 
 
 def _at(inputs: tuple[InputSpec, ...], key: str) -> InputSpec:
@@ -193,6 +204,9 @@ class OperationSpec:
     rules: tuple[Rule, ...]
     #: what it acts on (a key of the manifest's resources): the palette group a UI shows it in
     resource: str | None = None
+    #: rules across inputs: required, not taken or one value when others have a value
+    #: (the manifest's ``when:``; runtime/input_rules.py)
+    conditions: tuple[When, ...] = ()
 
     @property
     def value_inputs(self) -> tuple[InputSpec, ...]:
@@ -204,13 +218,18 @@ class OperationSpec:
 
     @functools.cached_property
     def input_schema(self) -> dict[str, Any]:
-        """The JSON Schema of this operation's whole input object (connection excluded)."""
-        return {
+        """The JSON Schema of this operation's whole input object (connection excluded),
+        its rules across inputs as ``if``/``then``."""
+        schema: dict[str, Any] = {
             "type": "object",
             "properties": {spec.key: spec.json_schema() for spec in self.value_inputs},
             "required": [spec.key for spec in self.value_inputs if spec.required],
             "additionalProperties": False,
         }
+        if self.conditions:
+            booleans = {spec.key for spec in self.value_inputs if spec.type == "boolean"}
+            schema["allOf"] = [rule.schema(booleans) for rule in self.conditions]
+        return schema
 
     @functools.cached_property
     def validator(self) -> jsonschema.Draft202012Validator:
@@ -302,6 +321,7 @@ class ConnectionSpec:
 
     key: str
     label: str
+    type_label: str  # what a tab or a list calls this type: "OAuth 2.0", "Access Token"
     description: str
     kind: str
     inputs: tuple[InputSpec, ...]
@@ -490,6 +510,8 @@ def _check_operation(
         unknown = [key for key in rule.inputs if key not in keys]
         if unknown:
             raise ManifestError(f"{where}.{rule.type}: names unknown inputs {unknown}")
+    for index, when in enumerate(operation.conditions):
+        _check_when(when, operation, f"{where}.when[{index}]")
     for spec in operation.inputs:
         if spec.data_source and spec.data_source not in kinds["data_sources"]:
             raise ManifestError(
@@ -506,6 +528,19 @@ def _check_operation(
             raise ManifestError(f"{where}.request: names unknown inputs {unknown}")
 
 
+def _check_when(when: When, operation: OperationSpec, where: str) -> None:
+    """A rule across inputs names inputs the operation has, and values they can take."""
+    keys = {spec.key for spec in operation.value_inputs}
+    unknown = [key for key in when.inputs if key not in keys]
+    if unknown:
+        raise ManifestError(f"{where}: names unknown inputs {unknown}")
+    for key, values in [*when.values.items(), *((k, (v,)) for k, v in when.must_be.items())]:
+        options = {option.value for option in operation.input(key).options}
+        wrong = [value for value in values if options and value not in options]
+        if wrong:
+            raise ManifestError(f"{where}: {key} has no option {wrong[0]!r}")
+
+
 def _check_action(action: ActionSpec, where: str, kinds: Mapping[str, Any]) -> None:
     _check_operation(action, where, kinds)
     if (action.handler is None) == (action.request is None):
@@ -515,10 +550,11 @@ def _check_action(action: ActionSpec, where: str, kinds: Mapping[str, Any]) -> N
             f"{where}.output: no schema schemas/objects/{action.output}.json for {action.output!r}"
         )
     keys = {spec.key for spec in action.inputs}
-    if action.paging is not None and action.paging.split_by and action.paging.style != "search":
+    paging = action.paging
+    if paging is not None and paging.split_by and not _style(paging.style).searches:
         raise ManifestError(f"{where}.paging.split_by: only a search is split into ranges")
-    if action.paging is not None and action.paging.sorted_by and not action.paging.split_by:
-        raise ManifestError(f"{where}.paging.sorted_by: only with split_by")
+    if paging is not None and paging.overflow and not _style(paging.style).overflows:
+        raise ManifestError(f"{where}.paging.overflow: only a numbered list goes on elsewhere")
     if action.kind == "list":
         missing = [key for key in ("fetch_all", "per_page", "starting_after") if key not in keys]
         if missing:
@@ -547,18 +583,50 @@ def _check_data_source(
         raise ManifestError(f"{where}: a data source needs the input {LIMIT_INPUT!r}")
 
 
-def _paging(raw: Mapping[str, Any] | None) -> Paging | None:
+def _paging(raw: Mapping[str, Any] | None, where: str) -> Paging | None:
     if not raw:
         return None
-    return Paging(
-        raw["style"], raw.get("records", "data"), raw.get("split_by"), raw.get("sorted_by")
+    overflow = raw.get("overflow")
+    paging = Paging(
+        raw["style"],
+        raw.get("records", "data"),
+        raw.get("split_by"),
+        Overflow(overflow["after"], overflow["path"], overflow["applies_to"]) if overflow else None,
     )
+    _style(paging.style, f"{where}.paging")
+    return paging
 
 
-def _poll(raw: Mapping[str, Any] | None) -> PollSpec | None:
+def _style(name: str, where: str = "paging") -> Any:
+    """The paginator class a paging style's name names (runtime/paging/); ManifestError
+    when there is none."""
+    # imported when first needed: paging builds on the client, which loading a manifest
+    # must not need
+    from intercom_connector.runtime.paging import PAGINATORS
+
+    style = PAGINATORS.get(name)
+    if style is None:
+        raise ManifestError(
+            f"{where}.style: {name!r} is not a paging style ({', '.join(PAGINATORS)})"
+        )
+    return style
+
+
+def _with_style_inputs(
+    entries: Mapping[str, Mapping[str, Any]], paging: Mapping[str, Any] | None, where: str
+) -> Mapping[str, Mapping[str, Any]]:
+    """A list's input entries with what its paging style says of its paging inputs (the
+    per-page maximum, the shape of Starting After) under the entry's own overrides."""
+    if not paging:
+        return entries
+    facts = _style(paging["style"], f"{where}.paging").inputs
+    return {key: {**facts.get(key, {}), **entry} for key, entry in entries.items()}
+
+
+def _poll(raw: Mapping[str, Any] | None, where: str) -> PollSpec | None:
     if raw is None:
         return None
-    paging = _paging(raw["paging"])
+    paging = _paging(raw["paging"], f"{where}.poll")
     assert paging is not None
     return PollSpec(
         method=raw["request"]["method"],
@@ -586,7 +654,7 @@ def _check_trigger(trigger: TriggerSpec, where: str, kinds: Mapping[str, Any]) -
     poll = trigger.poll
     if poll is None:
         return
-    search = poll.paging.style == "search"
+    search = _style(poll.paging.style).searches
     if (poll.query or poll.sorted) and not search:
         raise ManifestError(f"{where}.poll: query and sorted need a search (paging style search)")
     if search != (poll.method == "POST"):
@@ -606,11 +674,10 @@ def _validated(text: str, source: str) -> Any:
     import jsonschema
     import yaml
 
-    # libyaml's loader when PyYAML was built with it (7x faster), else the pure-Python one;
-    # both are safe loaders
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    from intercom_connector.runtime.yaml_text import FAST_LOADER, load_yaml
+
     try:
-        raw = yaml.load(text, Loader=loader)
+        raw = load_yaml(text, FAST_LOADER)
     except yaml.YAMLError as exc:
         raise ManifestError(f"{source}: not valid YAML: {exc}") from None
     errors = sorted(
@@ -666,7 +733,9 @@ def _resolve(raw: Any, source: str, *, check: bool = True) -> Manifest:
     }
 
     def common(kind: str, key: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-        inputs = _resolve_inputs(entry["inputs"], raw["inputs"], f"{source}: {kind}.{key}.inputs")
+        where = f"{source}: {kind}.{key}"
+        entries = _with_style_inputs(entry["inputs"], entry.get("paging"), where)
+        inputs = _resolve_inputs(entries, raw["inputs"], f"{where}.inputs")
         resource = entry.get("resource")
         if resource is not None and resource not in resources:
             known = ", ".join(resources) or "none declared"
@@ -682,6 +751,7 @@ def _resolve(raw: Any, source: str, *, check: bool = True) -> Manifest:
             "request": _request(entry.get("request"), inputs),
             "rules": _rules(entry, inputs, entry.get("kind", "request")),
             "resource": resource,
+            "conditions": tuple(When.parse(rule) for rule in entry.get("when", ())),
         }
 
     def action(key: str, entry: Mapping[str, Any]) -> ActionSpec:
@@ -690,7 +760,7 @@ def _resolve(raw: Any, source: str, *, check: bool = True) -> Manifest:
             kind=entry["kind"],
             effect=entry["effect"],
             output=entry["output"],
-            paging=_paging(entry.get("paging")),
+            paging=_paging(entry.get("paging"), f"{source}: actions.{key}"),
         )
 
     def data_source(key: str, entry: Mapping[str, Any]) -> DataSourceSpec:
@@ -699,7 +769,7 @@ def _resolve(raw: Any, source: str, *, check: bool = True) -> Manifest:
             **common("data_sources", key, entry),
             source=entry.get("from"),
             source_inputs=dict(entry.get("with") or {}),
-            paging=_paging(entry.get("paging")),
+            paging=_paging(entry.get("paging"), f"{source}: data_sources.{key}"),
             key_field=result["key"],
             label_field=result["label"],
             detail_field=result.get("detail"),
@@ -710,7 +780,7 @@ def _resolve(raw: Any, source: str, *, check: bool = True) -> Manifest:
             **common("triggers", key, entry),
             kind=entry["kind"],
             output=entry["output"],
-            poll=_poll(entry.get("poll")),
+            poll=_poll(entry.get("poll"), f"{source}: triggers.{key}"),
         )
 
     actions: Mapping[str, ActionSpec]
@@ -734,6 +804,7 @@ def _resolve(raw: Any, source: str, *, check: bool = True) -> Manifest:
         key: ConnectionSpec(
             key=key,
             label=entry["label"],
+            type_label=entry["type_label"],
             description=entry["description"],
             kind=entry["kind"],
             inputs=_resolve_inputs(

@@ -4,11 +4,9 @@ A handler (or a ``request:`` declared in the manifest) says which request an act
 makes; what follows is the runtime's:
 
 - a **request** action sends it and returns Intercom's answer;
-- a **list** action pages it by its declared style -- ``cursor`` (``starting_after`` in
-  the query), ``search`` (the cursor in the body), ``page_number`` (``page`` counting up;
-  Intercom's scroll API past 10,000 where the request names one), ``link`` (the answer's
-  ``pages.next`` is the next page's URL) or ``none`` -- and owns
-  Fetch All, Page, Per Page, Starting After and the one list envelope;
+- a **list** action is paged by the paginator of its declared style (runtime/paging/),
+  which owns Fetch All, Page, Per Page and Starting After; the records come in the one
+  list envelope;
 - a **data source** pages its request until it has ``limit`` records and turns each into
   a choice ``{"key", "label"}``.
 """
@@ -17,29 +15,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import field
-from typing import Any, NamedTuple
+from typing import Any
 
-from intercom_connector.runtime.client import IntercomClient, build_path
+from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.errors import InputRefusal
 from intercom_connector.runtime.frozen import frozen
-from intercom_connector.runtime.listing import Page, RecordStream, nth_page
+from intercom_connector.runtime.listing import Page, RecordStream
 from intercom_connector.runtime.manifest import (
     ActionSpec,
     DataSourceSpec,
     Paging,
     RequestTemplate,
 )
-
-#: Intercom pages through at most 10,000 companies; its scroll API goes beyond.
-PAGED_LIMIT = 10_000
+from intercom_connector.runtime.paging import PagingValues, paginator
 
 
 @frozen
 class Request:
     """One request as a handler describes it; the runtime sends or pages it.
 
-    ``paging`` overrides the action's declared style (List Contacts in ascending order
-    is a search); ``scroll_path`` is where a numbered list continues past 10,000.
+    ``paging`` names a style that overrides the action's declared one (List Contacts in
+    ascending order is a search).
     ``inputs`` names the input each query or body field comes from, where the field is
     called otherwise, so that a value refused as sent is named by its input.
     """
@@ -51,11 +47,21 @@ class Request:
     body: Mapping[str, Any] | None = None
     idempotent: bool | None = None
     paging: str | None = None
-    scroll_path: str | None = None
     inputs: Mapping[str, str] = field(default_factory=dict)
     #: a create Intercom refuses to repeat: where the record a 409 names is read
     #: (``IntercomClient.create``); None for any other request
     unique_read: str | None = None
+
+    def answer(self, client: IntercomClient) -> Any:
+        """Intercom's decoded answer to this request, sent as it is (no create settling)."""
+        return client.request(
+            self.method,
+            self.path,
+            path_params=self.path_params,
+            params=dict(self.query) or None,
+            json=self.body,
+            idempotent=self.idempotent,
+        )
 
 
 def given(**fields: Any) -> dict[str, Any]:
@@ -109,138 +115,25 @@ def send(client: IntercomClient, request: Request, since: float | None = None) -
                 params=dict(request.query) or None,
                 since=since,
             )
-        return client.request(
-            request.method,
-            request.path,
-            path_params=request.path_params,
-            params=dict(request.query) or None,
-            json=request.body,
-            idempotent=request.idempotent,
-        )
+        return request.answer(client)
     except InputRefusal as refusal:
         raise _by_input(request, refusal) from None
 
 
-class PagingValues(NamedTuple):
-    """The paging inputs of one list call, as validated (absent ones None)."""
-
-    fetch_all: bool = False
-    page: int | None = None
-    per_page: int | None = None
-    starting_after: str | None = None
-    #: the Per Page to use when neither the input nor the request's own body gives one
-    default_per_page: int | None = None
-
-
 def pages(
-    client: IntercomClient,
-    request: Request,
-    style: str,
-    at: PagingValues,
-    split_by: str | None = None,
-    records: str = "data",
-    sorted_by: str | None = None,
+    client: IntercomClient, request: Request, paging: Paging, at: PagingValues
 ) -> Iterator[Page]:
-    """Every page of ``request`` from where ``at`` says, in order, per its paging style.
+    """Every page of ``request`` from where ``at`` says, in order, as its paginator walks
+    them (runtime/paging/): the request's own style, else the declared one."""
+    walk = paginator(paging, request.paging).pages(client, request, at)
+    return _named_by_input(request, walk)
 
-    ``split_by``: a Fetch All of a search from its start may fetch ranges of that
-    creation-time field side by side (runtime/search_ranges.py); ``sorted_by``: the field
-    the search's own order is by, when not ``split_by``.
-    """
-    walk = _pages(client, request, style, at, split_by, records, sorted_by)
+
+def _named_by_input(request: Request, walk: Iterator[Page]) -> Iterator[Page]:
     try:
         yield from walk
     except InputRefusal as refusal:
         raise _by_input(request, refusal) from None
-
-
-def _pages(
-    client: IntercomClient,
-    request: Request,
-    style: str,
-    at: PagingValues,
-    split_by: str | None,
-    records: str,
-    sorted_by: str | None,
-) -> Iterator[Page]:
-    if style == "cursor":
-        query = {**request.query, **given(per_page=at.per_page or at.default_per_page)}
-        return client.paginate_cursor(
-            request.path,
-            path_params=request.path_params,
-            params=query,
-            starting_after=at.starting_after,
-            read_ahead=at.fetch_all,
-        )
-    if style == "search":
-        body = dict(request.body or {})
-        pagination = dict(body.get("pagination") or {})
-        per_page = at.per_page or pagination.get("per_page") or at.default_per_page
-        pagination.update(given(per_page=per_page, starting_after=at.starting_after))
-        body["pagination"] = pagination
-        if split_by and at.fetch_all and not at.starting_after:
-            from intercom_connector.runtime.search_ranges import search_pages  # a split search
-
-            return search_pages(
-                client,
-                request.path,
-                body,
-                field=split_by,
-                records=records,
-                path_params=request.path_params,
-                sorted_by=sorted_by,
-            )
-        return client.paginate_search(request.path, path_params=request.path_params, body=body)
-    if style == "page_number":
-        query = {**request.query, **given(per_page=at.per_page or at.default_per_page)}
-        return client.paginate_pages(
-            request.method,
-            request.path,
-            path_params=request.path_params,
-            params=query,
-            first_page=_first_page(at),
-        )
-    if style == "scroll":
-        return _scroll(client, build_path(request.path, request.path_params))
-    if style == "link":
-        link = at.starting_after
-        if link is not None and not client.on_api_host(link):
-            raise InputRefusal(
-                "starting_after",
-                "must be the link a previous output gives in pages.next, on this "
-                "connection's API host",
-            )
-        query = {**request.query, **given(per_page=at.per_page or at.default_per_page)}
-        return client.paginate_links(
-            request.path, path_params=request.path_params, params=query, link=link
-        )
-    return iter([send(client, request)])
-
-
-def _first_page(at: PagingValues) -> int:
-    # A numbered list's cursor is the next page's number (its own output hands it on).
-    return int(at.starting_after) if at.starting_after else at.page or 1
-
-
-def _scroll(client: IntercomClient, path: str) -> Iterator[Page]:
-    """Every page of a scroll list, until a page comes back empty."""
-    params: dict[str, str] = {}
-    while True:
-        page = client.request("GET", path, params=params)
-        if not page or not page.get("data"):
-            return
-        yield page
-        params = {"scroll_param": page["scroll_param"]}
-
-
-def _with_next_page_number(page: Page, number: int, size: int) -> Page:
-    # Intercom pages numbered lists by number; the cursor handed on is the next page's.
-    info = dict(page.get("pages") or {"type": "pages"})
-    total = info.get("total_pages")
-    info.pop("next", None)
-    if isinstance(total, int) and number < total:
-        info["next"] = {"per_page": size, "starting_after": str(number + 1)}
-    return {**page, "pages": info}
 
 
 def run_list(
@@ -248,26 +141,14 @@ def run_list(
 ) -> Page | RecordStream:
     """A list action's result: one page (Page N, or from a cursor), or every page."""
     assert action.paging is not None
-    style = request.paging or action.paging.style
-    records = action.paging.records
-    paging = action.paging
-    walk = pages(client, request, style, at, paging.split_by, records, paging.sorted_by)
+    chosen = paginator(action.paging, request.paging)
     if not at.fetch_all:
-        if style == "page_number":
-            size = at.per_page or at.default_per_page or 0
-            return _with_next_page_number(next(walk), _first_page(at), size)
-        return nth_page(walk, at.page or 1, records)
-    if style == "page_number" and request.scroll_path and _first_page(at) == 1:
-        head = next(walk)
-        if (head.get("total_count") or 0) > PAGED_LIMIT:
-            return RecordStream(_scroll(client, request.scroll_path), records)
-        return RecordStream(_chain(head, walk), records)
-    return RecordStream(walk, records)
-
-
-def _chain(head: Page, rest: Iterator[Page]) -> Iterator[Page]:
-    yield head
-    yield from rest
+        try:
+            return chosen.one_page(client, request, at)
+        except InputRefusal as refusal:
+            raise _by_input(request, refusal) from None
+    walk = _named_by_input(request, chosen.every_page(client, request, at))
+    return RecordStream(walk, action.paging.records)
 
 
 def choices(
@@ -281,9 +162,8 @@ def choices(
     """A data source's answer: at most ``limit`` choices, reading no more pages than that."""
     size = min(limit, per_page_maximum) if per_page_maximum else None
     at = PagingValues(fetch_all=True, per_page=size)
-    style = request.paging or paging.style
     result: list[dict[str, str]] = []
-    for record in RecordStream(pages(client, request, style, at), paging.records):
+    for record in RecordStream(pages(client, request, paging, at), paging.records):
         if len(result) >= limit:
             break
         if isinstance(record, Mapping) and _field(record, source.key_field) is not None:

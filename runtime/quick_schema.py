@@ -87,6 +87,10 @@ def _keyword(keyword: str, expected: Any, schema: Mapping[str, Any], value: Any)
         if type(value) is not str:
             return True
         return len(value) >= expected if keyword == "minLength" else len(value) <= expected
+    if keyword == "minItems":
+        if type(expected) is not int:
+            raise _Unsure
+        return type(value) is not list or len(value) >= expected
     if keyword == "pattern":
         if type(expected) is not str:
             raise _Unsure
@@ -107,6 +111,24 @@ def _keyword(keyword: str, expected: Any, schema: Mapping[str, Any], value: Any)
         if type(value) is not dict:
             return True
         return all(_check(sub, value[key]) for key, sub in expected.items() if key in value)
+    if keyword in ("allOf", "anyOf"):
+        if not isinstance(expected, list) or not expected:
+            raise _Unsure
+        check = all if keyword == "allOf" else any
+        return check(_check(sub, value) for sub in expected)
+    if keyword == "not":
+        return not _check(expected, value)
+    if keyword == "if":
+        branch = "then" if _check(expected, value) else "else"
+        return _check(schema.get(branch, True), value)
+    if keyword in ("then", "else"):
+        return True  # decided with "if" (and without one, ignored, as jsonschema does)
+    if keyword == "const":
+        if type(expected) is str:
+            return type(value) is str and value == expected
+        if type(expected) is bool:
+            return value is expected
+        raise _Unsure  # jsonschema's equality of numbers has its own rules
     if keyword == "additionalProperties":
         if "patternProperties" in schema:
             raise _Unsure

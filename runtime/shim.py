@@ -29,14 +29,23 @@ import httpx
 
 from intercom_connector.runtime.bulk import DEFAULT_CONCURRENCY, Journal, Result, run_rows
 from intercom_connector.runtime.client import IntercomClient, RetryPolicy
-from intercom_connector.runtime.connection import Connection, Secret, connection_from_mapping
+from intercom_connector.runtime.connection import (
+    TOKEN_FIELD,
+    Connection,
+    Secret,
+    connection_from_mapping,
+    field_label,
+)
 from intercom_connector.runtime.errors import (
     ConnectionConfigError,
     ConnectorError,
     InputProblem,
     InputRefusal,
     InputValidationError,
+    cut,
+    echoed,
 )
+from intercom_connector.runtime.input_rules import is_given
 from intercom_connector.runtime.inputs import CoercionProblem, coerce, is_absent, problem_text
 from intercom_connector.runtime.listing import RecordStream
 from intercom_connector.runtime.manifest import (
@@ -50,13 +59,13 @@ from intercom_connector.runtime.manifest import (
     resolve_handler,
 )
 from intercom_connector.runtime.operations import (
-    PagingValues,
     Request,
     choices,
     from_template,
     run_list,
     send,
 )
+from intercom_connector.runtime.paging import PagingValues
 from intercom_connector.runtime.quick_schema import schema_errors
 
 if TYPE_CHECKING:
@@ -68,10 +77,6 @@ class Validated(NamedTuple):
 
     values: dict[str, Any]
     given: frozenset[str]
-
-
-def _is_given(value: Any) -> bool:
-    return value is not None and value is not False
 
 
 def validate(
@@ -96,7 +101,8 @@ def validate(
         if key not in by_key:
             known = ", ".join(by_key) or "none"
             text = f"is not an input of {operation.label}; its inputs are: {known}"
-            problems.append(InputProblem(str(key), str(key), text))
+            shown = cut(str(key))  # a key a person typed, perhaps a whole value
+            problems.append(InputProblem(shown, shown, text))
     values: dict[str, Any] = {}
     for key, spec in by_key.items():
         raw = given.get(key)
@@ -113,6 +119,8 @@ def validate(
     named = {key for key in given if key in by_key and not is_absent(given[key])}
     coerced_wrong = {p.key for p in problems}
     for error in schema_errors(operation.input_schema, values, lambda: operation.validator):
+        if error.schema_path and error.schema_path[0] == "allOf":
+            continue  # a rule across inputs: _rule_problems says which, by label
         if error.validator == "required" and not error.absolute_path:
             for key in error.validator_value:
                 if key not in values and key not in coerced_wrong and key not in deferred:
@@ -151,7 +159,7 @@ def _rule_problems(
     for rule in operation.rules:
         if wrong & set(rule.inputs):
             continue
-        present = [key for key in rule.inputs if _is_given(values.get(key))]
+        present = [key for key in rule.inputs if is_given(values.get(key))]
         labels = [operation.input(key).label for key in rule.inputs]
         if rule.type == "at_least_one_of" and not present:
             text = f"give at least one of {', '.join(labels)}"
@@ -160,6 +168,14 @@ def _rule_problems(
             shown = [operation.input(key).label for key in present]
             text = f"give only one of {', '.join(shown)}"
             problems.append(InputProblem(present[0], " / ".join(shown), text))
+
+    def label(key: str) -> str:
+        return operation.input(key).label
+
+    for when in operation.conditions:
+        if not wrong & set(when.inputs):
+            for key, text in when.problems(values, label):
+                problems.append(InputProblem(key, label(key), text))
     return problems
 
 
@@ -189,8 +205,8 @@ def as_connection(connection: Connection | Mapping[str, Any] | None) -> Connecti
     # Never show the value itself: a caller may have passed the token alone.
     if connection is None:
         raise ConnectionConfigError(
-            "Connect first: no connection is configured (an Access Token or an authorized "
-            "OAuth 2.0 connection)."
+            f"Connect first: no connection is configured (an {field_label(TOKEN_FIELD)} or an "
+            "authorized OAuth 2.0 connection)."
         )
     if not isinstance(connection, Mapping):
         raise ConnectionConfigError(
@@ -276,6 +292,14 @@ class Connector:
         """
         return self._invoke(action_key, inputs, max_records)
 
+    def resend(
+        self, action_key: str, inputs: Mapping[str, Any] | None, since: float
+    ) -> dict[str, Any]:
+        """Run again an action an earlier attempt sent at ``since`` (unix time), its answer
+        lost. Only for a ``repeatable`` one: a create Intercom refuses to repeat then
+        settles on what that attempt made (``IntercomClient.create``)."""
+        return self._invoke(action_key, inputs, since=since)
+
     def _invoke(
         self,
         action_key: str,
@@ -334,18 +358,7 @@ class Connector:
             validate(action, given)
 
         def repeatable(given: Mapping[str, Any]) -> bool:
-            # an upsert (idempotent_if) is repeatable only with its key, a create Intercom
-            # refuses to repeat (unique_by) only with a unique value; a handler's action by
-            # its declared effect
-            template = action.request
-            if template is None or (template.idempotent_if is None and not template.unique_by):
-                return action.idempotent
-            try:
-                values = validate(action, given).values
-            except ConnectorError:
-                return False
-            made = from_template(template, values)
-            return bool(made.idempotent) or made.unique_read is not None
+            return self.repeatable(action.key, given)
 
         def call(given: Mapping[str, Any], since: float | None) -> Any:
             return self._invoke(action.key, given, since=since)["data"]
@@ -366,6 +379,24 @@ class Connector:
                     opened.close()
 
         return results()
+
+    def repeatable(self, action_key: str, inputs: Mapping[str, Any] | None = None) -> bool:
+        """True when sending this call again cannot make a second write: a read, an update,
+        a delete, an upsert given its key, or a create Intercom refuses to repeat for the
+        same unique value (``unique_by``: run it again with ``resend``)."""
+        action: ActionSpec = _known(action_key, "actions")
+        # an upsert (idempotent_if) is repeatable only with its key, a create Intercom
+        # refuses to repeat (unique_by) only with a unique value; a handler's action by
+        # its declared effect
+        template = action.request
+        if template is None or (template.idempotent_if is None and not template.unique_by):
+            return action.idempotent
+        try:
+            values = validate(action, inputs).values
+        except ConnectorError:
+            return False
+        made = from_template(template, values)
+        return bool(made.idempotent) or made.unique_read is not None
 
     def data_source(self, key: str, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """A dropdown's choices: ``{"result": [{"key": ..., "label": ...}, ...]}``."""
@@ -489,8 +520,7 @@ def _known(key: Any, kind: str) -> Any:
         return entries[key]
     call, name, what, section = _UNKNOWN[kind]
     known = ", ".join(sorted(entries))
-    shown = repr(key) if len(repr(key)) <= 60 else repr(key)[:57] + "..."
-    problem = f"{shown} is not {what}; the {section} are: {known}"
+    problem = f"{echoed(key)} is not {what}; the {section} are: {known}"
     raise InputValidationError(call, [InputProblem(name, name, problem)])
 
 

@@ -36,7 +36,9 @@ import orjson
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.errors import InputProblem, InputValidationError, WebhookRefusal
 from intercom_connector.runtime.manifest import PollSpec, TriggerSpec
-from intercom_connector.runtime.operations import PagingValues, Request, pages
+from intercom_connector.runtime.operations import Request, pages
+from intercom_connector.runtime.paging import PagingValues, paginator
+from intercom_connector.runtime.search_query import all_of
 
 Event = dict[str, Any]
 
@@ -85,6 +87,11 @@ class ReplayGuard:
         self._ids[notification_id] = None
         while len(self._ids) > self.size:
             self._ids.popitem(last=False)
+
+    def discard(self, notification_id: str) -> None:
+        """Forget ``notification_id``: a delivery answered so that Intercom sends it again
+        (503) must be taken when it comes again."""
+        self._ids.pop(notification_id, None)
 
 
 @dataclass(frozen=True)
@@ -298,8 +305,7 @@ def _search_query(spec: PollSpec, values: Mapping[str, Any], since: int) -> dict
     for wire, key in spec.query.items():
         if values.get(key) is not None:
             clauses.append({"field": wire, "operator": "=", "value": values[key]})
-    query = clauses[0] if len(clauses) == 1 else {"operator": "AND", "value": clauses}
-    body: dict[str, Any] = {"query": query}
+    body: dict[str, Any] = {"query": all_of(clauses)}
     if spec.sorted:
         body["sort"] = {"field": spec.timestamp, "order": "descending"}
     return body
@@ -313,7 +319,7 @@ def changed_since(
     A search asks for the whole days from ``since``'s on; another listing is read whole.
     A sorted search (newest first) stops at the first page that reaches back past ``since``.
     """
-    if spec.paging.style == "search":
+    if paginator(spec.paging).searches:
         body = _search_query(spec, values, since)
         request = Request(spec.method, spec.path, body=body, idempotent=True)
         at = PagingValues(fetch_all=True, per_page=SEARCH_PAGE)
@@ -321,7 +327,7 @@ def changed_since(
         request = Request(spec.method, spec.path)
         at = PagingValues(fetch_all=True)
     found: list[dict[str, Any]] = []
-    for page in pages(client, request, spec.paging.style, at):
+    for page in pages(client, request, spec.paging, at):
         records = [r for r in page.get(spec.paging.records) or [] if isinstance(r, dict)]
         found += records
         oldest = _stamp(records[-1], spec.timestamp) if records else None

@@ -28,17 +28,25 @@ SIGNATURE_HEADER = "X-Hub-Signature"
 
 
 def check_loopback_url(url: str) -> str:
-    """``url`` when it is http(s) on a loopback address; ValueError otherwise."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").strip("[]")
+    """``url`` when it is http(s) on a loopback address, without user info; ValueError
+    otherwise (the message never repeats a password)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").strip("[]")
+        parts.port  # noqa: B018  (a port that is no number is refused here, not when sending)
+    except ValueError:
+        raise ValueError("the webhook URL is not a valid URL") from None
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
+    if "@" in parts.netloc:
+        raise ValueError("the webhook URL must not hold a user name or password (user:password@)")
     if parts.scheme not in ("http", "https") or not loopback:
+        shown = url if len(url) <= 100 else url[:97] + "..."
         raise ValueError(
             f"the sandbox delivers webhooks to a loopback URL only (http://127.0.0.1:PORT/...), "
-            f"not {url!r}"
+            f"not {shown!r}"
         )
     return url
 

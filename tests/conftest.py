@@ -96,6 +96,10 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return min(8, max(2, 2 * len(os.sched_getaffinity(0))))
 
 
+# a real Temporal server, workers and `sandbox serve` for the Temporal tests
+pytest_plugins = ["temporal_support"]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The user cache folder of every process the suite starts (runtime/cache.py): a fresh

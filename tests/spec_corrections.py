@@ -45,15 +45,6 @@ def _filter_as_its_fields(document: Document) -> None:
         parameters.append({"name": name, "in": "query", "schema": {"type": "string"}})
 
 
-def _events_list_or_summary(document: Document) -> None:
-    content = _operation(document, "get", "/events")["responses"]["200"]["content"]
-    schema = content["application/json"]["schema"]
-    assert schema == {"$ref": "#/components/schemas/data_event_summary"}
-    content["application/json"]["schema"] = {
-        "oneOf": [{"$ref": "#/components/schemas/data_event_list"}, schema]
-    }
-
-
 def _tag_bodies_apart(document: Document) -> None:
     """Each branch of POST /tags as its title says: a rename has no companies or users, a
     tagging no untag, an untagging untag on each company."""
@@ -112,12 +103,6 @@ CORRECTIONS = [
         "read; its fields are checked as query parameters, and the object against its own "
         "schema by check_exploded_filters",
         _filter_as_its_fields,
-    ),
-    Correction(
-        "GET /events 200",
-        "gives only the summary's schema (summary=true); a list answers with the "
-        "description's data_event_list, a component no operation names",
-        _events_list_or_summary,
     ),
     Correction(
         "POST /tags",

@@ -217,12 +217,18 @@ def run_cli(
     timeout: float = 60,
     cwd: Path | None = None,
     stderr: int | None = None,
+    file_size_limit: int | None = None,
+    unprivileged: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """``python -m intercom_connector ARGS`` in a subprocess: output captured as text, the
     environment this process's without INTERCOM_* but for ``env``; ``stderr`` another
-    target for the error stream (a terminal's, say)."""
+    target for the error stream (a terminal's, say). ``file_size_limit``: no file it
+    writes grows past that many bytes (a write past it fails, as on a full disk);
+    ``unprivileged``: even as root, file permissions hold for it (a read-only folder)."""
+    prefix = without_overrides() if unprivileged else []
     return subprocess.run(
-        [sys.executable, "-m", "intercom_connector", *args],
+        [*prefix, sys.executable, "-m", "intercom_connector", *args],
+        preexec_fn=None if file_size_limit is None else lambda: limit_files(file_size_limit),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE if stderr is None else stderr,
         text=True,
@@ -231,6 +237,30 @@ def run_cli(
         timeout=timeout,
         cwd=cwd or REPO,
     )
+
+
+def limit_files(size: int) -> None:
+    """In a child process: files it writes cannot grow past ``size`` bytes (EFBIG)."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails instead of killing
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+def without_overrides() -> list[str]:
+    """A command prefix under which file permissions hold even for root (which may write
+    in any folder otherwise): it drops the capabilities that override them."""
+    if os.geteuid() != 0:
+        return []
+    import shutil
+
+    if shutil.which("setpriv") is None:
+        import pytest
+
+        pytest.skip("running as root, and no setpriv to drop the right to write anywhere")
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", "--"]
 
 
 def read_terminal(leader: int) -> bytes:

@@ -294,6 +294,26 @@ def test_connect_does_not_save_a_token_intercom_refuses(
     assert not (config / "connections.json").exists()
 
 
+def test_a_saved_connections_file_that_cannot_be_written_is_one_line_exit_5(
+    served: ServerHandle, tmp_path: Path
+) -> None:
+    """A full disk (no file may grow past 64 bytes): one line naming the file, not bad
+    input, and the file saved before is whole."""
+    config = tmp_path / "config"
+    assert connect(config, served, "sandbox-token").returncode == 0
+    before = (config / "connections.json").read_text()
+    args = ["--config-dir", str(config), "connect", "access-token", "--name", "other",
+            "--base-url", served.url]  # fmt: skip
+    done = run_cli(*args, stdin="sandbox-token\n", file_size_limit=64)
+    assert done.returncode == 5
+    assert done.stderr.strip() == (
+        f"error: saved connections file {config / 'connections.json'}: cannot be written "
+        "(File too large)"
+    )
+    assert (config / "connections.json").read_text() == before
+    assert sorted(p.name for p in config.iterdir()) == ["connections.json"]
+
+
 def test_connect_replaces_a_saved_name_only_with_force_when_not_on_a_terminal(
     served: ServerHandle, tmp_path: Path
 ) -> None:

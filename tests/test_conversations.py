@@ -58,23 +58,25 @@ def test_a_contact_replies_to_their_last_conversation(
 def test_an_admin_cannot_reply_to_last(recorder: Recorder, connector: Connector) -> None:
     inputs = {"conversation_id": "last", "admin_id": ADMIN_ID, "body": "Hi"}
     message = refused(connector, recorder, "reply_to_conversation", inputs)
-    assert "Conversation ID (conversation_id): can be last only when replying as a contact" in (
-        message
-    )
+    assert "Reply As (reply_as): must be contact when Conversation ID is last" in (message)
 
 
 @pytest.mark.parametrize("action", ["reply_to_conversation", "reply_to_ticket"])
 @pytest.mark.parametrize(
     ("inputs", "expected"),
     [
-        ({}, "Admin ID (admin_id): is needed to reply as an admin"),
+        (
+            {},
+            "Admin ID (admin_id): is required when Reply As is admin: Intercom records who replied",
+        ),
         (
             {"reply_as": "contact"},
-            "Contact ID (contact_id): is needed when Reply As is contact",
+            "Contact ID (contact_id): is required when Reply As is contact",
         ),
         (
             {"reply_as": "contact", "contact_id": CONTACT_ID, "message_type": "note"},
-            "Message Type (message_type): must be comment to reply as a contact",
+            "Message Type (message_type): must be comment when Reply As is contact: notes are for "
+            "teammates",
         ),
         (
             {"admin_id": ADMIN_ID, "contact_id": CONTACT_ID},
@@ -224,7 +226,7 @@ def group(operator: str, *items: Any) -> dict[str, Any]:
 OPEN = {"field": "open", "operator": "=", "value": True}
 
 
-@pytest.mark.parametrize("action", ["search_conversations", "search_tickets"])
+@pytest.mark.parametrize("action", ["search_contacts", "search_conversations", "search_tickets"])
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
@@ -275,7 +277,9 @@ def test_a_search_at_intercoms_limits_is_sent_and_pages_by_body(
 
     assert [record["id"] for record in result["data"][records]] == ["1", "2"]
     first, second = (body_of(request) for request in recorder.requests)
-    assert first == {"query": query, "pagination": {"per_page": 150}}
+    # given no sort, Fetch All asks for one (docs/actions.md)
+    sort = {"field": "created_at", "order": "ascending"}
+    assert first == {"query": query, "pagination": {"per_page": 150}, "sort": sort}
     assert second["pagination"] == {"per_page": 150, "starting_after": "c1"}
     for request in recorder.requests:
         assert_conforms(request)
@@ -306,7 +310,7 @@ def test_assigning_a_ticket_needs_the_acting_admin(
 ) -> None:
     inputs = {"ticket_id": "494", "assignee_id": "991267594"}
     message = refused(connector, recorder, "update_ticket", inputs)
-    assert "Admin ID (admin_id): is needed to assign a ticket" in message
+    assert "Admin ID (admin_id): is required when Assignee ID is given" in message
 
 
 def test_closing_a_ticket_sends_open_false(recorder: Recorder, connector: Connector) -> None:

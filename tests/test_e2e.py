@@ -295,7 +295,7 @@ def test_fetch_all_walks_20_pages_without_losing_or_repeating(server: str) -> No
 
 
 def test_fetch_all_keeps_the_filters_on_every_page(server: str) -> None:
-    # 7 pages: a walk too short to be split into ranges (runtime/search_ranges.py)
+    # 7 pages: a walk too short to be split into ranges (runtime/paging/search_ranges.py)
     done = cli(
         server, "--verbose", "run", "search_contacts",
         "-i", "role=lead", "-i", "fetch_all=true", "-i", "per_page=150",
@@ -345,7 +345,7 @@ def test_a_search_of_conversations_keeps_its_query_on_every_page(server: str) ->
         (["snooze_conversation", "conversation_id=100000001", "admin_id=991267001"], 2,
          "Snoozed Until (snoozed_until): is required"),
         (["reply_to_conversation", "conversation_id=last", "reply_as=contact", "body=Hi"], 2,
-         "Contact ID (contact_id): is needed when Reply As is contact"),
+         "Contact ID (contact_id): is required when Reply As is contact"),
         (["reply_to_conversation", "conversation_id=last", "reply_as=contact",
           "contact_id=nobody@example.com", "body=Hi"], 4, "404 not_found"),
         (["search_tickets", 'json_query={"operator": "OR", "value": [' +

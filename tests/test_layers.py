@@ -102,3 +102,67 @@ def test_labels_are_written_only_in_the_manifest() -> None:
             if isinstance(text, str) and text in labels and id(node) not in exported:
                 found.append(f"{path.relative_to(REPO)}:{node.lineno} {text!r}")
     assert not found, "labels written in Python (take them from the manifest): " + ", ".join(found)
+
+
+def style_comparisons(tree: ast.AST, styles: set[str]) -> list[int]:
+    """The lines comparing something with a paging style's name (``== "search"``,
+    ``in ("cursor", "link")``), or choosing by one (``case "link":``)."""
+
+    def names(node: ast.AST) -> set[str]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return {node.value}
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            return {v for element in node.elts for v in names(element)}
+        return set()
+
+    def about_paging(*sides: ast.AST) -> bool:
+        return any("style" in ast.unparse(side) or "paging" in ast.unparse(side) for side in sides)
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if about_paging(*sides) and any(names(side) & styles for side in sides):
+                lines.append(node.lineno)
+        elif isinstance(node, ast.Dict) and about_styles(node, styles):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Match) and about_paging(node.subject):
+            values = [p for case in node.cases for p in ast.walk(case.pattern)]
+            found = [p for p in values if isinstance(p, ast.MatchValue)]
+            lines += [p.lineno for p in found if names(p.value) & styles]
+    return lines
+
+
+def about_styles(node: ast.Dict, styles: set[str]) -> bool:
+    """A mapping keyed by every style's name: a table that switches on the style."""
+    keys = {k.value for k in node.keys if isinstance(k, ast.Constant)}
+    return len(keys & styles) >= 3
+
+
+def test_paging_styles_are_compared_only_in_their_module() -> None:
+    """A style is its paginator (runtime/paging/): what it knows is asked of the class, so
+    a new style is one class and one name, and no other file needs to learn it."""
+    from intercom_connector.runtime.paging import PAGINATORS
+
+    styles = set(PAGINATORS)
+    found = []
+    for path in package_modules():
+        if path.relative_to(REPO).parts[:2] == ("runtime", "paging"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found += [f"{path.relative_to(REPO)}:{line}" for line in style_comparisons(tree, styles)]
+    assert not found, "paging styles compared outside runtime/paging/: " + ", ".join(found)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        'if action.paging.style == "link":\n    pass',
+        'linked = request.paging in ("cursor", "search")',
+        'if "page_number" != spec.paging.style:\n    pass',
+        'match paging.style:\n    case "scroll":\n        pass',
+        'WALKS = {"cursor": 1, "search": 2, "page_number": 3}',
+    ],
+)
+def test_the_style_check_sees_each_way_of_comparing(code: str) -> None:
+    assert style_comparisons(ast.parse(code), {"cursor", "search", "page_number", "scroll", "link"})

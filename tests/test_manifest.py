@@ -303,3 +303,27 @@ def test_connections_match_the_seed_page() -> None:
     for connection in MANIFEST.connections.values():
         rows = seed_rows(connection.label, "Connections")
         assert rows == [f"{s.label} {s.comments}" for s in connection.inputs[: len(rows)]]
+
+
+def test_no_connection_label_is_written_in_python() -> None:
+    """Messages name connection fields (and Raw Request's inputs) by the manifest's labels:
+    a label in a Python string would stay behind when connector.yaml renames the field."""
+    import ast
+
+    manifest = load_manifest()
+    labels = {s.label for kind in manifest.connections.values() for s in kind.inputs}
+    labels |= {s.label for s in manifest.action("raw_request").inputs if " " in s.label}
+    found = []
+    for folder in ("runtime", "connections", "hosts", "actions"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            docstrings = {
+                id(node.value)
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+            }
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                        and id(node) not in docstrings):  # fmt: skip
+                    found += [f"{path.name}: {label}" for label in labels if label in node.value]
+    assert found == []

@@ -320,7 +320,7 @@ def test_the_sdk_loads_only_for_the_mcp_command() -> None:
         (["--http", "--host", "0.0.0.0"], "invalid choice: '0.0.0.0'"),
         (["--port", "8766"], "--host and --port serve over HTTP: add --http"),
         (["--max-records", "0"], "expected a whole number of at least 1, got '0'"),
-        (["--http", "--port", "70000"], "expected a whole number from 0 to 65535"),
+        (["--http", "--port", "70000"], "expected a TCP port (0: any free one) from 0 to 65535"),
     ],
 )
 def test_bad_command_lines_are_refused(args: list[str], expected: str) -> None:
@@ -451,4 +451,44 @@ def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
             stdin=subprocess.DEVNULL,
         )
     assert done.returncode == 3
-    assert done.stderr.strip() == f"error: cannot serve on 127.0.0.1:{port}: Address already in use"
+    assert done.stderr.strip() == (
+        f"error: cannot serve MCP on 127.0.0.1:{port}: Address already in use; "
+        "choose another port with --port (0: any free one)"
+    )
+
+
+def test_ctrl_c_stops_the_stdio_server_while_its_client_keeps_stdin_open(tmp_path: Path) -> None:
+    """A person runs ``mcp`` in a terminal, talks to it, and presses Ctrl-C: stdin (the
+    terminal) stays open, and the server must still stop, without a traceback."""
+    import pty
+    import signal
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        mcp_command("--sandbox"), stdin=follower, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, cwd=REPO, env=clean_env(INTERCOM_SANDBOX_DIR=str(tmp_path)),
+    )  # fmt: skip
+    os.close(follower)
+    try:
+        hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "terminal", "version": "1"}}}  # fmt: skip
+        os.write(leader, json.dumps(hello).encode() + b"\n")
+        assert process.stdout is not None
+        import selectors
+
+        with selectors.DefaultSelector() as ready:
+            ready.register(process.stdout, selectors.EVENT_READ)
+            assert ready.select(timeout=DEADLINE), "no answer to initialize"
+        answer = json.loads(process.stdout.readline())  # it serves: the session is open
+        assert answer["id"] == 1 and "serverInfo" in answer["result"]
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=DEADLINE)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        os.close(leader)
+    assert process.returncode == 130
+    assert errors.decode().splitlines()[-1] == "error: interrupted"
+    assert "Traceback" not in errors.decode() and "Fatal" not in errors.decode()

@@ -346,3 +346,61 @@ def test_every_data_source_over_loopback(source: Any, served: tuple[Sandbox, str
         choices = connector.data_source(source.key, {"limit": 3})["result"]
     assert 1 <= len(choices) <= 3
     assert all(choice["key"] and choice["label"] for choice in choices)
+
+
+# -- paging styles: one paginator each, its facts declared once -------------------------
+
+
+def test_a_style_gives_its_lists_their_page_size_and_cursor_shape() -> None:
+    # cursor and search lists take up to 150 a page; a numbered list's cursor is a number
+    for key in ("list_contacts", "search_contacts", "list_conversations", "search_tickets"):
+        assert MANIFEST.action(key).input("per_page").maximum == 150, key
+    assert MANIFEST.action("list_companies").input("per_page").maximum == 50
+    numbered = MANIFEST.action("list_articles").input("starting_after").json_schema()
+    assert numbered["pattern"] == "^[1-9][0-9]*$"
+    assert "pattern" not in MANIFEST.action("list_contacts").input("starting_after").json_schema()
+    link = MANIFEST.action("list_events").input("starting_after").comments
+    assert "the link a previous output gives in pages.next" in link
+
+
+def test_an_unknown_style_and_a_misplaced_overflow_are_refused() -> None:
+    text = TEXT.replace("    paging: {style: cursor}\n", "    paging: {style: offset}\n", 1)
+    with pytest.raises(ManifestError, match=r"list_contacts\.paging\.style: 'offset' is not a"):
+        parse_manifest(text)
+    overflow = "{style: cursor, overflow: {after: 5, path: /x, applies_to: /contacts}}"
+    text = TEXT.replace("    paging: {style: cursor}\n", f"    paging: {overflow}\n", 1)
+    with pytest.raises(ManifestError, match="overflow: only a numbered list"):
+        parse_manifest(text)
+
+
+def test_a_new_style_is_one_class_and_one_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from intercom_connector.runtime import paging
+
+    class OffsetPaginator(paging.PageNumberPaginator):
+        name = "offset"
+        inputs = {"per_page": {"maximum": 250}}
+
+    monkeypatch.setitem(paging.PAGINATORS, "offset", OffsetPaginator)
+    text = TEXT.replace("    paging: {style: cursor}\n", "    paging: {style: offset}\n", 1)
+    action = parse_manifest(text).action("list_contacts")
+    assert action.paging is not None and action.paging.style == "offset"
+    assert action.input("per_page").maximum == 250
+    assert isinstance(paging.paginator(action.paging), OffsetPaginator)
+
+
+def test_a_filtered_company_list_past_ten_thousand_is_paged_not_scrolled(
+    recorder: Recorder,
+) -> None:
+    """The scroll API takes no filters: only the unfiltered list overflows onto it."""
+
+    def page(request: Any) -> Any:
+        number = int(query_of(request)["page"][0])
+        info = {"type": "pages", "page": number, "per_page": 15, "total_pages": 2}
+        found = [{"type": "company", "id": f"c{number}"}]
+        return _json({"type": "list", "data": found, "total_count": 10_001, "pages": info})
+
+    recorder.respond("GET", "/companies", page)
+    with Connector({"type": "access_token", "access_token": TOKEN}, transport=_mock(recorder)) as c:
+        every = c.invoke("list_companies", {"tag_id": "7", "fetch_all": True})["data"]
+    assert [r["id"] for r in every["data"]] == ["c1", "c2"]
+    assert all(request.url.path == "/companies" for request in recorder.requests)

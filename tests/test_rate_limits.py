@@ -74,6 +74,18 @@ def test_a_429_waits_as_long_as_retry_after_says(recorder: Recorder) -> None:
     assert len(recorder.requests) == 2
 
 
+def test_a_429_with_both_headers_waits_as_retry_after_says(recorder: Recorder) -> None:
+    """Retry-After is the answer's own instruction; the reset time is the window's, and may
+    lie further ahead: the wait is Retry-After's (which wait, not how long a test takes)."""
+    clock = FakeTime()
+    both = {"Retry-After": "7", "X-RateLimit-Reset": str(int(NOW) + 30)}
+    recorder.respond("GET", "/tags", limited_then_ok(both))
+    with client_on(recorder, clock) as client:
+        assert client.request("GET", "/tags") == TAGS
+    assert clock.sleeps == [7.0]
+    assert len(recorder.requests) == 2
+
+
 def test_a_429_with_only_the_reset_header_waits_until_the_reset(recorder: Recorder) -> None:
     clock = FakeTime()
     reset = {"X-RateLimit-Reset": str(int(NOW) + 12)}

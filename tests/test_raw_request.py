@@ -232,7 +232,9 @@ def test_file_names_must_match_file_data(recorder: Recorder, connector: Connecto
             file_data={"file": "x"},
             file_data_file_names={"missing": "a.txt"},
         )
-    with pytest.raises(InputValidationError, match="cannot be sent together with Form Data"):
+    with pytest.raises(
+        InputValidationError, match="Data \\(data\\): is not sent when Form Data is given"
+    ):
         raw(connector, url="/upload", method="POST", data="{}", form_data={"a": "b"})
     assert recorder.requests == []
 

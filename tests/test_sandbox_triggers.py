@@ -241,7 +241,14 @@ def test_deliveries_go_to_loopback_only() -> None:
          "--data-dir", ":memory:", "--webhook-url", "http://10.0.0.1/hooks"],
         capture_output=True, text=True, env=env, timeout=60, cwd=REPO,
     )  # fmt: skip
-    assert (
-        done.returncode == 2
-        and "--webhook-url: the sandbox delivers webhooks to a loopback" in done.stderr
-    )
+    # plain http off loopback fails the URL rule of every secret's URL first (option check)
+    assert done.returncode == 2, done.stderr
+    assert "--webhook-url: 'http://10.0.0.1/hooks' is not https" in done.stderr
+    assert "only for a loopback address" in done.stderr
+    elsewhere = subprocess.run(
+        [sys.executable, "-m", "intercom_connector", "sandbox", "serve", "--port", "0",
+         "--data-dir", ":memory:", "--webhook-url", "https://example.com/hooks"],
+        capture_output=True, text=True, env=env, timeout=60, cwd=REPO,
+    )  # fmt: skip
+    assert elsewhere.returncode == 2
+    assert "--webhook-url: the sandbox delivers webhooks to a loopback" in elsewhere.stderr

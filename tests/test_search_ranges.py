@@ -23,6 +23,7 @@ from intercom_connector.hosts.docs import manifest_json
 from intercom_connector.runtime.errors import ManifestError
 from intercom_connector.runtime.listing import RecordStream
 from intercom_connector.runtime.manifest import load_manifest, parse_manifest
+from intercom_connector.runtime.paging import search_walk
 from intercom_connector.sandbox import Sandbox
 from intercom_connector.sandbox import records as sandbox_records
 from intercom_connector.sandbox.routes import conversations as conversation_routes
@@ -75,7 +76,7 @@ def connector(sandbox: Sandbox) -> tuple[Connector, RecordingTransport]:
 def walk(sandbox: Sandbox, body: dict[str, Any]) -> list[str]:
     """The sequential walk: page after page, the cursor in the body."""
     with connector(sandbox)[0] as intercom:
-        pages = intercom.client.paginate_search("/contacts/search", body=body)
+        pages = search_walk(intercom.client, "/contacts/search", body)
         return [record["id"] for record in RecordStream(pages)]
 
 
@@ -233,10 +234,6 @@ def test_the_manifest_exports_the_split_and_allows_it_on_a_search_only() -> None
     )
     with pytest.raises(ManifestError, match="split_by: only a search"):
         parse_manifest(cursor_split)
-    assert exported["search_conversations"]["paging"]["sorted_by"] == "updated_at"
-    unsplit = text.replace("split_by: created_at, sorted_by", "sorted_by")
-    with pytest.raises(ManifestError, match="sorted_by: only with split_by"):
-        parse_manifest(unsplit)
 
 
 # -- conversations and tickets (issue 10): the same split, their records' own fields -----
@@ -291,7 +288,7 @@ def split_and_walk(
     bodies = [json.loads(request.content) for request, _ in transport.exchanges]
     assert found["total_count"] == len(found[records])
     with connector(sandbox)[0] as intercom:
-        pages = intercom.client.paginate_search(path, body=bodies[0])
+        pages = search_walk(intercom.client, path, bodies[0])
         walked = [record["id"] for record in RecordStream(pages, records)]
     return [record["id"] for record in found[records]], walked, bodies
 
@@ -334,12 +331,67 @@ def test_tickets_in_intercoms_order_are_split_as_their_walk(support_sandbox: San
     assert found == walked
 
 
-def test_conversations_in_intercoms_order_are_walked(support_sandbox: Sandbox) -> None:
-    # Intercom orders a conversation search by updated_at: a split by created_at would not
-    # give that order, so the walk goes page after page
+def test_conversations_given_no_sort_are_split_oldest_first(support_sandbox: Sandbox) -> None:
+    # Intercom orders a conversation search it is given no sort for by updated_at: Fetch All
+    # asks for created_at itself, so the split holds whatever Intercom's own order is
     found, walked, bodies = split_and_walk(
         support_sandbox, "search_conversations", {"json_query": OPEN, "per_page": 20}
     )
-    assert not ranged(bodies)
+    assert bodies[0]["sort"] == {"field": "created_at", "order": "ascending"}
+    assert range_pages(bodies), "not split"
     assert found == walked
     assert len(found) > 300
+
+
+# -- the order a split relies on is asked for, never guessed from the first page ----------
+
+
+def test_fetch_all_given_no_sort_asks_for_one_whatever_intercoms_own_order(
+    sandbox: Sandbox,
+) -> None:
+    """An Intercom whose own order (no sort given) is another one: by email, descending."""
+    inner = RecordingTransport(sandbox.transport())
+
+    def own_order_by_email(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if "sort" not in body:
+            body["sort"] = {"field": "email", "order": "descending"}
+            headers = {k: v for k, v in request.headers.items() if k != "content-length"}
+            request = httpx.Request(request.method, request.url, headers=headers, json=body)
+        return inner.handle_request(request)
+
+    connection = {"type": "access_token", "access_token": sandbox.token,
+                  "base_url": sandbox.base_url}  # fmt: skip
+    with Connector(connection, transport=httpx.MockTransport(own_order_by_email)) as intercom:
+        found = intercom.invoke("search_contacts", {"role": "user", "per_page": 20,
+                                                    "fetch_all": True})["data"]["data"]  # fmt: skip
+    bodies = [json.loads(request.content) for request, _ in inner.exchanges]
+    assert range_pages(bodies), "not split"
+    pages = [body for body in bodies if body["pagination"]["per_page"] > 1]
+    assert all(body["sort"] == {"field": "created_at", "order": "ascending"} for body in pages)
+    stamps = [record["created_at"] for record in found]
+    assert stamps == sorted(stamps)
+    assert [record["id"] for record in found] == walk(sandbox, bodies[0])
+    assert len(found) == len({record["id"] for record in found}) > 400
+
+
+def test_a_first_page_that_only_looks_ordered_by_creation_is_walked() -> None:
+    """Sorted by name, the first page's records happen to be in order of creation: a split
+    by created_at would put the later pages' older records first."""
+    other = Sandbox(":memory:", seed=False)
+    with other.store.transaction() as db:
+        for number in range(220):
+            first = number < 20  # names a-..: the first page, created in order
+            created = START + (300 + number) * DAY if first else START + (number % 200) * DAY
+            contact_id = hashlib.sha1(f"looks-{number}".encode()).hexdigest()[:24]
+            fields = {"role": "user", "email": f"looks-{number}@example.com",
+                      "name": f"{'a' if first else 'b'}-{number:03d}"}  # fmt: skip
+            sandbox_records.save_contact(
+                db, sandbox_records.new_contact(contact_id, fields, created)
+            )
+    body = {"query": USERS, "sort": {"field": "name", "order": "ascending"}}
+    found, bodies = split(other, {"json_query": body, "per_page": 20})
+    other.close()
+    assert not ranged(bodies)
+    assert found[:20] == [hashlib.sha1(f"looks-{n}".encode()).hexdigest()[:24] for n in range(20)]
+    assert len(found) == 220

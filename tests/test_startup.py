@@ -99,6 +99,15 @@ def test_the_quick_check_decides_as_jsonschema_does(
         ({"type": "array", "items": {"type": "string"}}, ["a", None]),
         ({"properties": {"a": {"type": "string"}}, "required": ["a"]}, {}),
         ({"enum": ["asc", "desc"]}, "ASC"),
+        # what the manifest's rules across inputs compile to (runtime/input_rules.py)
+        ({"const": True}, 1),  # a boolean is not a number
+        ({"const": "desc"}, "desc"),
+        ({"minItems": 2}, ["a"]),
+        ({"not": {"anyOf": [{"required": ["a"]}, {"required": ["b"]}]}}, {"b": 1}),
+        ({"if": {"required": ["a"]}, "then": {"required": ["b"]}}, {"a": 1}),
+        ({"if": {"required": ["a"]}, "then": {"required": ["b"]}}, {}),
+        ({"then": {"required": ["b"]}}, {}),  # without "if", "then" is ignored
+        ({"allOf": [{"if": {"required": ["a"]}, "else": {"required": ["c"]}}]}, {"b": 1}),
     ],
 )
 def test_the_quick_check_agrees_on_the_edges(schema: dict[str, Any], value: Any) -> None:
@@ -109,16 +118,14 @@ def test_the_quick_check_leaves_what_it_does_not_know_to_jsonschema() -> None:
     assert fits({"type": "string", "format": "email"}, "x") is None  # another keyword
     assert fits({"enum": [1, 2]}, True) is None  # enum of numbers: jsonschema's equality
     assert fits({"type": "string"}, b"bytes") is None  # not JSON data
-    # "items" after "prefixItems" holds for the rest only; the combinators, conditions and
-    # references are jsonschema's
+    # "items" after "prefixItems" holds for the rest only; oneOf, a const of a number and
+    # references are jsonschema's (allOf, anyOf, not, if/then/else and a const of text or a
+    # boolean are decided here: a rule across inputs compiles to them)
     assert fits({"prefixItems": [{"type": "integer"}], "items": {"type": "string"}}, [1]) is None
     for keyword, sub in [
         ("oneOf", [{"type": "string"}]),
-        ("anyOf", [{"type": "string"}]),
-        ("allOf", [{"type": "string"}]),
-        ("not", {"type": "integer"}),
-        ("if", {"type": "string"}),
-        ("const", "x"),
+        ("anyOf", []),
+        ("const", 1),
         ("propertyNames", {"pattern": "^x"}),
         ("$ref", "#/$defs/x"),
     ]:

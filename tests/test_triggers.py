@@ -215,6 +215,34 @@ def test_a_body_altered_after_signing_is_refused_401() -> None:
     assert excinfo.value.status == 401 and "does not match the body" in str(excinfo.value)
 
 
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"  \n\t"])
+def test_the_signature_covers_the_body_as_sent_byte_for_byte(ending: bytes) -> None:
+    """Intercom signs the bytes it sends, a trailing line break included: the signature is
+    checked over the raw body, never a stripped or re-encoded one."""
+    sent = json.dumps(notification()).encode() + ending
+    assert len(deliver(sent, signed(sent)).events) == 1
+    stripped = sent.strip()
+    with pytest.raises(WebhookRefusal) as refused:
+        deliver(sent, signed(stripped))  # signed without the ending it was sent with
+    assert refused.value.status == 401
+    with pytest.raises(WebhookRefusal) as padded:
+        deliver(stripped + ending, signed(stripped))  # spaces or a line added after signing
+    assert padded.value.status == 401
+
+
+@pytest.mark.parametrize(
+    "topic", ["contact.user", "contact.user.created.v2", "contact.user.createdx", "contact"]
+)
+def test_a_topic_is_accepted_only_when_it_is_one_asked_for_exactly(topic: str) -> None:
+    # TOPICS asks for contact.user.created: a topic that starts like it, or that it starts
+    # with, is another topic
+    body = json.dumps(notification(topic)).encode()
+    dropped = deliver(body, signed(body))
+    assert dropped.events == [] and f"topic {topic} is not accepted" in dropped.note
+    exact = json.dumps(notification("contact.user.created")).encode()
+    assert len(deliver(exact, signed(exact)).events) == 1
+
+
 def test_the_signature_is_checked_before_the_body_is_parsed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -495,3 +523,38 @@ def test_state_after_keeps_only_the_events_handled(polling: Connector, recorder:
     assert polled.state_after(1) == state(NOW + 1, ("a", NOW + 1))
     events, whole = polled
     assert whole == polled.state_after(len(events))
+
+
+def test_a_change_at_exactly_the_lag_boundary_is_given_once(
+    polling: Connector, recorder: Recorder
+) -> None:
+    lag = 600
+    answer = [contact("newest", NOW), contact("edge", NOW - lag)]
+    recorder.on("POST", "/contacts/search", search_page(answer))
+    events, kept = polling.poll("new_or_updated_contacts", {"index_lag": lag}, state(NOW - lag))
+    assert [e["data"]["id"] for e in events] == ["edge", "newest"]
+    # the next check reads again from NOW - lag: the change there is remembered as given
+    assert ["edge", NOW - lag] in kept["seen"]
+    again, _ = polling.poll("new_or_updated_contacts", {"index_lag": lag}, kept)
+    assert again == []
+
+
+def test_a_sorted_search_reads_on_past_a_page_ending_exactly_at_the_window(
+    polling: Connector, recorder: Recorder
+) -> None:
+    lag = 600
+    since = NOW - lag
+    pages = {
+        None: search_page([contact("a", NOW + 9), contact("b", since)], "p2"),
+        "p2": search_page([contact("c", since), contact("d", since - 1)], "p3"),
+        "p3": search_page([contact("e", since - 800)]),
+    }
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        cursor = (body_of(request).get("pagination") or {}).get("starting_after")
+        return httpx.Response(200, json=pages[cursor])
+
+    recorder.respond("POST", "/contacts/search", answer)
+    events, _ = polling.poll("new_or_updated_contacts", {"index_lag": lag}, state(NOW))
+    assert [e["data"]["id"] for e in events] == ["b", "c", "a"]
+    assert len(recorder.requests) == 2  # the second page reaches past the window

@@ -728,4 +728,4 @@ def test_the_connection_tabs_are_named_as_the_manifest_names_them(
     assert tabs == ["OAuth 2.0", "Access Token"]
     base, token = designer.url.split("/?token=")
     exported = httpx.get(f"{base}/api/manifest", params={"token": token}, timeout=30).json()
-    assert tabs == [connection["label"] for connection in exported["connections"]]
+    assert tabs == [connection["type_label"] for connection in exported["connections"]]

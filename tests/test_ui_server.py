@@ -305,11 +305,14 @@ def test_a_dropdown_is_filled_from_its_data_source_and_searches_as_you_type(
     ui: DesignerServer,
 ) -> None:
     with client(ui) as owner:
-        tags = owner.post("/api/data-source", json={"key": "select_tag", "inputs": {"limit": 50}})
+        sandbox = {"connection": ""}  # the page sends the chosen one: "" is the sandbox
+        tags = owner.post(
+            "/api/data-source", json={"key": "select_tag", "inputs": {"limit": 50}, **sandbox}
+        )
         assert [choice["label"] for choice in tags.json()["result"]][:2] == ["VIP", "Beta tester"]
         found = owner.post(
             "/api/data-source",
-            json={"key": "select_contact", "inputs": {"query": "ada", "limit": 5}},
+            json={"key": "select_contact", "inputs": {"query": "ada", "limit": 5}, **sandbox},
         ).json()["result"]
         assert found and all("ada" in choice["label"].lower() for choice in found)
 

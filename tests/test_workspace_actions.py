@@ -128,6 +128,31 @@ def test_a_link_to_another_host_is_never_followed(recorder: Recorder) -> None:
     assert [r.url.host for r in recorder.requests] == ["api.intercom.io"]
 
 
+@pytest.mark.parametrize(
+    "link",
+    [
+        "http://api.intercom.io/events?before=1",  # the token over plain http
+        "https://api.intercom.io:8443/events?before=1",  # to another port of the host
+        "https://me:secret@api.intercom.io/events?before=1",  # user info, printed in traces
+    ],
+)
+def test_a_link_on_the_api_host_but_not_its_origin_is_never_followed(
+    recorder: Recorder, link: str
+) -> None:
+    with recording(recorder) as connector, pytest.raises(InputValidationError) as refused:
+        data(connector, "list_events", contact_id="a", starting_after=link)
+    assert "must be the link a previous output gives" in str(refused.value)
+    assert recorder.requests == []
+    away = {"type": "event.list", "events": [{"event_name": "x"}], "pages": {"next": link}}
+    recorder.on("GET", "/events", away)
+    with recording(recorder) as connector, pytest.raises(IntercomAPIError) as failed:
+        data(connector, "list_events", contact_id="a", fetch_all=True)
+    assert "not on the API host; it was not followed" in str(failed.value)
+    assert [str(r.url).split("/events")[0] for r in recorder.requests] == [
+        "https://api.intercom.io"
+    ]
+
+
 # -- data attributes ----------------------------------------------------------------------
 
 
@@ -150,7 +175,9 @@ def test_a_data_attributes_type_is_never_changed(intercom: Connector, sandbox: S
 
 
 def test_a_list_attribute_takes_options_and_keeps_its_type(intercom: Connector) -> None:
-    with pytest.raises(InputValidationError, match="needs at least two values"):
+    with pytest.raises(
+        InputValidationError, match="Options \\(options\\): needs at least 2 values; got 1"
+    ):
         data(intercom, "create_data_attribute", name="tier", model="contact",
              data_type="options", options=["gold"])  # fmt: skip
     made = data(intercom, "create_data_attribute", name="tier", model="contact",
@@ -319,7 +346,9 @@ def test_the_product_usage_example_runs_on_the_embedded_sandbox(tmp_path: Path) 
         "inapp", "Hi Grace Hopper, need a hand with your exports? Just reply here.",
     )  # fmt: skip
     # the teammate is one the Select Admin dropdown offers
-    admins = json.loads(_cli("data-source", "select_admin", sandbox_dir=tmp_path).stdout)
+    admins = json.loads(
+        _cli("data-source", "select_admin", "--sandbox", sandbox_dir=tmp_path).stdout
+    )
     chosen = {choice["key"]: choice["label"] for choice in admins["result"]}
     assert steps["note"]["author"]["id"] == message["owner"]["id"] == "991267002"
     assert chosen["991267002"].startswith("Sam Support")

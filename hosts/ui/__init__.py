@@ -14,9 +14,9 @@ import argparse
 import sys
 import webbrowser
 
+from intercom_connector.hosts import options
 from intercom_connector.hosts.ui.designer import Designer
 from intercom_connector.hosts.ui.server import DesignerServer
-from intercom_connector.runtime.errors import ConnectionConfigError
 
 __all__ = ["Designer", "DesignerServer", "serve"]
 
@@ -26,10 +26,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         server = DesignerServer(Designer(args.config_dir), host=args.host, port=args.port)
     except OSError as exc:
-        raise ConnectionConfigError(
-            f"cannot serve the designer on {args.host}:{args.port}: {exc.strerror or exc}; "
-            "choose another port with --port (0: any free one)"
-        ) from None
+        raise options.cannot_listen("serve the designer", args.host, args.port, exc) from None
     print(
         f"Intercom connector designer on {server.base_url}\n"
         f"Open this URL (it carries this run's token; keep it to yourself):\n{server.url}\n"

@@ -266,7 +266,15 @@ class Designer:
     # -- data sources ---------------------------------------------------------------------
 
     def data_source(self, key: Any, connection: Any, inputs: Any) -> dict[str, Any]:
-        """A dropdown's choices on the chosen connection."""
+        """A dropdown's choices on the chosen connection: a saved one's name, or "" for the
+        embedded sandbox, which the page shows as chosen. None (no choice made) is "Connect
+        first", never the sandbox's choices looking like a workspace's (docs/actions.md "Data
+        sources": the rule of the CLI, the Python API and MCP too)."""
+        if connection is None:
+            raise ConnectionConfigError(
+                "Connect first: choose the connection whose choices to list (or the embedded "
+                "sandbox)"
+            )
         with self.connector(connection) as connector:
             return connector.data_source(key, inputs if isinstance(inputs, Mapping) else {})
 

@@ -30,7 +30,9 @@ from intercom_connector.runtime.connection import Connection
 from intercom_connector.runtime.errors import ConnectorError, InputValidationError, NotFoundError
 from intercom_connector.runtime.manifest import load_manifest
 from intercom_connector.runtime.shim import Connector
+from intercom_connector.runtime.syntax import syntax_error_text
 from intercom_connector.runtime.triggers import event_schema
+from intercom_connector.runtime.yaml_text import load_yaml
 
 #: how far back the latest real event of a polling trigger is looked for (a test event)
 LATEST_EVENT_DAYS = 7
@@ -259,9 +261,9 @@ def from_yaml(text: Any, source: str) -> dict[str, Any]:
     if not isinstance(text, str):
         raise FlowError(source, "the flow file's text is missing")
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
-        raise FlowError(source, f"not valid YAML: {exc}") from None
+        raise FlowError(source, syntax_error_text("not valid YAML", exc, text)) from None
     if not isinstance(data, Mapping):
         raise FlowError(source, "a flow is a mapping with a list of 'steps'")
     flow = parse_flow(data, source)

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from intercom_connector.hosts.docs import manifest_json
-from intercom_connector.hosts.ui import runs
+from intercom_connector.hosts.ui import cluster, runs
 from intercom_connector.hosts.ui.designer import CALLBACK_PATH, Designer
 from intercom_connector.runtime.errors import ConnectorError
 from intercom_connector.runtime.manifest import load_manifest
@@ -125,6 +125,7 @@ class DesignerApp:
                 "flow": runs.from_yaml(body.get("yaml"), str(body.get("file") or "flow"))
             },
         }
+        self._routes.update(cluster.routes())  # Deploy and Runs (hosts/ui/cluster.py)
 
     def listening_on(self, port: int) -> None:
         """The Host headers accepted: this server's own names, with its port."""

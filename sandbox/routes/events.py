@@ -109,17 +109,24 @@ def _iso(moment: int) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.000+00:00")
 
 
+def _about(contact: Record) -> Record:
+    """The head of every answer of GET /events: the description's ``data_event_summary``
+    (``event.summary``, whom it is about), for a summary and for a listing alike."""
+    head: Record = {"type": "event.summary", "intercom_user_id": contact["id"]}
+    if contact.get("external_id"):
+        head["user_id"] = contact["external_id"]
+    if contact.get("email"):
+        head["email"] = contact["email"]
+    return head
+
+
 def _summary(db: Any, contact: Record) -> Record:
     rows = db.execute(
         "SELECT name, MIN(created_at), MAX(created_at), COUNT(*) FROM events "
         "WHERE contact_id = ? GROUP BY name ORDER BY name",
         (contact["id"],),
     ).fetchall()
-    summary: Record = {"type": "event.summary", "intercom_user_id": contact["id"]}
-    if contact.get("external_id"):
-        summary["user_id"] = contact["external_id"]
-    if contact.get("email"):
-        summary["email"] = contact["email"]
+    summary = _about(contact)
     summary["events"] = [
         {"name": name, "first": _iso(first), "last": _iso(last), "count": count}
         for name, first, last, count in rows
@@ -159,11 +166,9 @@ def list_events(db: Any, request: Request) -> Record:
             raise ApiError(400, "parameter_invalid", "before is not a valid cursor", "before")
         start = seqs.index(last) + 1
     window = ordered[start : start + per_page]
-    answer: Record = {
-        "type": "event.list",
-        "events": [_shown(contact, event) for _, event in window],
-        "pages": {},
-    }
+    answer = _about(contact)  # the description's operation answers event.summary here too
+    answer["events"] = [_shown(contact, event) for _, event in window]
+    answer["pages"] = {}
     if start + per_page < len(ordered):
         query = {"type": "user", who: request.arg(who), "per_page": per_page,
                  "before": encode_cursor(window[-1][0])}  # fmt: skip

@@ -388,6 +388,7 @@ function testEventSection(trigger) {
 function rulesNote(action) {
   const labels = Object.fromEntries(action.inputs.map((i) => [i.key, i.label]));
   const lines = (action.rules || []).map((rule) => {
+    if (rule.text) return rule.text; // a rule across inputs ("when"), said by the manifest export
     const names = rule.inputs.map((k) => labels[k] || k).join(", ");
     return rule.type === "at_least_one_of" ? `Give at least one of: ${names}.` : `Give only one of: ${names}.`;
   });

@@ -107,7 +107,7 @@ function connectionCard(connection) {
   const region = spec && spec.inputs.find((i) => i.key === "region");
   const regionOption = region && region.options.find((o) => o.value === connection.region);
   const secrets = connection.secrets.map((key) => labels[key] || inputLabel(key));
-  return card(connection.name, spec ? spec.label : connection.type, [
+  return card(connection.name, spec ? spec.type_label : connection.type, [
     [labels.region || "region", regionOption ? `${regionOption.label} (${connection.region})` : connection.region || ""],
     ["API host", connection.api_base],
     ["Secrets", secrets.length ? `${secrets.join(", ")}: saved, hidden` : "none"],
@@ -159,7 +159,7 @@ function typeSwitch() {
         kind = spec.key;
         renderConnections();
       },
-    }, spec.label));
+    }, spec.type_label));
   }
   return group;
 }

@@ -3,8 +3,9 @@
 A cursor walk can never be faster than its pages times the round trip: each page's cursor
 is in the answer before it. A search, though, can be cut into ranges of ``created_at``
 that are walked at the same time, and their records put one range after the other give
-exactly what the one walk gives, in the same order -- when the walk's order is by
-``created_at`` (asked for, or Intercom's own order, checked on the first page).
+exactly what the one walk gives, in the same order -- when the walk is sorted by
+``created_at``, as a Fetch All asks for when the person gives no sort (Intercom's own
+order is not documented), and the first page shows it.
 
 Intercom compares timestamps by calendar day, in the workspace's time zone, which the
 connector does not know. So a boundary is one timestamp ``t`` used three ways: a range
@@ -34,6 +35,8 @@ from typing import Any
 
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.errors import IntercomAPIError
+from intercom_connector.runtime.paging import next_cursor, search_walk
+from intercom_connector.runtime.search_query import fits
 
 Page = dict[str, Any]
 DAY = 86_400
@@ -48,9 +51,6 @@ BUFFERED_PAGES = RANGE_PAGES_MAX + 4
 #: rounds of probes at most, and ranges one probe round may cut a range into
 ROUNDS = 6
 CUTS = 64
-#: Intercom's limits on a search query: groups nest two deep, each holds 15 filters
-MAX_DEPTH = 2
-MAX_FILTERS = 15
 
 
 def search_pages(
@@ -61,13 +61,9 @@ def search_pages(
     field: str,
     records: str = "data",
     path_params: Mapping[str, str] | None = None,
-    sorted_by: str | None = None,
 ) -> Iterator[Page]:
-    """Every page of the search ``body`` (no cursor), split by ``field`` when that is exact.
-
-    ``sorted_by``: the field Intercom's own order is by (newest first) when it is not
-    ``field``; a body with no sort is then walked as it is.
-    """
+    """Every page of the search ``body`` (no cursor), split by ``field`` when that is exact:
+    when ``body`` sorts by ``field``; any other body is walked as it is."""
 
     def post(payload: Mapping[str, Any]) -> Page:
         page: Page = client.request(
@@ -76,7 +72,7 @@ def search_pages(
         return page
 
     first = post(body)
-    plan = _plan(post, client, body, first, field, records, sorted_by)
+    plan = _plan(post, client, body, first, field, records)
     if plan is None:
         yield first
         yield from _walk_on(client, path, body, first, path_params)
@@ -93,40 +89,24 @@ def _walk_on(
     path_params: Mapping[str, str] | None,
 ) -> Iterator[Page]:
     """The pages after ``first``, walked one after the other as the search gives them."""
-    cursor = _next_cursor(first)
+    cursor = next_cursor(first)
     if cursor is None:
         return
     pagination = {**(body.get("pagination") or {}), "starting_after": cursor}
-    yield from client.paginate_search(
-        path, body={**body, "pagination": pagination}, path_params=path_params
+    yield from search_walk(
+        client, path, {**body, "pagination": pagination}, path_params, followed=(cursor,)
     )
 
 
-def _next_cursor(page: Page) -> str | None:
-    pages = page.get("pages")
-    following = pages.get("next") if isinstance(pages, dict) else None
-    cursor = following.get("starting_after") if isinstance(following, dict) else None
-    return str(cursor) if cursor else None
-
-
-def _order(
-    body: Mapping[str, Any], first: Page, field: str, records: str, sorted_by: str | None = None
-) -> str | None:
+def _order(body: Mapping[str, Any], first: Page, field: str, records: str) -> str | None:
     """``ascending`` or ``descending`` when the walk is ordered by ``field``, else None."""
     values = [record.get(field) for record in first.get(records) or []]
     if not values or not all(type(value) is int for value in values):
         return None
     sort = body.get("sort")
-    if sort is None:
-        if sorted_by not in (None, field):
-            return None  # Intercom's own order is by another field
-        # no order asked for: Intercom's own is by creation, newest first; the first page
-        # must show it
-        order = "descending"
-    elif isinstance(sort, Mapping) and sort.get("field") == field:
-        order = sort.get("order", "descending")
-    else:
-        return None
+    if not isinstance(sort, Mapping) or sort.get("field") != field:
+        return None  # Intercom's own order, or by another field: not the ranges' order
+    order = sort.get("order", "descending")
     ordered = values == sorted(values, reverse=order == "descending")
     return order if ordered and order in ("ascending", "descending") else None
 
@@ -138,18 +118,17 @@ def _plan(
     first: Page,
     field: str,
     records: str,
-    sorted_by: str | None = None,
 ) -> list[Mapping[str, Any]] | None:
     """The ranges' queries in the walk's order, or None when splitting is not exact."""
     total = first.get("total_count")
     per_page = (body.get("pagination") or {}).get("per_page") or len(first.get(records) or [])
     query = body.get("query")
-    order = _order(body, first, field, records, sorted_by)
+    order = _order(body, first, field, records)
     if not isinstance(total, int) or not per_page or order is None or query is None:
         return None
-    if math.ceil(total / per_page) <= SPLIT_AFTER_PAGES or _next_cursor(first) is None:
+    if math.ceil(total / per_page) <= SPLIT_AFTER_PAGES or next_cursor(first) is None:
         return None
-    if not _fits(_within(query, field, 1, 2)):
+    if not fits(_within(query, field, 1, 2)):
         return None  # Intercom would refuse the query with the bounds added
     known = first[records][0][field]
     other = "ascending" if order == "descending" else "descending"
@@ -251,16 +230,6 @@ def _within(query: Any, field: str, low: int | None, high: int | None) -> Any:
     return {"operator": "AND", "value": [query, *bounds]}
 
 
-def _fits(query: Any, depth: int = 0) -> bool:
-    """Whether Intercom takes ``query``: groups two deep at most, 15 filters a group."""
-    if not isinstance(query, Mapping) or query.get("operator") not in ("AND", "OR"):
-        return True
-    items = query.get("value")
-    if depth >= MAX_DEPTH or not isinstance(items, list) or len(items) > MAX_FILTERS:
-        return False
-    return all(_fits(item, depth + 1) for item in items)
-
-
 def _range_walk(
     client: IntercomClient,
     path: str,
@@ -269,7 +238,7 @@ def _range_walk(
     path_params: Mapping[str, str] | None,
 ) -> Callable[[], Iterator[Page]]:
     def walk() -> Iterator[Page]:
-        return client.paginate_search(path, body={**body, "query": query}, path_params=path_params)
+        return search_walk(client, path, {**body, "query": query}, path_params)
 
     return walk
 

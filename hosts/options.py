@@ -1,0 +1,77 @@
+"""The CLI's option values, checked as argparse reads them: one validator per kind of value.
+
+A wrong value is argparse's one-line usage error (exit 2) naming the option; every
+command takes its ports, counts, seconds and URLs through these, so that ``--port 70000``
+is refused alike everywhere rather than wrapped round to port 4464 by one command and a
+traceback in another. ``cannot_listen`` is the one message for a port that cannot be had.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import httpx
+
+from intercom_connector.runtime.connection import secret_url_problem, without_user_info
+from intercom_connector.runtime.errors import ConnectionConfigError, echoed
+
+#: the highest TCP port
+MAX_PORT = 65535
+
+
+def whole(low: int, high: int | None = None, what: str = "a whole number") -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` (to ``high``)."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = low - 1
+        if number < low or (high is not None and number > high):
+            span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            raise argparse.ArgumentTypeError(f"expected {what} {span}, got {echoed(text)}")
+        return number
+
+    return parse
+
+
+#: a TCP port to listen on; 0 lets the system pick a free one
+port = whole(0, MAX_PORT, "a TCP port (0: any free one)")
+#: a count of at least one (events, records, requests)
+positive = whole(1)
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds above 0, got {echoed(text)}"
+        )
+    return value
+
+
+def secret_url(text: str) -> str:
+    """An argparse type: a URL a secret may be sent to (https, or http on loopback; no
+    user info), as runtime/connection.py's ``secret_url_problem`` rules."""
+    shown = echoed(without_user_info(text), 100)
+    try:
+        problem = secret_url_problem(httpx.URL(text))
+    except httpx.InvalidURL:
+        problem = "is not a valid URL"
+    if problem:
+        raise argparse.ArgumentTypeError(f"{shown} {problem}")
+    return text
+
+
+def cannot_listen(what: str, host: str, number: int, error: OSError) -> ConnectionConfigError:
+    """The one-line error for a port that cannot be listened on (in use, not allowed)."""
+    reason = error.strerror or str(error)
+    return ConnectionConfigError(
+        f"cannot {what} on {host}:{number}: {reason}; choose another port with --port "
+        "(0: any free one)"
+    )
