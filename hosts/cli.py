@@ -19,6 +19,7 @@ if "httpx" not in sys.modules:
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -853,6 +854,19 @@ def _parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
+    code = _main(argv)
+    if argv is None and "temporalio" in sys.modules:
+        # The Temporal SDK's native (Rust) threads can crash the interpreter's own shutdown
+        # (seen as SIGSEGV, or "PyGILState_Release" and an abort, after the command's last
+        # word): everything is said, so the process leaves at once with its own status.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError):  # a reader gone: nothing more to say
+                stream.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     freeze_start_up()
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser_for(argv)

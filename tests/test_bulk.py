@@ -26,7 +26,7 @@ from intercom_connector import Connector
 from intercom_connector.runtime.bulk import Journal
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.connection import connection_from_mapping
-from intercom_connector.sandbox import Faults, Sandbox, ServerHandle, serve
+from intercom_connector.sandbox import Faults, Sandbox, ServerHandle
 
 CONNECTION = {"type": "access_token", "access_token": TOKEN}
 
@@ -369,12 +369,43 @@ def test_calls_side_by_side_stay_within_the_window_and_provoke_no_429() -> None:
 # -- the journal ---------------------------------------------------------------------------
 
 
+class Busy:
+    """A WSGI app counting the requests it is answering (the sandbox's, around it)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app, self.now, self.lock = app, 0, threading.Lock()
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        with self.lock:
+            self.now += 1
+        try:
+            return self.app(environ, start_response)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+    def wait_idle(self, quiet: float = 0.2, seconds: float = 30) -> None:
+        """Until no request has been in progress for ``quiet`` seconds (a loaded machine
+        may take long to finish what a killed client had sent)."""
+        deadline, idle_since = time.monotonic() + seconds, None
+        while time.monotonic() < deadline:
+            if self.now:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= quiet:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"the sandbox still had {self.now} requests after {seconds} s")
+
+
 @pytest.fixture
-def slow_sandbox() -> Iterator[tuple[Sandbox, ServerHandle]]:
+def slow_sandbox() -> Iterator[tuple[Sandbox, ServerHandle, Busy]]:
     """A sandbox answering after 50 ms, so that a run killed has requests on their way."""
     sandbox = Sandbox(":memory:", seed=False, faults=Faults(latency=0.05))
-    with serve(sandbox, threads=8) as server:
-        yield sandbox, server
+    busy = Busy(sandbox.app)
+    with ServerHandle(busy, "127.0.0.1", 0, threads=8) as server:
+        yield sandbox, server, busy
 
 
 def journal_entries(path: Path) -> list[dict[str, Any]]:
@@ -406,9 +437,9 @@ def kill_row(n: int) -> dict[str, str]:
 
 
 def test_a_run_killed_and_started_again_never_repeats_a_create(
-    slow_sandbox: tuple[Sandbox, ServerHandle], tmp_path: Path
+    slow_sandbox: tuple[Sandbox, ServerHandle, Busy], tmp_path: Path
 ) -> None:
-    sandbox, server = slow_sandbox
+    sandbox, server, busy = slow_sandbox
     journal = tmp_path / "import.journal"
     rows = tmp_path / "rows.ndjson"
     count = 80
@@ -431,7 +462,7 @@ def test_a_run_killed_and_started_again_never_repeats_a_create(
     in_doubt = {e["row"] for e in entries if "sent" in e} - finished
     assert 12 <= len(finished) < count
     assert in_doubt, "the kill left no request on its way"
-    time.sleep(0.2)  # what the server still had on its way gets done
+    busy.wait_idle()  # what the server still had on its way gets done
 
     again = cli("run", "create_contact", "--each", str(rows), "--journal", str(journal),
                 env=sandbox_env(server))  # fmt: skip

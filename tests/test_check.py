@@ -14,8 +14,9 @@ from support import REPO, SHARED, clean_env, run_cli
 from intercom_connector.runtime.manifest import load_manifest
 
 PACKAGE = "intercom_connector"
-#: what a copy of the working tree leaves out: environments, caches, build output
-NOT_COPIED = (".venv*", ".git", "__pycache__", "*.egg-info", ".*_cache", "build")
+#: what a copy of the working tree leaves out: environments, caches, build output, and
+#: hypothesis's example database (other workers of the suite delete its files meanwhile)
+NOT_COPIED = (".venv*", ".git", "__pycache__", "*.egg-info", ".*_cache", "build", ".hypothesis")
 
 
 def tree_copy(tmp_path: Path) -> Path:

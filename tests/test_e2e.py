@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from designer_support import read_url
 from support import REPO, run_cli
 
 from intercom_connector.sandbox import Sandbox
@@ -22,36 +20,19 @@ TOKEN = "e2e-sandbox-token"
 USERS_ADDED = 950  # with the demo workspace's 50: 1,000 contacts
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`intercom-connector sandbox serve` in its own process, on a loopback port."""
+    """`intercom-connector sandbox serve` in its own process, on the loopback port it picks."""
     data = tmp_path_factory.mktemp("sandbox")
     Sandbox(data).add_contacts(USERS_ADDED, role="lead", prefix="e2e")
-    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "intercom_connector", "sandbox", "serve",
-         "--port", str(port), "--token", TOKEN, "--data-dir", str(data)],
-        stdout=subprocess.PIPE,
+         "--port", "0", "--token", TOKEN, "--data-dir", str(data)],
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{url}/me", timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail(f"sandbox serve did not start: {process.communicate()[1]}")
-            time.sleep(0.1)
+    url = read_url(process, r"Intercom sandbox on (http://127\.0\.0\.1:\d+) ")
     yield url
     process.terminate()
     process.wait(timeout=10)

@@ -17,9 +17,11 @@ from support import REPO
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     # Build from a copy: an in-tree build/ would leave stale files for the next build.
+    # Left out too: what other workers of the suite write meanwhile (caches, hypothesis's
+    # example database), whose files may vanish while being copied.
     source = tmp_path_factory.mktemp("source") / "repo"
     ignore = shutil.ignore_patterns(
-        ".venv*", "build", "*.egg-info", ".git", "*_cache", "__pycache__"
+        ".venv*", "build", "*.egg-info", ".git", "*_cache", "__pycache__", ".hypothesis"
     )
     shutil.copytree(REPO, source, ignore=ignore)
     subprocess.run(

@@ -405,12 +405,7 @@ def run_each_on_temporal(args: Any, action: Any, inputs: Mapping[str, Any]) -> i
     with Rows(args.each, action) as read:  # a file with a row that cannot be read: exit 2
         out = ResultWriter(read.count)
         asyncio.run(main(prepared_rows(action.key, read, inputs), out))
-    code = out.finish()
-    # The SDK's core (Rust) threads can crash the interpreter's own shutdown (seen as a
-    # SIGSEGV after every result was written): the results are out, so leave at once.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    return out.finish()  # the process leaves at once after it (hosts/cli.py main)
 
 
 async def run_bulk(

@@ -500,11 +500,14 @@ class _Reader:
         self._thread.start()
 
     def _run(self, response: Any) -> None:
+        asked: set[str] = set()
         while not self._stopped.is_set():
             guess = _peek_cursor(response.content)
-            if guess is None:
+            # a cursor Intercom gave before is not followed: the caller's loop guard stops there
+            if guess is None or guess in asked:
                 self._put((response, None, None))
                 return
+            asked.add(guess)
             handed = Once(functools.partial(self._put, (response, guess, None)))
             try:
                 response, took = self._fetch(guess, handed)
