@@ -388,18 +388,37 @@ def _list_entries(entries: Iterable[OperationSpec], as_json: bool) -> int:
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
-    if not args.http and (args.host is not None or args.port is not None):
-        return _fail("mcp: --host and --port serve over HTTP: add --http", EXIT_USAGE)
+    http_only = ["--host", "--port", "--token-env", "--allowed-host", "--stateless"]
+    given = [args.host, args.port, args.token_env, args.allowed_host, args.stateless or None]
+    if not args.http and any(value is not None for value in given):
+        named = " and ".join(o for o, v in zip(http_only, given, strict=True) if v is not None)
+        verb = "are" if " and " in named else "is"
+        return _fail(f"mcp: {named} {verb} for HTTP: add --http", EXIT_USAGE)
+    from intercom_connector.hosts import service
     from intercom_connector.hosts.mcp import DEFAULT_PORT, MAX_RECORDS, serve  # the SDK only here
 
+    http = None
+    if args.http:
+        host = args.host or "127.0.0.1"
+        if not service.is_loopback(host) and not args.token_env:
+            return _fail(
+                f"mcp: --host {host} listens beyond loopback, where anyone could call the tools: "
+                "give --token-env VAR, the environment variable holding the bearer tokens",
+                EXIT_USAGE,
+            )
+        try:
+            tokens = service.tokens_from_env(args.token_env) if args.token_env else ()
+        except ValueError as exc:
+            return _fail(f"mcp: {exc}", EXIT_USAGE)
+        port = DEFAULT_PORT if args.port is None else args.port
+        http = service.service_options(args, host, port, tokens)
     connection, transport = _connection(args)
     with Connector(connection, transport=transport) as connector:
-        port = DEFAULT_PORT if args.port is None else args.port
         serve(
             connector,
-            http=args.http,
-            host=args.host or "127.0.0.1",
-            port=port,
+            http=http,
+            stateless=args.stateless,
+            allowed_hosts=args.allowed_host or (),
             max_records=args.max_records or MAX_RECORDS,
             connect_first=CONNECT_FIRST if _implicit_sandbox(args, transport) else None,
         )
@@ -636,6 +655,7 @@ def _add_run_command(commands: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     from intercom_connector.hosts.login import add_login_commands
+    from intercom_connector.hosts.service import ServiceOptions, add_service_options
     from intercom_connector.hosts.temporal.cluster import add_cluster_options
     from intercom_connector.hosts.temporal.commands import add_temporal_commands
     from intercom_connector.hosts.triggers import CliParts, add_trigger_commands
@@ -687,13 +707,32 @@ def build_parser() -> argparse.ArgumentParser:
         "mcp", help="serve every action and data source as MCP tools (stdio, or HTTP)"
     )
     _connection_options(mcp)
-    mcp.add_argument(
-        "--http", action="store_true", help="serve over streamable HTTP on loopback, not stdio"
-    )
+    mcp.add_argument("--http", action="store_true", help="serve over streamable HTTP, not stdio")
     mcp.add_argument(
         "--port", type=options.port, help="HTTP port (default 8766; 0 picks a free one)"
     )
-    mcp.add_argument("--host", choices=["127.0.0.1", "::1", "localhost"], help="HTTP host")
+    mcp.add_argument(
+        "--host",
+        metavar="ADDR",
+        help="HTTP address (default 127.0.0.1); beyond loopback it needs --token-env",
+    )
+    mcp.add_argument(
+        "--token-env",
+        metavar="VAR",
+        help="environment variable holding the bearer tokens accepted (comma-separated)",
+    )
+    mcp.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="a Host name accepted, such as one a load balancer forwards (repeatable)",
+    )
+    mcp.add_argument(
+        "--stateless",
+        action="store_true",
+        help="no MCP sessions: each request stands alone (replicas behind a load balancer)",
+    )
+    add_service_options(mcp, ServiceOptions())
     mcp.add_argument(
         "--max-records",
         type=options.positive,

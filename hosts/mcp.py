@@ -2,6 +2,7 @@
 
     intercom-connector mcp [--connection FILE|NAME] [--sandbox]                 # stdio
     intercom-connector mcp --http [--port N] [--host 127.0.0.1] [...]           # streamable HTTP
+    intercom-connector mcp --http --host 0.0.0.0 --token-env VAR [--stateless]  # beyond loopback
 
 Flow builders and agents that call tools over the Model Context Protocol (n8n's MCP Client
 Tool, Activepieces, desktop assistants) get one tool per action and one per data source:
@@ -13,6 +14,9 @@ action's output (what ``run`` prints under ``data``; a data source's ``{"result"
 as structured content and as JSON text; every ConnectorError comes back as an error result
 (``isError``) with the CLI's message.
 
+Over HTTP the operations (bearer tokens, /healthz, limits, the request log, the SIGTERM
+drain) are hosts/service.py's, shared with ``trigger listen``.
+
 Only hosts/cli.py imports this module, and only for ``mcp``: the SDK is not loaded by
 any other command.
 """
@@ -22,10 +26,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import socket
 import sys
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -33,10 +36,13 @@ import mcp_types as types
 import orjson
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 
 from intercom_connector import __version__
-from intercom_connector.hosts import options
+from intercom_connector.hosts import service
+from intercom_connector.hosts.service import ServiceOptions
+from intercom_connector.runtime.client import request_ids
 from intercom_connector.runtime.errors import (
     ConnectorError,
     ManifestError,
@@ -218,6 +224,10 @@ def build_server(tools: Tools) -> Server[Any]:
             message = f"{params.name!r} is not a tool; the tools are: {known}"
             raise MCPError(code=types.INVALID_PARAMS, message=message)
         call = functools.partial(tools.call, params.name, params.arguments)
+        request = getattr(ctx, "request", None)  # over HTTP: the Starlette request
+        if request is not None:
+            gathered = request.scope.setdefault("state", {}).setdefault(service.REQUEST_IDS, [])
+            call = functools.partial(_gathering_request_ids, gathered, call)
         return await anyio.to_thread.run_sync(call)
 
     manifest = tools.manifest
@@ -230,6 +240,31 @@ def build_server(tools: Tools) -> Server[Any]:
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+
+
+def _gathering_request_ids(
+    gathered: list[str], call: Callable[[], types.CallToolResult]
+) -> types.CallToolResult:
+    token = request_ids.set(gathered)  # the request log names Intercom's answers
+    try:
+        return call()
+    finally:
+        request_ids.reset(token)
+
+
+def describe(body: bytes) -> str | None:
+    """What an MCP request asks, for the request log: the tool called, or the method."""
+    try:
+        message = orjson.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or not isinstance(message.get("method"), str):
+        return None
+    params = message.get("params")
+    if message["method"] == "tools/call" and isinstance(params, dict):
+        name = params.get("name")
+        return name if isinstance(name, str) and name.isidentifier() else "tools/call"
+    return str(message["method"])
 
 
 def _instructions(tools: Tools) -> str:
@@ -248,29 +283,68 @@ def _instructions(tools: Tools) -> str:
 def serve(
     connector: Connector,
     *,
-    http: bool = False,
-    host: str = "127.0.0.1",
-    port: int = DEFAULT_PORT,
+    http: ServiceOptions | None = None,
+    stateless: bool = False,
+    allowed_hosts: Sequence[str] = (),
     max_records: int = MAX_RECORDS,
     connect_first: str | None = None,
 ) -> None:
-    """Serve every tool over stdio, or over streamable HTTP on loopback, until stopped;
-    with ``connect_first``, every data source answers that error (no connection given)."""
+    """Serve every tool over stdio, or over streamable HTTP with ``http``'s options, until
+    stopped (stdin closed, or Ctrl-C; SIGTERM or Ctrl-C over HTTP, drained); with
+    ``connect_first``, every data source answers that error (no connection given)."""
     tools = Tools(connector, max_records=max_records, connect_first=connect_first)
     server = build_server(tools)
     count = len(tools.tools)
-    if not http:
+    if http is None:
         _note(f"Intercom MCP server on stdio: {count} tools; it stops when stdin closes.")
         _serve_stdio(server)
         return
-    try:
-        sock = _bind(host, port)
-    except OSError as exc:
-        raise options.cannot_listen("serve MCP", host, port, exc) from None
-    host, port = sock.getsockname()[:2]
-    url = f"http://{f'[{host}]' if ':' in host else host}:{port}{HTTP_PATH}"
-    _note(f"Intercom MCP server on {url} (streamable HTTP): {count} tools. Ctrl-C stops it.")
-    _serve_http(server, sock, host)
+    sock = service.bind(http.host, http.port, "serve MCP")
+    log = service.RequestLog(http.log_format)
+    url = service.url_of(sock, HTTP_PATH)
+    how = "stateless" if stateless else "sessions"
+    auth = f"{len(http.tokens)} bearer token(s)" if http.tokens else "no token (loopback)"
+    log.note(
+        f"Intercom MCP server on {url} (streamable HTTP, {how}, {auth}): {count} tools. "
+        "Ctrl-C stops it; SIGTERM drains it."
+    )
+    if not service.is_loopback(http.host):
+        log.note("Plain HTTP beyond loopback: put a reverse proxy with TLS in front of it.")
+    app = server.streamable_http_app(
+        streamable_http_path=HTTP_PATH,
+        stateless_http=stateless,
+        # one JSON answer per call: its status says how the call ended (a 504 included)
+        json_response=True,
+        max_request_body_size=http.max_body,
+        transport_security=transport_security(http.host, allowed_hosts),
+        host=http.host,
+    )
+    service.serve(app, sock, http, log, describe=describe)
+
+
+def transport_security(host: str, allowed_hosts: Sequence[str]) -> TransportSecuritySettings:
+    """The Host and Origin headers accepted (DNS rebinding: a web page the user opens cannot
+    reach the server through a name of its own).
+
+    On loopback: the loopback names, and ``allowed_hosts``. Beyond loopback the tokens keep
+    strangers out; ``allowed_hosts`` (the names a load balancer forwards), when given, are
+    then the only ones accepted.
+    """
+    loopback = service.is_loopback(host)
+    if not loopback and not allowed_hosts:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    names = ["127.0.0.1", "localhost", "[::1]"] if loopback else []
+    names += [f"[{name}]" if ":" in name else name for name in allowed_hosts]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[*names, *(f"{name}:*" for name in names)],
+        allowed_origins=[
+            f"{scheme}://{name}{port}"
+            for name in names
+            for scheme in ("http", "https")
+            for port in ("", ":*")
+        ],
+    )
 
 
 def _serve_stdio(server: Server[Any]) -> None:
@@ -331,36 +405,6 @@ class StdinLines:
             return await self._receive.receive()
         except anyio.EndOfStream:
             raise StopAsyncIteration from None
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    """A listening socket on a loopback ``host``; port 0 picks a free one."""
-    address = "127.0.0.1" if host == "localhost" else host
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((address, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def _serve_http(server: Server[Any], sock: socket.socket, host: str) -> None:
-    """MCP over streamable HTTP on ``sock`` until interrupted (Ctrl-C, SIGTERM).
-
-    The SDK refuses requests whose Host or Origin header is not a loopback name (DNS
-    rebinding: a web page the user opens cannot reach the server through its own name).
-    """
-    import uvicorn
-
-    app = server.streamable_http_app(streamable_http_path=HTTP_PATH, host=host)
-    # No logging set-up of uvicorn's own: its warnings reach stderr, nothing else is
-    # printed (no access log).
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
-    uvicorn.Server(config).run(sockets=[sock])
 
 
 def _note(text: str) -> None:

@@ -4,11 +4,14 @@
   ``--every`` seconds). The new events go to stdout as NDJSON, then FILE is written,
   atomically: after the events are out, so that a crash in between gives them again
   rather than losing them. No FILE yet is a first check.
-- ``trigger listen KEY --port N``: a webhook trigger's endpoint, ``POST /`` on loopback.
-  Each delivery is verified (runtime/triggers.py) and answered 401 (signature), 400
-  (body), 200 once its event is out (printed; with a flow, its flow started) or 503 when
-  it will not be (past ``--max-events``, stopping, its flow not starting soon): Intercom
-  sends it again. ``Intake`` is the one place that decides.
+- ``trigger listen KEY --port N``: a webhook trigger's endpoint, ``POST /`` (on loopback
+  unless ``--host`` says otherwise: signatures guard it). Each delivery is verified
+  (runtime/triggers.py) and answered 401 (signature), 400 (body), 200 once its event is
+  out (printed; with a flow, its flow started; with ``--deployment``, its run started on
+  Temporal) or 503 when it will not be (past ``--max-events``, stopping, its flow not
+  starting soon): Intercom sends it again. ``Intake`` is the one place that decides;
+  ``/healthz``, the SIGTERM drain, the JSON request log and the limits are
+  hosts/service.py's, as for ``mcp --http``.
 
 With ``--flow FILE`` each event also runs the flow (whose ``trigger:`` is KEY), one event
 after the other, each run reported on stderr in one line. A poll keeps in its state only
@@ -23,22 +26,18 @@ import argparse
 import contextlib
 import os
 import queue
-import select
-import socket
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
-from intercom_connector.hosts import options
+from intercom_connector.hosts import options, service
 from intercom_connector.hosts.flow import (
     Flow,
     FlowError,
@@ -62,9 +61,9 @@ from intercom_connector.runtime.manifest import SECRET_INPUT, TriggerSpec, load_
 from intercom_connector.runtime.shim import Connector, validate
 from intercom_connector.runtime.triggers import Delivery, Event, ReplayGuard
 
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
-#: the largest delivery accepted (Intercom's are a few kilobytes)
-MAX_BODY = 5 * 1024 * 1024
+#: the listener's limits by default: Intercom's deliveries are a few kilobytes and are
+#: answered at once (the flows run after the answer)
+LISTEN_SERVICE = service.ServiceOptions(max_body=5 * 1024 * 1024, request_timeout=30.0)
 #: a check that fails with this exit status (network, Intercom unavailable or rate
 #: limiting) is tried again at the next interval; any other failure stops the loop
 RETRY_LATER = 5
@@ -170,9 +169,15 @@ def check_writable(
 class EventHandler:
     """What becomes of each event: a line of NDJSON on stdout, then its flow, if any."""
 
-    def __init__(self, flow: Flow | None, connector: Connector | None) -> None:
+    def __init__(
+        self,
+        flow: Flow | None,
+        connector: Connector | None,
+        note: Callable[[str], None] | None = None,
+    ) -> None:
         self.flow = flow
         self.connector = connector
+        self.note = note or (lambda text: print(text, file=sys.stderr, flush=True))
         self.failure = 0  # the exit status of the last flow that failed
         self.error: StepError | FlowError | None = None  # why the last flow run failed
         self._lock = threading.Lock()
@@ -193,10 +198,10 @@ class EventHandler:
             outputs = run_flow(self.flow, self.connector, event=check_event(self.flow, event))
         except (StepError, FlowError) as exc:
             self.failure, self.error = exc.exit_code, exc
-            print(f"error: {where}: {exc}", file=sys.stderr, flush=True)
+            self.note(f"error: {where}: {exc}")
             return False
         took = time.monotonic() - started
-        print(f"{where}: {len(outputs)} steps ran in {took:.1f} s", file=sys.stderr, flush=True)
+        self.note(f"{where}: {len(outputs)} steps ran in {took:.1f} s")
         return True
 
     def handle_all(
@@ -402,29 +407,36 @@ def cmd_trigger_poll(args: argparse.Namespace, parts: CliParts) -> int:
 #: how long a delivery waits for its flow to start (earlier events' flows running) before
 #: it is answered 503, so that Intercom sends it again later
 FLOW_START_WAIT = 4.0
-#: how long stopping waits for the deliveries being answered
-ANSWERING_WAIT = 10.0
-#: a connection that sends no request for this long is closed
-IDLE_TIMEOUT = 5.0
 
 
 class _Ticket:
     """One accepted event waiting for its flow: started by the flow's thread, or given
-    up by the delivery's (which then answers 503); never both."""
+    up by the delivery's (which then answers 503) or by ``Intake.stop``; never both."""
 
     def __init__(self, event: Event) -> None:
         self.event = event
         self._lock = threading.Lock()
         self._state = "waiting"
-        self.started = threading.Event()
+        self.settled = threading.Event()  # printed as its flow starts, lost, or given up
+        self.lost = False  # started, but it could not be printed: the output is closed
 
     def start(self) -> bool:
-        """Its flow may start now: False when its delivery gave up first."""
+        """Its flow may start now: False when it was given up first."""
         return self._leave("started")
 
-    def give_up(self) -> bool:
-        """Its delivery answers 503: False when its flow started first."""
-        return self._leave("given up")
+    def give_up(self) -> None:
+        """Its delivery answers 503, unless its flow started first."""
+        if self._leave("given up"):
+            self.settled.set()
+
+    def out(self) -> bool:
+        """Whether its event is out (its flow started and it was printed); once asked,
+        a ticket still waiting is given up."""
+        self.give_up()
+        if self._state != "started":
+            return False
+        self.settled.wait()  # the flow's thread is printing it
+        return not self.lost
 
     def _leave(self, state: str) -> bool:
         with self._lock:
@@ -445,7 +457,9 @@ class Intake:
     delivery's notification id is forgotten by the replay guard, so that Intercom's next
     attempt is taken. Deliveries are verified and admitted one at a time (the replay
     guard's and stdout's order); flows run one after the other in the thread calling
-    ``run_flows``. This is the one place that decides a delivery's answer.
+    ``run_flows``. A closed stdout (its reader gone) stops it: that delivery is answered
+    503 too. This is the one place that decides a delivery's answer; hosts/service.py
+    serves it (the HTTP limits, /healthz and the SIGTERM drain are the service's).
     """
 
     def __init__(
@@ -474,18 +488,19 @@ class Intake:
         """Admit the delivery ``receive`` verifies (WebhookRefusal passes through): True
         once its events are durably out (answer 2xx), False when they will not be (503).
         ``forget(id)`` makes the replay guard forget an event not taken."""
+        note = self.handler.note
         with self._lock:
             if self._stopping.is_set():
                 return False
             delivery = receive()
             events = delivery.events
             if not events:
-                print(delivery.note, file=sys.stderr, flush=True)
+                note(delivery.note)
                 return True
             if self._left is not None and self._left < len(events):
                 for event in events:
                     forget(event["id"])
-                print(f"{delivery.note}; answered 503: past --max-events", file=sys.stderr)
+                note(f"{delivery.note}; answered 503: past --max-events")
                 return False
             if self._left is not None:
                 self._left -= len(events)
@@ -493,23 +508,31 @@ class Intake:
                 try:
                     if self._hand_out is not None:
                         self._hand_out(events)
-                except WebhookRefusal:
+                    for event in events:
+                        self.handler.show(event)
+                except (WebhookRefusal, OSError) as error:
                     if self._left is not None:
                         self._left += len(events)
                     for event in events:
                         forget(event["id"])
-                    raise
-                for event in events:
-                    self.handler.show(event)
-                self._count(len(events))
-                return True
-            tickets = [_Ticket(event) for event in events]
-            for ticket in tickets:
-                self._tickets.put(ticket)
+                    if isinstance(error, WebhookRefusal):
+                        raise
+                    closed = True
+                else:
+                    self._count(len(events))
+                    return True
+            else:
+                closed = False
+                tickets = [_Ticket(event) for event in events]
+                for ticket in tickets:
+                    self._tickets.put(ticket)
+        if closed:
+            self.output_closed()
+            return False
         deadline = time.monotonic() + self._wait
         for ticket in tickets:
-            ticket.started.wait(max(0.0, deadline - time.monotonic()))
-        given_up = [ticket for ticket in tickets if ticket.give_up()]
+            ticket.settled.wait(max(0.0, deadline - time.monotonic()))
+        given_up = [ticket for ticket in tickets if not ticket.out()]
         if not given_up:
             return True
         with self._lock:
@@ -517,13 +540,18 @@ class Intake:
                 self._left += len(given_up)
         for ticket in given_up:
             forget(ticket.event["id"])
-            print(
-                f"{ticket.event['id']} answered 503: its flow did not start within "
-                f"{self._wait:g} s (earlier flows still running), or the listener is stopping",
-                file=sys.stderr,
-                flush=True,
-            )
+            if not ticket.lost:
+                note(
+                    f"{ticket.event['id']} answered 503: its flow did not start within "
+                    f"{self._wait:g} s (earlier flows still running), or the listener is "
+                    "stopping"
+                )
         return False
+
+    def output_closed(self) -> None:
+        """stdout's reader is gone: nothing more can go out, so stop (answering 503)."""
+        self.handler.note("error: the output is closed; stopping")
+        self.stop()
 
     def _count(self, events: int) -> None:
         self.handled += events
@@ -533,23 +561,29 @@ class Intake:
 
     def run_flows(self) -> None:
         """Run each admitted event's flow, one after the other, until the limit is reached
-        (or forever). Each event is printed as its flow starts."""
-        while not self.done.is_set():
+        (or forever), or until ``stop``. Each event is printed as its flow starts."""
+        while not self._stopping.is_set():
             try:
                 ticket = self._tickets.get(timeout=0.2)
             except queue.Empty:
                 continue
             if not ticket.start():
                 continue  # its delivery gave up waiting: answered 503
-            self.handler.show(ticket.event)
+            try:
+                self.handler.show(ticket.event)
+            except OSError:
+                ticket.lost = True
+                ticket.settled.set()
+                self.output_closed()
+                return
             with self._lock:
                 self._count(1)
-            ticket.started.set()
+            ticket.settled.set()
             self.handler.run_flow(ticket.event)
 
     def wait(self) -> None:
-        """Until the limit is reached (or forever, without one)."""
-        while not self.done.wait(0.2):
+        """Until the limit is reached (or forever, without one), or until ``stop``."""
+        while not self._stopping.wait(0.2):
             pass
 
     def stop(self) -> None:
@@ -562,115 +596,6 @@ class Intake:
                 self._tickets.get_nowait().give_up()
             except queue.Empty:
                 break
-
-
-class Listener:
-    """A webhook trigger's endpoint on loopback: ``POST /``, one delivery per request.
-
-    ``accept(headers, body)`` is True when the delivery is to be answered 200, False for
-    503 (Intake), or raises WebhookRefusal (its status).
-    """
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        accept: Callable[[Mapping[str, str], bytes], bool],
-    ) -> None:
-        listener = self
-        self._open = 0  # connections taken and not yet closed
-        self._idle = threading.Condition()
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            timeout = IDLE_TIMEOUT  # a connection that sends nothing more is closed
-
-            def setup(self) -> None:
-                with listener._idle:
-                    listener._open += 1
-                super().setup()
-
-            def finish(self) -> None:
-                try:
-                    super().finish()
-                finally:
-                    with listener._idle:
-                        listener._open -= 1
-                        listener._idle.notify_all()
-
-            def do_POST(self) -> None:
-                if urlsplit(self.path).path != "/":
-                    self._answer(404, "deliveries go to POST /")
-                    return
-                length = self.headers.get("Content-Length")
-                if length is None or not length.isdigit():
-                    self._answer(411, "a delivery needs a Content-Length")
-                    return
-                if int(length) > MAX_BODY:
-                    self._answer(413, "the delivery is too large")
-                    return
-                body = self.rfile.read(int(length))
-                try:
-                    taken = accept(dict(self.headers.items()), body)
-                except WebhookRefusal as refusal:
-                    print(f"refused ({refusal.status}): {refusal}", file=sys.stderr, flush=True)
-                    self._answer(refusal.status, str(refusal))
-                    return
-                if taken:
-                    self._answer(200, "ok")
-                else:
-                    self._answer(503, "not taken now: send it again later")
-
-            def do_GET(self) -> None:
-                self._answer(405, "deliveries are POST /")
-
-            def _answer(self, status: int, text: str) -> None:
-                content = orjson.dumps({"status": status, "message": text})
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(content)))
-                if status == 503:
-                    self.send_header("Retry-After", "60")
-                    self.send_header("connection", "close")  # closes it after the answer
-                self.end_headers()
-                self.wfile.write(content)
-                self.wfile.flush()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # each delivery is reported by what became of it
-
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-        class Server(ThreadingHTTPServer):
-            address_family = family
-            daemon_threads = True
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                if isinstance(sys.exc_info()[1], ConnectionError):
-                    return  # the sender hung up (a broken pipe, a reset): it sends again
-                super().handle_error(request, client_address)
-
-        self._server = Server((host, port), Handler)
-        self.port: int = self._server.server_address[1]
-        shown = f"[{host}]" if ":" in host else host
-        self.url = f"http://{shown}:{self.port}/"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        """Take the connections already waiting (their deliveries are answered, 503 once
-        stopping), then stop taking connections and wait until every one taken is answered
-        and closed (ANSWERING_WAIT at most in all)."""
-        deadline = time.monotonic() + ANSWERING_WAIT
-        while time.monotonic() < deadline:
-            waiting, _, _ = select.select([self._server.socket], [], [], 0.2)
-            if not waiting:
-                break
-            time.sleep(0.02)  # serve_forever takes it
-        self._server.shutdown()
-        with self._idle:
-            self._idle.wait_for(lambda: self._open == 0, timeout=deadline - time.monotonic())
-        self._server.server_close()
 
 
 def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
@@ -688,9 +613,11 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
         if needs_connection
         else (None, None)
     )
+    settings = service.service_options(args, args.host, args.port)
+    log = service.RequestLog(settings.log_format)
     with Connector(connection, transport=transport) as connector:
         connector.webhook_secret(trigger.key, inputs)  # no secret, or bad inputs: stop now
-        handler = EventHandler(flow, connector)
+        handler = EventHandler(flow, connector, note=log.note)
         seen = ReplayGuard()
         intake = Intake(
             handler,
@@ -699,33 +626,65 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
             hand_out=starter.start if starter is not None else None,
         )
 
-        def accept(headers: Mapping[str, str], body: bytes) -> bool:
+        def deliver(scope: service.Scope, body: bytes) -> tuple[int, dict[str, Any]]:
+            if scope["path"] != "/":
+                return 404, {"status": 404, "message": "deliveries go to POST /"}
+            if scope["method"] != "POST":
+                return 405, {"status": 405, "message": "deliveries are POST /"}
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
             def receive() -> Delivery:
                 guard = seen if starter is None else None  # Temporal refuses a repeated id
                 return connector.receive_webhook(trigger.key, headers, body, inputs, seen=guard)
 
-            return intake.deliver(receive, seen.discard)
+            try:
+                taken = intake.deliver(receive, seen.discard)
+            except WebhookRefusal as refusal:
+                log.note(f"refused ({refusal.status}): {refusal}")
+                return refusal.status, {"status": refusal.status, "message": str(refusal)}
+            if taken:
+                return 200, {"status": 200, "message": "ok"}
+            return 503, {"status": 503, "message": "not taken now: send it again later"}
 
-        try:
-            listener = Listener(args.host, args.port, accept)
-        except OSError as exc:
-            raise options.cannot_listen("listen", args.host, args.port, exc) from None
-        try:
-            topics = ", ".join(validate(trigger, inputs).values["topics"])
-            print(
-                f"{trigger.label}: listening on {listener.url} for {topics}. Ctrl-C stops it.",
-                file=sys.stderr,
-                flush=True,
-            )
+        sock = service.bind(settings.host, settings.port, "listen")
+        running: list[service.Running] = []
+
+        def work() -> None:
+            """The flows (or the wait for --max-events); then the service stops."""
             if flow is not None:
                 intake.run_flows()
             else:
                 intake.wait()
+            running[0].stop()
+
+        worker = threading.Thread(target=work, daemon=True)
+
+        def started(serving: service.Running) -> None:
+            running.append(serving)
+            worker.start()
+
+        try:
+            topics = ", ".join(validate(trigger, inputs).values["topics"])
+            log.note(
+                f"{trigger.label}: listening on {service.url_of(sock)} for {topics}. "
+                "Ctrl-C stops it; SIGTERM drains it."
+            )
+            service.serve(
+                service.json_app(deliver, workers=settings.max_calls),
+                sock,
+                settings,
+                log,
+                describe=lambda body: trigger.key,
+                started=started,
+            )
         finally:
-            intake.stop()
-            listener.close()
+            intake.stop()  # the events whose flow has not started are not taken (503)
             if starter is not None:
                 starter.close()
+        worker.join(settings.grace)  # the flow running finishes, within the grace period
+        if worker.is_alive():
+            log.note("error: the grace period ended before the running flow finished")
+            return handler.failure or 1
         return handler.failure
 
 
@@ -777,7 +736,7 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
     kinds.required = True
 
     poll = kinds.add_parser("poll", help="check a polling trigger; new events as NDJSON")
-    listen = kinds.add_parser("listen", help="receive a webhook trigger's deliveries on loopback")
+    listen = kinds.add_parser("listen", help="receive a webhook trigger's deliveries over HTTP")
     for parser, kind in ((poll, "polling"), (listen, "webhook")):
         example = next(k for k, t in load_manifest().triggers.items() if t.kind == kind)
         parser.add_argument("key", metavar="KEY", help=f"{kind} trigger key, e.g. {example}")
@@ -802,7 +761,12 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
     )
     poll.set_defaults(handler=lambda args: cmd_trigger_poll(args, parts))
     listen.add_argument("--port", type=options.port, required=True, help="TCP port (0: a free one)")
-    listen.add_argument("--host", default="127.0.0.1", choices=list(LOOPBACK))
+    listen.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address to listen on (default 127.0.0.1; signatures guard any address)",
+    )
     listen.add_argument(
         "--max-events",
         type=options.positive,
@@ -817,4 +781,5 @@ def add_trigger_commands(commands: Any, parts: CliParts) -> None:
         metavar="NAME",
         help="with --temporal: start this webhook deployment's run for each delivery",
     )
+    service.add_service_options(listen, LISTEN_SERVICE)
     listen.set_defaults(handler=lambda args: cmd_trigger_listen(args, parts))

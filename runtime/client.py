@@ -131,7 +131,17 @@ def _trace_request(request: httpx.Request) -> None:
         log.debug("-> %s %s headers=%s", request.method, request.url, headers)
 
 
+#: Intercom's request ids of the answers received in this context, when a caller gathers
+#: them (hosts/service.py logs them with each request a service answered)
+request_ids: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "intercom_request_ids", default=None
+)
+
+
 def _trace_response(response: httpx.Response) -> None:
+    gathered = request_ids.get()
+    if gathered is not None and "X-Request-Id" in response.headers:
+        gathered.append(response.headers["X-Request-Id"])
     if log.isEnabledFor(logging.DEBUG):
         request = response.request
         started = request.extensions.get("trace_started", time.perf_counter())

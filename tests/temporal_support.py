@@ -77,6 +77,10 @@ QUICK_DISPATCH = ["--dynamic-config-value", "history.transferProcessorMaxPollRPS
 BUSY = "busy"
 
 
+class ServerDied(AssertionError):
+    """The Temporal server process ended before it served."""
+
+
 class TemporalServer:
     """`temporal server start-dev --headless` on a free loopback port, its state in a
     throwaway database file; ``restart()`` keeps the file (and so every history)."""
@@ -87,7 +91,18 @@ class TemporalServer:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
-        self.start()
+        # A free port is found, then bound by the server a moment later: another test
+        # process (pytest-xdist runs several) may take it in between, and the server dies at
+        # start. A first start tries again on new ports; a restart keeps its address.
+        for attempt in range(3):
+            try:
+                self.start()
+                break
+            except ServerDied:
+                if attempt == 2:
+                    raise
+                self.port = free_port()
+                self.address = f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
         binary = temporal_binary()
@@ -109,7 +124,7 @@ class TemporalServer:
         assert self.process is not None
         if self.process.poll() is not None:
             log = (self.folder / "server.log").read_text(errors="replace")[-2000:]
-            raise AssertionError(f"the Temporal server stopped: {log}")
+            raise ServerDied(f"the Temporal server stopped: {log}")
         try:
             asyncio.run(self.client())
         except RuntimeError:

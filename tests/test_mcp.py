@@ -317,8 +317,15 @@ def test_the_sdk_loads_only_for_the_mcp_command() -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--http", "--host", "0.0.0.0"], "invalid choice: '0.0.0.0'"),
-        (["--port", "8766"], "--host and --port serve over HTTP: add --http"),
+        (["--http", "--host", "0.0.0.0"], "--host 0.0.0.0 listens beyond loopback"),
+        (["--port", "8766"], "mcp: --port is for HTTP: add --http"),
+        (["--stateless", "--host", "::1"], "mcp: --host and --stateless are for HTTP"),
+        (
+            ["--http", "--host", "0.0.0.0", "--token-env", "NO_SUCH_VARIABLE"],
+            "--token-env NO_SUCH_VARIABLE: the environment variable NO_SUCH_VARIABLE holds no",
+        ),
+        (["--http", "--grace", "0"], "expected a number of seconds above 0, got '0'"),
+        (["--http", "--max-calls", "0"], "expected a whole number of at least 1, got '0'"),
         (["--max-records", "0"], "expected a whole number of at least 1, got '0'"),
         (["--http", "--port", "70000"], "expected a TCP port (0: any free one) from 0 to 65535"),
     ],

@@ -48,6 +48,9 @@ UNATTENDED = {
     "intercom-connector mcp --connection work":
         "serves MCP on stdio for a client that starts it; test_mcp.py runs it with the SDK's "
         "own client",
+    "MCP_TOKENS=... intercom-connector mcp --connection work --http --host 0.0.0.0 "
+    "--token-env MCP_TOKENS --stateless":
+        "serves until interrupted, beyond loopback; test_service.py and test_n8n.py run it",
     "intercom-connector mcp --connection work --http":
         "serves until interrupted; test_mcp.py runs it and connects over streamable HTTP",
     "INTERCOM_CLIENT_SECRET=... intercom-connector trigger listen intercom_webhook --port 8080 "
