@@ -151,6 +151,23 @@ def test_a_bulk_run_survives_a_killed_worker_within_the_shared_rate_limit(
     bulk_id = errors.split("bulk run ", 1)[1].split()[0]
     histories = asyncio.run(_histories(temporal, bulk_id, rows))
     assert TOKEN not in histories and "k-1@example.com" in histories
+    # the rows went to the rate-limited queue of their own, not the flows' one
+    from intercom_connector.hosts.temporal.bulk import rows_queue
+
+    queues = asyncio.run(_row_queues(temporal, bulk_id, rows))
+    assert queues == {rows_queue(task_queue)}, queues
+
+
+async def _row_queues(server: TemporalServer, bulk_id: str, rows: int) -> set[str]:
+    """The task queues the bulk run's chunks scheduled their rows' activities on."""
+    client = await server.client()
+    queues: set[str] = set()
+    for number in range(-(-rows // 100)):
+        history = await client.get_workflow_handle(f"{bulk_id}/{number}").fetch_history()
+        for event in history.events:
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                queues.add(event.activity_task_scheduled_event_attributes.task_queue.name)
+    return queues
 
 
 async def _histories(server: TemporalServer, bulk_id: str, rows: int) -> str:

@@ -70,6 +70,36 @@ def test_a_flow_on_temporal_prints_what_the_in_process_run_prints(
         assert "# step 3/3 admins: list_admins" in here.stdout or extra
 
 
+def test_flow_steps_are_not_held_to_the_bulk_rate_limit(
+    temporal: TemporalServer, task_queue: str, intercom: str, tmp_path: Path
+) -> None:
+    """A worker given the workspace's rate limit applies it to bulk rows only: a flow's
+    steps go to the workers' own task queue, which has no limit (a rate-limited queue
+    dispatches every task late and no activity eagerly), so no step waits on it."""
+    limited = WorkerProcess(temporal, task_queue, intercom, "--rate-limit", "10")
+    try:
+        flow = flow_file(tmp_path, READS)
+        cluster = ["--temporal", "--task-queue", task_queue]
+        there = cli(temporal, intercom, "flow", "run", flow, *cluster)
+    finally:
+        limited.kill()
+    assert there.returncode == 0, there.stderr
+    queues = asyncio.run(_step_queues(temporal, task_queue))
+    assert queues == [task_queue] * 3, queues
+
+
+async def _step_queues(server: TemporalServer, task_queue: str) -> list[str]:
+    """The task queue each step activity of the runs on ``task_queue`` was scheduled on."""
+    client = await server.client()
+    found: list[str] = []
+    async for execution in client.list_workflows(f'TaskQueue="{task_queue}"'):
+        history = await client.get_workflow_handle(execution.id).fetch_history()
+        for event in history.events:
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                found.append(event.activity_task_scheduled_event_attributes.task_queue.name)
+    return found
+
+
 def test_a_failed_run_fails_as_in_process_and_is_listed_and_retried_from_its_failed_step(
     temporal: TemporalServer, task_queue: str, intercom: str, worker: WorkerProcess, tmp_path: Path
 ) -> None:

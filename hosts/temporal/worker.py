@@ -27,17 +27,20 @@ from intercom_connector.hosts.temporal.commands import DEFAULT_CONCURRENCY, DEFA
 from intercom_connector.runtime.shim import Connector
 
 
-def registered() -> tuple[list[type], list[Callable[..., Any]]]:
-    """The workflows and activities every module of this package lists."""
+def registered() -> tuple[list[type], list[Callable[..., Any]], list[Callable[..., Any]]]:
+    """The workflows, activities and rate-limited activities every module of this package
+    lists (``WORKFLOWS``, ``ACTIVITIES``, ``RATE_LIMITED_ACTIVITIES``)."""
     import intercom_connector.hosts.temporal as package
 
     workflows: list[type] = []
     activities: list[Callable[..., Any]] = []
+    limited: list[Callable[..., Any]] = []
     for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{package.__name__}.{module_info.name}")
         workflows.extend(getattr(module, "WORKFLOWS", ()))
         activities.extend(getattr(module, "ACTIVITIES", ()))
-    return workflows, activities
+        limited.extend(getattr(module, "RATE_LIMITED_ACTIVITIES", ()))
+    return workflows, activities, limited
 
 
 class _Connections:
@@ -90,22 +93,24 @@ async def run_worker(
 ) -> None:
     """Work for ``cluster`` until ``stop`` is set (or SIGINT/SIGTERM), then drain.
 
-    ``rate_limit``: the workspace's requests a 10-second window; the task queue then
-    dispatches activities no faster than that to all its workers together (bulk.py)."""
+    ``rate_limit``: the workspace's requests a 10-second window; the bulk rows' task queue
+    (``rows_queue``) then dispatches their activities no faster than that to all its workers
+    together (bulk.py). The workers' own queue (workflows, flow steps) has no such limit: a
+    rate-limited queue dispatches each task some 40 ms late and no activity eagerly."""
     from temporalio.worker import Worker
     from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-    from intercom_connector.hosts.temporal.bulk import task_queue_rate
+    from intercom_connector.hosts.temporal.bulk import rows_queue, task_queue_rate
 
     client = await connect(cluster)
-    workflows, activities = registered()
+    workflows, activities, limited = registered()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, stop.set)
     # the connector's modules are deterministic code and data: imported once, not per run
     restrictions = SandboxRestrictions.default.with_passthrough_modules("intercom_connector")
-    with ThreadPoolExecutor(concurrency, thread_name_prefix="activity") as executor:
+    with ThreadPoolExecutor(2 * concurrency, thread_name_prefix="activity") as executor:
         worker = Worker(
             client,
             task_queue=cluster.task_queue,
@@ -115,11 +120,19 @@ async def run_worker(
             max_concurrent_activities=concurrency,
             workflow_runner=SandboxedWorkflowRunner(restrictions=restrictions),
             graceful_shutdown_timeout=timedelta(seconds=drain),
+        )
+        rows = Worker(
+            client,
+            task_queue=rows_queue(cluster.task_queue),
+            activities=limited,
+            activity_executor=executor,
+            max_concurrent_activities=concurrency,
+            graceful_shutdown_timeout=timedelta(seconds=drain),
             max_task_queue_activities_per_second=task_queue_rate(rate_limit)
             if rate_limit
             else None,
         )
-        async with worker:
+        async with worker, rows:
             if ready is not None:
                 ready()
             await stop.wait()
