@@ -9,7 +9,6 @@ with the payload codec (codec.py) applied when ``INTERCOM_TEMPORAL_KEY`` is set.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import os
 from collections.abc import Callable, Coroutine
@@ -110,6 +109,8 @@ def run_sync(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     released before the command ends. An error leaves without its traceback's frames: left
     to the interpreter's exit, the SDK's native threads would release them mid-shutdown
     (a crash, not an error message)."""
+    import asyncio  # not at import: every command's parser loads this module
+
     try:
         return asyncio.run(work())
     except BaseException as error:
