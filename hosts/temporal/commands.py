@@ -90,7 +90,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from intercom_connector.hosts.temporal.runs import connection_name, flow_json
 
     connection = connection_name(args, "deploy", flow.connection)
-    name = args.name or re.sub(r"[^A-Za-z0-9_.-]+", "-", flow.name).strip("-.")[:100] or "flow"
+    name = args.name or deployments.name_from(flow.name)
     kind = load_manifest().triggers[flow.trigger.key].kind
     every = args.every or DEFAULT_EVERY
 
@@ -107,11 +107,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         )
 
     run_sync(go)
-    how = (
-        f"checked every {every:g} s"
-        if kind == "polling"
-        else f"serve it with: trigger listen {flow.trigger.key} --temporal --deployment {name}"
-    )
+    how = deployments.how_it_runs(kind, flow.trigger.key, name, every)
     print(f"deployed {name}: {flow.name!r} on {flow.trigger.key} ({how})")
     return 0
 

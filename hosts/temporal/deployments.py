@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,21 @@ _CHANGES_PER_RUN = 500
 
 def deployment_id(name: str) -> str:
     return f"deployment:{name}"
+
+
+def name_from(title: str) -> str:
+    """A deployment name made from a flow's name (what `deploy` and the designer take when
+    none is given)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", title).strip("-.")[:100] or "flow"
+
+
+def how_it_runs(kind: str, trigger: str, name: str, every: float) -> str:
+    """What makes a new deployment run: its schedule, or the listener to serve."""
+    if kind == "polling":
+        return f"checked every {every:g} s"
+    return (
+        f"serve it with: intercom-connector trigger listen {trigger} --temporal --deployment {name}"
+    )
 
 
 def schedule_id(name: str) -> str:

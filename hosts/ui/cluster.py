@@ -1,4 +1,4 @@
-"""The designer's Deploy and Runs (docs/ui.md): the flow on the canvas deployed to a
+"""The designer's Deploy and Runs (docs/flows.md): the flow on the canvas deployed to a
 Temporal cluster, and the runs of deployed flows, step by step.
 
 The cluster is the one the page's settings name (kept in the browser), else
@@ -90,7 +90,7 @@ def deploy(body: Mapping[str, Any]) -> dict[str, Any]:
         raise FlowError(flow.name, f"step {first['step']}: {first['label']}: {first['problem']}")
     if flow.trigger is None:
         raise FlowError(flow.name, "has no trigger: a deployment runs a flow on its trigger")
-    name = str(body.get("name") or "").strip() or _slug(flow.name)
+    name = str(body.get("name") or "").strip() or deployed.name_from(flow.name)
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
         problem = "letters, digits, '_', '-' or '.' (100 at most)"
         raise InputValidationError("deploy", [InputProblem("name", "name", problem)])
@@ -109,17 +109,8 @@ def deploy(body: Mapping[str, Any]) -> dict[str, Any]:
             every=every,
         ),
     )
-    how = (
-        f"checked every {every:g} s"
-        if kind == "polling"
-        else f"serve it with: intercom-connector trigger listen {flow.trigger.key} --temporal "
-        f"--deployment {name}"
-    )
+    how = deployed.how_it_runs(kind, flow.trigger.key, name, every)
     return {"name": name, "flow": flow.name, "trigger": flow.trigger.key, "how": how}
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:100] or "flow"
 
 
 def _every(value: Any) -> float:
