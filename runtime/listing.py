@@ -35,12 +35,40 @@ def nth_page(pages: Iterator[Page], number: int = 1, records: str = "data") -> P
     return empty
 
 
+class Demand:
+    """How much of a Fetch All its caller takes, for a reader that reads pages ahead
+    (runtime/paging/): once more than ``limit`` records have come the caller stops (None:
+    it takes them all), so a page it may not take is not asked for ahead of time."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
+        #: pages and records the caller has taken, and the largest page: one tuple,
+        #: replaced whole, so the reader's thread never sees half an update
+        self.taken = (0, 0, 0)
+
+    def took(self, records: int) -> None:
+        pages, total, largest = self.taken
+        self.taken = (pages + 1, total + records, max(largest, records))
+
+    def may_need_next(self, fetched: int, page_at_most: int) -> bool:
+        """Whether the page after the ``fetched`` first ones may be taken, pages holding
+        at most ``page_at_most`` records: false once those pages could reach the limit."""
+        if self.limit is None:
+            return True
+        pages, total, largest = self.taken
+        return total + (fetched - pages) * max(page_at_most, largest) <= self.limit
+
+
 class RecordStream:
     """Every record of every page of a Fetch All, read lazily and only once."""
 
-    def __init__(self, pages: Iterator[Page], records: str = "data") -> None:
+    def __init__(
+        self, pages: Iterator[Page], records: str = "data", demand: Demand | None = None
+    ) -> None:
         self._pages = pages
         self._records = records
+        #: what the caller will take, shared with the walk reading the pages
+        self.demand = demand or Demand()
         self.first: Page | None = None
         self.pages_read = 0
         self.records_read = 0
@@ -56,6 +84,7 @@ class RecordStream:
             self.pages_read += 1
             records = page.get(self._records) or []
             self.records_read += len(records)
+            self.demand.took(len(records))
             yield records
 
     def envelope(self, limit: int | None = None) -> Page:
@@ -65,6 +94,7 @@ class RecordStream:
         no further page): a caller that must hold the whole result says how much it takes.
         """
         records: list[Any] = []
+        self.demand.limit = limit
         with _out_of_the_collectors_way() as set_aside:
             for record in self:
                 records.append(record)

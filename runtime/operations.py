@@ -20,7 +20,7 @@ from typing import Any
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.errors import InputRefusal
 from intercom_connector.runtime.frozen import frozen
-from intercom_connector.runtime.listing import Page, RecordStream
+from intercom_connector.runtime.listing import Demand, Page, RecordStream
 from intercom_connector.runtime.manifest import (
     ActionSpec,
     DataSourceSpec,
@@ -147,8 +147,9 @@ def run_list(
             return chosen.one_page(client, request, at)
         except InputRefusal as refusal:
             raise _by_input(request, refusal) from None
-    walk = _named_by_input(request, chosen.every_page(client, request, at))
-    return RecordStream(walk, action.paging.records)
+    demand = Demand()  # the caller says its limit when it gathers the records
+    walk = _named_by_input(request, chosen.every_page(client, request, at._replace(demand=demand)))
+    return RecordStream(walk, action.paging.records, demand)
 
 
 def choices(
@@ -161,13 +162,15 @@ def choices(
 ) -> dict[str, Any]:
     """A data source's answer: at most ``limit`` choices, reading no more pages than that."""
     size = min(limit, per_page_maximum) if per_page_maximum else None
-    at = PagingValues(fetch_all=True, per_page=size)
+    # past ``limit`` records no page more can give a choice still wanted
+    demand = Demand(limit - 1)
+    at = PagingValues(fetch_all=True, per_page=size, demand=demand)
     result: list[dict[str, str]] = []
-    for record in RecordStream(pages(client, request, paging, at), paging.records):
-        if len(result) >= limit:
-            break
+    for record in RecordStream(pages(client, request, paging, at), paging.records, demand):
         if isinstance(record, Mapping) and _field(record, source.key_field) is not None:
             result.append(_choice(record, source))
+            if len(result) >= limit:
+                break  # before asking for the record after: it may be on a page not read
     return {"result": result}
 
 

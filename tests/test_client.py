@@ -20,6 +20,7 @@ from intercom_connector.runtime.errors import (
     ConnectionConfigError,
     IntercomAPIError,
     NotFoundError,
+    ResultTooLargeError,
     ServerError,
     TransportError,
 )
@@ -687,6 +688,20 @@ def test_a_caller_that_stops_early_stops_the_reading_ahead(
             assert not [t for t in threading.enumerate() if t.name == "next-page"]
     finally:
         server.close()
+
+
+def test_reading_ahead_never_asks_for_a_page_past_the_callers_limit(
+    recorder: Recorder, connector: Connector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(paging_module, "READ_AHEAD_AFTER", 0.0)
+    cursor_pages(recorder, "GET", "/contacts", lambda r: r.url.params.get("starting_after"))
+    with pytest.raises(ResultTooLargeError):
+        connector.invoke("list_contacts", {"fetch_all": True, "per_page": 2}, max_records=3)
+    # page 2 was read ahead (it may hold the third record); page 3 could only go past 3
+    assert [r.url.params.get("starting_after") for r in recorder.requests] == [None, "c1"]
+    recorder.requests.clear()
+    result = connector.invoke("list_contacts", {"fetch_all": True, "per_page": 2}, max_records=5)
+    assert len(result["data"]["data"]) == 5  # a limit the list stays within reads it all
 
 
 def test_reading_ahead_asks_for_each_page_once(

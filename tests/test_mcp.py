@@ -30,6 +30,7 @@ from support import REPO, TOKEN, Recorder
 from intercom_connector import Connector
 from intercom_connector.hosts.docs import manifest_json
 from intercom_connector.hosts.mcp import Tools, build_server
+from intercom_connector.runtime import paging as paging_module
 from intercom_connector.runtime.client import RetryPolicy
 from intercom_connector.runtime.manifest import load_manifest
 from intercom_connector.sandbox import Sandbox, ServerHandle
@@ -399,8 +400,12 @@ def test_refusals_rate_limits_and_network_failures_are_one_line_error_results(
         assert request.headers["Authorization"] == f"Bearer {TOKEN}"  # it did authenticate
 
 
-def test_a_fetch_all_past_the_limit_stops_reading_pages(recorder: Recorder) -> None:
-    """Pages of two contacts; the server takes 3 records: the second page is the last read."""
+def test_a_fetch_all_past_the_limit_stops_reading_pages(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of two contacts; the server takes 3 records: the second page is the last read,
+    even by a Fetch All reading pages ahead (as it does over a slow round trip)."""
+    monkeypatch.setattr(paging_module, "READ_AHEAD_AFTER", 0.0)
 
     def page(request: httpx.Request) -> httpx.Response:
         number = int(request.url.params.get("starting_after") or 0)

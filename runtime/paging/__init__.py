@@ -40,7 +40,7 @@ from intercom_connector.runtime.client import (
     json_body,
 )
 from intercom_connector.runtime.errors import InputRefusal, IntercomAPIError
-from intercom_connector.runtime.listing import Page, nth_page
+from intercom_connector.runtime.listing import Demand, Page, nth_page
 
 if TYPE_CHECKING:
     from intercom_connector.runtime.manifest import Paging
@@ -61,6 +61,8 @@ class PagingValues(NamedTuple):
     starting_after: str | None = None
     #: the Per Page to use when neither the input nor the request's own body gives one
     default_per_page: int | None = None
+    #: how much of a Fetch All its caller takes (None: every record)
+    demand: Demand | None = None
 
     def sized(self, query: Mapping[str, Any]) -> dict[str, Any]:
         """``query`` with the page size to ask for, when there is one."""
@@ -128,7 +130,7 @@ class CursorPaginator(Paginator):
             request.path,
             at.sized(request.query),
             at.starting_after,
-            read_ahead=at.fetch_all,
+            read_ahead=(at.demand or Demand()) if at.fetch_all else None,
             path_params=request.path_params,
         )
 
@@ -332,17 +334,19 @@ def _cursor_walk(
     params: Mapping[str, Any],
     starting_after: str | None,
     *,
-    read_ahead: bool,
+    read_ahead: Demand | None,
     path_params: Mapping[str, str] | None,
 ) -> Iterator[Page]:
     """Pages of a cursor list: ``starting_after`` in the query.
 
     The caller's params (filters, per_page) go with every page. Stops at the last page, or
-    when Intercom hands back a cursor it already gave. With ``read_ahead`` (a caller that
-    wants every page) and a round trip slow enough to be worth hiding, a reader thread
-    requests each next page as soon as its cursor shows in the raw answer (``_Reader``), so
-    decoding a page and the caller's work on it overlap the next round trip; the guess is
-    checked against the decoded page, and a wrong one stops the reader and is thrown away.
+    when Intercom hands back a cursor it already gave. With ``read_ahead`` (a Fetch All,
+    and how much of it its caller takes) and a round trip slow enough to be worth hiding, a
+    reader thread requests each next page as soon as its cursor shows in the raw answer
+    (``_Reader``), so decoding a page and the caller's work on it overlap the next round
+    trip; the guess is checked against the decoded page, and a wrong one stops the reader
+    and is thrown away. Near the caller's limit the reader stops: a page past it is never
+    asked for.
     """
     seen: set[str] = set()
     url = build_path(path, path_params)
@@ -357,18 +361,20 @@ def _cursor_walk(
 
     response, took = fetch(starting_after)
     reader: _Reader | None = None
+    yielded = 0
     try:
         while True:
             guess = None
             # Only a slow round trip is worth hiding: on a fast one the second thread
             # costs more than it saves.
-            if reader is None and read_ahead and took >= READ_AHEAD_AFTER:
-                reader = _Reader(fetch, response)
+            if reader is None and read_ahead is not None and took >= READ_AHEAD_AFTER:
+                reader = _Reader(fetch, response, _needed(read_ahead, params, yielded))
             if reader is not None:
                 response, guess = reader.next()
             page = json_body(response, "GET", path)
             cursor = next_cursor(page)
             yield page
+            yielded += 1
             if cursor is None or _repeated(cursor, seen, path):
                 return
             if reader is not None and guess != cursor:
@@ -379,6 +385,15 @@ def _cursor_walk(
     finally:
         if reader is not None:
             reader.stop()
+
+
+def _needed(demand: Demand, params: Mapping[str, Any], before: int) -> Callable[[int], bool]:
+    """For a reader starting after ``before`` pages of a cursor walk asking ``params``:
+    whether the caller may take the page after the reader's first ``n`` (a page holds at
+    most the Per Page asked, else Intercom's most)."""
+    asked = params.get("per_page")
+    at_most = asked if isinstance(asked, int) and asked > 0 else 150
+    return lambda n: demand.may_need_next(before + n, at_most)
 
 
 def _first_page(at: PagingValues) -> int:
@@ -486,12 +501,18 @@ class _Reader:
     request is never behind the decoding of the page before it (which holds the interpreter
     for a millisecond or more) nor behind the caller's work on it. At most one answer waits
     to be taken, so a slow caller holds back the reading, and one request is on its way.
+    ``needed(n)`` says whether the page after the first n may be taken: when it may not,
+    the reader hands over what it has and leaves the caller to go on alone.
     """
 
     def __init__(
-        self, fetch: Callable[[str | None, Settable | None], tuple[Any, float]], first: Any
+        self,
+        fetch: Callable[[str | None, Settable | None], tuple[Any, float]],
+        first: Any,
+        needed: Callable[[int], bool],
     ) -> None:
         self._fetch = fetch
+        self._needed = needed
         self._handoff: queue.Queue[tuple[Any, str | None, BaseException | None]] = queue.Queue(1)
         self._stopped = threading.Event()
         self._thread = threading.Thread(
@@ -503,8 +524,9 @@ class _Reader:
         asked: set[str] = set()
         while not self._stopped.is_set():
             guess = _peek_cursor(response.content)
-            # a cursor Intercom gave before is not followed: the caller's loop guard stops there
-            if guess is None or guess in asked:
+            # a cursor Intercom gave before is not followed: the caller's loop guard stops
+            # there; a page the caller may not take is left to the caller to ask for
+            if guess is None or guess in asked or not self._needed(len(asked) + 1):
                 self._put((response, None, None))
                 return
             asked.add(guess)
