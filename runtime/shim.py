@@ -65,11 +65,11 @@ from intercom_connector.runtime.operations import (
     run_list,
     send,
 )
-from intercom_connector.runtime.paging import PagingValues
 from intercom_connector.runtime.quick_schema import schema_errors
 
 if TYPE_CHECKING:
     from intercom_connector.runtime import triggers
+    from intercom_connector.runtime.paging import PagingValues
 
 
 class Validated(NamedTuple):
@@ -534,6 +534,8 @@ def _trigger(key: Any, kind: str) -> TriggerSpec:
 
 
 def _paging_values(action: ActionSpec, checked: Validated) -> PagingValues:
+    from intercom_connector.runtime.paging import PagingValues  # a list's, loaded with it
+
     values = checked.values
     per_page = action.input("per_page")
     return PagingValues(
