@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -136,6 +136,21 @@ def _trace_request(request: httpx.Request) -> None:
 request_ids: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "intercom_request_ids", default=None
 )
+
+
+T = TypeVar("T")
+
+
+def in_callers_context(call: Callable[..., T]) -> Callable[..., T]:
+    """``call``, to run on other threads each time in a copy of the calling thread's
+    context: the request ids a caller gathers (``request_ids``) then include the pages
+    fetched side by side for it."""
+    context = contextvars.copy_context()
+
+    def run(*args: Any, **kwargs: Any) -> T:
+        return context.copy().run(call, *args, **kwargs)
+
+    return run
 
 
 def _trace_response(response: httpx.Response) -> None:
