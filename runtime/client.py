@@ -138,6 +138,12 @@ request_ids: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
 )
 
 
+#: when (``time.monotonic()``) the caller of this context stops waiting for an answer (a
+#: service that answered 504, hosts/service.py): a request not sent by then is not sent
+give_up_at: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "intercom_give_up_at", default=None
+)
+
 T = TypeVar("T")
 
 
@@ -322,6 +328,17 @@ class _RateWindow:
             self.remaining = remaining
         else:  # within one window the room only shrinks: answers may arrive out of order
             self.remaining = min(self.remaining, remaining)
+
+
+def _still_awaited(method: str, request: httpx.Request) -> None:
+    """Refuse to send once the caller has stopped waiting (``give_up_at``): a call a service
+    answered 504 stops at its next request instead of running to its end."""
+    limit = give_up_at.get()
+    if limit is not None and time.monotonic() >= limit:
+        raise TransportError(
+            f"{method} {request.url.path} was not sent: the caller stopped waiting for "
+            "this call's answer"
+        )
 
 
 def _digits(value: str | None) -> int | None:
@@ -563,6 +580,7 @@ class IntercomClient:
         attempts = _Attempts(self.retry, retry, self._clock)
         while True:
             attempts.count += 1
+            _still_awaited(method, request)
             sent_at = self._window.acquire()
             try:
                 if writing is not None and not self._traced:

@@ -102,7 +102,7 @@ def run_step(request: dict[str, Any]) -> dict[str, Any]:
         expected = isinstance(error, ConnectorError)  # else a fault of ours: its traceback
         if expected:
             _failed(step, str(error))
-        passing = expected and error.exit_code == _PASSING
+        passing = isinstance(error, ConnectorError) and error.exit_code == _PASSING
         raise ApplicationError(
             str(error),
             details,
