@@ -134,6 +134,8 @@ class ListServer:
         self.lock = threading.Lock()
         self.window_start = 0.0
         self.window_count = 0
+        #: requests each 10-second window took, by the window's start (unix time)
+        self.per_window: Counter[int] = Counter()
         self.created: Counter[str] = Counter()
         #: email -> id of the user made with it (Intercom keeps one user per email)
         self.made: dict[str, str] = {}
@@ -196,6 +198,7 @@ class ListServer:
             if start != self.window_start:
                 self.window_start, self.window_count = start, 0
             self.window_count += 1
+            self.per_window[int(start)] += 1
             used = self.window_count
         reset = str(int(start + 10))
         if limit is None:
@@ -322,6 +325,7 @@ class ListServer:
                 "companies_upserted": dict(self.companies_made),
                 "first_request": self.first_request, "last_answer": self.last_answer,
                 "refused": dict(self.refused),
+                "per_window": [self.per_window[w] for w in sorted(self.per_window)],
             }).encode()  # fmt: skip
 
 

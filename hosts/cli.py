@@ -644,7 +644,7 @@ def _add_run_command(commands: Any) -> None:
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help=f"with --each: calls side by side at most (default {DEFAULT_CONCURRENCY}; "
-        "with --temporal, per chunk of rows)",
+        "with --temporal, in the whole run, over every worker)",
     )
     from intercom_connector.hosts.temporal.cluster import add_cluster_options
 

@@ -28,6 +28,7 @@ import functools
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -42,7 +43,7 @@ from mcp.shared.exceptions import MCPError
 from intercom_connector import __version__
 from intercom_connector.hosts import service
 from intercom_connector.hosts.service import ServiceOptions
-from intercom_connector.runtime.client import request_ids
+from intercom_connector.runtime.client import give_up_at, request_ids
 from intercom_connector.runtime.errors import (
     ConnectorError,
     ManifestError,
@@ -209,8 +210,10 @@ def error_result(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
 
 
-def build_server(tools: Tools) -> Server[Any]:
-    """The low-level MCP server answering ``tools/list`` and ``tools/call`` from ``tools``."""
+def build_server(tools: Tools, give_up_after: float | None = None) -> Server[Any]:
+    """The low-level MCP server answering ``tools/list`` and ``tools/call`` from ``tools``;
+    over HTTP, a call stops sending to Intercom ``give_up_after`` seconds on (when the
+    service answers 504)."""
     listing = list(tools.tools.values())
 
     async def list_tools(
@@ -227,7 +230,8 @@ def build_server(tools: Tools) -> Server[Any]:
         request = getattr(ctx, "request", None)  # over HTTP: the Starlette request
         if request is not None:
             gathered = request.scope.setdefault("state", {}).setdefault(service.REQUEST_IDS, [])
-            call = functools.partial(_gathering_request_ids, gathered, call)
+            late = time.monotonic() + give_up_after if give_up_after else None
+            call = functools.partial(_served, gathered, late, call)
         return await anyio.to_thread.run_sync(call)
 
     manifest = tools.manifest
@@ -242,14 +246,17 @@ def build_server(tools: Tools) -> Server[Any]:
     )
 
 
-def _gathering_request_ids(
-    gathered: list[str], call: Callable[[], types.CallToolResult]
+def _served(
+    gathered: list[str], late: float | None, call: Callable[[], types.CallToolResult]
 ) -> types.CallToolResult:
-    token = request_ids.set(gathered)  # the request log names Intercom's answers
+    """A call served over HTTP: the request log names Intercom's answers to it, and once
+    the service has answered 504 (``late``) it sends Intercom nothing more."""
+    ids, stop = request_ids.set(gathered), give_up_at.set(late)
     try:
         return call()
     finally:
-        request_ids.reset(token)
+        give_up_at.reset(stop)
+        request_ids.reset(ids)
 
 
 def describe(body: bytes) -> str | None:
@@ -293,7 +300,7 @@ def serve(
     stopped (stdin closed, or Ctrl-C; SIGTERM or Ctrl-C over HTTP, drained); with
     ``connect_first``, every data source answers that error (no connection given)."""
     tools = Tools(connector, max_records=max_records, connect_first=connect_first)
-    server = build_server(tools)
+    server = build_server(tools, http.request_timeout if http else None)
     count = len(tools.tools)
     if http is None:
         _note(f"Intercom MCP server on stdio: {count} tools; it stops when stdin closes.")

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -138,6 +138,27 @@ request_ids: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
 )
 
 
+#: when (``time.monotonic()``) the caller of this context stops waiting for an answer (a
+#: service that answered 504, hosts/service.py): a request not sent by then is not sent
+give_up_at: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "intercom_give_up_at", default=None
+)
+
+T = TypeVar("T")
+
+
+def in_callers_context(call: Callable[..., T]) -> Callable[..., T]:
+    """``call``, to run on other threads each time in a copy of the calling thread's
+    context: the request ids a caller gathers (``request_ids``) then include the pages
+    fetched side by side for it."""
+    context = contextvars.copy_context()
+
+    def run(*args: Any, **kwargs: Any) -> T:
+        return context.copy().run(call, *args, **kwargs)
+
+    return run
+
+
 def _trace_response(response: httpx.Response) -> None:
     gathered = request_ids.get()
     if gathered is not None and "X-Request-Id" in response.headers:
@@ -199,26 +220,43 @@ class _RateWindow:
     waited out until its ``X-RateLimit-Reset``; until the first answer after that says how
     much the new window holds, one request at a time. Answers that carry no rate-limit
     headers at all leave requests unlimited (the 429 retry still applies).
+
+    A window shared with other clients (the workers of a bulk run on Temporal,
+    ``IntercomClient.leave_room``) keeps ``reserve`` requests of room for what the others
+    may have sent unseen, and trusts what an answer said for one round trip only: an older
+    report is checked again by one request alone, as at the start of a window.
     """
 
     def __init__(
-        self, sleep: Callable[[float], None], wall_clock: Callable[[], float], cap: float
+        self,
+        sleep: Callable[[float], None],
+        wall_clock: Callable[[], float],
+        cap: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sleep = sleep
         self._wall_clock = wall_clock
+        self._clock = clock
         self._cap = cap
         self._state = threading.Condition()
         #: requests the window has room for, as the latest answer of this window said
         self.remaining: int | None = None
         self.reset_at: float | None = None
+        #: requests of the window left to other clients (0: this client is alone)
+        self.reserve = 0
+        self._limit: int | None = None
+        #: when the latest answer came, and how long its request took (``clock`` seconds)
+        self._answered = 0.0
+        self._trip = 0.0
         self._in_flight = 0
         #: None until an answer came; then whether answers report a window at all
         self._reported: bool | None = None
         self._waiting_out = False
 
-    def acquire(self) -> None:
+    def acquire(self) -> float:
         """Wait until one more request fits in the window; the caller then sends it and
-        calls ``release`` with its answer's headers (None when none came)."""
+        calls ``release`` with its answer's headers (None when none came) and the time
+        this returned."""
         with self._state:
             while not self._fits():
                 if self._in_flight or self._waiting_out:
@@ -237,20 +275,36 @@ class _RateWindow:
                         self._state.notify_all()
                 self.remaining = None  # a new window: learn it from its first answer
             self._in_flight += 1
+            return self._clock()
 
-    def release(self, headers: httpx.Headers | None) -> None:
+    def release(self, headers: httpx.Headers | None, sent_at: float) -> None:
         with self._state:
             self._in_flight -= 1
             if headers is not None:
+                self._answered = self._clock()
+                self._trip = self._answered - sent_at
                 self._update(headers)
             self._state.notify_all()
+
+    def share(self, reserve: int) -> None:
+        """Keep ``reserve`` requests of each window for other clients (the largest asked)."""
+        with self._state:
+            self.reserve = max(self.reserve, reserve)
 
     def _fits(self) -> bool:
         if self._reported is False:
             return True
         if self.remaining is None:
             return self._in_flight == 0
-        return self.remaining - self._in_flight > 0
+        reserve = min(self.reserve, self._limit // 2) if self._limit else self.reserve
+        if self.remaining - self._in_flight - reserve <= 0:
+            return False  # an old report too: within a window the room only shrinks
+        return not self._stale() or self._in_flight == 0
+
+    def _stale(self) -> bool:
+        """Shared with others, the latest report is older than a round trip: they may
+        have spent the room it saw."""
+        return self.reserve > 0 and self._clock() - self._answered > self._trip
 
     def _until_reset(self) -> float:
         if self.reset_at is None:
@@ -260,6 +314,7 @@ class _RateWindow:
     def _update(self, headers: httpx.Headers) -> None:
         remaining = _digits(headers.get("X-RateLimit-Remaining"))
         reset = _digits(headers.get("X-RateLimit-Reset"))
+        self._limit = _digits(headers.get("X-RateLimit-Limit")) or self._limit
         if remaining is None:
             if self._reported is None:
                 self._reported = False
@@ -273,6 +328,17 @@ class _RateWindow:
             self.remaining = remaining
         else:  # within one window the room only shrinks: answers may arrive out of order
             self.remaining = min(self.remaining, remaining)
+
+
+def _still_awaited(method: str, request: httpx.Request) -> None:
+    """Refuse to send once the caller has stopped waiting (``give_up_at``): a call a service
+    answered 504 stops at its next request instead of running to its end."""
+    limit = give_up_at.get()
+    if limit is not None and time.monotonic() >= limit:
+        raise TransportError(
+            f"{method} {request.url.path} was not sent: the caller stopped waiting for "
+            "this call's answer"
+        )
 
 
 def _digits(value: str | None) -> int | None:
@@ -343,7 +409,7 @@ class IntercomClient:
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock
-        self._window = _RateWindow(sleep, wall_clock, self.retry.max_rate_limit_wait)
+        self._window = _RateWindow(sleep, wall_clock, self.retry.max_rate_limit_wait, clock)
         if transport is None and connection.api_base.startswith("http://"):
             transport = _plain_http_transport(POOL)
         #: the transport writes to a connection and reports it (httpcore's trace): a
@@ -514,13 +580,14 @@ class IntercomClient:
         attempts = _Attempts(self.retry, retry, self._clock)
         while True:
             attempts.count += 1
-            self._window.acquire()
+            _still_awaited(method, request)
+            sent_at = self._window.acquire()
             try:
                 if writing is not None and not self._traced:
                     writing.set()  # a transport of its own (a test's, the sandbox's): handed over
                 response = self._http.send(request)
             except (httpx.LocalProtocolError, httpx.UnsupportedProtocol):
-                self._window.release(None)
+                self._window.release(None, sent_at)
                 # Refused on our side before a byte was written (a header h11 will not
                 # write): no network failure, and a retry would fail the same way.
                 raise InputRefusal(
@@ -529,7 +596,7 @@ class IntercomClient:
                     "(a header name or value HTTP does not allow); nothing was sent",
                 ) from None
             except httpx.TransportError as exc:
-                self._window.release(None)
+                self._window.release(None, sent_at)
                 reached = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if (safe or not reached) and attempts.can_retry():
                     self._sleep(attempts.backoff())
@@ -537,9 +604,9 @@ class IntercomClient:
                 lost = self._transport_error(exc, method, url, attempts.count, reached, safe)
                 raise lost from None
             except BaseException:
-                self._window.release(None)
+                self._window.release(None, sent_at)
                 raise
-            self._window.release(response.headers)
+            self._window.release(response.headers, sent_at)
             if response.is_success or not raise_for_status:
                 return response
             delay = self._retry_delay(response, attempts, safe)
@@ -640,6 +707,14 @@ class IntercomClient:
         base = self.base_url
         same = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
         return same and secret_url_problem(target) is None  # no user info either
+
+    def leave_room(self, requests: int) -> None:
+        """Share the workspace's rate-limit window with other clients that have up to
+        ``requests`` requests of it in flight unseen (other workers of a bulk run on
+        Temporal): each window keeps that much room for them (at most half the window),
+        and an answer's report is trusted for one round trip only. The largest room asked
+        for stays."""
+        self._window.share(requests)
 
     def concurrency(self) -> int:
         """How many requests to send side by side now: at most ``max_concurrency``, and

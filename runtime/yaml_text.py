@@ -28,7 +28,7 @@ FAST_LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 class AliasExpansionError(yaml.MarkedYAMLError):
     """A document whose aliases would expand past the bound, or that contains itself, or
-    a mapping that gives one key twice."""
+    a mapping that gives one key twice, or that is nested deeper than the reader goes."""
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -105,5 +105,10 @@ def load_yaml(text: str | bytes, loader_class: type[Any] = yaml.SafeLoader) -> A
             return None
         _check_aliases(node)
         return loader.construct_document(node)
+    except RecursionError:  # PyYAML reads a nested value by recursion, a level a call
+        raise AliasExpansionError(
+            problem="it is nested too deeply (hundreds of levels of [ or {) to be read",
+            problem_mark=loader.get_mark(),  # where the reading stopped
+        ) from None
     finally:
         loader.dispose()

@@ -47,6 +47,9 @@ from intercom_connector.runtime.client import RetryPolicy
 #: The slowest files (``--durations=0``, summed per file), started first so that the run does
 #: not end waiting on one of them; the others follow in file order, then PER_TEST's.
 START_FIRST: tuple[str, ...] = (
+    "test_temporal_kill.py",
+    "test_temporal_bulk.py",
+    "test_temporal_deployments.py",
     "test_e2e.py",
     "test_search_ranges.py",
     "test_connections.py",

@@ -65,6 +65,19 @@ def wait_for(
         time.sleep(every)
 
 
+def wait_for_count(count: Callable[[], int], target: int, what: str, stall: float = 60) -> int:
+    """Wait for ``count()`` (runs that ended, say) to reach ``target``; fail once it has not
+    grown for ``stall`` seconds, saying how far it came."""
+    last, since = -1, time.monotonic()
+    while (now := count()) < target:
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since > stall:
+            raise AssertionError(f"{now} of {target} {what}, and none more for {stall:g} s")
+        time.sleep(0.5)
+    return now
+
+
 #: a throwaway database need not survive a power cut: writes need not wait for the disk
 PRAGMAS = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off"]
 #: the development server has one history shard, whose task queue is read at most 20 times a
@@ -240,7 +253,10 @@ def sandbox_serve(
 
 class SlowProxy:
     """A loopback HTTP proxy to ``target`` that holds every request ``delay`` seconds
-    first: Intercom at a distance, so that a worker may die with a request in flight."""
+    first: Intercom at a distance, so that a worker may die with a request in flight.
+    ``in_flight`` counts the requests it holds; ``sent`` lists (method, path, body) of each
+    one it passed on to ``target`` (passed on even when its sender died meanwhile, as a
+    request already on its way reaches Intercom)."""
 
     def __init__(self, target: str, delay: float) -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -248,6 +264,7 @@ class SlowProxy:
         client = httpx.Client(base_url=target, timeout=60)
         proxy = self
         self.in_flight = 0
+        self.sent: list[tuple[str, str, bytes]] = []
         self._lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
@@ -261,6 +278,8 @@ class SlowProxy:
                 try:
                     time.sleep(delay)
                     headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                    with proxy._lock:
+                        proxy.sent.append((self.command, self.path, body or b""))
                     answer = client.request(self.command, self.path, content=body, headers=headers)
                 finally:
                     with proxy._lock:
@@ -281,6 +300,9 @@ class SlowProxy:
         class Server(ThreadingHTTPServer):
             daemon_threads = True
 
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a sender that died before its answer: no traceback, nothing to do
+
         self._server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -288,6 +310,16 @@ class SlowProxy:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def held(url: str, path: str, body: Any = None) -> Any:
+    """What `sandbox serve` at ``url`` holds, read over HTTP as any client would (a body:
+    POST it)."""
+    method = "GET" if body is None else "POST"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    answer = httpx.request(method, f"{url}{path}", headers=headers, json=body, timeout=30)
+    answer.raise_for_status()
+    return answer.json()
 
 
 def _payloads_as_text(value: Any) -> str:

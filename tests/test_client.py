@@ -712,3 +712,38 @@ def test_reading_ahead_asks_for_each_page_once(
     result = connector.invoke("list_contacts", {"fetch_all": True, "per_page": 2})
     assert [c["id"] for c in result["data"]["data"]] == ["1", "2", "3", "4", "5"]
     assert [r.url.params.get("starting_after") for r in recorder.requests] == [None, "c1", "c2"]
+
+
+def test_the_request_ids_a_caller_gathers_include_pages_fetched_on_other_threads(
+    recorder: Recorder, connector: Connector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service logs the ids of Intercom's answers to each call: a Fetch All's pages read
+    ahead, or side by side, are fetched on other threads and are named too."""
+    monkeypatch.setattr(paging_module, "READ_AHEAD_AFTER", 0.0)
+    book = {None: page(["1", "2"], "c1"), "c1": page(["3", "4"], "c2"), "c2": page(["5"], None)}
+
+    def contacts(request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("starting_after")
+        return httpx.Response(200, json=book[cursor], headers={"X-Request-Id": f"rid-{cursor}"})
+
+    def companies(request: httpx.Request) -> httpx.Response:
+        number = int(request.url.params["page"])
+        pages = {"type": "pages", "page": number, "per_page": 1, "total_pages": 6}
+        listed = {"type": "list", "data": [{"id": str(number)}], "pages": pages}
+        return httpx.Response(200, json=listed, headers={"X-Request-Id": f"rid-p{number}"})
+
+    recorder.respond("GET", "/contacts", contacts)
+    recorder.respond("POST", "/companies/list", companies)
+    for action, expected in (
+        ("list_contacts", {"rid-None", "rid-c1", "rid-c2"}),
+        ("list_companies", {f"rid-p{n}" for n in range(1, 7)}),
+    ):
+        gathered: list[str] = []
+        token = client_module.request_ids.set(gathered)
+        try:
+            connector.invoke(
+                action, {"fetch_all": True, "per_page": 2 if "contacts" in action else 1}
+            )
+        finally:
+            client_module.request_ids.reset(token)
+        assert set(gathered) == expected, action

@@ -4,6 +4,7 @@ works."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -160,3 +161,21 @@ def test_the_readme_says_what_the_first_command_prints_and_that_triggers_exist(
     done = run_cli("flow", "run", "examples/onboard-customer.yaml", env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("# step 1/10 company: create_company\n{")
+
+
+def test_every_docs_page_the_code_cites_exists() -> None:
+    """Code comments cite pages of the repository's docs/ folder: each cited page is there."""
+    cited: dict[str, set[str]] = {}
+    skipped = {".venv", ".cache", "build", "node_modules", ".git", ".mypy_cache", "__pycache__"}
+    for folder, subfolders, files in os.walk(REPO):
+        subfolders[:] = [name for name in subfolders if name not in skipped]
+        for name in files:
+            path = Path(folder, name)
+            if path.suffix not in {".py", ".js", ".css", ".html", ".yaml"}:
+                continue
+            for page in re.findall(r"\bdocs/([\w-]+\.md)", path.read_text(encoding="utf-8")):
+                cited.setdefault(page, set()).add(str(path.relative_to(REPO)))
+    assert cited, "the code cites its docs"
+    docs = REPO / "docs"
+    missing = {page: sorted(by) for page, by in cited.items() if not (docs / page).is_file()}
+    assert not missing, missing

@@ -217,3 +217,70 @@ def test_short_waits_are_not_announced(
     with client_on(recorder, FakeTime()) as client:
         client.request("GET", "/tags")
     assert stderr.getvalue() == ""
+
+
+def test_a_window_shared_with_other_workers_keeps_their_room_even_from_an_old_report(
+    recorder: Recorder,
+) -> None:
+    """A worker of a bulk run on Temporal leaves room for the other workers' requests it
+    cannot see. Its latest report (10 left) is older than a round trip: the other workers
+    may have spent those 10, so it waits for the next window rather than probe the spent
+    one (each probe would be a 429). Alone, the same report lets the request go."""
+    reset = int(NOW) + 10
+    remaining = iter([10, 9, 499])
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        clock.now += 0.02  # the round trip
+        headers = {
+            "X-RateLimit-Limit": "500",
+            "X-RateLimit-Remaining": str(next(remaining)),
+            "X-RateLimit-Reset": str(reset if clock.now < reset else reset + 10),
+        }
+        return httpx.Response(200, json=TAGS, headers=headers)
+
+    recorder.respond("GET", "/tags", answer)
+    clock = FakeTime()
+    with client_on(recorder, clock) as alone:
+        alone.request("GET", "/tags")
+        clock.now += 1.0  # idle a while: the report is old
+        alone.request("GET", "/tags")
+    assert clock.sleeps == []  # alone, what it saw left is its own
+    clock, remaining = FakeTime(), iter([10, 499])
+    with client_on(recorder, clock) as shared:
+        shared.leave_room(10)
+        shared.request("GET", "/tags")
+        clock.now += 1.0
+        shared.request("GET", "/tags")
+    assert clock.sleeps == [pytest.approx(reset - (NOW + 1.02))]  # the window waited out
+
+
+def test_workers_sharing_a_window_provoke_no_429(caplog: pytest.LogCaptureFixture) -> None:
+    """Two workers' clients (as two processes would have), four calls side by side each,
+    over a workspace allowing 40 requests a 1-second window: every call succeeds and no
+    request is answered 429, each leaving room for the other's requests in flight."""
+    import threading
+
+    from intercom_connector.runtime.shim import Connector
+    from intercom_connector.sandbox import Sandbox, serve
+
+    caplog.set_level(logging.DEBUG, logger="intercom_connector.http")
+    sandbox = Sandbox(":memory:", rate_limit=40, rate_window=1.0)
+    with serve(sandbox) as server:
+        settings = {"type": "access_token", "access_token": "sandbox-token", "base_url": server.url}
+        workers = [Connector(settings) for _ in range(2)]
+        for worker in workers:
+            worker.client.leave_room(2 * 8)  # the run's eight calls in flight, twice
+
+        def calls(worker: Connector) -> None:
+            for _ in range(25):
+                worker.invoke("list_tags")
+
+        threads = [threading.Thread(target=calls, args=(w,)) for w in workers for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        for worker in workers:
+            worker.close()
+    answers = [r.getMessage().split()[1] for r in caplog.records if r.getMessage()[:2] == "<-"]
+    assert len(answers) == 200 and set(answers) == {"200"}, sorted(set(answers))

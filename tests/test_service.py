@@ -308,3 +308,28 @@ def test_a_closed_output_stops_the_listener_without_a_traceback(tmp_path: Path) 
         assert server.process.wait(timeout=DEADLINE) == 0
     assert "Traceback" not in server.stderr()
     assert "the output is closed" in server.stderr()
+
+
+def test_a_call_answered_504_sends_nothing_more_to_intercom(tmp_path: Path) -> None:
+    """A Fetch All of one contact a page whose first page Intercom holds past
+    --request-timeout: the client gets its 504, and once Intercom answers, the call sends
+    no next page (it would read every page, for nobody)."""
+    with (
+        intercom(tmp_path) as (app, connection),
+        served(
+            mcp_args(connection, "--request-timeout", "2"), tmp_path / "e.txt", mcp_env()
+        ) as server,
+        httpx.Client() as client,
+    ):
+        app.gate.clear()
+        arguments = {"fetch_all": True, "per_page": 1}
+        late = call(client, server.url, "list_contacts", arguments, TOKENS[0])
+        assert late.status_code == 504
+        assert app.requests == 1
+        app.gate.set()  # the first page comes now: the call goes on, alone
+        time.sleep(2)
+        assert app.requests == 1, "pages were asked for after the 504"
+        # the same call with time enough reads several pages: the one above stopped
+        assert len(result_of(call(client, server.url, "list_contacts", arguments, TOKENS[0]))[
+            "data"]) > 1  # fmt: skip
+        assert app.requests > 2

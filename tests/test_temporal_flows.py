@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 from support import TOKEN, run_cli
-from temporal_support import TemporalServer, WorkerProcess, cli_env, free_port, histories
+from temporal_support import (
+    TemporalServer,
+    WorkerProcess,
+    cli_env,
+    free_port,
+    histories,
+    wait_for,
+)
 
 READS = """\
 name: Read around
@@ -113,6 +120,11 @@ def test_a_failed_run_fails_as_in_process_and_is_listed_and_retried_from_its_fai
     ran = json.loads(there.stdout)
     assert ran["after"] == {"skipped": True} and ran["contact"]["data"]["name"] == "Retry Person"
     assert ran["missing"]["error"]["exit_code"] == 4
+    # the worker says it in one line, no traceback (the history keeps the details)
+    said = wait_for(lambda: [line for line in worker.errors if "step 'missing'" in line], 30,
+                    "the worker's line")  # fmt: skip
+    assert said[0].startswith("step 'missing' (get_contact) of flow-") and "404" in said[0]
+    assert not [line for line in worker.errors if "Traceback" in line], "".join(worker.errors)
 
     listed = json.loads(cli(temporal, intercom, "runs", "--failed", "--json").stdout)
     mine = [r for r in listed if r["flow"] == "Fails at two"]

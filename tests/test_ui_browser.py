@@ -729,3 +729,38 @@ def test_the_connection_tabs_are_named_as_the_manifest_names_them(
     base, token = designer.url.split("/?token=")
     exported = httpx.get(f"{base}/api/manifest", params={"token": token}, timeout=30).json()
     assert tabs == [connection["type_label"] for connection in exported["connections"]]
+
+
+def test_at_1280_pixels_the_toolbar_and_every_step_button_are_whole(
+    browser: WebDriver, designer: Designer
+) -> None:
+    """The top bar (with Runs and Deploy…) fits the window, nothing scrolls sideways, and
+    each step's Run button is whole inside its card (no other view's style on it)."""
+    start(browser, designer)
+    wait(browser, lambda d: css(d, "#deploy-flow"))
+    for action in ("create_contact", "get_contact"):
+        drag_onto_canvas(browser, action)
+    page = browser.execute_script(
+        "const e = document.documentElement; return [e.scrollWidth, e.clientWidth];"
+    )
+    assert page[0] <= page[1], f"the page scrolls sideways: {page}"
+    width = browser.execute_script("return window.innerWidth")
+    for button in browser.find_elements(By.CSS_SELECTOR, ".topbar button, .topbar select"):
+        right = browser.execute_script("return arguments[0].getBoundingClientRect().right", button)
+        assert right <= width, f"{button.text or button.get_attribute('id')} is cut off"
+    for action in ("create_contact", "get_contact"):
+        card = css(browser, f'.step[data-step="{action}"]')
+        run = css(card, ".run-step")
+        # the button inside its card, and its play icon whole inside the button
+        whole = browser.execute_script(
+            "const within = (a, b) => a.left >= b.left && a.right <= b.right"
+            " && a.top >= b.top && a.bottom <= b.bottom;"
+            "const [icon, run, card] = arguments;"
+            "const i = icon.getBoundingClientRect(), b = run.getBoundingClientRect();"
+            "return within(b, card.getBoundingClientRect()) && within(i, b)"
+            " && i.width >= 14 && b.width === b.height;",
+            css(run, "svg"),
+            run,
+            card,
+        )
+        assert whole, f"{action}'s Run button is cut off"

@@ -130,10 +130,10 @@ def test_deploy_then_see_the_run_step_by_step(
         deployments = css(browser, "#deployments-list").text
         assert name in deployments and "new_or_updated_contacts" in deployments
         row.click()
-        contact = wait(browser, lambda d: css(d, '.run-step[data-step="contact"]'), 60)
+        contact = wait(browser, lambda d: css(d, '.runs-step[data-step="contact"]'), 60)
         assert "ok" in css(contact, ".step-status").text
         assert made["id"] in contact.text and "designer-deployed@example.com" in contact.text
-        company = css(browser, '.run-step[data-step="company"]')
+        company = css(browser, '.runs-step[data-step="company"]')
         assert "failed" in css(company, ".step-status").text
         assert css(company, ".step-error").text
         assert TOKEN not in browser.page_source

@@ -143,3 +143,22 @@ def test_no_other_yaml_loader_is_called_in_the_package() -> None:
             continue
         text = path.read_text(encoding="utf-8")
         assert not any(loader in text for loader in loaders), f"{path}: use load_yaml"
+
+
+def test_a_file_nested_too_deeply_to_read_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    """Thousands of ``[`` in an inputs file or a flow: the reader (which recurses a level a
+    call) gives up with one line naming the file and the place, exit 2, not a traceback."""
+    deep = "[" * 5_000 + "]" * 5_000
+    inputs = tmp_path / "deep.json"
+    inputs.write_text('{"name": ' + deep + "}")
+    flow = tmp_path / "deep.yaml"
+    flow.write_text(
+        "name: deep\nsteps:\n  - id: a\n    action: create_tag\n    inputs:\n      name: " + deep
+    )
+    for done, where in (
+        (run_limited("run", "create_tag", "--sandbox", "--inputs", str(inputs)), str(inputs)),
+        (run_limited("flow", "run", str(flow), "--sandbox"), f"flow file {flow}: line 6"),
+    ):
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert done.stderr.count("\n") == 1 and where in done.stderr, done.stderr[-2000:]
+        assert "nested too deeply" in done.stderr

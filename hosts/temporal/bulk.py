@@ -11,10 +11,11 @@ How a run is laid out, and why (a workflow's history must stay small: Temporal w
   sent for it) and sends them to the workflow in signals of ``CHUNK_ROWS`` rows: no single
   payload grows with the file.
 - The workflow runs each chunk as a child workflow, ``IntercomBulkChunk`` (id
-  ``BULK-ID/N``, N from 0), a few side by side. A child runs one activity per row (up to
-  ``--concurrency`` in flight): one row per activity is what lets Temporal say which row a
-  dead worker held, so the rows it finished are never sent again. A child's history holds
-  its rows and their results only: a few hundred events.
+  ``BULK-ID/N``, N from 0), ``CHILDREN`` side by side (so that one chunk's last rows do not
+  leave the workers idle), sharing ``--concurrency``: that many rows in flight at most in
+  the whole run. A child runs one activity per row: one row per activity is what lets
+  Temporal say which row a dead worker held, so the rows it finished are never sent again.
+  A child's history holds its rows and their results only: a few hundred events.
 - The parent's history grows by a few events and one chunk's results per chunk; once it
   passes ``PARENT_EVENTS`` events or ``PARENT_BYTES`` bytes, it continues as new (its state
   carried over, the chunks not yet run with it): a run of any length keeps bounded
@@ -31,15 +32,25 @@ make twice: a 409 then names what the lost attempt made). Any other create whose
 died after taking it fails its row "outcome unknown": check it in Intercom, it was never
 sent twice.
 
-The rate limit is shared by every worker: the rows' activities go to a task queue of their
-own (``rows_queue``: the workers' queue and ``-bulk-rows``), which dispatches them at most
-``--rate-limit``/10 a second (the workspace's limit of requests per 10-second window, less a
-margin: ``max_task_queue_activities_per_second``, enforced by the Temporal server for all the
-workers together), and each request still waits out a spent window and a 429 as in-process
-calls do (runtime/client.py). Adding workers adds no requests a second. The rows have a queue
-of their own because a rate-limited task queue costs every task it dispatches: the server
-matches its tasks to waiting workers some 40 ms late, and the SDK then starts no activity
-eagerly; on the workers' own queue that was 80 ms added to every step of every flow.
+The rate limit is shared by every worker, in two ways:
+
+- Each window, as Intercom reports it (``X-RateLimit-Remaining``, ``-Reset``): a worker sends
+  while the window has room, as in-process calls do (runtime/client.py), and keeps room for
+  the other workers' requests it cannot see (``IntercomClient.leave_room``: twice the run's
+  ``--concurrency``, what the others may have in flight and answered within one round trip);
+  a report older than a round trip is checked by one request alone. So a window is used
+  nearly whole, as fast as the workers can send, and adding workers never provokes a 429.
+  Dispatching the rows at an even pace instead (the window's limit spread over its 10
+  seconds) was measured: a worker's death or a slow moment left part of a window unused for
+  good, and no run could come within 0.9x of the limit.
+- The rows' activities go to a task queue of their own (``rows_queue``: the workers' queue
+  and ``-bulk-rows``), which the Temporal server dispatches to all the workers together at
+  most ``PACE`` times the workspace's average rate (``--rate-limit``/10 a second:
+  ``max_task_queue_activities_per_second``): a bound on any burst, whatever runs at once.
+  The rows have a queue of their own because a rate-limited task queue costs every task it
+  dispatches: the server matches its tasks to waiting workers some 40 ms late, and the SDK
+  then starts no activity eagerly; on the workers' own queue that was 80 ms added to every
+  step of every flow.
 
 The workflow carries the connection's NAME (``--connection NAME``, else the worker's
 ``INTERCOM_*`` settings), never a token; rows and results are customer data, kept in the
@@ -62,7 +73,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from intercom_connector.hosts.temporal.flows import _heartbeating
+    from intercom_connector.hosts.temporal.flows import HEARTBEAT, _heartbeating
     from intercom_connector.hosts.temporal.worker import connector_for
     from intercom_connector.runtime.bulk import (
         Result,
@@ -83,19 +94,15 @@ with workflow.unsafe.imports_passed_through():
 
 #: rows a child workflow runs (and a signal carries)
 CHUNK_ROWS = 100
-#: child workflows running side by side
-CHILDREN = 8
+#: child workflows running side by side, sharing the run's --concurrency
+CHILDREN = 2
 #: the parent continues as new past this many events, or this many bytes of history
 PARENT_EVENTS = 2_000
 PARENT_BYTES = 8_000_000
-#: a row's activity tells Temporal it is alive this often; silent this long, it is retried
-BEAT = timedelta(seconds=2)
-HEARTBEAT = timedelta(seconds=10)
 #: one row's call at most, its own retries and rate-limit waits included
 ROW_TIME = timedelta(minutes=10)
-#: the share of the workspace's rate limit the task queue dispatches: the rest absorbs the
-#: reads a resent create makes and the burst of a new window
-RATE_SHARE = 0.95
+#: the rows' task queue dispatches at most this many times the workspace's average rate
+PACE = 2.0
 WINDOW_SECONDS = 10.0
 
 WORKFLOW = "IntercomBulk"
@@ -113,6 +120,8 @@ class RowTask:
     row: int
     inputs: dict[str, Any]
     repeatable: bool
+    #: requests the other workers of the run may have in flight unseen (leave_room)
+    room: int = 0
 
 
 @dataclass
@@ -128,10 +137,13 @@ class Chunk:
 class ChunkTask:
     action: str
     connection: str | None
+    #: this chunk's rows in flight at most (its share of the run's)
     in_flight: int
     chunk: Chunk
     #: set when the connection failed on an earlier row: nothing is sent
     stopped: str | None = None
+    #: requests the other workers of the run may have in flight unseen (leave_room)
+    room: int = 0
 
 
 @dataclass
@@ -146,6 +158,7 @@ class BulkPlan:
 
     action: str
     connection: str | None
+    #: rows in flight at most in the whole run (--concurrency)
     in_flight: int
     chunk_rows: int = CHUNK_ROWS
     next_chunk: int = 0
@@ -170,6 +183,7 @@ def run_row(task: RowTask) -> dict[str, Any]:
         return {"row": task.row, "error": error_json(_unknown(task.row))}
     try:
         connector = connector_for(task.connection)
+        connector.client.leave_room(task.room)
         if info.attempt > 1:  # the first attempt was sent at the earliest when scheduled
             since = info.scheduled_time.timestamp()
             done = _heartbeating(lambda: connector.resend(task.action, task.inputs, since))
@@ -230,7 +244,7 @@ async def _run_one(task: ChunkTask, row: dict[str, Any]) -> dict[str, Any]:
     try:
         return await workflow.execute_activity(
             run_row,
-            RowTask(task.action, task.connection, row["row"], row["inputs"], repeatable),
+            RowTask(task.action, task.connection, row["row"], row["inputs"], repeatable, task.room),
             task_queue=rows_queue(workflow.info().task_queue),
             start_to_close_timeout=ROW_TIME,
             heartbeat_timeout=HEARTBEAT,
@@ -313,7 +327,14 @@ class BulkRun:
         try:
             done = await workflow.execute_child_workflow(
                 BulkChunk.run,
-                ChunkTask(plan.action, plan.connection, plan.in_flight, chunk, plan.stopped),
+                ChunkTask(
+                    plan.action,
+                    plan.connection,
+                    max(1, plan.in_flight // CHILDREN),
+                    chunk,
+                    plan.stopped,
+                    room=2 * plan.in_flight,
+                ),
                 id=child_id(workflow.info().workflow_id, chunk.index),
             )
         finally:
@@ -353,7 +374,7 @@ def rows_queue(task_queue: str) -> str:
 def task_queue_rate(limit: int) -> float:
     """Activities a second the task queue dispatches for a workspace limit of ``limit``
     requests a 10-second window."""
-    return limit / WINDOW_SECONDS * RATE_SHARE
+    return limit / WINDOW_SECONDS * PACE
 
 
 # -- the command's side ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ its output, and the workflow goes on from the next step on whichever worker is a
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,7 @@ from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, ApplicationErrorCategory
 
 #: a worker that stopped answering is given up after this long, its step retried elsewhere
 HEARTBEAT = timedelta(seconds=5)
@@ -92,20 +93,40 @@ def run_step(request: dict[str, Any]) -> dict[str, Any]:
             )
         else:
             output = _heartbeating(lambda: connector.invoke(step.action, inputs))
-    except ApplicationError:
+    except ApplicationError as failure:  # its outcome unknown: said, never sent again
+        _failed(step, str(failure))
         raise
     except Exception as error:  # every failure is the step's, reported so
         details = _error_details(error)
         details["inputs"] = inputs
+        expected = isinstance(error, ConnectorError)  # else a fault of ours: its traceback
+        if expected:
+            _failed(step, str(error))
         passing = isinstance(error, ConnectorError) and error.exit_code == _PASSING
         raise ApplicationError(
             str(error),
             details,
             type=details["type"],
             non_retryable=not (repeatable and passing),
+            category=ApplicationErrorCategory.BENIGN if expected else _UNSPECIFIED,
         ) from None
     seconds = time.monotonic() - started
     return {"inputs": inputs, "output": output, "seconds": seconds, "attempt": info.attempt}
+
+
+_UNSPECIFIED = ApplicationErrorCategory.UNSPECIFIED
+
+
+def _failed(step: Any, why: str) -> None:
+    """A step that failed as the connector fails, in one line of the worker's output (the
+    SDK, told it is benign, logs no traceback); the run's history keeps the details."""
+    info = activity.info()
+    print(
+        f"step '{step.id}' ({step.action}) of {info.workflow_id}, attempt {info.attempt}, "
+        f"failed: {why}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _unknown(step: Any) -> ApplicationError:
@@ -120,7 +141,13 @@ def _unknown(step: Any) -> ApplicationError:
         "exit_code": _PASSING,
         "outcome_unknown": True,
     }
-    return ApplicationError(message, details, type="OutcomeUnknown", non_retryable=True)
+    return ApplicationError(
+        message,
+        details,
+        type="OutcomeUnknown",
+        non_retryable=True,
+        category=ApplicationErrorCategory.BENIGN,
+    )
 
 
 @workflow.defn(name=FLOW_WORKFLOW)

@@ -94,8 +94,9 @@ async def run_worker(
     """Work for ``cluster`` until ``stop`` is set (or SIGINT/SIGTERM), then drain.
 
     ``rate_limit``: the workspace's requests a 10-second window; the bulk rows' task queue
-    (``rows_queue``) then dispatches their activities no faster than that to all its workers
-    together (bulk.py). The workers' own queue (workflows, flow steps) has no such limit: a
+    (``rows_queue``) then dispatches their activities to all its workers together no faster
+    than ``bulk.PACE`` times that on average (bulk.py: each request keeps to the window
+    Intercom reports). The workers' own queue (workflows, flow steps) has no such limit: a
     rate-limited queue dispatches each task some 40 ms late and no activity eagerly."""
     from temporalio.worker import Worker
     from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions

@@ -37,6 +37,7 @@ from intercom_connector.runtime.client import (
     Once,
     Settable,
     build_path,
+    in_callers_context,
     json_body,
 )
 from intercom_connector.runtime.errors import InputRefusal, IntercomAPIError
@@ -435,8 +436,9 @@ def _numbered_walk(
             if not page.get("data"):
                 return
         return
+    aside = in_callers_context(fetch)  # on the pool's threads
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="pages") as pool:
-        window = deque(pool.submit(fetch, n) for n in itertools.islice(numbers, width))
+        window = deque(pool.submit(aside, n) for n in itertools.islice(numbers, width))
         while window:
             page = window.popleft().result()
             yield page
@@ -446,7 +448,7 @@ def _numbered_walk(
                 return
             following = next(numbers, None)
             if following is not None:
-                window.append(pool.submit(fetch, following))
+                window.append(pool.submit(aside, following))
 
 
 def _scroll_walk(client: IntercomClient, path: str) -> Iterator[Page]:
@@ -516,7 +518,7 @@ class _Reader:
         self._handoff: queue.Queue[tuple[Any, str | None, BaseException | None]] = queue.Queue(1)
         self._stopped = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, args=(first,), name="next-page", daemon=True
+            target=in_callers_context(self._run), args=(first,), name="next-page", daemon=True
         )
         self._thread.start()
 

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from intercom_connector.runtime.client import IntercomClient
+from intercom_connector.runtime.client import IntercomClient, in_callers_context
 from intercom_connector.runtime.errors import IntercomAPIError
 from intercom_connector.runtime.paging import next_cursor, search_walk
 from intercom_connector.runtime.search_query import fits
@@ -157,7 +157,7 @@ def _plan(
                 break
             parts = [part for pieces in cuts for part in pieces]
             try:
-                sizes = iter(list(pool.map(count, parts)))
+                sizes = iter(list(pool.map(in_callers_context(count), parts)))
             except IntercomAPIError as error:
                 if error.status == 400:
                     return None  # a query Intercom will not take with the bounds added
@@ -277,7 +277,7 @@ def _side_by_side(walks: list[Callable[[], Iterator[Page]]], width: int) -> Iter
     try:
         for index in range(len(walks)):
             while started < len(walks) and started < index + 2 * width:
-                pool.submit(drain, started)
+                pool.submit(in_callers_context(drain), started)
                 started += 1
             while (item := queues[index].get()) is not _END:
                 if isinstance(item, BaseException):

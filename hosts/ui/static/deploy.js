@@ -1,4 +1,4 @@
-// Deploy and Runs (docs/ui.md): the flow on the canvas deployed to a Temporal cluster, and
+// Deploy and Runs (docs/flows.md): the flow on the canvas deployed to a Temporal cluster, and
 // the runs of deployed flows, step by step. The cluster is this page's setting (kept in
 // this browser), else the server's $INTERCOM_TEMPORAL_ADDRESS.
 
@@ -169,7 +169,7 @@ async function showRun(row) {
     fill(detail,
       h("h2", {}, `Run ${run.id}`),
       h("p", { class: "muted" }, `${run.flow || ""} · ${run.status} · started ${run.started}`),
-      run.steps.map((step) => h("article", { class: ["run-step", `status-${step.status}`], dataset: { step: step.id } },
+      run.steps.map((step) => h("article", { class: ["runs-step", `status-${step.status}`], dataset: { step: step.id } },
         h("header", {}, h("strong", {}, step.id), " ", h("code", {}, step.action || ""), " ",
           h("span", { class: "step-status" }, step.status)),
         step.inputs !== undefined ? [h("h3", {}, "Inputs"), json(step.inputs)] : null,
