@@ -854,6 +854,13 @@ def _parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
+    if argv is None and "httpcore" not in sys.modules:
+        # httpcore (httpx's transport, loaded by the first request) imports trio whenever
+        # it is installed (selenium, for one, brings it), for its locks under trio: about
+        # 50 ms, more than the rest of a `run`. No command runs trio (async work runs on
+        # asyncio), so this process, the command's own, marks it absent and httpcore keeps
+        # its fallback. A caller of main(argv) keeps its trio.
+        sys.modules.setdefault("trio", None)  # type: ignore[arg-type]
     code = _main(argv)
     if argv is None and "temporalio" in sys.modules:
         # The Temporal SDK's native (Rust) threads can crash the interpreter's own shutdown

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from intercom_connector.runtime.client import IntercomClient
 from intercom_connector.runtime.errors import InputRefusal
@@ -27,7 +27,11 @@ from intercom_connector.runtime.manifest import (
     Paging,
     RequestTemplate,
 )
-from intercom_connector.runtime.paging import PagingValues, paginator
+
+if TYPE_CHECKING:
+    # the paginators load with the first list or data source: a request action's run never
+    # needs them (a CLI start pays for what it imports)
+    from intercom_connector.runtime.paging import PagingValues
 
 
 @frozen
@@ -125,6 +129,8 @@ def pages(
 ) -> Iterator[Page]:
     """Every page of ``request`` from where ``at`` says, in order, as its paginator walks
     them (runtime/paging/): the request's own style, else the declared one."""
+    from intercom_connector.runtime.paging import paginator
+
     walk = paginator(paging, request.paging).pages(client, request, at)
     return _named_by_input(request, walk)
 
@@ -140,6 +146,8 @@ def run_list(
     client: IntercomClient, action: ActionSpec, request: Request, at: PagingValues
 ) -> Page | RecordStream:
     """A list action's result: one page (Page N, or from a cursor), or every page."""
+    from intercom_connector.runtime.paging import paginator
+
     assert action.paging is not None
     chosen = paginator(action.paging, request.paging)
     if not at.fetch_all:
@@ -161,6 +169,8 @@ def choices(
     per_page_maximum: int | None,
 ) -> dict[str, Any]:
     """A data source's answer: at most ``limit`` choices, reading no more pages than that."""
+    from intercom_connector.runtime.paging import PagingValues
+
     size = min(limit, per_page_maximum) if per_page_maximum else None
     # past ``limit`` records no page more can give a choice still wanted
     demand = Demand(limit - 1)

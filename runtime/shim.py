@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -65,11 +66,11 @@ from intercom_connector.runtime.operations import (
     run_list,
     send,
 )
-from intercom_connector.runtime.paging import PagingValues
 from intercom_connector.runtime.quick_schema import schema_errors
 
 if TYPE_CHECKING:
     from intercom_connector.runtime import triggers
+    from intercom_connector.runtime.paging import PagingValues
 
 
 class Validated(NamedTuple):
@@ -244,6 +245,7 @@ class Connector:
             "max_concurrency": max_concurrency,
         }
         self._client: IntercomClient | None = None
+        self._building = threading.Lock()
 
     @property
     def connection(self) -> Connection:
@@ -252,9 +254,12 @@ class Connector:
 
     @property
     def client(self) -> IntercomClient:
-        """The shared client, built on first use (so bad inputs never build one)."""
+        """The shared client, built on first use (so bad inputs never build one): once,
+        when threads call at once too (one connection pool, one rate-limit window)."""
         if self._client is None:
-            self._client = IntercomClient(self.connection, **self._client_options)
+            with self._building:
+                if self._client is None:
+                    self._client = IntercomClient(self.connection, **self._client_options)
         return self._client
 
     def _request(self, operation: OperationSpec, values: Mapping[str, Any]) -> Any:
@@ -534,6 +539,8 @@ def _trigger(key: Any, kind: str) -> TriggerSpec:
 
 
 def _paging_values(action: ActionSpec, checked: Validated) -> PagingValues:
+    from intercom_connector.runtime.paging import PagingValues  # a list's, loaded with it
+
     values = checked.values
     per_page = action.input("per_page")
     return PagingValues(

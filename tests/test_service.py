@@ -120,6 +120,10 @@ def test_limits_answer_413_503_and_504_and_the_server_keeps_serving(tmp_path: Pa
         big = call(client, server.url, "create_contact", {"email": "x" * 3000}, TOKENS[0])
         assert big.status_code == 413
         assert app.requests == 0
+        # a first answer tells the client Intercom's rate-limit window: until then it sends
+        # one request at a time
+        assert result_of(call(client, server.url, "list_tags", {}, TOKENS[0]))["type"] == "list"
+        assert app.arrived.acquire(timeout=DEADLINE)  # (that one)
         app.gate.clear()  # two calls held at Intercom: the server is at --max-calls
         with ThreadPoolExecutor(2) as pool:
             held = [pool.submit(lambda: call(httpx.Client(), server.url, "list_tags", {},
@@ -135,7 +139,7 @@ def test_limits_answer_413_503_and_504_and_the_server_keeps_serving(tmp_path: Pa
         app.gate.set()
         assert result_of(call(client, server.url, "list_tags", {}, TOKENS[0]))["type"] == "list"
     statuses = [line["status"] for line in server.log_lines() if "status" in line]
-    assert sorted(statuses) == [200, 413, 503, 504, 504]
+    assert sorted(statuses) == [200, 200, 413, 503, 504, 504]
 
 
 def test_sigterm_answers_the_20_calls_in_flight_then_exits_0(tmp_path: Path) -> None:
@@ -143,6 +147,9 @@ def test_sigterm_answers_the_20_calls_in_flight_then_exits_0(tmp_path: Path) -> 
         args = mcp_args(connection, "--grace", "30")
         server_cm = served(args, tmp_path / "e.txt", mcp_env(), app.gate)
         with server_cm as server:
+            # one answer first: until then the client sends one request at a time
+            first = call(httpx.Client(), server.url, "list_tags", {}, TOKENS[0])
+            assert result_of(first)["type"] == "list" and app.arrived.acquire(timeout=DEADLINE)
             app.gate.clear()
             with ThreadPoolExecutor(20) as pool:
                 calls = [

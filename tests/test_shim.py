@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import httpx
 import pytest
 from support import Recorder, body_of, query_of
 
 from intercom_connector import Connector, invoke
-from intercom_connector.runtime import paging
+from intercom_connector.runtime import paging, shim
 from intercom_connector.runtime.errors import InputValidationError, ResultTooLargeError
 
 CONTACT_ID = "6657a1b2c3d4e5f6a7b8c9d0"
@@ -171,3 +176,31 @@ def test_max_records_caps_a_fetch_all_without_reading_on(
         connector.invoke("list_contacts", {"fetch_all": True}, max_records=3)
     assert excinfo.value.exit_code == 2
     assert len(recorder.requests) == 3 + 2
+
+
+def test_threads_calling_a_new_connector_at_once_share_one_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One connection pool and one rate-limit window for every thread (an MCP server's
+    calls), also when the first calls come together: the client is built once."""
+    built: list[object] = []
+
+    class SlowToBuild(shim.IntercomClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            time.sleep(0.05)  # the window in which another thread could build its own
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(shim, "IntercomClient", SlowToBuild)
+    together = threading.Barrier(8)
+
+    def client() -> object:
+        together.wait(timeout=30)
+        return connector.client
+
+    with (
+        Connector({"type": "access_token", "access_token": "t"}) as connector,
+        ThreadPoolExecutor(8) as pool,
+    ):
+        clients = list(pool.map(lambda _: client(), range(8)))
+    assert len(built) == 1 and all(c is built[0] for c in clients)

@@ -8,6 +8,7 @@ does not use.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -187,21 +188,99 @@ def test_the_user_folder_is_private_and_read_only_when_it_stays_so(
     assert cache.remembered("m", [b"x"], lambda: {"n": 3}) == {"n": 3}
 
 
-def test_run_loads_neither_yaml_nor_jsonschema_nor_authlib(
-    recorder: Recorder, loopback: LoopbackIntercom
+#: what a command that runs a request action never loads, and what each would cost it
+NOT_FOR_A_RUN = {
+    "yaml": "a connection file's reader",
+    "jsonschema": "the full schema check (the quick one decides a run's inputs)",
+    "authlib": "OAuth login",
+    "intercom_connector.hosts.login": "the login commands",
+    "intercom_connector.runtime.paging": "the paginators (list actions, data sources)",
+    "asyncio": "an event loop (Temporal, the servers)",
+    "temporalio": "the Temporal SDK (--temporal)",
+    "uvicorn": "the HTTP servers (mcp --http, ui, trigger serve)",
+    "starlette": "the HTTP servers",
+    "mcp": "the MCP SDK",
+    "selenium": "a test tool",
+    # httpcore imports trio whenever it is installed (selenium brings it): the CLI's own
+    # process marks it absent (hosts/cli.py main)
+    "trio": "trio's event loop, about 50 ms",
+}
+
+
+#: the console script's start (hosts/cli.py main, reading sys.argv), telling at its exit
+#: which modules it loaded, and which of the package's classes compiled a dataclass's
+#: methods at import (runtime/frozen.py's records compile none)
+LOADED_AT_EXIT = """
+import atexit, dataclasses, json, sys
+def loaded():
+    ours = [m for n, m in list(sys.modules.items()) if m and n.startswith("intercom_connector.")]
+    compiled = [f"{kind.__module__}.{kind.__name__}" for module in ours
+                for kind in vars(module).values()
+                if dataclasses.is_dataclass(kind) and kind.__module__ == module.__name__
+                and kind.__init__.__code__.co_filename == "<string>"]
+    modules = [name for name, module in sys.modules.items() if module]
+    print(json.dumps({"modules": modules, "compiled": compiled}), file=sys.stderr)
+atexit.register(loaded)
+from intercom_connector.hosts.cli import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize(
+    ("command", "needed", "records_all_frozen"),
+    [
+        (["run", "get_contact", "-i", "contact_id=abc"], set(), True),
+        # the whole parser (every command's options, the login commands among them); a
+        # flow is YAML, checked against the whole manifest (its paging styles too)
+        (
+            ["flow", "run", "one-contact.yaml"],
+            {"yaml", "intercom_connector.hosts.login", "intercom_connector.runtime.paging"},
+            False,  # (the flow, trigger and service records are dataclasses still)
+        ),
+    ],
+    ids=["run", "flow-run"],
+)
+def test_a_command_loads_only_what_it_needs(
+    command: list[str],
+    needed: set[str],
+    records_all_frozen: bool,
+    recorder: Recorder,
+    loopback: LoopbackIntercom,
+    tmp_path: Path,
 ) -> None:
+    assert importlib.util.find_spec("trio") is not None, "the test extras install trio"
     recorder.on("GET", "/contacts/abc", {"type": "contact", "id": "abc"})
+    flow = "steps:\n  - {id: contact, action: get_contact, inputs: {contact_id: abc}}\n"
+    (tmp_path / "one-contact.yaml").write_text(flow, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
     env.update({"INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": loopback.url})
-    command = [sys.executable, "-X", "importtime", "-m", "intercom_connector",
-               "run", "get_contact", "-i", "contact_id=abc"]  # fmt: skip
+    started = [sys.executable, "-c", LOADED_AT_EXIT, *command]
     for _ in range(2):  # the first start may build the cache; the second reads it
-        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
-    assert done.returncode == 0 and json.loads(done.stdout)["data"]["id"] == "abc"
-    loaded = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
-    for heavy in ("yaml", "jsonschema", "authlib", "intercom_connector.hosts.login"):
-        assert heavy not in loaded
-    assert "intercom_connector.runtime.manifest" in loaded  # (the import trace works)
+        done = subprocess.run(started, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0 and '"id": "abc"' in done.stdout, done.stderr
+    report = json.loads(done.stderr.splitlines()[-1])
+    loaded = set(report["modules"]) - needed
+    assert {k: v for k, v in NOT_FOR_A_RUN.items() if k in loaded} == {}
+    # (the request went through httpx's transport, which would have loaded trio)
+    assert {"intercom_connector.runtime.manifest", "httpcore"} <= loaded
+    if records_all_frozen:
+        assert report["compiled"] == []  # about 0.6 ms a class, at every start
+
+
+def test_a_caller_of_main_keeps_its_trio() -> None:
+    """Only the command's own process (``main()`` reading sys.argv) marks trio absent."""
+    code = """
+import contextlib, io, sys
+from intercom_connector.hosts.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    main(["data-sources", "--json"])
+import trio
+print(trio.__name__)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert done.stdout.split() == ["trio"], done.stderr
 
 
 def test_what_the_cli_freezes_at_start_up_leaves_fetch_all_its_own_freezing() -> None:

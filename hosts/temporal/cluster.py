@@ -12,7 +12,6 @@ import argparse
 import gc
 import os
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from intercom_connector.runtime.errors import (
@@ -21,6 +20,7 @@ from intercom_connector.runtime.errors import (
     InputValidationError,
     TransportError,
 )
+from intercom_connector.runtime.frozen import frozen
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -32,7 +32,7 @@ DEFAULT_NAMESPACE = "default"
 DEFAULT_TASK_QUEUE = "intercom-connector"
 
 
-@dataclass(frozen=True)
+@frozen  # not @dataclass: every command's parser loads this module (runtime/frozen.py)
 class Cluster:
     """Where the work goes: a Temporal frontend, a namespace, a task queue."""
 

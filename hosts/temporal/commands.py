@@ -5,7 +5,6 @@ start, deploy and list runs on a cluster). This module imports no Temporal code:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib.util
 import re
 import sys
@@ -28,6 +27,8 @@ def require_temporal(command: str) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    import asyncio  # not at import: every command's parser loads this module
+
     cluster = cluster_of(args, "worker")
     require_temporal("worker")
     from intercom_connector.hosts.temporal.worker import run_worker, use_config_dir
