@@ -82,6 +82,13 @@ def connector_for(name: str | None) -> Connector:
     return _connections.get(name)
 
 
+#: a workflow's next task waits this long for the worker that ran its last one (which
+#: keeps its state in memory) before any worker takes it: after a worker dies, its flows and
+#: bulk runs go on elsewhere this soon (the SDK's default, 10 s, stalled a bulk run's
+#: every row for most of a rate-limit window)
+STICKY = timedelta(seconds=1)
+
+
 async def run_worker(
     cluster: Cluster,
     *,
@@ -121,6 +128,7 @@ async def run_worker(
             max_concurrent_activities=concurrency,
             workflow_runner=SandboxedWorkflowRunner(restrictions=restrictions),
             graceful_shutdown_timeout=timedelta(seconds=drain),
+            sticky_queue_schedule_to_start_timeout=STICKY,
         )
         rows = Worker(
             client,
