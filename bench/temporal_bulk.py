@@ -107,9 +107,9 @@ def _run(folder: Path, address: str, url: str, rows: int, limit: int) -> dict[st
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         while run.poll() is None:
-            if workers[0].poll() is None and out.read_bytes().count(b"\n") >= rows // 2:
-                workers[0].send_signal(signal.SIGKILL)
-                killed_at = out.read_bytes().count(b"\n")
+            if workers[0].poll() is None and len(stats(url)["contacts_created"]) >= rows // 2:
+                workers[0].send_signal(signal.SIGKILL)  # midway: half the rows made
+                killed_at = len(stats(url)["contacts_created"])
             if time.monotonic() - started >= len(timeline):
                 timeline.append(out.read_bytes().count(b"\n"))
             time.sleep(0.05)

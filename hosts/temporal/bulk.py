@@ -101,6 +101,10 @@ PARENT_EVENTS = 2_000
 PARENT_BYTES = 8_000_000
 #: one row's call at most, its own retries and rate-limit waits included
 ROW_TIME = timedelta(minutes=10)
+#: a workflow task (deciding what runs next: a few milliseconds) whose worker is silent this
+#: long is handed to another: a worker that died in one stalled its chunk for Temporal's
+#: default, 10 s, most of a rate-limit window
+TASK_TIMEOUT = timedelta(seconds=2)
 #: the rows' task queue dispatches at most this many times the workspace's average rate
 PACE = 2.0
 WINDOW_SECONDS = 10.0
@@ -336,6 +340,7 @@ class BulkRun:
                     room=2 * plan.in_flight,
                 ),
                 id=child_id(workflow.info().workflow_id, chunk.index),
+                task_timeout=TASK_TIMEOUT,
             )
         finally:
             self._running -= 1
@@ -467,6 +472,7 @@ async def run_bulk(
         task_queue=task_queue,
         start_signal="rows" if first is not None else "end",
         start_signal_args=[first] if first is not None else [0],
+        task_timeout=TASK_TIMEOUT,
     )
     print(f"bulk run {bulk_id} on Temporal (task queue {task_queue})", file=sys.stderr)
     sent.count = 1 if first is not None else 0
