@@ -17,7 +17,7 @@ start-dev` (a throwaway database) and bench/server.py as Intercom, on loopback, 
    second worker then finds no idle core: that ratio tells the machine's size, not the
    workers'.
 
-Prints one JSON object; the lead runs it on a quiet machine and reports in bench/README.md.
+Prints one JSON object (kept as bench/results-temporal.json), reported in bench/README.md.
 """
 
 from __future__ import annotations
@@ -114,7 +114,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer runs: a smoke test")
     args = parser.parse_args()
     runs, flows = (5, 20) if args.quick else (40, 200)
-    results: dict[str, Any] = {"python": PYTHON, "steps_per_flow": STEPS}
+    # (the interpreter as the repository names it: no machine's own paths in the results)
+    python = os.path.relpath(PYTHON, REPO)
+    results: dict[str, Any] = {"python": python, "steps_per_flow": STEPS}
     with tempfile.TemporaryDirectory() as folder:
         server = TemporalServer(Path(folder))
         try:
