@@ -73,7 +73,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from intercom_connector.hosts.temporal.flows import HEARTBEAT, _heartbeating
+    from intercom_connector.hosts.temporal.flows import HEARTBEAT, TASK_TIMEOUT, _heartbeating
     from intercom_connector.hosts.temporal.worker import connector_for
     from intercom_connector.runtime.bulk import (
         Result,
@@ -101,10 +101,6 @@ PARENT_EVENTS = 2_000
 PARENT_BYTES = 8_000_000
 #: one row's call at most, its own retries and rate-limit waits included
 ROW_TIME = timedelta(minutes=10)
-#: a workflow task (deciding what runs next: a few milliseconds) whose worker is silent this
-#: long is handed to another: a worker that died in one stalled its chunk for Temporal's
-#: default, 10 s, most of a rate-limit window
-TASK_TIMEOUT = timedelta(seconds=2)
 #: the rows' task queue dispatches at most this many times the workspace's average rate
 PACE = 2.0
 WINDOW_SECONDS = 10.0

@@ -31,6 +31,10 @@ from temporalio.exceptions import ActivityError, ApplicationError, ApplicationEr
 
 #: a worker that stopped answering is given up after this long, its step retried elsewhere
 HEARTBEAT = timedelta(seconds=5)
+#: a workflow task (deciding what runs next: a few milliseconds) whose worker is silent this
+#: long is handed to another: a worker that died in one stalled its run for Temporal's
+#: default, 10 s (a bulk run's chunk, most of a rate-limit window)
+TASK_TIMEOUT = timedelta(seconds=2)
 #: the longest one step may take (a Fetch All of a large workspace included)
 STEP_TIMEOUT = timedelta(hours=2)
 #: the retries of a repeatable step that fails for a passing reason

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from intercom_connector.hosts.flow import Flow, Step, StepError, StepResult
 from intercom_connector.hosts.temporal.cluster import Cluster, cluster_of, connect, run_sync
-from intercom_connector.hosts.temporal.flows import FLOW_WORKFLOW
+from intercom_connector.hosts.temporal.flows import FLOW_WORKFLOW, TASK_TIMEOUT
 from intercom_connector.runtime.errors import (
     ConnectorError,
     InputProblem,
@@ -120,6 +120,7 @@ async def start_run(
         id=workflow_id,
         task_queue=cluster.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        task_timeout=TASK_TIMEOUT,
         memo={
             "flow": flow["name"],
             "deployment": request.get("deployment"),
