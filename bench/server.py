@@ -136,6 +136,9 @@ class ListServer:
         self.window_count = 0
         #: requests each 10-second window took, by the window's start (unix time)
         self.per_window: Counter[int] = Counter()
+        #: requests being answered now, and the most at once
+        self.in_flight = 0
+        self.most_in_flight = 0
         self.created: Counter[str] = Counter()
         #: email -> id of the user made with it (Intercom keeps one user per email)
         self.made: dict[str, str] = {}
@@ -156,6 +159,17 @@ class ListServer:
         with self.lock:
             if self.first_request is None:
                 self.first_request = time.time()
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return self._served(environ, start, path, method)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def _served(
+        self, environ: dict[str, Any], start: Callable[..., Any], path: str, method: str
+    ) -> Iterable[bytes]:
         try:
             headers = self._window()
             drop = self._fault()
@@ -326,6 +340,7 @@ class ListServer:
                 "first_request": self.first_request, "last_answer": self.last_answer,
                 "refused": dict(self.refused),
                 "per_window": [self.per_window[w] for w in sorted(self.per_window)],
+                "most_in_flight": self.most_in_flight,
             }).encode()  # fmt: skip
 
 

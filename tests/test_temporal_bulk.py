@@ -88,10 +88,13 @@ class BulkProcess:
     """`run create_contact --each ROWS --temporal ...` in its own process, its results
     counted as they come."""
 
-    def __init__(self, server: TemporalServer, task_queue: str, intercom: str, rows: Path):
+    def __init__(
+        self, server: TemporalServer, task_queue: str, intercom: str, rows: Path, *extra: str
+    ):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "intercom_connector", "run", "create_contact",
-             "--each", str(rows), "--temporal", server.address, "--task-queue", task_queue],
+             "--each", str(rows), "--temporal", server.address, "--task-queue", task_queue,
+             *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=cli_env(server, None),  # the command holds no token: the workers do
@@ -201,7 +204,7 @@ def test_a_create_whose_worker_died_is_reported_unknown_never_sent_twice(
     through a slow Intercom, their worker killed while a request is in flight, another
     started: the rows the dead worker held say their outcome is unknown (exit 5), the
     others are made by the new worker; no lead is made twice."""
-    count = 30  # about 15 s of rows at two a second: the dead worker cannot hold them all
+    count = 30  # some 30 s of rows: the dead worker cannot hold them all
     rows = tmp_path / "leads.ndjson"
     rows.write_text(
         "".join(
@@ -210,7 +213,7 @@ def test_a_create_whose_worker_died_is_reported_unknown_never_sent_twice(
         )
     )
     with bench_intercom(latency_ms=1500) as url:
-        # 20 requests a 10 s window: the task queue hands out about two rows a second
+        # 20 requests a 10 s window, half of it left to other workers: about one row a second
         workers = [WorkerProcess(temporal, task_queue, url, "--rate-limit", "20")]
         try:
             run = BulkProcess(temporal, task_queue, url, rows)
@@ -305,3 +308,22 @@ def test_a_long_run_continues_as_new_and_keeps_every_row(
     assert [r["data"]["email"] for r in results] == [row["email"] for row in rows]
     assert set(made.values()) == {1} and len(made) == 60
     assert "CONTINUED_AS_NEW" in runs and "COMPLETED" in runs, runs
+
+
+def test_concurrency_is_the_rows_in_flight_in_the_whole_run(
+    temporal: TemporalServer, task_queue: str, tmp_path: Path
+) -> None:
+    """--concurrency N holds for the whole run, over every worker and every chunk running
+    side by side: with 1, Intercom never sees two rows at once; with 4, at most four."""
+    with bench_intercom(latency_ms=50) as url:
+        workers = [WorkerProcess(temporal, task_queue, url) for _ in range(2)]
+        try:
+            for width, count in ((1, 200), (4, 240)):  # two chunks of rows at least
+                rows = rows_file(tmp_path, count, f"w{width}")
+                run = BulkProcess(temporal, task_queue, url, rows, "--concurrency", str(width))
+                status, errors = run.wait(timeout=300)
+                assert status == 0 and len(run.results) == count, errors
+                assert stats(url)["most_in_flight"] == width
+        finally:
+            for worker in workers:
+                worker.kill()

@@ -321,7 +321,7 @@ class BulkRun:
 
     def _can_start(self, plan: BulkPlan) -> bool:
         ready = plan.next_chunk in self._waiting
-        return ready and self._running < CHILDREN and not _too_long()
+        return ready and self._running < _side_by_side(plan) and not _too_long()
 
     async def _one(self, plan: BulkPlan, chunk: Chunk) -> None:
         try:
@@ -330,7 +330,7 @@ class BulkRun:
                 ChunkTask(
                     plan.action,
                     plan.connection,
-                    max(1, plan.in_flight // CHILDREN),
+                    plan.in_flight // _side_by_side(plan),
                     chunk,
                     plan.stopped,
                     room=2 * plan.in_flight,
@@ -344,6 +344,12 @@ class BulkRun:
             self._tally.add(result)
         if done.stopped and plan.stopped is None:
             plan.stopped = done.stopped
+
+
+def _side_by_side(plan: BulkPlan) -> int:
+    """Chunks running at once: ``CHILDREN``, fewer when --concurrency is smaller (each
+    runs its share of the rows in flight, one at least)."""
+    return max(1, min(CHILDREN, plan.in_flight))
 
 
 def _too_long() -> bool:
