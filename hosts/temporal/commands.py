@@ -78,37 +78,28 @@ def _deployment_name(text: str) -> str:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from intercom_connector.hosts.flow import FlowError, load_flow
-    from intercom_connector.runtime.manifest import load_manifest
+    from intercom_connector.hosts.flow import load_flow
 
     flow = load_flow(args.file)
     cluster = cluster_of(args, "deploy")
     require_temporal("deploy")
-    if flow.trigger is None:
-        raise FlowError(flow.name, "has no trigger: a deployment runs a flow on its trigger")
     from intercom_connector.hosts.temporal import deployments
     from intercom_connector.hosts.temporal.cluster import connect
-    from intercom_connector.hosts.temporal.runs import connection_name, flow_json
+    from intercom_connector.hosts.temporal.runs import connection_name
 
+    deployments.deployable(flow)  # before the cluster is reached: a flow without a trigger
     connection = connection_name(args, "deploy", flow.connection)
     name = args.name or deployments.name_from(flow.name)
-    kind = load_manifest().triggers[flow.trigger.key].kind
     every = args.every or DEFAULT_EVERY
 
-    async def go() -> None:
+    async def go() -> str:
         client = await connect(cluster)
-        await deployments.deploy(
-            client,
-            cluster,
-            name=name,
-            flow=flow_json(flow),
-            connection=connection,
-            kind=kind,
-            every=every,
+        return await deployments.deploy(
+            client, cluster, name=name, flow=flow, connection=connection, every=every
         )
 
-    run_sync(go)
-    how = deployments.how_it_runs(kind, flow.trigger.key, name, every)
+    how = run_sync(go)
+    assert flow.trigger is not None  # deployable said so
     print(f"deployed {name}: {flow.name!r} on {flow.trigger.key} ({how})")
     return 0
 

@@ -29,6 +29,7 @@ from temporalio.common import RetryPolicy
 if TYPE_CHECKING:
     from temporalio.client import Client
 
+    from intercom_connector.hosts.flow import Flow
     from intercom_connector.hosts.temporal.cluster import Cluster
 
 DEPLOYMENT_WORKFLOW = "IntercomDeployment"
@@ -46,6 +47,17 @@ def name_from(title: str) -> str:
     """A deployment name made from a flow's name (what `deploy` and the designer take when
     none is given)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", title).strip("-.")[:100] or "flow"
+
+
+def deployable(flow: Flow) -> str:
+    """The kind of the trigger ``flow`` is deployed on (``polling`` or ``webhook``); a
+    FlowError when it has none."""
+    from intercom_connector.hosts.flow import FlowError
+    from intercom_connector.runtime.manifest import load_manifest
+
+    if flow.trigger is None:
+        raise FlowError(flow.name, "has no trigger: a deployment runs a flow on its trigger")
+    return load_manifest().triggers[flow.trigger.key].kind
 
 
 def how_it_runs(kind: str, trigger: str, name: str, every: float) -> str:
@@ -203,12 +215,12 @@ async def deploy(
     cluster: Cluster,
     *,
     name: str,
-    flow: Mapping[str, Any],
+    flow: Flow,
     connection: str | None,
-    kind: str,
     every: float,
-) -> None:
-    """Start deployment ``name``; for a polling trigger also its Schedule."""
+) -> str:
+    """Start deployment ``name`` of ``flow``; for a polling trigger also its Schedule.
+    What makes it run (``how_it_runs``), for the one who deployed it."""
     from temporalio.client import (
         Schedule,
         ScheduleActionStartWorkflow,
@@ -222,10 +234,13 @@ async def deploy(
     )
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
+    from intercom_connector.hosts.temporal.runs import flow_json
     from intercom_connector.runtime.errors import InputProblem, InputValidationError
 
-    trigger = flow["trigger"]
-    spec: dict[str, Any] = {"name": name, "flow": dict(flow), "connection": connection}
+    kind = deployable(flow)
+    as_json = flow_json(flow)
+    trigger = as_json["trigger"]
+    spec: dict[str, Any] = {"name": name, "flow": as_json, "connection": connection}
     spec["kind"] = kind
     spec["task_queue"] = cluster.task_queue  # its runs go there, whoever starts them
     if kind == "polling":
@@ -239,7 +254,7 @@ async def deploy(
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             memo={
-                "flow": flow["name"],
+                "flow": as_json["name"],
                 "trigger": trigger["key"],
                 "connection": connection,
                 "every": every if kind == "polling" else None,
@@ -248,8 +263,9 @@ async def deploy(
     except WorkflowAlreadyStartedError:
         problem = "is deployed already: undeploy it first, or give another --name"
         raise InputValidationError("deploy", [InputProblem("--name", name, problem)]) from None
+    how = how_it_runs(kind, trigger["key"], name, every)
     if kind != "polling":
-        return
+        return how
     from temporalio.client import ScheduleOverlapPolicy
 
     await client.create_schedule(
@@ -266,6 +282,7 @@ async def deploy(
         ),
         trigger_immediately=True,
     )
+    return how
 
 
 async def undeploy(client: Client, name: str) -> None:

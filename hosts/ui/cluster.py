@@ -80,36 +80,26 @@ def deploy(body: Mapping[str, Any]) -> dict[str, Any]:
     """Deploy the page's flow; what was deployed, and how it runs."""
     from intercom_connector.hosts.flow import FlowError
     from intercom_connector.hosts.temporal import deployments as deployed
-    from intercom_connector.hosts.temporal.runs import flow_json
-    from intercom_connector.runtime.manifest import load_manifest
 
     cluster = _cluster(body, "deploy")
     flow, problems = runs.check(body.get("flow"))
     if problems:
         first = problems[0]
         raise FlowError(flow.name, f"step {first['step']}: {first['label']}: {first['problem']}")
-    if flow.trigger is None:
-        raise FlowError(flow.name, "has no trigger: a deployment runs a flow on its trigger")
+    deployed.deployable(flow)
     name = str(body.get("name") or "").strip() or deployed.name_from(flow.name)
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
         problem = "letters, digits, '_', '-' or '.' (100 at most)"
         raise InputValidationError("deploy", [InputProblem("name", "name", problem)])
     every = _every(body.get("every"))
-    kind = load_manifest().triggers[flow.trigger.key].kind
     connection = str(body.get("connection") or "") or None
-    _on(
+    how = _on(
         cluster,
         lambda client: deployed.deploy(
-            client,
-            cluster,
-            name=name,
-            flow=flow_json(flow),
-            connection=connection,
-            kind=kind,
-            every=every,
+            client, cluster, name=name, flow=flow, connection=connection, every=every
         ),
     )
-    how = deployed.how_it_runs(kind, flow.trigger.key, name, every)
+    assert flow.trigger is not None  # deployable said so
     return {"name": name, "flow": flow.name, "trigger": flow.trigger.key, "how": how}
 
 
