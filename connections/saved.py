@@ -23,7 +23,7 @@ from intercom_connector.runtime.connection import (
     connection_from_mapping,
     require_private_file,
 )
-from intercom_connector.runtime.errors import ConnectionConfigError, StorageError
+from intercom_connector.runtime.errors import ConnectionConfigError, StorageError, cut, echoed
 from intercom_connector.runtime.syntax import syntax_error_text
 
 FILE_NAME = "connections.json"
@@ -41,7 +41,7 @@ def check_name(name: str) -> None:
     """Refuse a name no connection can be saved under (ask before anything is authorized)."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConnectionConfigError(
-            f"Connection name {name!r} must be letters, digits, '.', '_' or '-'"
+            f"Connection name {echoed(name)} must be letters, digits, '.', '_' or '-'"
         )
 
 
@@ -74,6 +74,13 @@ class SavedConnections:
             )
 
     def _read(self) -> dict[str, dict[str, Any]]:
+        try:
+            return self._read_file()
+        except OSError as exc:  # a name too long, a folder that is a file, no permission
+            where = f"saved connections in {cut(str(self.dir))}"
+            raise ConnectionConfigError(f"{where}: cannot be read ({exc.strerror})") from None
+
+    def _read_file(self) -> dict[str, dict[str, Any]]:
         if not self.dir.exists():
             return {}
         self._require_private_dir()
@@ -128,7 +135,7 @@ class SavedConnections:
         saved = self._read()
         if name not in saved:
             known = ", ".join(sorted(saved)) or "none saved yet"
-            raise ConnectionConfigError(f"No saved connection named {name!r} ({known})")
+            raise ConnectionConfigError(f"No saved connection named {echoed(name)} ({known})")
         return saved[name]
 
     def get(self, name: str) -> Connection:
@@ -144,7 +151,7 @@ class SavedConnections:
     def remove(self, name: str) -> None:
         saved = self._read()
         if name not in saved:
-            raise ConnectionConfigError(f"No saved connection named {name!r}")
+            raise ConnectionConfigError(f"No saved connection named {echoed(name)}")
         del saved[name]
         self._write(saved)
 
@@ -152,16 +159,20 @@ class SavedConnections:
 def file_or_saved_connection(value: str, saved: SavedConnections) -> Connection:
     """``--connection``'s value: a connection file, else the name of a saved connection."""
     path = Path(value)
-    if path.is_file():
+    try:
+        is_file, is_dir = path.is_file(), path.is_dir()
+    except OSError:  # a name too long to be a file's
+        is_file = is_dir = False
+    if is_file:
         return connection_from_file(path)
     if "/" in value or os.sep in value or value.endswith(_FILE_SUFFIXES):
-        state = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise ConnectionConfigError(f"connection file {value} {state}")
+        state = "is a folder, not a file" if is_dir else "does not exist"
+        raise ConnectionConfigError(f"connection file {cut(value)} {state}")
     names = saved.names()
     if value not in names:
         known = ", ".join(sorted(names)) or "none saved yet"
         raise ConnectionConfigError(
-            f"{value!r} is neither a connection file nor a saved connection "
+            f"{echoed(value)} is neither a connection file nor a saved connection "
             f"(saved connections: {known})"
         )
     return connection_from_mapping(names[value])

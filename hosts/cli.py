@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -39,11 +40,13 @@ from intercom_connector.runtime.connection import (
     connection_from_mapping,
 )
 from intercom_connector.runtime.errors import (
+    ECHO_LIMIT,
     ConnectionConfigError,
     ConnectorError,
     InputProblem,
     InputValidationError,
     ManifestError,
+    cut,
     echoed,
 )
 from intercom_connector.runtime.listing import RecordStream, freeze_start_up
@@ -79,7 +82,13 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)
+        # argparse repeats a wrong value whole ("invalid choice: '...'"): cut each long one
+        message = _LONG_WORD.sub(lambda word: cut(word.group()), message)
         raise SystemExit(_fail(f"{self.prog}: {message}", EXIT_USAGE))
+
+
+#: a run of text in an argparse message longer than an error repeats of a value
+_LONG_WORD = re.compile(rf"\S{{{ECHO_LIMIT + 1},}}")
 
 
 def _fail(message: str, code: int) -> int:

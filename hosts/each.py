@@ -29,7 +29,7 @@ from typing import IO, Any, TextIO
 import orjson
 
 from intercom_connector.runtime.bulk import Result, Tally
-from intercom_connector.runtime.errors import InputProblem, InputValidationError
+from intercom_connector.runtime.errors import InputProblem, InputValidationError, echoed
 from intercom_connector.runtime.manifest import ActionSpec
 from intercom_connector.runtime.shim import Connector
 
@@ -223,7 +223,7 @@ def _header_keys(where: str, header: list[str], action: ActionSpec) -> list[str]
     unknown = [key for key in keys if key not in known]
     if unknown or len(set(keys)) != len(keys):
         problem = (
-            f"the header names {', '.join(repr(k) for k in unknown)}, not inputs of "
+            f"the header names {', '.join(echoed(k) for k in unknown)}, not inputs of "
             f"{action.key}; its inputs are: {', '.join(sorted(known))}"
             if unknown
             else "the header names an input twice"

@@ -48,7 +48,13 @@ from typing import Any
 
 import yaml
 
-from intercom_connector.runtime.errors import ConnectorError, InputProblem, InputValidationError
+from intercom_connector.runtime.errors import (
+    ConnectorError,
+    InputProblem,
+    InputValidationError,
+    cut,
+    echoed,
+)
 from intercom_connector.runtime.manifest import SECRET_INPUT, ActionSpec, load_manifest
 from intercom_connector.runtime.shim import Connector, validate, validate_inputs
 from intercom_connector.runtime.syntax import InputFileError, syntax_error_text
@@ -183,7 +189,7 @@ def _reference_problems(value: Any, earlier: set[str], triggered: bool = False) 
             known = ", ".join(sorted(earlier)) or "none"
             event = ", trigger.<path> (" + ", ".join(EVENT_FIELDS) + ")" if triggered else ""
             problems.append(
-                f"'{{{{ {reference} }}}}' must name run.id, run.started_at{event} or an "
+                f"'{{{{ {cut(reference)} }}}}' must name run.id, run.started_at{event} or an "
                 f"earlier step as steps.<id>.<path>; earlier steps: {known}"
             )
     return problems
@@ -227,7 +233,7 @@ def parse_flow(data: Any, source: str, *, check_inputs: bool = True) -> Flow:
             problem(f"step {number}", "each step is a mapping with id, action and inputs")
             continue
         step_id = str(raw.get("id") or f"step{number}")
-        where = f"step '{step_id}'"
+        where = f"step '{cut(step_id)}'"
         unknown = sorted(map(str, set(raw) - {"id", "action", "inputs"}))
         if unknown:
             problem(where, f"unknown keys {unknown}; a step has id, action, inputs")
@@ -236,9 +242,9 @@ def parse_flow(data: Any, source: str, *, check_inputs: bool = True) -> Flow:
         action = raw.get("action")
         spec = actions.get(action) if isinstance(action, str) else None
         if spec is None:
-            problem(where, f"{action!r} is not an action")
+            problem(where, f"{echoed(action)} is not an action")
         else:
-            where = f"step '{step_id}' ({action})"
+            where = f"step '{cut(step_id)}' ({action})"
         inputs = raw.get("inputs") or {}
         if not isinstance(inputs, Mapping):
             problem(where, "'inputs' must be a mapping of input keys to values")

@@ -40,17 +40,21 @@ def whole(low: int, high: int | None = None, what: str = "a whole number") -> Ca
 port = whole(0, MAX_PORT, "a TCP port (0: any free one)")
 #: a count of at least one (events, records, requests)
 positive = whole(1)
+#: the longest wait an option may ask for (a year): longer is no wait a person means, and
+#: past about 2**33 seconds the waits themselves fail (threading's TIMEOUT_MAX)
+MAX_SECONDS = 365 * 24 * 3600
 
 
 def seconds(text: str) -> float:
-    """An argparse type: a number of seconds above 0."""
+    """An argparse type: a number of seconds above 0, at most MAX_SECONDS."""
     try:
         value = float(text)
     except ValueError:
         value = 0.0
-    if not 0 < value < float("inf"):
+    if not 0 < value <= MAX_SECONDS:
         raise argparse.ArgumentTypeError(
-            f"expected a number of seconds above 0, got {echoed(text)}"
+            f"expected a number of seconds above 0 and at most {MAX_SECONDS:,} (a year), "
+            f"got {echoed(text)}"
         )
     return value
 

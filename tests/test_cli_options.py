@@ -71,6 +71,29 @@ def test_max_events_takes_a_positive_number_only(count: str, tmp_path: Path) -> 
     )
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["trigger", "listen", "intercom_webhook", "--port", "0", "--grace", "1e300"],
+        ["mcp", "--http", "--port", "0", "--read-timeout", "1e300"],
+        ["connect", "oauth2", "--client-id", "abc", "--no-browser", "--timeout", "1e300"],
+        ["trigger", "poll", "new_or_updated_contacts", "--state", "s.json", "--every", "1e300"],
+    ],
+    ids=lambda args: args[-2],
+)
+def test_seconds_past_a_year_are_refused_not_a_traceback_later(
+    args: list[str], tmp_path: Path
+) -> None:
+    """A wait of 1e300 seconds was taken, then failed as a traceback when waited on (at
+    SIGTERM for --grace, at once for --timeout): it is refused as it is read."""
+    done = run_cli(*args, env=env_for(tmp_path), timeout=60, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1].endswith(
+        f"argument {args[-2]}: expected a number of seconds above 0 and at most 31,536,000 "
+        "(a year), got '1e300'"
+    )
+
+
 def test_a_webhook_url_must_be_a_url(tmp_path: Path) -> None:
     args = ["sandbox", "serve", "--port", "0", "--webhook-url", "127.0.0.1:8080"]
     done = run_cli(*args, env=env_for(tmp_path), timeout=60)
@@ -99,16 +122,45 @@ HUGE = "x" * 10_000
         ["trigger", "listen", HUGE, "--port", "0"],
         ["run", "raw_request", "-i", "method=GET", "-i", f"url={HUGE}"],
         ["run", "raw_request", "-i", "method=GET", "-i", f"url=https://{HUGE}.com/"],
+        ["run", "list_tags", "--output", HUGE],  # argparse's invalid choice
+        [HUGE, "run"],  # argparse's invalid command
+        ["docs", HUGE],  # argparse's unrecognized argument
+        ["run", "list_tags", "--connection", HUGE],  # a name too long to be a file's
+        ["mcp", "--connection", HUGE],
+        ["--config-dir", HUGE, "connections", "list"],
+        ["connections", "show", HUGE],
+        ["connect", "access-token", "--name", HUGE, "--region", "eu"],
     ],
     ids=lambda args: " ".join(a[:24] for a in args),
 )
 def test_an_error_never_repeats_a_huge_input_whole(args: list[str], tmp_path: Path) -> None:
-    sandbox = [] if args[0] == "describe" else ["--sandbox"]
+    takes_sandbox = args[0] in ("run", "data-source", "trigger") and "--connection" not in args
+    sandbox = ["--sandbox"] if takes_sandbox else []
     done = run_cli(*args, *sandbox, env=env_for(tmp_path), timeout=60)
-    assert done.returncode in (2, 4), done.stderr[:2000]
-    assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    assert done.returncode in (2, 3, 4), done.stderr[:2000]
+    assert "Traceback" not in done.stderr
+    # argparse's errors come after the usage lines
+    assert done.stderr.startswith(("error: ", "usage: ")), done.stderr[:2000]
     assert "x" * 250 not in done.stderr and len(done.stderr) < 2_500, done.stderr[:3000]
     assert "x" * 20 + "..." in done.stderr  # cut, and shown to be cut
+
+
+def test_a_file_never_has_a_huge_value_repeated_whole(tmp_path: Path) -> None:
+    """Values written in a file (a CSV header, a flow's step, action and reference) are
+    cut in errors as the command line's are."""
+    (tmp_path / "rows.csv").write_text(f"email,{HUGE}\nada@example.com,1\n")
+    flow = (
+        f"name: x\nsteps:\n  - id: a\n    action: {HUGE}\n  - id: b\n    action: get_contact\n"
+        f"    inputs: {{contact_id: '{{{{ steps.{HUGE}.id }}}}'}}\n  - id: {HUGE}\n"
+        "    action: list_tags\n"
+    )
+    (tmp_path / "flow.yaml").write_text(flow)
+    for args in (["run", "create_contact", "--each", "rows.csv"], ["flow", "run", "flow.yaml"]):
+        done = run_cli(*args, "--sandbox", env=env_for(tmp_path), timeout=60, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr[:2000]
+        assert "Traceback" not in done.stderr
+        assert "x" * 250 not in done.stderr and len(done.stderr) < 2_500, done.stderr[:3000]
+        assert "x" * 20 + "..." in done.stderr
 
 
 # -- a repeated input -----------------------------------------------------------------------
