@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import os
 import queue
+import stat
 import sys
 import tempfile
 import threading
@@ -105,6 +106,9 @@ class StateFile:
     def load(self) -> Any:
         """The state kept, or None before the first check (no file yet)."""
         try:
+            # a device or a pipe is no state (and /dev/zero would be read forever)
+            if not stat.S_ISREG(self.path.stat().st_mode):
+                raise self._error("is not a regular file; give a file's path")
             content = self.path.read_bytes()
         except FileNotFoundError:
             return None
@@ -380,6 +384,11 @@ def cmd_trigger_poll(args: argparse.Namespace, parts: CliParts) -> int:
         dead = DeadLetters(
             Path(args.dead_letter or dead_letter_path(args.state)), trigger.key, flow
         )
+        if os.path.realpath(dead.path) == os.path.realpath(state.path):
+            # the state, replaced whole at each check, would take the events set aside with it
+            raise _file_error(
+                dead.where, "is the --state file; give the dead letters a file of their own"
+            )
         dead.check_writable()
     elif args.dead_letter:
         raise _file_error(f"--dead-letter {args.dead_letter}", "goes with --flow")

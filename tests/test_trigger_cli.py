@@ -148,6 +148,41 @@ def test_a_state_file_that_holds_no_state_is_refused_untouched(
     assert recorder.requests == []
 
 
+@pytest.mark.parametrize("path", ["/dev/null", "folder"])
+def test_a_state_that_is_not_a_regular_file_is_refused_before_it_is_read(
+    path: str, tmp_path: Path, recorder: Recorder, intercom: dict[str, str]
+) -> None:
+    """A device is no state: /dev/zero was read until memory ran out (the process killed;
+    /dev/null, harmless to try, shows the same path), and a folder was 'cannot be read':
+    one line, exit 2, nothing asked."""
+    state = Path(path) if path.startswith("/") else tmp_path
+    done = cli("trigger", "poll", "new_or_updated_contacts", "--state", str(state), env=intercom)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert (
+        done.stderr.strip() == f"error: --state {state}: is not a regular file; give a file's path"
+    )
+    assert recorder.requests == []
+
+
+def test_the_dead_letter_file_cannot_be_the_state_file(
+    tmp_path: Path, recorder: Recorder, intercom: dict[str, str]
+) -> None:
+    """An event set aside in the state file was lost when the state was replaced after the
+    check: the same file (by any spelling of its path) is refused before any request."""
+    state = tmp_path / "s.json"
+    state.write_text(json.dumps({"trigger": "new_or_updated_contacts", "cursor": NOW, "seen": []}))
+    flow = write(tmp_path, FLOW)
+    for spelling in (str(state), str(tmp_path / "." / "s.json")):
+        done = cli("trigger", "poll", "new_or_updated_contacts", "--state", str(state),
+                   "--flow", flow, "--dead-letter", spelling, env=intercom)  # fmt: skip
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr.strip() == (
+            f"error: --dead-letter {spelling}: is the --state file; give the dead letters a "
+            "file of their own"
+        )
+    assert recorder.requests == []
+
+
 def test_a_state_that_cannot_be_written_stops_the_poll_before_any_request(
     tmp_path: Path, recorder: Recorder, intercom: dict[str, str]
 ) -> None:
