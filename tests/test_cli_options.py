@@ -252,6 +252,20 @@ def test_a_data_source_without_a_connection_says_connect_first(tmp_path: Path) -
     assert chosen.stdout.startswith('{\n  "result": [')
 
 
+def test_the_docs_name_the_commands_that_fall_back_to_the_sandbox_as_they_do() -> None:
+    """The README and docs/connections.md said ``data-source`` uses the embedded sandbox
+    given no connection; it answers Connect first (the test above). Each sentence that
+    lists the commands falling back to the sandbox says so of data sources."""
+    root = Path(__file__).resolve().parent.parent
+    for page in ("README.md", "docs/connections.md"):
+        text = " ".join((root / page).read_text().split())
+        falls_back = text.split("embedded sandbox")[0].rsplit("Given no", 1)[-1]
+        if page == "README.md":
+            assert "`data-source`" not in falls_back, page
+        after = text.split("embedded sandbox", 1)[1][:400]
+        assert "`data-source`" in after and '"Connect first"' in after, page
+
+
 def test_every_host_follows_the_one_rule(tmp_path: Path) -> None:
     import intercom_connector
     from intercom_connector.hosts.cli import CONNECT_FIRST
