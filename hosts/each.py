@@ -8,9 +8,10 @@ are not rows. Results go to stdout as NDJSON in the rows' order (runtime/bulk.py
 progress line is drawn on stderr when it is a terminal.
 
 The whole file is read and checked before the first row runs: a row that cannot be read
-(not JSON, a quote never closed, more or fewer cells than the header names, bytes that
-are not UTF-8) or a file that cannot be read to its end refuses the run, every such row
-named by its number and line, and nothing is sent. A row is never merged into another.
+(not JSON, a key given twice, a quote never closed, more or fewer cells than the header
+names, bytes that are not UTF-8) or a file that cannot be read to its end refuses the run,
+every such row named by its number and line, and nothing is sent. A row is never merged
+into another.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
+import re
 import shutil
 import sys
 import tempfile
@@ -73,11 +76,10 @@ class Rows:
             first = self._source.readline()
             self._source.seek(0)
             self._csv = _is_csv(path, first)
-            if self._csv:
-                _check_utf8(self.where, self._source)
+            _check_utf8(self.where, self._source)
             problems: list[str] = []
             self.count = 0
-            for row in self._read(problems):
+            for row in self._read(problems, checking=True):
                 self.count += 1
                 del row
             if problems:
@@ -101,10 +103,10 @@ class Rows:
                 raise _problem(self.where, f"changed while the rows ran: {problems[0]}")
             yield row
 
-    def _read(self, problems: list[str]) -> Iterator[Mapping[str, Any]]:
+    def _read(self, problems: list[str], checking: bool = False) -> Iterator[Mapping[str, Any]]:
         if self._csv:
             return _csv(self.where, self._source, self._action, problems)
-        return _ndjson(self._source, problems)
+        return _ndjson(self._source, problems, checking)
 
     def close(self) -> None:
         if self._source is not sys.stdin.buffer:
@@ -143,9 +145,15 @@ def _check_utf8(where: str, source: IO[bytes]) -> None:
     source.seek(0)
 
 
-def _ndjson(source: IO[bytes], problems: list[str]) -> Iterator[Mapping[str, Any]]:
+def _ndjson(
+    source: IO[bytes], problems: list[str], checking: bool = False
+) -> Iterator[Mapping[str, Any]]:
+    """The rows; ``checking`` (the pass before any row runs) also refuses a row that gives
+    one key twice, which JSON parsers settle silently by keeping the last."""
     number = 0
     for line_number, line in enumerate(source, start=1):
+        if line_number == 1:
+            line = line.removeprefix(codecs.BOM_UTF8)  # as CSV's utf-8-sig: some editors write it
         if not line.strip():
             continue
         number += 1
@@ -158,7 +166,55 @@ def _ndjson(source: IO[bytes], problems: list[str]) -> Iterator[Mapping[str, Any
             kind = type(row).__name__
             problems.append(f"row {number} (line {line_number}) is {kind}, not a JSON object")
             continue
+        twice = _key_given_twice(line, row) if checking else None
+        if twice is not None:
+            problems.append(
+                f"row {number} (line {line_number}) gives {echoed(twice)} twice: which one "
+                "was meant cannot be told"
+            )
+            continue
         yield row
+
+
+class _KeyTwice(Exception):
+    pass
+
+
+#: a key's closing quote and its colon; also matches an escaped quote before a colon in a
+#: string, so that counting it never finds fewer keys than the line has
+_KEY_END = re.compile(rb'"\s*:')
+
+
+def _keys(value: Any) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(_keys(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_keys(v) for v in value)
+    return 0
+
+
+def _key_given_twice(line: bytes, row: Mapping[str, Any]) -> str | None:
+    """The first key an object of ``line`` (valid JSON, parsed as ``row``) gives twice, or
+    None. Parsed again, slowly, only when the line may have more keys than ``row``."""
+    ends = line.count(b'":')
+    if b'" ' in line or b'"\t' in line or b'"\r' in line:  # spaced: count them all
+        ends = len(_KEY_END.findall(line))
+    if ends <= len(row) or ends <= _keys(row):
+        return None
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for key, value in items:
+            if key in found:
+                raise _KeyTwice(key)
+            found[key] = value
+        return found
+
+    try:
+        json.loads(line, object_pairs_hook=pairs)
+    except _KeyTwice as twice:
+        return str(twice.args[0])
+    return None
 
 
 def _csv(

@@ -6,6 +6,7 @@ run killed and started again); how fast it goes is measured in bench/.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import pty
@@ -233,6 +234,21 @@ UNREADABLE = {
         b'{"email": "a@example.com"}\n["b@example.com"]\n',
         "row 2 (line 2) is list, not a JSON object",
     ),
+    "ndjson-not-utf8": (  # was "not valid JSON (str is not valid UTF-8: surrogates ...)"
+        "q.ndjson",
+        b'{"email": "a@example.com"}\n{"email": "b@example.com", "name": "Gr\xfcn"}\n',
+        "line 2 is not UTF-8 text, nothing was sent: save it as UTF-8",
+    ),
+    "ndjson-a-key-twice": (  # JSON keeps the last silently: which one was meant?
+        "q.ndjson",
+        b'{"email": "a@example.com"}\n{"email": "b@example.com","email":"c@example.com"}\n',
+        "row 2 (line 2) gives 'email' twice",
+    ),
+    "ndjson-a-nested-key-twice": (
+        "q.ndjson",
+        b'{"email": "a@example.com", "custom_attributes": {"plan": "a", "plan" : "b"}}\n',
+        "row 1 (line 1) gives 'plan' twice",
+    ),
 }
 
 
@@ -255,6 +271,27 @@ def test_a_row_that_cannot_be_read_refuses_the_whole_file_before_anything_is_sen
         assert said in done.stderr and "nothing was sent" in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
     assert recorder.requests == []
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_ndjson_with_a_byte_order_mark_runs_as_csv_with_one_does(
+    line_end: str, recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
+) -> None:
+    """Some editors start UTF-8 files with a byte order mark: CSV rows ran, NDJSON rows
+    were refused as "not valid JSON"."""
+    recorder.on("POST", "/contacts", {"type": "contact", "id": "1"})
+    env = {"INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": loopback.url}
+    for name, text in (
+        ("rows.ndjson", '{"email": "a@example.com"}' + line_end + '{"email": "b@example.com"}'),
+        ("rows.csv", "email" + line_end + "a@example.com" + line_end + "b@example.com"),
+    ):
+        rows = tmp_path / name
+        rows.write_bytes(codecs.BOM_UTF8 + (text + line_end).encode())
+        done = cli("run", "create_contact", "--each", str(rows), env=env)
+        assert done.returncode == 0, done.stderr
+        assert [r["row"] for r in lines(done.stdout)] == [1, 2]
+    sent = [json.loads(r.content)["email"] for r in recorder.requests]
+    assert sorted(sent) == ["a@example.com", "a@example.com", "b@example.com", "b@example.com"]
 
 
 def test_a_file_that_cannot_be_read_is_refused_in_one_line(
