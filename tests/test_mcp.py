@@ -271,7 +271,8 @@ def test_streamable_http_serves_every_tool_on_loopback(
 def test_with_nothing_configured_it_serves_the_embedded_sandbox_and_keeps_stdout_clean(
     tmp_path: Path,
 ) -> None:
-    """The connection rule of ``run``; with --verbose tracing, stdout still holds only MCP."""
+    """The connection rule of ``run`` (but data sources say Connect first, docs/actions.md);
+    with --verbose tracing, stdout still holds only MCP."""
     errlog = tmp_path / "stderr.txt"
     params = StdioServerParameters(
         command=sys.executable,
@@ -294,6 +295,10 @@ def test_with_nothing_configured_it_serves_the_embedded_sandbox_and_keeps_stdout
                 await session.initialize()
                 tags = await session.call_tool("list_tags", {})
                 assert not tags.is_error and tags.structured_content["type"] == "list"
+                # a data source answers from a connection given, never from the sandbox
+                # it fell back to: its choices would pass for the workspace's
+                choices = await session.call_tool("select_tag", {})
+                assert choices.is_error and text_of(choices).startswith("Connect first: ")
 
     run_async(scenario)
     assert not strays
