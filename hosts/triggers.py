@@ -60,7 +60,7 @@ from intercom_connector.runtime.errors import (
 )
 from intercom_connector.runtime.manifest import SECRET_INPUT, TriggerSpec, load_manifest
 from intercom_connector.runtime.shim import Connector, validate
-from intercom_connector.runtime.triggers import Delivery, Event, ReplayGuard
+from intercom_connector.runtime.triggers import Delivery, Event, ReplayGuard, read_state
 
 #: the listener's limits by default: Intercom's deliveries are a few kilobytes and are
 #: answered at once (the flows run after the answer)
@@ -117,10 +117,30 @@ class StateFile:
         if not content.strip():
             raise self._error("is empty; delete it to start over")
         try:
-            return orjson.loads(content)
+            kept = orjson.loads(content)
         except ValueError as exc:
             kind = "UTF-8 text" if "UTF-8" in str(exc) else "JSON"
             raise self._error(f"is not {kind}; delete it to start over") from None
+        if kept is None or kept == {}:  # no state this command writes: never a first check
+            raise self._error(
+                f"holds {content.strip().decode()}, no state; delete it to start over"
+            )
+        return kept
+
+    def check(self, trigger: TriggerSpec) -> None:
+        """Raise, in one line naming the file, when the state kept is not one ``trigger``
+        wrote (another trigger's, no cursor, ...); nothing is asked before."""
+        kept = self.load()
+        try:
+            read_state(trigger, kept)
+        except InputValidationError as exc:
+            problem = exc.problems[0].problem if exc.problems else str(exc)
+            advice = (
+                "give each trigger a state file of its own"
+                if problem.startswith("was written by")
+                else "delete it to start over"
+            )
+            raise self._error(f"{problem}; {advice}") from None
 
     def check_writable(self) -> None:
         """Raise now, before any request, when the state could not be saved."""
@@ -377,7 +397,7 @@ def cmd_trigger_poll(args: argparse.Namespace, parts: CliParts) -> int:
     flow = _flow_for(args.flow, trigger)
     inputs = _trigger_inputs(args, parts, trigger, flow)
     state = StateFile(args.state)
-    state.load()  # a state that cannot be used stops the poll before any request
+    state.check(trigger)  # a state that cannot be used stops the poll before any request
     state.check_writable()
     dead = None
     if flow is not None:

@@ -132,6 +132,12 @@ def test_events_are_out_before_the_state_is_written(
         (b"\n", "is empty"),
         (b'{"trigger": "new_or_updated_contacts", "cursor": 1\xff}', "is not UTF-8 text"),
         (b"{half", "is not JSON"),
+        # JSON, but nothing this command writes: these were taken for a first check
+        (b"null\n", "holds null, no state"),
+        (b"{}\n", "holds {}, no state"),
+        # and these were two lines naming an input "state", not the file
+        (b"[]", "must be the JSON object an earlier poll gave"),
+        (b'{"trigger": "new_or_updated_contacts"}', "has no cursor (unix seconds)"),
     ],
 )
 def test_a_state_file_that_holds_no_state_is_refused_untouched(
@@ -143,8 +149,8 @@ def test_a_state_file_that_holds_no_state_is_refused_untouched(
     state.write_bytes(content)
     done = cli("trigger", "poll", "new_or_updated_contacts", "--state", str(state), env=intercom)
     assert (done.returncode, done.stdout) == (2, "")
-    assert f"--state {state}: {said}; delete it to start over" in done.stderr
-    assert "Traceback" not in done.stderr and state.read_bytes() == content
+    assert done.stderr == f"error: --state {state}: {said}; delete it to start over\n"
+    assert state.read_bytes() == content
     assert recorder.requests == []
 
 
@@ -220,7 +226,10 @@ def test_a_state_file_of_another_trigger_is_refused(
     state = tmp_path / "state.json"
     state.write_text(json.dumps({"trigger": "new_or_updated_companies", "cursor": NOW}))
     done = cli("trigger", "poll", "new_or_updated_contacts", "--state", str(state), env=intercom)
-    assert done.returncode == 2 and "was written by 'new_or_updated_companies'" in done.stderr
+    assert done.returncode == 2 and done.stderr == (
+        f"error: --state {state}: was written by 'new_or_updated_companies', not by "
+        "'new_or_updated_contacts'; give each trigger a state file of its own\n"
+    )
     assert recorder.requests == []
     state.write_text("{half")
     broken = cli("trigger", "poll", "new_or_updated_contacts", "--state", str(state), env=intercom)
