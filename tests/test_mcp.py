@@ -330,7 +330,10 @@ def test_the_sdk_loads_only_for_the_mcp_command() -> None:
             ["--http", "--host", "0.0.0.0", "--token-env", "NO_SUCH_VARIABLE"],
             "--token-env NO_SUCH_VARIABLE: the environment variable NO_SUCH_VARIABLE holds no",
         ),
-        (["--http", "--grace", "0"], "expected a number of seconds above 0, got '0'"),
+        (
+            ["--http", "--grace", "0"],
+            "expected a number of seconds above 0 and at most 31,536,000 (a year), got '0'",
+        ),
         (["--http", "--max-calls", "0"], "expected a whole number of at least 1, got '0'"),
         (["--max-records", "0"], "expected a whole number of at least 1, got '0'"),
         (["--http", "--port", "70000"], "expected a TCP port (0: any free one) from 0 to 65535"),
