@@ -664,7 +664,40 @@ def test_the_flow_has_one_connection_saved_and_its_command_runs_it_there(
     Select(css(browser, "#run-connection")).select_by_value("")  # as the next tests expect
 
 
-def test_a_flow_with_a_trigger_runs_on_a_test_event(browser: WebDriver, designer: Designer) -> None:
+def test_an_opened_flow_shows_the_connection_it_names(
+    browser: WebDriver, designer: Designer, tmp_path: Path
+) -> None:
+    from intercom_connector.connections.saved import SavedConnections
+
+    saved = SavedConnections(designer.config_dir)
+    saved.save("opened-here", {"type": "access_token", "access_token": "t"})
+    start(browser, designer)
+    steps = "steps:\n- id: tags\n  action: list_tags\n"
+    named = tmp_path / "named.yaml"
+    named.write_text(f"name: Named\nconnection: opened-here\n{steps}")
+    css(browser, "#open-file").send_keys(str(named))
+    wait(browser, lambda d: order(d) == ["tags"])
+    assert Select(css(browser, "#run-connection")).first_selected_option.text.startswith(
+        "opened-here ("
+    )
+    assert "Runs on connection opened-here" in css(step(browser, "tags"), ".runs-on").text
+    assert css(browser, "#banner").text.startswith("Opened named.yaml: 1 step on connection")
+
+    # One not saved here is said, and the sandbox is used meanwhile.
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text(f"name: Elsewhere\nconnection: not-here\n{steps}")
+    css(browser, "#open-file").send_keys(str(elsewhere))
+    wait(browser, lambda d: "not-here" in css(d, "#banner").text)
+    assert "runs on connection not-here, which is not saved here" in css(browser, "#banner").text
+    assert (
+        Select(css(browser, "#run-connection")).first_selected_option.get_attribute("value") == ""
+    )
+    saved.remove("opened-here")
+
+
+def test_a_flow_with_a_trigger_runs_on_a_test_event(
+    browser: WebDriver, designer: Designer, downloads: Path
+) -> None:
     start(browser, designer)
     search = css(browser, "#palette-search")
     search.send_keys("New or Updated Contact")
@@ -697,6 +730,27 @@ def test_a_flow_with_a_trigger_runs_on_a_test_event(browser: WebDriver, designer
     css(browser, "#run-flow").click()
     wait(browser, lambda d: status_of(d, "get_contact").startswith("OK"))
     assert output_of(browser, "get_contact")["data"]["id"] == event["data"]["id"]
+
+    # Save YAML: the command it suggests runs as written, on the test event saved beside it.
+    css(browser, "#flow-name").send_keys("On a contact")
+    css(browser, "#save-yaml").click()
+    wait(browser, lambda d: css(d, "#banner #save-event"))
+    command = css(browser, "#run-command").text
+    assert command == (
+        "intercom-connector flow run on-a-contact.yaml --sandbox --event on-a-contact.event.json"
+    )
+    css(browser, "#save-event").click()
+    saved = downloads / "on-a-contact.event.json"
+    wait(browser, lambda d: saved.exists() and saved.stat().st_size > 0)
+    assert json.loads(saved.read_text()) == event
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    env["INTERCOM_SANDBOX_DIR"] = str(designer.sandbox_dir)
+    done = subprocess.run(
+        [sys.executable, "-m", "intercom_connector", *command.split()[1:], "--json"],
+        capture_output=True, text=True, timeout=120, cwd=downloads, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["get_contact"]["data"]["id"] == event["data"]["id"]
 
     # An edited test event that is no event is a problem at its editor; nothing is sent.
     for typed, said in (

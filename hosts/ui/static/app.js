@@ -198,23 +198,39 @@ async function save() {
     link.click();
     link.remove();
     markSaved();
-    const [command, where] = runCommand(fileName());
-    banner("ok", `Saved ${fileName()}: run it ${where} with `, h("code", { id: "run-command" }, command), ".");
+    const event = store.flow.trigger ? store.testEvent.inputs.event : undefined;
+    const eventFile = event && typeof event === "object" ? fileName().replace(/\.yaml$/, ".event.json") : null;
+    const [command, where] = runCommand(fileName(), eventFile);
+    const rest = !store.flow.trigger ? "."
+      : eventFile ? [" (", eventLink(event, eventFile), ")."]
+      : [", EVENT.json holding the trigger's event (Get a test event at the trigger, then save it from here)."];
+    banner("ok", `Saved ${fileName()}: run it ${where} with `, h("code", { id: "run-command" }, command), ...[rest].flat());
   } catch (error) {
     banner("error", error.message);
   }
 }
 
+/** A link that downloads the test event as the file the command's --event names. */
+function eventLink(event, file) {
+  const text = JSON.stringify(event, null, 2) + "\n";
+  return h("a", {
+    id: "save-event",
+    href: URL.createObjectURL(new Blob([text], { type: "application/json" })),
+    download: file,
+  }, `save the test event as ${file}`);
+}
+
 /** The command that runs the saved file where the designer runs it: on the flow's
  * connection (with this designer's --config-dir, if it was given one), or on the sandbox;
- * with a trigger, on an event file. [command, where in words] */
-function runCommand(file) {
+ * with a trigger, on an event file (the test event's, when there is one). [command, where in
+ * words] */
+function runCommand(file, eventFile = null) {
   const quote = (text) => (/^[A-Za-z0-9_.\/:@%+=-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`);
   const words = ["intercom-connector"];
   if (info.config_dir && store.connection) words.push("--config-dir", quote(info.config_dir));
   words.push("flow", "run", quote(file));
   words.push(...(store.connection ? ["--connection", quote(store.connection)] : ["--sandbox"]));
-  if (store.flow.trigger) words.push("--event", "EVENT.json");
+  if (store.flow.trigger) words.push("--event", eventFile ? quote(eventFile) : "EVENT.json");
   const where = store.connection ? `on connection ${store.connection}` : "on the embedded sandbox";
   return [words.join(" "), where];
 }
