@@ -724,8 +724,10 @@ def build_parser() -> argparse.ArgumentParser:
     mcp.add_argument(
         "--allowed-host",
         action="append",
+        type=options.host_name,
         metavar="NAME",
-        help="a Host name accepted, such as one a load balancer forwards (repeatable)",
+        help="a Host name accepted, with :PORT for that port alone, such as one a load "
+        "balancer forwards (repeatable)",
     )
     mcp.add_argument(
         "--stateless",

@@ -341,17 +341,25 @@ def transport_security(host: str, allowed_hosts: Sequence[str]) -> TransportSecu
     if not loopback and not allowed_hosts:
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
     names = ["127.0.0.1", "localhost", "[::1]"] if loopback else []
-    names += [f"[{name}]" if ":" in name else name for name in allowed_hosts]
+    names += [
+        f"[{name}]" if name.count(":") > 1 and "[" not in name else name for name in allowed_hosts
+    ]
+    # a name given with its port (options.host_name) is accepted with that port alone
+    hosts = list(
+        dict.fromkeys(
+            name if _has_port(name) else f"{name}{port}" for name in names for port in ("", ":*")
+        )
+    )
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
-        allowed_hosts=[*names, *(f"{name}:*" for name in names)],
-        allowed_origins=[
-            f"{scheme}://{name}{port}"
-            for name in names
-            for scheme in ("http", "https")
-            for port in ("", ":*")
-        ],
+        allowed_hosts=hosts,
+        allowed_origins=[f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")],
     )
+
+
+def _has_port(name: str) -> bool:
+    """Whether a Host name (``name``, ``name:port``, ``[v6]``, ``[v6]:port``) gives a port."""
+    return name.rpartition("]")[2].count(":") == 1 if "[" in name else ":" in name
 
 
 def _serve_stdio(server: Server[Any]) -> None:

@@ -25,6 +25,7 @@ from service_support import (
     TOKENS,
     WEBHOOK_SECRET,
     call,
+    environment,
     intercom,
     listen_args,
     listen_env,
@@ -333,3 +334,34 @@ def test_a_call_answered_504_sends_nothing_more_to_intercom(tmp_path: Path) -> N
         assert len(result_of(call(client, server.url, "list_contacts", arguments, TOKENS[0]))[
             "data"]) > 1  # fmt: skip
         assert app.requests > 2
+
+
+def test_allowed_hosts_take_a_port_or_any_and_loopback_refuses_other_names(
+    tmp_path: Path,
+) -> None:
+    """On loopback without a token: the Host and Origin checks (DNS rebinding); an
+    ``--allowed-host`` name alone accepts any port, a name with a port that port only."""
+    names = ["--allowed-host", "lb.example", "--allowed-host", "proxy.example:8443"]
+    with intercom(tmp_path) as (app, connection):
+        args = [
+            "mcp", "--connection", str(connection), "--http", "--port", "0", "--stateless",
+            *names,
+        ]  # fmt: skip
+        with served(args, tmp_path / "e.txt", environment()) as server, httpx.Client() as client:
+
+            def status(**headers: str) -> int:
+                message = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+                accept = {"Accept": "application/json, text/event-stream"}
+                return client.post(
+                    server.url, json=message, headers={**accept, **headers}
+                ).status_code
+
+            accepted = ["127.0.0.1", f"localhost:{server.port}", "lb.example", "lb.example:443",
+                        "proxy.example:8443"]  # fmt: skip
+            for host in accepted:
+                assert status(Host=host) == 200, host
+            for host in ["evil.example", "evil.example:8443", "proxy.example", "proxy.example:9"]:
+                assert status(Host=host) == 421, host
+            assert status(Origin="https://proxy.example:8443", Host="proxy.example:8443") == 200
+            assert status(Origin="http://evil.example") == 403
+            assert app.requests == 0
