@@ -365,3 +365,47 @@ def test_allowed_hosts_take_a_port_or_any_and_loopback_refuses_other_names(
             assert status(Origin="https://proxy.example:8443", Host="proxy.example:8443") == 200
             assert status(Origin="http://evil.example") == 403
             assert app.requests == 0
+
+
+def test_stateless_replicas_answer_requests_alternating_and_sessions_do_not(
+    tmp_path: Path,
+) -> None:
+    """One client's requests alternate between two replicas, as a load balancer sends them:
+    with --stateless each stands alone; without it, a session unknown to the replica
+    answering is MCP's 404 (the client starts a new session)."""
+    initialize = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "balanced", "version": "1"}}}  # fmt: skip
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    headers = {"Accept": "application/json, text/event-stream",
+               "Authorization": f"Bearer {TOKENS[0]}"}  # fmt: skip
+    with intercom(tmp_path) as (_, connection):
+        for stateless in (True, False):
+            args = mcp_args(connection) if stateless else mcp_args(connection)[:-3]
+            assert ("--stateless" in args) is stateless
+            with (
+                served(args, tmp_path / "a.txt", mcp_env()) as one,
+                served(args, tmp_path / "b.txt", mcp_env()) as two,
+                httpx.Client(headers=headers, timeout=DEADLINE) as client,
+            ):
+                urls = [one.url, two.url]
+                started = client.post(urls[0], json=initialize)
+                assert started.status_code == 200
+                session = started.headers.get("mcp-session-id")
+                assert (session is None) is stateless
+                if session:
+                    client.headers["mcp-session-id"] = session
+                client.headers["mcp-protocol-version"] = "2025-06-18"
+                answers = [client.post(urls[1], json=initialized)]
+                for n in range(4):
+                    arguments = {"email": f"balanced-{stateless:d}-{n}@example.com"}
+                    answers.append(
+                        call(client, urls[n % 2], "create_contact", arguments, TOKENS[0])
+                    )
+                if stateless:
+                    assert [a.status_code for a in answers] == [202, 200, 200, 200, 200]
+                    emails = [result_of(a)["email"] for a in answers[1:]]
+                    assert emails == [f"balanced-1-{n}@example.com" for n in range(4)]
+                else:
+                    assert [a.status_code for a in answers] == [404, 200, 404, 200, 404]
+                    assert answers[0].json()["error"]["message"] == "Session not found"
