@@ -53,6 +53,8 @@ from intercom_connector.runtime.syntax import InputFileError, syntax_error_text
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+#: a service stopped by SIGTERM whose grace period ended with requests still running
+EXIT_GRACE_ENDED = 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -414,7 +416,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         http = service.service_options(args, host, port, tokens)
     connection, transport = _connection(args)
     with Connector(connection, transport=transport) as connector:
-        serve(
+        cut = serve(
             connector,
             http=http,
             stateless=args.stateless,
@@ -422,6 +424,10 @@ def cmd_mcp(args: argparse.Namespace) -> int:
             max_records=args.max_records or MAX_RECORDS,
             connect_first=CONNECT_FIRST if _implicit_sandbox(args, transport) else None,
         )
+        if cut:  # answered 504, their threads still wait on Intercom: end now, not then
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_GRACE_ENDED)
     return EXIT_OK
 
 

@@ -232,7 +232,9 @@ def build_server(tools: Tools, give_up_after: float | None = None) -> Server[Any
             gathered = request.scope.setdefault("state", {}).setdefault(service.REQUEST_IDS, [])
             late = time.monotonic() + give_up_after if give_up_after else None
             call = functools.partial(_served, gathered, late, call)
-        return await anyio.to_thread.run_sync(call)
+        # abandoned when cancelled (the grace period over): the thread, waiting on Intercom,
+        # must not keep the server from stopping
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
 
     manifest = tools.manifest
     return Server(
@@ -295,17 +297,19 @@ def serve(
     allowed_hosts: Sequence[str] = (),
     max_records: int = MAX_RECORDS,
     connect_first: str | None = None,
-) -> None:
+) -> int:
     """Serve every tool over stdio, or over streamable HTTP with ``http``'s options, until
     stopped (stdin closed, or Ctrl-C; SIGTERM or Ctrl-C over HTTP, drained); with
-    ``connect_first``, every data source answers that error (no connection given)."""
+    ``connect_first``, every data source answers that error (no connection given).
+    Returns how many calls were still running when the grace period ended (answered 504;
+    their threads may still wait on Intercom)."""
     tools = Tools(connector, max_records=max_records, connect_first=connect_first)
     server = build_server(tools, http.request_timeout if http else None)
     count = len(tools.tools)
     if http is None:
         _note(f"Intercom MCP server on stdio: {count} tools; it stops when stdin closes.")
         _serve_stdio(server)
-        return
+        return 0
     sock = service.bind(http.host, http.port, "serve MCP")
     log = service.RequestLog(http.log_format)
     url = service.url_of(sock, HTTP_PATH)
@@ -326,7 +330,10 @@ def serve(
         transport_security=transport_security(http.host, allowed_hosts),
         host=http.host,
     )
-    service.serve(app, sock, http, log, describe=describe)
+    cut = service.serve(app, sock, http, log, describe=describe)
+    if cut:
+        service.grace_ended(log, http, cut)
+    return cut
 
 
 def transport_security(host: str, allowed_hosts: Sequence[str]) -> TransportSecuritySettings:

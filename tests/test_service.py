@@ -171,6 +171,38 @@ def test_sigterm_answers_the_20_calls_in_flight_then_exits_0(tmp_path: Path) -> 
             assert server.process.wait(timeout=DEADLINE) == 0, server.stderr()
 
 
+def test_past_the_grace_period_running_calls_are_answered_504_and_the_exit_is_1(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM with 3 calls that Intercom holds longer than --grace: when the grace period
+    ends each is answered 504 (never left without an answer), the server says so in one
+    line and exits 1 at once (not when Intercom answers): the drain did not complete."""
+    with intercom(tmp_path) as (app, connection):
+        args = mcp_args(connection, "--grace", "2")
+        with served(args, tmp_path / "e.txt", mcp_env(), app.gate) as server:
+            first = call(httpx.Client(), server.url, "list_tags", {}, TOKENS[0])
+            assert result_of(first)["type"] == "list" and app.arrived.acquire(timeout=DEADLINE)
+            app.gate.clear()  # Intercom holds every call until the end of the test
+            with ThreadPoolExecutor(3) as pool:
+                calls = [
+                    pool.submit(lambda: call(httpx.Client(), server.url, "list_tags", {},
+                                             TOKENS[0])) for _ in range(3)
+                ]  # fmt: skip
+                for _ in range(3):
+                    assert app.arrived.acquire(timeout=DEADLINE), "a call never reached Intercom"
+                server.process.send_signal(signal.SIGTERM)
+                answers = [future.result(timeout=DEADLINE) for future in calls]
+                assert [a.status_code for a in answers] == [504] * 3
+                assert all("the grace period (2 s) ended" in a.text for a in answers)
+                assert server.process.wait(timeout=DEADLINE) == 1, server.stderr()
+            assert app.requests == 4  # nothing more went to Intercom
+    lines = server.log_lines()
+    assert [line["status"] for line in lines if "status" in line] == [200, 504, 504, 504]
+    said = [line["message"] for line in lines if line.get("level") == "error"]
+    assert said == ["the grace period (2 s) ended with 3 requests running: answered 504"]
+    assert "Traceback" not in server.stderr()
+
+
 def test_healthz_says_stopping_and_new_requests_get_503_once_stopping() -> None:
     async def inner(scope: service.Scope, receive: service.Receive, send: service.Send) -> None:
         raise AssertionError("nothing runs while stopping")
