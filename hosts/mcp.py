@@ -330,10 +330,29 @@ def serve(
         transport_security=transport_security(http.host, allowed_hosts),
         host=http.host,
     )
-    cut = service.serve(app, sock, http, log, describe=describe)
+    served = _posts_only(app) if stateless else app
+    cut = service.serve(served, sock, http, log, describe=describe)
     if cut:
         service.grace_ended(log, http, cut)
     return cut
+
+
+def _posts_only(app: service.App) -> service.App:
+    """A stateless server's app answering GET (the stream of the server's own messages)
+    405, as MCP allows a server that offers none: no message of a stateless server can
+    reach a stream opened by another request, so the SDK's would stay open, empty, holding
+    a connection, a load balancer's slot and the SIGTERM drain, until the client left."""
+
+    async def posts_only(
+        scope: service.Scope, receive: service.Receive, send: service.Send
+    ) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == HTTP_PATH:
+            message = "this stateless server offers no stream: POST each request"
+            await service.respond(send, 405, {"error": message}, headers=[(b"allow", b"POST")])
+            return
+        await app(scope, receive, send)
+
+    return posts_only
 
 
 def transport_security(host: str, allowed_hosts: Sequence[str]) -> TransportSecuritySettings:

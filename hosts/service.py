@@ -252,21 +252,21 @@ class Service:
     async def _answer(self, scope: Scope, receive: Receive, send: _Recorder) -> int:
         if scope["path"] == HEALTH_PATH and scope["method"] in ("GET", "HEAD"):
             if self.stopping:
-                return await _respond(send, 503, {"status": "stopping"})
-            return await _respond(send, 200, {"status": "serving"})
+                return await respond(send, 503, {"status": "stopping"})
+            return await respond(send, 200, {"status": "serving"})
         if self.stopping:
-            return await _respond(
+            return await respond(
                 send, 503, {"error": "the server is stopping"}, retry_after=True, close=True
             )
         if self._tokens and not self._authorized(scope):
-            return await _respond(
+            return await respond(
                 send,
                 401,
                 {"error": "a bearer token is required (Authorization: Bearer ...)"},
                 headers=[(b"www-authenticate", b'Bearer realm="intercom-connector"')],
             )
         if self.running >= self.options.max_calls:
-            return await _respond(
+            return await respond(
                 send,
                 503,
                 {"error": f"the server is answering {self.options.max_calls} requests already"},
@@ -297,17 +297,17 @@ class Service:
         length = _header(scope, b"content-length")
         if length is not None and (not length.isdigit() or int(length) > options.max_body):
             message = f"the body is larger than {options.max_body} bytes"
-            return await _respond(send, 413, {"error": message}, close=True)
+            return await respond(send, 413, {"error": message}, close=True)
         try:
             body = await asyncio.wait_for(
                 _read_body(receive, options.max_body), options.read_timeout
             )
         except _TooLarge:
             message = f"the body is larger than {options.max_body} bytes"
-            return await _respond(send, 413, {"error": message}, close=True)
+            return await respond(send, 413, {"error": message}, close=True)
         except TimeoutError:
             message = f"the body took longer than {options.read_timeout:g} s to arrive"
-            return await _respond(send, 408, {"error": message}, close=True)
+            return await respond(send, 408, {"error": message}, close=True)
         if self.describe is not None:
             scope["state"][WHAT] = self.describe(body)
         sent = False
@@ -337,7 +337,7 @@ class Service:
                 message = f"the grace period ({options.grace:g} s) ended before the answer"
             else:
                 message = f"no answer within {options.request_timeout:g} s"
-            return await _respond(send, 504, {"error": message}, close=True)
+            return await respond(send, 504, {"error": message}, close=True)
         return send.status or 500
 
 
@@ -381,7 +381,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _respond(
+async def respond(
     send: Send,
     status: int,
     content: dict[str, Any],
@@ -428,7 +428,7 @@ def json_app(
         loop = asyncio.get_running_loop()
         status, content = await loop.run_in_executor(threads, handle, scope, body)
         busy = status == 503
-        await _respond(send, status, content, retry_after=busy, close=busy)
+        await respond(send, status, content, retry_after=busy, close=busy)
 
     return app
 

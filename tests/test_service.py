@@ -451,6 +451,10 @@ def test_stateless_replicas_answer_requests_alternating_and_sessions_do_not(
                         call(client, urls[n % 2], "create_contact", arguments, TOKENS[0])
                     )
                 if stateless:
+                    # no stream of the server's own messages to open: one would only hold
+                    # a connection (and the SIGTERM drain) open for nothing
+                    stream = client.get(urls[0], headers={"Accept": "text/event-stream"})
+                    assert (stream.status_code, stream.headers["Allow"]) == (405, "POST")
                     assert [a.status_code for a in answers] == [202, 200, 200, 200, 200]
                     emails = [result_of(a)["email"] for a in answers[1:]]
                     assert emails == [f"balanced-1-{n}@example.com" for n in range(4)]
