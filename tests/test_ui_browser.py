@@ -557,6 +557,65 @@ def test_new_offers_to_undo_and_nothing_is_lost(browser: WebDriver, designer: De
     assert css(browser, "#banner").text == "Back to Worth keeping: 2 steps."
 
 
+def test_a_step_runs_alone_whatever_the_other_steps_hold(
+    browser: WebDriver, designer: Designer
+) -> None:
+    start(browser, designer)
+    for action in ("create_contact", "list_tags", "list_companies"):
+        drag_onto_canvas(browser, action)
+    # An earlier step still unfilled is not the business of a step that maps nothing.
+    run_step(browser, "list_tags")
+    wait(browser, lambda d: status_of(d, "list_tags").startswith("OK"))
+    assert css(browser, "#banner").text.startswith("Step list_tags ran on the embedded sandbox")
+    assert status_of(browser, "create_contact") == "Not run"
+    assert not step(browser, "create_contact").find_elements(By.CSS_SELECTOR, ".problem")
+
+    # A run only the server refuses (a cursor's pattern) keeps list_tags' output, greyed.
+    css(step(browser, "create_contact"), '.field[data-input="email"] input').send_keys(
+        "whatever@example.com"
+    )
+    css(step(browser, "list_companies"), '.field[data-input="starting_after"] input').send_keys(
+        "abc"
+    )
+    css(browser, "#run-flow").click()
+    problem_at(browser, "list_companies", "starting_after")
+    assert status_of(browser, "list_tags") == "Earlier run"
+    panel = css(step(browser, "list_tags"), ".output")
+    assert panel.text.startswith("Output of an earlier run")
+    assert errors_in_console(browser) == []
+
+
+def leaving_asks(driver: WebDriver) -> bool:
+    """Whether closing the tab now would ask first (the page's beforeunload handler)."""
+    return bool(
+        driver.execute_script(
+            "const e = new Event('beforeunload', {cancelable: true});"
+            "window.dispatchEvent(e); return e.defaultPrevented;"
+        )
+    )
+
+
+def test_leaving_with_unsaved_work_asks_first(
+    browser: WebDriver, designer: Designer, downloads: Path
+) -> None:
+    start(browser, designer)
+    assert not leaving_asks(browser)  # nothing to lose
+    drag_onto_canvas(browser, "list_tags")
+    assert leaving_asks(browser)
+    css(browser, "#flow-name").send_keys("Leave me")
+    css(browser, "#save-yaml").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#run-command"))
+    assert not leaving_asks(browser)  # saved as it is
+    css(browser, "#flow-name").send_keys(" now")
+    assert leaving_asks(browser)
+    css(browser, "#open-file").send_keys(str(REPO / "examples" / "onboard-customer.yaml"))
+    wait(browser, lambda d: len(order(d)) == 10)
+    assert not leaving_asks(browser)  # just opened, as its file holds it
+    css(browser, "#banner .undo").click()
+    wait(browser, lambda d: order(d) == ["list_tags"])
+    assert leaving_asks(browser)  # the unsaved work came back, and is unsaved still
+
+
 def test_the_flow_has_one_connection_saved_and_its_command_runs_it_there(
     browser: WebDriver, designer: Designer, consent_server: ServerHandle, downloads: Path
 ) -> None:
@@ -605,7 +664,40 @@ def test_the_flow_has_one_connection_saved_and_its_command_runs_it_there(
     Select(css(browser, "#run-connection")).select_by_value("")  # as the next tests expect
 
 
-def test_a_flow_with_a_trigger_runs_on_a_test_event(browser: WebDriver, designer: Designer) -> None:
+def test_an_opened_flow_shows_the_connection_it_names(
+    browser: WebDriver, designer: Designer, tmp_path: Path
+) -> None:
+    from intercom_connector.connections.saved import SavedConnections
+
+    saved = SavedConnections(designer.config_dir)
+    saved.save("opened-here", {"type": "access_token", "access_token": "t"})
+    start(browser, designer)
+    steps = "steps:\n- id: tags\n  action: list_tags\n"
+    named = tmp_path / "named.yaml"
+    named.write_text(f"name: Named\nconnection: opened-here\n{steps}")
+    css(browser, "#open-file").send_keys(str(named))
+    wait(browser, lambda d: order(d) == ["tags"])
+    assert Select(css(browser, "#run-connection")).first_selected_option.text.startswith(
+        "opened-here ("
+    )
+    assert "Runs on connection opened-here" in css(step(browser, "tags"), ".runs-on").text
+    assert css(browser, "#banner").text.startswith("Opened named.yaml: 1 step on connection")
+
+    # One not saved here is said, and the sandbox is used meanwhile.
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text(f"name: Elsewhere\nconnection: not-here\n{steps}")
+    css(browser, "#open-file").send_keys(str(elsewhere))
+    wait(browser, lambda d: "not-here" in css(d, "#banner").text)
+    assert "runs on connection not-here, which is not saved here" in css(browser, "#banner").text
+    assert (
+        Select(css(browser, "#run-connection")).first_selected_option.get_attribute("value") == ""
+    )
+    saved.remove("opened-here")
+
+
+def test_a_flow_with_a_trigger_runs_on_a_test_event(
+    browser: WebDriver, designer: Designer, downloads: Path
+) -> None:
     start(browser, designer)
     search = css(browser, "#palette-search")
     search.send_keys("New or Updated Contact")
@@ -638,6 +730,44 @@ def test_a_flow_with_a_trigger_runs_on_a_test_event(browser: WebDriver, designer
     css(browser, "#run-flow").click()
     wait(browser, lambda d: status_of(d, "get_contact").startswith("OK"))
     assert output_of(browser, "get_contact")["data"]["id"] == event["data"]["id"]
+
+    # Save YAML: the command it suggests runs as written, on the test event saved beside it.
+    css(browser, "#flow-name").send_keys("On a contact")
+    css(browser, "#save-yaml").click()
+    wait(browser, lambda d: css(d, "#banner #save-event"))
+    command = css(browser, "#run-command").text
+    assert command == (
+        "intercom-connector flow run on-a-contact.yaml --sandbox --event on-a-contact.event.json"
+    )
+    css(browser, "#save-event").click()
+    saved = downloads / "on-a-contact.event.json"
+    wait(browser, lambda d: saved.exists() and saved.stat().st_size > 0)
+    assert json.loads(saved.read_text()) == event
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    env["INTERCOM_SANDBOX_DIR"] = str(designer.sandbox_dir)
+    done = subprocess.run(
+        [sys.executable, "-m", "intercom_connector", *command.split()[1:], "--json"],
+        capture_output=True, text=True, timeout=120, cwd=downloads, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["get_contact"]["data"]["id"] == event["data"]["id"]
+
+    # An edited test event that is no event is a problem at its editor; nothing is sent.
+    for typed, said in (
+        ('{"data": ', "Test event is not valid JSON"),
+        ('{"topic": "contact.user.created", "data": {}}', "Test event: the event has no valid id"),
+    ):
+        css(browser, ".trigger-slot.filled").click()
+        editor = wait(browser, lambda d: css(d, "#in-test-event-event"))
+        editor.send_keys(Keys.CONTROL, "a", Keys.DELETE)
+        editor.send_keys(typed)
+        css(browser, "#run-flow").click()
+        problem = problem_at(browser, "trigger", "event")
+        assert problem.text.startswith(said)
+        assert css(browser, "#in-test-event-event").get_attribute("aria-invalid") == "true"
+        assert css(browser, "#banner").text.startswith("Fix 1 input before running")
+        assert status_of(browser, "get_contact") == "Earlier run"
+    assert contacts_in(designer.sandbox_dir) == before + 1  # the one the API call made
     assert errors_in_console(browser) == []
 
 
@@ -711,6 +841,8 @@ def test_the_keyboard_and_a_screen_reader_reach_every_part(
     editor = css(form, '.field[data-input="custom_attributes"] textarea')
     hint = css(form, '.field[data-input="custom_attributes"] .code-hint')
     assert hint.is_displayed() and "Esc, then Tab" in hint.text
+    format_button = css(form, '.field[data-input="custom_attributes"] .link-button')
+    assert format_button.get_attribute("aria-label") == "Format Custom Attributes"
     assert hint.get_attribute("id") in editor.get_attribute("aria-describedby").split()
     editor.send_keys("{", Keys.TAB)
     assert active(browser) == editor and editor.get_attribute("value") == "{  "
@@ -729,6 +861,71 @@ def test_the_connection_tabs_are_named_as_the_manifest_names_them(
     base, token = designer.url.split("/?token=")
     exported = httpx.get(f"{base}/api/manifest", params={"token": token}, timeout=30).json()
     assert tabs == [connection["type_label"] for connection in exported["connections"]]
+
+    # The same names where a saved connection is picked, on its card, and in Deploy.
+    from intercom_connector.connections.saved import SavedConnections
+
+    saved = SavedConnections(designer.config_dir)
+    saved.save("named-oauth", {"type": "oauth2", "client_id": "c", "client_secret": "s",
+                               "access_token": "t"})  # fmt: skip
+    saved.save("named-token", {"type": "access_token", "access_token": "t"})
+    start(browser, designer)
+    picker = Select(css(browser, "#run-connection"))
+    options = {o.get_attribute("value"): o.text for o in picker.options}
+    assert options["named-oauth"] == "named-oauth (OAuth 2.0, us)"
+    assert options["named-token"] == "named-token (Access Token, us)"
+    css(browser, "#tab-connections").click()
+    card = css(browser, '[data-connection="named-oauth"] .badge')
+    assert card.text == "OAuth 2.0"
+    css(browser, "#tab-designer").click()
+    Select(css(browser, "#run-connection")).select_by_value("named-oauth")
+    css(browser, "#deploy-flow").click()
+    said = wait(browser, lambda d: css(d, "#deploy-connection")).text
+    assert said.startswith("Connection: named-oauth, OAuth 2.0 (")
+    browser.execute_script("document.querySelector('#deploy-dialog').close()")
+    Select(css(browser, "#run-connection")).select_by_value("")
+    for name in ("named-oauth", "named-token"):
+        saved.remove(name)
+
+
+def test_every_form_ties_its_problems_to_its_fields(browser: WebDriver, designer: Designer) -> None:
+    """The connection forms and the Deploy dialog, as a step's form: a problem makes its
+    field aria-invalid and describes it, before anything is sent."""
+    start(browser, designer)
+    css(browser, "#tab-connections").click()
+    css(browser, '.segment[data-type="access_token"]').click()
+    css(browser, "#check-connection").click()
+    token = css(browser, '.connection-form .field[data-input="access_token"] input')
+    assert token.get_attribute("aria-invalid") == "true" and active(browser) == token
+    problems = token.get_attribute("aria-describedby").split()[-1]
+    assert css(browser, f"#{problems}").text == "Access Token is required"
+    assert css(browser, ".connection-form .form-status").text.startswith("Fix 1 field")
+    token.send_keys("x")  # typing clears it
+    assert token.get_attribute("aria-invalid") is None and css(browser, f"#{problems}").text == ""
+
+    css(browser, '.segment[data-type="oauth2"]').click()
+    windows = len(browser.window_handles)
+    css(browser, "#oauth-connect").click()
+    marked = [
+        f.get_attribute("data-input")
+        for f in browser.find_elements(By.CSS_SELECTOR, ".connection-form .field.has-problem")
+    ]
+    assert marked == ["name", "client_id", "client_secret"]
+    assert css(browser, "#in-conn-name").get_attribute("aria-invalid") == "true"
+    assert len(browser.window_handles) == windows  # no consent page opened
+
+    css(browser, "#tab-designer").click()
+    css(browser, "#deploy-flow").click()
+    address = wait(browser, lambda d: css(d, "#deploy-address"))
+    assert address.get_attribute("aria-required") == "true"
+    address.clear()
+    css(browser, "#deploy-go").click()
+    wait(browser, lambda d: "Temporal cluster" in css(d, "#deploy-message").text)
+    assert "--temporal" not in css(browser, "#deploy-message").text
+    assert address.get_attribute("aria-invalid") == "true"
+    assert address.get_attribute("aria-describedby") == "deploy-message"
+    assert css(browser, "#deploy-name").get_attribute("aria-invalid") is None
+    browser.execute_script("document.querySelector('#deploy-dialog').close()")
 
 
 def test_at_1280_pixels_the_toolbar_and_every_step_button_are_whole(

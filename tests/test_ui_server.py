@@ -544,3 +544,24 @@ def test_the_flow_keeps_its_connection_and_flow_run_runs_it_there(
     with client(ui) as owner:
         bad = owner.post("/api/flow/run", json={"flow": {**flow, "connection": 7}})
     assert bad.status_code == 400
+
+
+def test_a_relative_config_dir_is_given_to_the_page_whole(tmp_path: Path) -> None:
+    """Save YAML's command names the designer's --config-dir: as an absolute path, so that
+    it runs in the folder the file was saved to, not only where `ui` was started."""
+    (tmp_path / "started-here").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    env["INTERCOM_SANDBOX_DIR"] = str(tmp_path / "sandbox")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "intercom_connector", "--config-dir", "mine", "ui", "--port", "0",
+         "--no-browser"],
+        cwd=tmp_path / "started-here", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        base, token = read_url(process, r"^(http://\S+/\?token=\S+)").split("/?token=")
+        info = httpx.get(f"{base}/api/info", headers={TOKEN_HEADER: token}, timeout=30).json()
+        assert info["config_dir"] == str((tmp_path / "started-here" / "mine").resolve())
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -62,7 +62,14 @@ def _cluster(body: Mapping[str, Any], command: str) -> Cluster:
         namespace=str(body.get("namespace") or DEFAULT_NAMESPACE),
         task_queue=str(body.get("task_queue") or DEFAULT_TASK_QUEUE),
     )
-    cluster = cluster_of(given, command)
+    try:
+        cluster = cluster_of(given, command)
+    except InputValidationError as exc:  # said as the page says it: its Temporal cluster field
+        problems = [
+            InputProblem("address", "Temporal cluster", p.problem.replace(" --temporal ", " "))
+            for p in exc.problems
+        ]
+        raise InputValidationError(command, problems) from None
     require_temporal(command)
     return cluster
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -288,4 +289,6 @@ class Designer:
     def info(self, origin: str) -> dict[str, Any]:
         """What the page needs besides the manifest: the OAuth 2.0 callback, and the
         ``--config-dir`` a command must give to find this designer's saved connections."""
-        return {"redirect_uri": origin + CALLBACK_PATH, "config_dir": self._config_dir}
+        # absolute: the suggested command runs where the file was saved, not where `ui` started
+        config_dir = str(Path(self._config_dir).resolve()) if self._config_dir else None
+        return {"redirect_uri": origin + CALLBACK_PATH, "config_dir": config_dir}

@@ -151,12 +151,19 @@ def run(
         problems = [p for p in problems if p["step"] == only]
         problems += _missing_outputs(steps[0], names, given)
         earlier = {ref: given[ref] for ref in _mapped_steps(steps[0]) & names if ref in given}
+    checked = None
     if event in (None, "") or flow.trigger is None:
-        event = None
         problems += [p for step in steps for p in _missing_event(step, flow.trigger is not None)]
+    else:
+        try:
+            checked = check_event(flow, event, "test event")
+        except FlowError as exc:  # shown at the trigger's test event editor
+            problems += [
+                {"step": "trigger", "key": "event", "label": "Test event", "problem": p.problem}
+                for p in exc.problems
+            ]
     if problems:
         return {"problems": problems}
-    checked = check_event(flow, event, "test event") if event is not None else None
     results: list[dict[str, Any]] = []
 
     def record(result: StepResult) -> None:
@@ -224,7 +231,7 @@ def _missing_event(step: Step, triggered: bool) -> list[dict[str, Any]]:
             "key": key,
             "label": _label(step, key),
             "problem": "takes the trigger's event, and no test event is given: give one at the "
-            "trigger (select it, then Test event)",
+            "trigger (select it, then Get a test event)",
         }
         for key, value in step.inputs.items()
         if any(_TRIGGER_REFERENCE.search(text) for text in _texts(value))

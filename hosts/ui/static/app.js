@@ -18,6 +18,7 @@ import { renderPalette } from "./palette.js";
 import {
   checkFlow,
   flowDocument,
+  markSaved,
   markStale,
   onChange,
   replaceFlow,
@@ -28,6 +29,8 @@ import {
   setServerProblems,
   snapshot,
   store,
+  typeLabel,
+  unsaved,
 } from "./store.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -53,7 +56,7 @@ function fillConnectionSelect() {
   const select = $("#run-connection");
   select.replaceChildren(h("option", { value: "" }, "Embedded sandbox"));
   for (const c of store.connections.filter((c) => !c.problem)) {
-    select.append(h("option", { value: c.name }, `${c.name} (${c.type}, ${c.region || "?"})`));
+    select.append(h("option", { value: c.name }, `${c.name} (${typeLabel(c.type)}, ${c.region || "?"})`));
   }
   if (![...select.options].some((o) => o.value === store.connection)) store.connection = "";
   select.value = store.connection;
@@ -71,7 +74,8 @@ function useConnection(name) {
 
 async function run(stepId = null) {
   banner(null);
-  const count = checkFlow();
+  // A step run alone sends that step only: the others' inputs are not its business.
+  const count = checkFlow(stepId);
   showAllProblems();
   if (!store.flow.steps.length) {
     banner("info", "Add a step first: drag an action from the palette onto the canvas.");
@@ -80,10 +84,19 @@ async function run(stepId = null) {
   if (count) {
     refused();
     banner("error", `Fix ${count} ${count === 1 ? "input" : "inputs"} before running: ${count === 1 ? "it is" : "they are"} marked below. Nothing was sent.`);
-    focusFirstProblem();
+    focusFirstProblem(stepId);
     return;
   }
   const ids = stepId ? [stepId] : store.flow.steps.map((s) => s.id);
+  // What these steps showed before: a run refused by the server puts it back, greyed.
+  const before = Object.fromEntries(ids.filter((id) => store.results[id]).map((id) => [id, store.results[id]]));
+  const putBack = () => {
+    for (const id of ids) {
+      if (before[id]) store.results[id] = before[id];
+      else delete store.results[id];
+    }
+    refused();
+  };
   for (const id of ids) {
     store.results[id] = { status: "running" };
     showResult(id);
@@ -104,12 +117,11 @@ async function run(stepId = null) {
       event,
     });
     if (answer.problems) {
-      for (const id of ids) delete store.results[id];
-      refused();
+      putBack();
       setServerProblems(answer.problems);
       showAllProblems();
       banner("error", `Fix ${answer.problems.length} ${answer.problems.length === 1 ? "input" : "inputs"} before running: marked below. Nothing was sent.`);
-      focusFirstProblem();
+      focusFirstProblem(stepId);
       return;
     }
     for (const result of answer.steps) {
@@ -131,8 +143,7 @@ async function run(stepId = null) {
       banner("ok", `${what} on ${connectionName(store.connection)} in ${took}.`);
     }
   } catch (error) {
-    for (const id of ids) delete store.results[id];
-    refused();
+    putBack();
     if (error.problems && error.problems.length) {
       setServerProblems(error.problems.filter((p) => p.step));
       showAllProblems();
@@ -149,8 +160,9 @@ function refused() {
   for (const step of store.flow.steps) showResult(step.id);
 }
 
-function focusFirstProblem() {
-  const id = firstWithProblems();
+/** The first input with a problem (of step `stepId` when it ran alone) takes the focus. */
+function focusFirstProblem(stepId = null) {
+  const id = stepId && store.problems[stepId] ? stepId : firstWithProblems();
   if (!id) return;
   if (selectedStep() !== id) select(id, { focus: false });
   const first = document.querySelector("#inspector .field.has-problem");
@@ -185,23 +197,40 @@ async function save() {
     document.body.append(link);
     link.click();
     link.remove();
-    const [command, where] = runCommand(fileName());
-    banner("ok", `Saved ${fileName()}: run it ${where} with `, h("code", { id: "run-command" }, command), ".");
+    markSaved();
+    const event = store.flow.trigger ? store.testEvent.inputs.event : undefined;
+    const eventFile = event && typeof event === "object" ? fileName().replace(/\.yaml$/, ".event.json") : null;
+    const [command, where] = runCommand(fileName(), eventFile);
+    const rest = !store.flow.trigger ? "."
+      : eventFile ? [" (", eventLink(event, eventFile), ")."]
+      : [", EVENT.json holding the trigger's event (Get a test event at the trigger, then save it from here)."];
+    banner("ok", `Saved ${fileName()}: run it ${where} with `, h("code", { id: "run-command" }, command), ...[rest].flat());
   } catch (error) {
     banner("error", error.message);
   }
 }
 
+/** A link that downloads the test event as the file the command's --event names. */
+function eventLink(event, file) {
+  const text = JSON.stringify(event, null, 2) + "\n";
+  return h("a", {
+    id: "save-event",
+    href: URL.createObjectURL(new Blob([text], { type: "application/json" })),
+    download: file,
+  }, `save the test event as ${file}`);
+}
+
 /** The command that runs the saved file where the designer runs it: on the flow's
  * connection (with this designer's --config-dir, if it was given one), or on the sandbox;
- * with a trigger, on an event file. [command, where in words] */
-function runCommand(file) {
+ * with a trigger, on an event file (the test event's, when there is one). [command, where in
+ * words] */
+function runCommand(file, eventFile = null) {
   const quote = (text) => (/^[A-Za-z0-9_.\/:@%+=-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`);
   const words = ["intercom-connector"];
   if (info.config_dir && store.connection) words.push("--config-dir", quote(info.config_dir));
   words.push("flow", "run", quote(file));
   words.push(...(store.connection ? ["--connection", quote(store.connection)] : ["--sandbox"]));
-  if (store.flow.trigger) words.push("--event", "EVENT.json");
+  if (store.flow.trigger) words.push("--event", eventFile ? quote(eventFile) : "EVENT.json");
   const where = store.connection ? `on connection ${store.connection}` : "on the embedded sandbox";
   return [words.join(" "), where];
 }
@@ -222,6 +251,7 @@ async function open(file) {
     const answer = await api.post("/api/flow/load", { yaml: text, file: file.name });
     const before = snapshot();
     const missing = replaceFlow(answer.flow);
+    markSaved();
     fillConnectionSelect();
     $("#flow-name").value = store.flow.name;
     const steps = `${store.flow.steps.length} ${store.flow.steps.length === 1 ? "step" : "steps"}`;
@@ -316,6 +346,13 @@ async function start() {
     $("#flow-name").value = "";
     if (had) banner("info", "Started a new flow. ", undoButton(before));
     else banner(null);
+  });
+  // Closing or leaving the tab with unsaved work asks first, as n8n and Prismatic do (the
+  // draft outlives a reload in this tab, but not the tab).
+  window.addEventListener("beforeunload", (event) => {
+    if (!unsaved()) return;
+    event.preventDefault();
+    event.returnValue = "";
   });
   $("#tab-designer").addEventListener("click", () => show("designer"));
   $("#tab-connections").addEventListener("click", () => show("connections"));

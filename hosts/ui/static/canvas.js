@@ -362,7 +362,16 @@ function testEventSection(trigger) {
     comments: "What Run starts the flow from here: {id, topic, occurred_at, data}; steps read it as {{ trigger.<path> }}. Not saved in the YAML.",
   };
   const holder = h("div", {});
-  const draw = () => holder.replaceChildren(field(store.testEvent, spec, { ownerId: "test-event", index: 0, mappable: false, changed: saveDraft }));
+  // A problem shown at the editor goes once the JSON is valid again (the run checks the rest).
+  const changed = () => {
+    saveDraft();
+    const bag = store.problems.trigger;
+    if (bag && bag.event && typeof store.testEvent.inputs.event !== "string") {
+      delete bag.event;
+      applyProblems(inspector, "trigger");
+    }
+  };
+  const draw = () => holder.replaceChildren(field(store.testEvent, spec, { ownerId: "test-event", index: 0, mappable: false, changed }));
   const get = h("button", { type: "button", class: "button", id: "get-test-event" }, icon("bolt"), "Get a test event");
   get.addEventListener("click", async () => {
     get.disabled = true;
@@ -370,6 +379,7 @@ function testEventSection(trigger) {
     try {
       const answer = await api.post("/api/trigger/event", { trigger: store.flow.trigger, connection: store.connection });
       setInput(store.testEvent, "event", answer.event);
+      if (store.problems.trigger) delete store.problems.trigger.event;
       store.testEvent.note = answer.source === "latest"
         ? `The latest real event: ${answer.note}. Edit it as you like.`
         : `A sample made from the ${trigger.label} output schema (${answer.note}). Edit it as you like.`;

@@ -5,8 +5,8 @@
 
 import { api } from "./api.js";
 import { fill, h } from "./dom.js";
-import { field } from "./fields.js";
-import { store } from "./store.js";
+import { field, showProblems } from "./fields.js";
+import { checkInputs, store, typeLabel } from "./store.js";
 
 let root = null;
 let info = {};
@@ -101,7 +101,7 @@ function sandboxCard() {
 function connectionCard(connection) {
   const spec = store.manifest.connections.find((c) => c.key === connection.type);
   if (connection.problem) {
-    return card(connection.name, connection.type || "?", [["Problem", connection.problem]], () => [removeButton(connection.name)]);
+    return card(connection.name, typeLabel(connection.type), [["Problem", connection.problem]], () => [removeButton(connection.name)]);
   }
   const labels = Object.fromEntries((spec ? spec.inputs : []).map((i) => [i.key, i.label]));
   const region = spec && spec.inputs.find((i) => i.key === "region");
@@ -208,6 +208,41 @@ function connectionForm() {
       h("div", { class: "connection-fields" }, ...spec.inputs.filter((i) => !shownFirst(i)).map(input))),
   );
   const show = (kindName, text) => status.replaceChildren(notice(kindName, text));
+  // A problem is shown at its field (aria-invalid, described by it) before anything is
+  // sent, as in a step's form; one the server finds is put at the field its text names.
+  const mark = (found) => {
+    for (const wrapper of form.querySelectorAll(".field")) showProblems(wrapper, found[wrapper.dataset.input]);
+    const first = form.querySelector(".field.has-problem input, .field.has-problem select, .field.has-problem textarea");
+    if (first) {
+      const more = first.closest("details");
+      if (more) more.open = true;
+      first.focus();
+    }
+    return Object.keys(found).length;
+  };
+  const problems = (withName) => {
+    const found = checkInputs(spec, owner.inputs, [], false);
+    if (withName) {
+      const given = name.value.trim();
+      if (!given) found.name = ["Save as is required"];
+      else if (!/^[A-Za-z0-9._-]+$/.test(given)) found.name = ["Save as must be letters, digits, '.', '_' or '-'"];
+    }
+    const count = mark(found);
+    if (count) show("error", `Fix ${count} ${count === 1 ? "field" : "fields"}: ${count === 1 ? "it is" : "they are"} marked above. Nothing was sent.`);
+    return count;
+  };
+  const refused = (error) => {
+    const text = error.message;
+    const found = {};
+    for (const inputSpec of spec.inputs) if (text.includes(inputSpec.label)) found[inputSpec.key] = [text];
+    if (/connection name|connection named/i.test(text)) found.name = [text];
+    mark(found);
+    show("error", text);
+  };
+  form.addEventListener("input", (event) => {
+    const wrapper = event.target.closest(".field");
+    if (wrapper && wrapper.classList.contains("has-problem")) showProblems(wrapper, null);
+  });
   if (spec.kind === "oauth2") {
     const redirect = info.redirect_uri;
     const connect = h("button", { type: "submit", class: "button primary", id: "oauth-connect" }, "Connect with Intercom");
@@ -217,6 +252,7 @@ function connectionForm() {
     form.append(h("div", { class: "form-buttons" }, connect), status);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      if (problems(true)) return;
       // Opened now, in the click: a window opened after an await would be blocked.
       const popup = window.open("", "intercom-oauth", "popup,width=620,height=760");
       connect.disabled = true;
@@ -228,7 +264,7 @@ function connectionForm() {
         await waitForLogin(started.login, show);
       } catch (error) {
         if (popup) popup.close();
-        show("error", error.message);
+        refused(error);
       } finally {
         connect.disabled = false;
       }
@@ -240,6 +276,7 @@ function connectionForm() {
     const invalidate = () => (save.disabled = true);
     form.addEventListener("input", invalidate);
     check.addEventListener("click", async () => {
+      if (problems(false)) return;
       check.disabled = true;
       show("info", "Asking Intercom's /me with these values…");
       try {
@@ -247,13 +284,14 @@ function connectionForm() {
         show("ok", `Works. ${workspaceText(answer.workspace)}. Save it?`);
         save.disabled = false;
       } catch (error) {
-        show("error", error.message);
+        refused(error);
       } finally {
         check.disabled = false;
       }
     });
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      if (problems(true)) return;
       save.disabled = true;
       try {
         const answer = await api.post("/api/connections", { name: name.value.trim(), type: spec.key, fields: values(owner, spec) });
@@ -262,7 +300,7 @@ function connectionForm() {
         root.querySelector(".connection-form .form-status").replaceChildren(
           notice("ok", `Saved ${answer.connection.name}. ${workspaceText(answer.workspace)}.`));
       } catch (error) {
-        show("error", error.message);
+        refused(error);
       }
     });
   }

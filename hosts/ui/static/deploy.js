@@ -4,7 +4,7 @@
 
 import { api } from "./api.js";
 import { h, fill } from "./dom.js";
-import { flowDocument, store } from "./store.js";
+import { flowDocument, store, typeLabel } from "./store.js";
 
 const SETTINGS_KEY = "intercom-designer-temporal";
 const $ = (selector) => document.querySelector(selector);
@@ -32,6 +32,7 @@ function remember(address) {
 function addressInput(id) {
   return h("input", {
     id, class: "cluster-address", value: cluster().address, placeholder: "HOST:PORT",
+    "aria-describedby": id === "deploy-address" ? "deploy-message" : "runs-message", "aria-required": "true",
     autocomplete: "off", spellcheck: "false",
     onchange: (event) => remember(event.target.value.trim()),
   });
@@ -47,9 +48,10 @@ function deployDialog() {
     h("p", { class: "muted" }, "It then runs on its trigger, on the cluster's workers, until undeployed (",
       h("code", {}, "intercom-connector undeploy NAME"), ")."),
     h("label", { for: "deploy-address" }, "Temporal cluster", addressInput("deploy-address")),
-    h("label", { for: "deploy-name" }, "Deployment name", h("input", { id: "deploy-name", autocomplete: "off" })),
+    h("label", { for: "deploy-name" }, "Deployment name",
+      h("input", { id: "deploy-name", autocomplete: "off", "aria-describedby": "deploy-message" })),
     h("label", { for: "deploy-every" }, "Check every (seconds, polling triggers)",
-      h("input", { id: "deploy-every", type: "number", min: "1", value: "60" })),
+      h("input", { id: "deploy-every", type: "number", min: "1", value: "60", "aria-describedby": "deploy-message" })),
     h("p", { class: "muted", id: "deploy-connection" }),
     h("div", { class: "dialog-actions" },
       h("button", { type: "button", class: "button primary", id: "deploy-go", onclick: () => deploy(message) }, "Deploy")),
@@ -64,8 +66,9 @@ function openDeploy() {
   const flow = flowDocument();
   $("#deploy-name").value = (flow.name || "flow").replace(/[^A-Za-z0-9_.-]+/g, "-").replace(/^[-.]+|[-.]+$/g, "") || "flow";
   $("#deploy-address").value = cluster().address;
+  const saved = store.connections.find((c) => c.name === store.connection);
   $("#deploy-connection").textContent = store.connection
-    ? `Connection: ${store.connection} (each worker uses its own saved connection of that name)`
+    ? `Connection: ${store.connection}${saved ? `, ${typeLabel(saved.type)}` : ""} (each worker uses its own saved connection of that name)`
     : "Connection: the workers' INTERCOM_* settings";
   fill($("#deploy-message"));
   dialog.showModal();
@@ -77,6 +80,7 @@ async function deploy(message) {
   $("#deploy-go").disabled = true;
   message.className = "deploy-message";
   message.textContent = "Deploying…";
+  markFields([]);
   try {
     const done = await api.post("/api/temporal/deploy", {
       ...cluster(), address, flow: flowDocument(), name: $("#deploy-name").value.trim(),
@@ -87,9 +91,24 @@ async function deploy(message) {
   } catch (error) {
     message.classList.add("error");
     message.textContent = error.message;
+    markFields(error.problems);
   } finally {
     $("#deploy-go").disabled = false;
   }
+}
+
+/** The dialog's fields a refusal names (by the server's problem keys), marked invalid; the
+ * message describes each field (aria-describedby), so a screen reader reads why. */
+const FIELDS = { address: "#deploy-address", name: "#deploy-name", every: "#deploy-every" };
+
+function markFields(problems) {
+  const named = new Set((problems || []).map((p) => FIELDS[p.key]).filter(Boolean));
+  for (const selector of Object.values(FIELDS)) {
+    if (named.has(selector)) $(selector).setAttribute("aria-invalid", "true");
+    else $(selector).removeAttribute("aria-invalid");
+  }
+  const first = [...named][0];
+  if (first) $(first).focus();
 }
 
 // -- Runs -------------------------------------------------------------------------------------

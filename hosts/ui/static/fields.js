@@ -321,6 +321,7 @@ function codeControl(spec, id, value, set) {
   const format = h("button", {
     type: "button",
     class: "link-button",
+    "aria-label": `Format ${spec.label}`,
     onclick: () => {
       try {
         area.value = JSON.stringify(JSON.parse(area.value), null, 2);

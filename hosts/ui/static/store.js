@@ -18,12 +18,20 @@ export const store = {
   /** the event a run of a flow with a trigger starts from here ({inputs: {event}}) */
   testEvent: { inputs: {}, note: "" },
   flow: { name: "", trigger: null, steps: [] },
+  /** the flow as last saved (Save YAML) or opened, as JSON: work that differs is unsaved */
+  savedAs: null,
   /** step id -> {status, seconds, output, error} of the last run */
   results: {},
   /** step id ("trigger" for the trigger) -> input key -> [problem text] */
   problems: {},
   listeners: new Set(),
 };
+
+/** A connection type as the manifest names it ("OAuth 2.0", "Access Token"). */
+export function typeLabel(type) {
+  const spec = store.manifest && store.manifest.connections.find((c) => c.key === type);
+  return spec ? spec.type_label : type || "?";
+}
 
 export function setManifest(manifest) {
   store.manifest = manifest;
@@ -143,7 +151,20 @@ export function replaceFlow(flow) {
 
 /** The whole design (flow, connection, test event, results), to put back with `restore`. */
 export function snapshot() {
-  return JSON.parse(JSON.stringify({ flow: store.flow, connection: store.connection, testEvent: store.testEvent, results: store.results }));
+  return JSON.parse(JSON.stringify({ flow: store.flow, connection: store.connection, testEvent: store.testEvent, results: store.results, savedAs: store.savedAs }));
+}
+
+/** The flow as it is now is saved (downloaded) or was just opened. */
+export function markSaved() {
+  store.savedAs = JSON.stringify(flowDocument());
+  saveDraft();
+}
+
+/** Whether leaving the page would lose work: a flow with steps or a trigger that differs
+ * from the one last saved or opened. */
+export function unsaved() {
+  if (!store.flow.steps.length && !store.flow.trigger) return false;
+  return JSON.stringify(flowDocument()) !== store.savedAs;
 }
 
 export function restore(saved) {
@@ -163,7 +184,7 @@ export function flowDocument() {
 
 export function saveDraft() {
   try {
-    sessionStorage.setItem(DRAFT_KEY, JSON.stringify({ flow: store.flow, connection: store.connection, testEvent: store.testEvent }));
+    sessionStorage.setItem(DRAFT_KEY, JSON.stringify({ flow: store.flow, connection: store.connection, testEvent: store.testEvent, savedAs: store.savedAs }));
   } catch (error) {
     // a full or unavailable storage only loses the draft across reloads
   }
@@ -178,6 +199,7 @@ export function restoreDraft() {
     if (store.flow.trigger && !store.triggers.has(store.flow.trigger.key)) store.flow.trigger = null;
     store.connection = saved.connection || "";
     if (saved.testEvent && saved.testEvent.inputs) store.testEvent = saved.testEvent;
+    if (typeof saved.savedAs === "string") store.savedAs = saved.savedAs;
   } catch (error) {
     // an unreadable draft is simply not restored
   }
@@ -277,22 +299,34 @@ export function checkInputs(operation, inputs, earlierIds, hasTrigger) {
   return problems;
 }
 
-/** Check every step (and the trigger); returns how many inputs have a problem. */
-export function checkFlow() {
-  store.problems = {};
+/** Check every step and the trigger, or with `only` the one step a run of that step alone
+ * sends (the others keep the problems shown); returns how many inputs have a problem. */
+export function checkFlow(only = null) {
+  if (only) delete store.problems[only];
+  else store.problems = {};
   let count = 0;
   const hasTrigger = Boolean(store.flow.trigger);
-  if (store.flow.trigger && store.triggers.has(store.flow.trigger.key)) {
+  if (!only && store.flow.trigger && store.triggers.has(store.flow.trigger.key)) {
     const found = checkInputs(store.triggers.get(store.flow.trigger.key), store.flow.trigger.inputs, [], false);
     if (Object.keys(found).length) store.problems.trigger = found;
     count += Object.keys(found).length;
   }
   store.flow.steps.forEach((step, index) => {
+    if (only && step.id !== only) return;
     const earlier = store.flow.steps.slice(0, index).map((s) => s.id);
     const found = checkInputs(store.actions.get(step.action), step.inputs, earlier, hasTrigger);
     if (Object.keys(found).length) store.problems[step.id] = found;
     count += Object.keys(found).length;
   });
+  // The test event goes with every run of a flow with a trigger: JSON left as typed (not
+  // valid) is a problem at its editor.
+  if (store.problems.trigger) delete store.problems.trigger.event;
+  if (hasTrigger && typeof store.testEvent.inputs.event === "string") {
+    const bag = (store.problems.trigger = store.problems.trigger || {});
+    bag.event = ["Test event is not valid JSON: correct it, or press Get a test event"];
+    count += 1;
+  }
+  if (store.problems.trigger && !Object.keys(store.problems.trigger).length) delete store.problems.trigger;
   return count;
 }
 
