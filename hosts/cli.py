@@ -56,6 +56,8 @@ from intercom_connector.runtime.syntax import InputFileError, syntax_error_text
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+#: a service stopped by SIGTERM whose grace period ended with requests still running
+EXIT_GRACE_ENDED = 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -423,7 +425,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         http = service.service_options(args, host, port, tokens)
     connection, transport = _connection(args)
     with Connector(connection, transport=transport) as connector:
-        serve(
+        cut = serve(
             connector,
             http=http,
             stateless=args.stateless,
@@ -431,6 +433,10 @@ def cmd_mcp(args: argparse.Namespace) -> int:
             max_records=args.max_records or MAX_RECORDS,
             connect_first=CONNECT_FIRST if _implicit_sandbox(args, transport) else None,
         )
+        if cut:  # answered 504, their threads still wait on Intercom: end now, not then
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_GRACE_ENDED)
     return EXIT_OK
 
 
@@ -733,8 +739,10 @@ def build_parser() -> argparse.ArgumentParser:
     mcp.add_argument(
         "--allowed-host",
         action="append",
+        type=options.host_name,
         metavar="NAME",
-        help="a Host name accepted, such as one a load balancer forwards (repeatable)",
+        help="a Host name accepted, with :PORT for that port alone, such as one a load "
+        "balancer forwards (repeatable)",
     )
     mcp.add_argument(
         "--stateless",

@@ -232,7 +232,9 @@ def build_server(tools: Tools, give_up_after: float | None = None) -> Server[Any
             gathered = request.scope.setdefault("state", {}).setdefault(service.REQUEST_IDS, [])
             late = time.monotonic() + give_up_after if give_up_after else None
             call = functools.partial(_served, gathered, late, call)
-        return await anyio.to_thread.run_sync(call)
+        # abandoned when cancelled (the grace period over): the thread, waiting on Intercom,
+        # must not keep the server from stopping
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
 
     manifest = tools.manifest
     return Server(
@@ -295,17 +297,19 @@ def serve(
     allowed_hosts: Sequence[str] = (),
     max_records: int = MAX_RECORDS,
     connect_first: str | None = None,
-) -> None:
+) -> int:
     """Serve every tool over stdio, or over streamable HTTP with ``http``'s options, until
     stopped (stdin closed, or Ctrl-C; SIGTERM or Ctrl-C over HTTP, drained); with
-    ``connect_first``, every data source answers that error (no connection given)."""
+    ``connect_first``, every data source answers that error (no connection given).
+    Returns how many calls were still running when the grace period ended (answered 504;
+    their threads may still wait on Intercom)."""
     tools = Tools(connector, max_records=max_records, connect_first=connect_first)
     server = build_server(tools, http.request_timeout if http else None)
     count = len(tools.tools)
     if http is None:
         _note(f"Intercom MCP server on stdio: {count} tools; it stops when stdin closes.")
         _serve_stdio(server)
-        return
+        return 0
     sock = service.bind(http.host, http.port, "serve MCP")
     log = service.RequestLog(http.log_format)
     url = service.url_of(sock, HTTP_PATH)
@@ -326,7 +330,29 @@ def serve(
         transport_security=transport_security(http.host, allowed_hosts),
         host=http.host,
     )
-    service.serve(app, sock, http, log, describe=describe)
+    served = _posts_only(app) if stateless else app
+    cut = service.serve(served, sock, http, log, describe=describe)
+    if cut:
+        service.grace_ended(log, http, cut)
+    return cut
+
+
+def _posts_only(app: service.App) -> service.App:
+    """A stateless server's app answering GET (the stream of the server's own messages)
+    405, as MCP allows a server that offers none: no message of a stateless server can
+    reach a stream opened by another request, so the SDK's would stay open, empty, holding
+    a connection, a load balancer's slot and the SIGTERM drain, until the client left."""
+
+    async def posts_only(
+        scope: service.Scope, receive: service.Receive, send: service.Send
+    ) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == HTTP_PATH:
+            message = "this stateless server offers no stream: POST each request"
+            await service.respond(send, 405, {"error": message}, headers=[(b"allow", b"POST")])
+            return
+        await app(scope, receive, send)
+
+    return posts_only
 
 
 def transport_security(host: str, allowed_hosts: Sequence[str]) -> TransportSecuritySettings:
@@ -341,17 +367,25 @@ def transport_security(host: str, allowed_hosts: Sequence[str]) -> TransportSecu
     if not loopback and not allowed_hosts:
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
     names = ["127.0.0.1", "localhost", "[::1]"] if loopback else []
-    names += [f"[{name}]" if ":" in name else name for name in allowed_hosts]
+    names += [
+        f"[{name}]" if name.count(":") > 1 and "[" not in name else name for name in allowed_hosts
+    ]
+    # a name given with its port (options.host_name) is accepted with that port alone
+    hosts = list(
+        dict.fromkeys(
+            name if _has_port(name) else f"{name}{port}" for name in names for port in ("", ":*")
+        )
+    )
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
-        allowed_hosts=[*names, *(f"{name}:*" for name in names)],
-        allowed_origins=[
-            f"{scheme}://{name}{port}"
-            for name in names
-            for scheme in ("http", "https")
-            for port in ("", ":*")
-        ],
+        allowed_hosts=hosts,
+        allowed_origins=[f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")],
     )
+
+
+def _has_port(name: str) -> bool:
+    """Whether a Host name (``name``, ``name:port``, ``[v6]``, ``[v6]:port``) gives a port."""
+    return name.rpartition("]")[2].count(":") == 1 if "[" in name else ":" in name
 
 
 def _serve_stdio(server: Server[Any]) -> None:

@@ -9,6 +9,7 @@ traceback in another. ``cannot_listen`` is the one message for a port that canno
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from collections.abc import Callable
 
 import httpx
@@ -57,6 +58,33 @@ def seconds(text: str) -> float:
             f"got {echoed(text)}"
         )
     return value
+
+
+def host_name(text: str) -> str:
+    """An argparse type: a name a request's Host header may give, as it gives it: a DNS name
+    or an address, with a port or without (``mcp.example.com``, ``mcp.example.com:8443``,
+    ``10.0.0.5``, ``[fd00::5]:8443``; a bare IPv6 address is put in brackets)."""
+    name, port = text.strip().lower(), ""
+    if name.startswith("["):
+        name, _, rest = name[1:].partition("]")
+        if rest:
+            port = rest.removeprefix(":") if rest.startswith(":") else "bad"
+    elif name.count(":") == 1:
+        name, port = name.split(":")
+        port = port or "none"
+    if port and not (port.isdigit() and 0 < int(port) <= MAX_PORT):
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to {MAX_PORT} in {echoed(text)}")
+    if ":" in name:
+        try:
+            ipaddress.IPv6Address(name)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{echoed(text)} is not an IPv6 address") from None
+        name = f"[{name}]"
+    elif not name or not all(part and part.replace("-", "").isalnum() for part in name.split(".")):
+        raise argparse.ArgumentTypeError(
+            f"expected a host name (letters, digits, dots, hyphens), got {echoed(text)}"
+        )
+    return f"{name}:{port}" if port else name
 
 
 def secret_url(text: str) -> str:

@@ -23,7 +23,10 @@ Each command builds one small ASGI app; ``serve`` runs it under uvicorn, wrapped
 
 - SIGTERM drains: no new connection is accepted, new requests on open ones get 503, the
   requests already running finish (for at most ``--grace`` seconds), then the command
-  returns and the process exits 0.
+  returns and the process exits 0. A request still running when the grace period ends is
+  answered 504 (its wait on Intercom, upstream, was cut short; it is never left without an
+  answer), the command says how many in one line and exits 1: the drain did not complete,
+  which a supervisor (systemd, Kubernetes) shows as a failed stop.
 - ``--log-format json``: one JSON line per request on stderr (time, client, method, path,
   tool, status, duration in ms, Intercom's request ids) and the notes as JSON lines too;
   never a header's value, a token or a body. ``text`` (the default) prints the notes alone.
@@ -32,9 +35,11 @@ Each command builds one small ASGI app; ``serve`` runs it under uvicorn, wrapped
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import hmac
 import ipaddress
+import math
 import os
 import signal
 import socket
@@ -162,11 +167,11 @@ class RequestLog:
         self.json = log_format == "json"
         self.stream = stream or sys.stderr
 
-    def note(self, text: str) -> None:
+    def note(self, text: str, level: str = "info") -> None:
         if self.json:
-            self._line({"time": _now(), "level": "info", "message": text})
+            self._line({"time": _now(), "level": level, "message": text})
         else:
-            print(text, file=self.stream, flush=True)
+            print(f"error: {text}" if level == "error" else text, file=self.stream, flush=True)
 
     def request(self, entry: dict[str, Any]) -> None:
         if self.json:
@@ -197,9 +202,32 @@ class Service:
         self.log = log
         self.stopping = False
         self.running = 0  # requests being answered (not /healthz)
+        self.cut = 0  # requests answered 504 when the grace period ended
         self._tokens = [token.encode() for token in options.tokens]
+        self._loop: Any = None  # the event loop serving, from the first call (lifespan)
+        self._answers: set[Any] = set()  # the tasks answering requests (asyncio.Task)
+        self._grace_over = False
+
+    def stop(self) -> None:
+        """Stop taking requests; those running may finish within ``options.grace`` seconds.
+        From any thread, or a signal handler."""
+        if self.stopping:
+            return
+        self.stopping = True
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.call_later, self.options.grace, self._end)
+
+    def _end(self) -> None:
+        """The grace period is over: what still runs is answered 504 (``_within_limits``)."""
+        self._grace_over = True
+        for answer in self._answers:
+            answer.cancel()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._loop is None:
+            import asyncio
+
+            self._loop = asyncio.get_running_loop()
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -224,21 +252,21 @@ class Service:
     async def _answer(self, scope: Scope, receive: Receive, send: _Recorder) -> int:
         if scope["path"] == HEALTH_PATH and scope["method"] in ("GET", "HEAD"):
             if self.stopping:
-                return await _respond(send, 503, {"status": "stopping"})
-            return await _respond(send, 200, {"status": "serving"})
+                return await respond(send, 503, {"status": "stopping"})
+            return await respond(send, 200, {"status": "serving"})
         if self.stopping:
-            return await _respond(
+            return await respond(
                 send, 503, {"error": "the server is stopping"}, retry_after=True, close=True
             )
         if self._tokens and not self._authorized(scope):
-            return await _respond(
+            return await respond(
                 send,
                 401,
                 {"error": "a bearer token is required (Authorization: Bearer ...)"},
                 headers=[(b"www-authenticate", b'Bearer realm="intercom-connector"')],
             )
         if self.running >= self.options.max_calls:
-            return await _respond(
+            return await respond(
                 send,
                 503,
                 {"error": f"the server is answering {self.options.max_calls} requests already"},
@@ -269,17 +297,17 @@ class Service:
         length = _header(scope, b"content-length")
         if length is not None and (not length.isdigit() or int(length) > options.max_body):
             message = f"the body is larger than {options.max_body} bytes"
-            return await _respond(send, 413, {"error": message}, close=True)
+            return await respond(send, 413, {"error": message}, close=True)
         try:
             body = await asyncio.wait_for(
                 _read_body(receive, options.max_body), options.read_timeout
             )
         except _TooLarge:
             message = f"the body is larger than {options.max_body} bytes"
-            return await _respond(send, 413, {"error": message}, close=True)
+            return await respond(send, 413, {"error": message}, close=True)
         except TimeoutError:
             message = f"the body took longer than {options.read_timeout:g} s to arrive"
-            return await _respond(send, 408, {"error": message}, close=True)
+            return await respond(send, 408, {"error": message}, close=True)
         if self.describe is not None:
             scope["state"][WHAT] = self.describe(body)
         sent = False
@@ -291,12 +319,25 @@ class Service:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
+        answer = asyncio.ensure_future(self.app(scope, replay, send))
+        self._answers.add(answer)  # the end of the grace period cancels it
         try:
-            await asyncio.wait_for(self.app(scope, replay, send), options.request_timeout)
-        except TimeoutError:
-            if send.status is None:
+            await asyncio.wait((answer,), timeout=options.request_timeout)
+        finally:
+            self._answers.discard(answer)
+            if not answer.done():  # late: the wait is given up (the call sends no more)
+                answer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await answer
+        if not answer.cancelled():
+            answer.result()  # the app's own failure, raised as it was
+        elif send.status is None:
+            if self._grace_over:
+                self.cut += 1
+                message = f"the grace period ({options.grace:g} s) ended before the answer"
+            else:
                 message = f"no answer within {options.request_timeout:g} s"
-                return await _respond(send, 504, {"error": message}, close=True)
+            return await respond(send, 504, {"error": message}, close=True)
         return send.status or 500
 
 
@@ -340,7 +381,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _respond(
+async def respond(
     send: Send,
     status: int,
     content: dict[str, Any],
@@ -387,7 +428,7 @@ def json_app(
         loop = asyncio.get_running_loop()
         status, content = await loop.run_in_executor(threads, handle, scope, body)
         busy = status == 503
-        await _respond(send, status, content, retry_after=busy, close=busy)
+        await respond(send, status, content, retry_after=busy, close=busy)
 
     return app
 
@@ -440,7 +481,7 @@ class Running:
         self.server: Any = None
 
     def stop(self) -> None:
-        self.service.stopping = True
+        self.service.stop()
         if self.server is not None:
             self.server.should_exit = True
 
@@ -453,11 +494,12 @@ def serve(
     *,
     describe: Callable[[bytes], str | None] | None = None,
     started: Callable[[Running], None] | None = None,
-) -> None:
+) -> int:
     """Serve ``app`` on ``sock`` until SIGTERM or Ctrl-C (or ``Running.stop()``), drained.
 
-    Returns after SIGTERM once the running requests are answered (or ``options.grace`` ran
-    out): the process then exits 0, where uvicorn alone would raise the signal again.
+    Returns after SIGTERM once the running requests are answered, or answered 504 when
+    ``options.grace`` ran out: how many were (0: the process exits 0, where uvicorn alone
+    would raise the signal again). The one line saying so is the caller's.
     """
     import asyncio
 
@@ -504,7 +546,7 @@ def serve(
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            service.stopping = True
+            service.stop()
             super().handle_exit(sig, frame)
             if sig == signal.SIGTERM:  # drained: exit 0 rather than die of the signal
                 self._captured_signals.remove(sig)
@@ -515,7 +557,8 @@ def serve(
         lifespan="on",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=max(1, round(options.grace)),
+        # a backstop: the service answers what still runs 504 when the grace period ends
+        timeout_graceful_shutdown=math.ceil(options.grace) + 2,
         timeout_keep_alive=5,
         limit_max_requests=None,
         backlog=1024,
@@ -525,3 +568,13 @@ def serve(
     if started is not None:
         started(running)
     server.run(sockets=[sock])
+    return service.cut
+
+
+def grace_ended(log: RequestLog, options: ServiceOptions, cut: int) -> None:
+    """The one line saying that ``cut`` requests were still running when the grace period
+    ended (answered 504)."""
+    log.note(
+        f"the grace period ({options.grace:g} s) ended with {cut} requests running: answered 504",
+        level="error",
+    )

@@ -692,13 +692,14 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
             running.append(serving)
             worker.start()
 
+        cut = 0
         try:
             topics = ", ".join(validate(trigger, inputs).values["topics"])
             log.note(
                 f"{trigger.label}: listening on {service.url_of(sock)} for {topics}. "
                 "Ctrl-C stops it; SIGTERM drains it."
             )
-            service.serve(
+            cut = service.serve(
                 service.json_app(deliver, workers=settings.max_calls),
                 sock,
                 settings,
@@ -711,8 +712,11 @@ def cmd_trigger_listen(args: argparse.Namespace, parts: CliParts) -> int:
             if starter is not None:
                 starter.close()
         worker.join(settings.grace)  # the flow running finishes, within the grace period
+        if cut:
+            service.grace_ended(log, settings, cut)
         if worker.is_alive():
-            log.note("error: the grace period ended before the running flow finished")
+            log.note("the grace period ended before the running flow finished", level="error")
+        if cut or worker.is_alive():
             return handler.failure or 1
         return handler.failure
 

@@ -1,7 +1,8 @@
 """A real n8n (from npm, on Node 24, its database on a throwaway Postgres) runs, with its own
 CLI, a workflow whose MCP Client nodes call ``mcp --http`` beyond loopback with Bearer Auth:
-steps mapped from earlier steps, calls alternating between two stateless replicas, a wrong
-token failing its node with the 401 while nothing reaches Intercom.
+steps mapped from earlier steps, calls alternating between two stateless replicas (a node on
+each, and nodes behind a load balancer sending each request to the next replica in turn), a
+wrong token failing its node with the 401 while nothing reaches Intercom.
 
 n8n and Node come from ``.cache/n8n`` (what ``.ci/run`` installs, from tests/n8n/package.json);
 Postgres from Debian's ``postgresql``. One execution covers every case: n8n starts slowly.
@@ -10,6 +11,7 @@ Postgres from Debian's ``postgresql``. One execution covers every case: n8n star
 from __future__ import annotations
 
 import glob
+import http.server
 import itertools
 import json
 import os
@@ -17,11 +19,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from service_support import TOKENS, environment, intercom, mcp_args, mcp_env, served
 from support import REPO, TOKEN
@@ -82,6 +87,45 @@ def postgres() -> Iterator[int]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@contextmanager
+def balancer(urls: list[str]) -> Iterator[str]:
+    """A load balancer on a free loopback port sending each request to the next of ``urls``
+    in turn, as several n8n workers reach several replicas through one: the requests of one
+    MCP client (initialize, then its calls) land on different replicas. Its URL."""
+    turns = itertools.cycle(urls)
+    lock = threading.Lock()
+    hop_by_hop = {"host", "connection", "keep-alive", "transfer-encoding", "content-length"}
+
+    class Forward(http.server.BaseHTTPRequestHandler):
+        def forward(self) -> None:
+            with lock:
+                target = next(turns)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in hop_by_hop}
+            answer = httpx.request(self.command, target, headers=headers, content=body,
+                                   timeout=N8N_DEADLINE)  # fmt: skip
+            self.send_response(answer.status_code)
+            for name, value in answer.headers.items():
+                if name.lower() not in hop_by_hop:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+        do_GET = do_POST = do_DELETE = forward
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/mcp"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def mcp_node(
     name: str, x: int, url: str, credential: str, tool: str, arguments: str
 ) -> dict[str, Any]:
@@ -106,8 +150,9 @@ def mcp_node(
 
 def workflow(urls: list[str], email: str, stranger: str) -> dict[str, Any]:
     """Create on replica 0 (token 0), read back on replica 1 (token 1, mapped from the
-    create), read again on replica 0 (mapped by node name), then a create with a wrong
-    token, which fails and lets the workflow go on."""
+    create), read again on replica 0 (mapped by node name) and through the balancer
+    (``urls[2]``), then a create through the balancer with a wrong token, which fails and
+    lets the workflow go on."""
     created_id = "$('Create').item.json.content[0].text.id"
     nodes = [
         {"id": str(uuid.uuid4()), "name": "Start", "type": "n8n-nodes-base.manualTrigger",
@@ -118,10 +163,12 @@ def workflow(urls: list[str], email: str, stranger: str) -> dict[str, Any]:
                  "={{ { contact_id: $json.content[0].text.id } }}"),
         mcp_node("Read on replica 1", 600, urls[0], "current0000000000", "get_contact",
                  f"={{{{ {{ contact_id: {created_id} }} }}}}"),
-        {**mcp_node("Wrong token", 800, urls[1], "wrong000000000000", "create_contact",
+        mcp_node("Read through the balancer", 800, urls[2], "previous000000000", "get_contact",
+                 f"={{{{ {{ contact_id: {created_id} }} }}}}"),
+        {**mcp_node("Wrong token", 1000, urls[2], "wrong000000000000", "create_contact",
                     json.dumps({"email": stranger})), "onError": "continueRegularOutput"},
         {"id": str(uuid.uuid4()), "name": "Done", "type": "n8n-nodes-base.noOp",
-         "typeVersion": 1, "position": [1000, 0], "parameters": {}},
+         "typeVersion": 1, "position": [1200, 0], "parameters": {}},
     ]  # fmt: skip
     order = [node["name"] for node in nodes]
     connections = {
@@ -202,9 +249,10 @@ def test_n8n_runs_mcp_client_nodes_against_two_stateless_replicas_with_bearer_to
         with (
             served(mcp_args(connection), tmp_path / "one.txt", mcp_env()) as one,
             served(mcp_args(connection), tmp_path / "two.txt", mcp_env()) as two,
+            balancer([one.url, two.url]) as balanced,
         ):
             (tmp_path / "creds.json").write_text(json.dumps(credentials()))
-            flow = workflow([one.url, two.url], email, stranger)
+            flow = workflow([one.url, two.url, balanced], email, stranger)
             (tmp_path / "flow.json").write_text(json.dumps([flow]))
             n8n(["import:credentials", f"--input={tmp_path / 'creds.json'}"], env, tmp_path)
             n8n(["import:workflow", f"--input={tmp_path / 'flow.json'}"], env, tmp_path)
@@ -216,18 +264,24 @@ def test_n8n_runs_mcp_client_nodes_against_two_stateless_replicas_with_bearer_to
             found = connector.invoke("search_contacts", {"email": stranger})
     created = by_node["Create"][0]["content"][0]["text"]
     assert (created["type"], created["email"]) == ("contact", email)
-    for read in ("Read on replica 2", "Read on replica 1"):  # the same answer from each
+    for read in ("Read on replica 2", "Read on replica 1", "Read through the balancer"):
         got = by_node[read][0]["content"][0]["text"]
         assert (got["id"], got["email"], got["name"]) == (created["id"], email, "Ada Lovelace")
     failed = json.dumps(by_node["Wrong token"])  # its error: the workflow went on
     # n8n says "Authentication failed" for a 401 (or 403); the body is the server's 401's
     assert "Authentication failed" in failed and "a bearer token is required" in failed, failed
-    assert sent == 3, "the wrong token's call reached Intercom"
+    assert sent == 4, "the wrong token's call reached Intercom"
     assert found["data"]["total_count"] == 0
-    # each replica answered its calls, and refused the wrong token with a 401
-    tools_one = [(r["tool"], r["status"]) for r in logs["one"] if r.get("tool") == "get_contact"]
-    tools_two = [(r["tool"], r["status"]) for r in logs["two"] if "status" in r]
-    assert tools_one == [("get_contact", 200)]
-    assert ("get_contact", 200) in tools_two and (None, 401) in tools_two
+    # the replicas answered every request (through the balancer, one client's requests went
+    # to both in turn), and one of them refused the wrong token with a 401
+    answered = {name: [(r["tool"], r["status"]) for r in lines if "status" in r]
+                for name, lines in logs.items()}  # fmt: skip
+    both = answered["one"] + answered["two"]
+    assert sorted(t for t in both if t[0] in ("create_contact", "get_contact")) == [
+        ("create_contact", 200), *[("get_contact", 200)] * 3]  # fmt: skip
+    assert both.count((None, 401)) >= 1
+    assert all(status in (200, 202, 401, 405) for _, status in both), both
+    for requests in answered.values():  # each one answered MCP's own requests too
+        assert ("initialize", 200) in requests, requests
     for text in (done.stdout, json.dumps(logs)):
         assert TOKEN not in text and TOKENS[0] not in text
