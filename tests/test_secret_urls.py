@@ -160,3 +160,24 @@ def test_a_connection_built_by_hand_meets_the_base_url_rule_too(recorder: Record
     with Connector(loopback, transport=httpx.MockTransport(recorder)) as intercom:
         assert intercom.invoke("list_tags", {}) is not None
     assert [request.url.path for request in recorder.requests] == ["/tags"]
+
+
+def test_a_refused_url_never_shows_its_query_which_may_hold_a_token() -> None:
+    """A URL refused (a Base URL with a query, a token URL in clear text) is named in the
+    message with its query as ``?***``: a query is where a key or token is put."""
+    with pytest.raises(ConnectionConfigError) as refused:
+        Connector({"type": "access_token", "access_token": TOKEN,
+                   "base_url": f"https://api.intercom.io/?access_token={PASSWORD}"})  # fmt: skip
+    assert "'https://api.intercom.io/?***' must not have a query" in str(refused.value)
+    with pytest.raises(ConnectionConfigError) as clear:
+        start_authorization(
+            "abc", "http://127.0.0.1:9/callback", token_url=f"http://10.0.0.7/t?key={PASSWORD}"
+        )
+    assert "'http://10.0.0.7/t?***'" in str(clear.value) and PASSWORD not in str(clear.value)
+    done = run_cli(
+        "connect", "oauth2", "--client-id", "abc", "--no-browser",
+        "--token-url", f"http://10.0.0.7/t?key={PASSWORD}#part",
+        env={"INTERCOM_CLIENT_SECRET": "s3cret-value"}, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 2 and "http://10.0.0.7/t?***#part" in done.stderr, done.stderr
+    assert PASSWORD not in done.stdout + done.stderr
