@@ -85,7 +85,7 @@ def test_results_come_in_the_rows_order_while_the_calls_run_side_by_side() -> No
     assert [r["data"]["id"] for r in results] == [str(n) for n in range(1, 10)]
 
 
-@pytest.mark.parametrize("concurrency", [2, 5])
+@pytest.mark.parametrize("concurrency", [2, 5, 24])  # below and above the default (16)
 def test_the_server_sees_as_many_requests_at_once_as_concurrency_allows(
     concurrency: int, recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
 ) -> None:
