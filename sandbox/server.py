@@ -46,8 +46,10 @@ class ServerHandle:
 
         _check_loopback(host)
         logging.getLogger("waitress").setLevel(logging.CRITICAL)  # faults are on purpose
+        self._sockets: dict[int, Any] = {}  # waitress's socket map, closed in its own loop
         self._server: Any = create_server(
             _answering_state_errors(app),
+            map=self._sockets,
             host=host,
             port=port,
             threads=threads,
@@ -60,14 +62,34 @@ class ServerHandle:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.close()
-        self._thread.join(timeout=5)
+        stop_in_loop(self._server, self._sockets, self._thread)
 
     def __enter__(self) -> ServerHandle:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def stop_in_loop(server: Any, sockets: dict[int, Any], thread: threading.Thread | None) -> None:
+    """Stop a waitress ``server`` whose loop runs in ``thread`` over the socket map ``sockets``.
+
+    Its sockets are closed by the loop's own thread, woken at once: closed from here, a socket
+    could go under the loop's ``select()`` (EBADF in that thread), and the loop would notice
+    only at its next timeout (a second). The close is queued and the trigger pulled under the
+    trigger's lock: the loop, woken meanwhile by a response, would otherwise run the close
+    (the trigger's too) before this thread writes to the trigger."""
+    if thread is not None and thread.is_alive():
+        from waitress import wasyncore
+
+        trigger = server.trigger
+        with trigger.lock:
+            trigger.thunks.append(lambda: wasyncore.close_all(sockets))
+            trigger._physical_pull()
+        thread.join(timeout=5)
+    else:
+        server.close()
+    server.task_dispatcher.shutdown()
 
 
 def _url(host: str, port: int) -> str:

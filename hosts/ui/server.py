@@ -312,15 +312,9 @@ class DesignerServer:
         self._server.run()
 
     def stop(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            from waitress import wasyncore
+        from intercom_connector.sandbox.server import stop_in_loop
 
-            # Closed from the loop's own thread: closing a socket under its select() fails.
-            self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._sockets))
-            self._thread.join(timeout=5)
-        else:
-            self._server.close()
-        self._server.task_dispatcher.shutdown()
+        stop_in_loop(self._server, self._sockets, self._thread)
 
     def __enter__(self) -> DesignerServer:
         return self.start()
