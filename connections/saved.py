@@ -91,7 +91,7 @@ class SavedConnections:
         try:
             text = self.path.read_text(encoding="utf-8")
             data = json.loads(text)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
             message = syntax_error_text(f"saved connections file {self.path}", exc, text)
             raise ConnectionConfigError(message) from None
         if not isinstance(data, dict):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import httpx
 
-from intercom_connector.runtime.connection import secret_url_problem, without_user_info
+from intercom_connector.runtime.connection import secret_url_problem, shown_url
 from intercom_connector.runtime.errors import ConnectionConfigError, echoed
 
 #: the highest TCP port
@@ -90,7 +90,7 @@ def host_name(text: str) -> str:
 def secret_url(text: str) -> str:
     """An argparse type: a URL a secret may be sent to (https, or http on loopback; no
     user info), as runtime/connection.py's ``secret_url_problem`` rules."""
-    shown = echoed(without_user_info(text), 100)
+    shown = echoed(shown_url(text), 100)
     try:
         problem = secret_url_problem(httpx.URL(text))
     except httpx.InvalidURL:

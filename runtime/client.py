@@ -26,7 +26,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from intercom_connector.runtime.connection import Connection, secret_url_problem
+from intercom_connector.runtime.connection import Connection, check_base_url, secret_url_problem
 from intercom_connector.runtime.errors import (
     ConnectorError,
     InputRefusal,
@@ -395,6 +395,9 @@ class IntercomClient:
     ) -> None:
         """``sleep``, ``clock`` (seconds elapsed, for the retry time) and ``wall_clock``
         (unix time, for ``X-RateLimit-Reset``) are the real ones unless a test fakes time."""
+        # the Base URL rule, here too: a Connection built by hand (not from a mapping, a
+        # file or the environment, which check it) must not send its token in clear text
+        check_base_url(connection.api_base)
         self.connection = connection
         #: requests in flight at most when pages are fetched side by side
         self.max_concurrency = max(1, max_concurrency)

@@ -79,11 +79,14 @@ def is_loopback_host(host: str) -> bool:
 
 #: the user info of a URL (``//user:password@``), up to the last ``@`` before the path
 _USER_INFO = re.compile(r"//[^/?#]*@")
+#: a URL's query, up to its fragment
+_QUERY = re.compile(r"\?[^#]*")
 
 
-def without_user_info(url: str) -> str:
-    """``url`` fit to show: any ``user:password@`` replaced by ``***@``."""
-    return _USER_INFO.sub("//***@", url)
+def shown_url(url: str) -> str:
+    """``url`` fit to show in a message: any ``user:password@`` replaced by ``***@`` and
+    its query by ``?***`` (either may hold a password or a token)."""
+    return _QUERY.sub("?***", _USER_INFO.sub("//***@", url), count=1)
 
 
 def secret_url_problem(url: httpx.URL) -> str | None:
@@ -112,11 +115,11 @@ def secret_url_problem(url: httpx.URL) -> str | None:
 def check_secret_url(value: str, label: str) -> httpx.URL:
     """``value`` as a URL a secret may be sent to; ConnectionConfigError naming ``label``
     (and the URL, its user info left out) otherwise."""
-    shown = echoed(without_user_info(value), 100)
+    shown = echoed(shown_url(value), 100)
     try:
         url = httpx.URL(value)
     except (httpx.InvalidURL, TypeError) as exc:
-        reason = cut(without_user_info(str(exc)))
+        reason = cut(shown_url(str(exc)))
         raise ConnectionConfigError(f"{label} {shown} is not a URL: {reason}") from None
     problem = secret_url_problem(url)
     if problem:
@@ -136,7 +139,7 @@ def check_base_url(value: str) -> str:
     label = field_label("base_url")
     url = check_secret_url(value, label)
     if url.query or url.fragment:
-        shown = echoed(value, 100)
+        shown = echoed(shown_url(value), 100)
         raise ConnectionConfigError(f"{label} {shown} must not have a query or fragment")
     return str(url).rstrip("/")
 

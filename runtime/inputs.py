@@ -203,9 +203,45 @@ def is_absent(value: JSON) -> bool:
     return value is None or (isinstance(value, str) and value == "")
 
 
+#: the deepest nesting of lists and objects an input may have: far beyond anything
+#: Intercom takes (a search query nests about six levels), far below what the checks
+#: and encoders after it can walk (Python's stack, orjson's 255 levels)
+MAX_NESTING = 64
+
+
+def nesting(value: JSON, stop: int = MAX_NESTING + 1) -> int:
+    """How many levels of lists and objects ``value`` has, counted without recursion (a
+    value nested thousands deep, or holding itself, is no stack overflow), up to ``stop``."""
+    deepest = 0
+    level: list[Any] = [value]
+    while deepest < stop:
+        containers = [part for part in level if isinstance(part, list | tuple | dict)]
+        if not containers:
+            break
+        deepest += 1
+        # each value once a level: a value that repeats one list many times (or holds
+        # itself) is walked once, not once per repeat
+        inner = (
+            item
+            for part in containers
+            for item in (part.values() if isinstance(part, dict) else part)
+        )
+        level = list({id(item): item for item in inner}.values())
+    return deepest
+
+
 def coerce(type_name: str, value: JSON) -> JSON:
-    """Convert ``value`` to ``type_name``; raises CoercionProblem when that cannot be done."""
-    return INPUT_TYPES[type_name][1](value)
+    """Convert ``value`` to ``type_name``; raises CoercionProblem when that cannot be done,
+    or when the value nests lists and objects deeper than ``MAX_NESTING`` levels (however
+    it came: JSON text, a YAML or JSON file, a flow's mapping, the Python API)."""
+    too_deep = f"is nested too deeply (more than {MAX_NESTING} levels of lists or objects)"
+    try:
+        coerced = INPUT_TYPES[type_name][1](value)
+    except RecursionError:  # JSON text nested thousands deep
+        raise CoercionProblem(too_deep) from None
+    if nesting(coerced) > MAX_NESTING:
+        raise CoercionProblem(too_deep)
+    return coerced
 
 
 def schema_fragment(type_name: str) -> dict[str, JSON]:

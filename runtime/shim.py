@@ -115,8 +115,6 @@ def validate(
             values[key] = coerce(spec.type, raw)
         except CoercionProblem as exc:
             problems.append(InputProblem(key, spec.label, str(exc)))
-        except RecursionError:  # JSON text nested thousands deep
-            problems.append(InputProblem(key, spec.label, "is nested too deeply"))
     named = {key for key in given if key in by_key and not is_absent(given[key])}
     coerced_wrong = {p.key for p in problems}
     for error in schema_errors(operation.input_schema, values, lambda: operation.validator):

@@ -20,12 +20,17 @@ _PARSER_WORD = re.compile(r"^['\"](<[a-z ]+>|\\?.)['\"]$")
 _POSITION_WORDS = re.compile(r"\s+(starting )?at$")
 
 
+#: what a file nested too deeply for the parser (which recurses a level a call) gets
+TOO_DEEP = "it is nested too deeply (hundreds of levels of [ or {) to be read"
+
+
 def _without_file_text(problem: str) -> str:
     return _QUOTED.sub(lambda m: m[0] if _PARSER_WORD.match(m[0]) else "'...'", problem).strip()
 
 
 def syntax_error_text(source: str, error: Exception, text: str = "") -> str:
-    """``SOURCE: line L, column C: problem`` for a YAML, JSON or UTF-8 decoding error.
+    """``SOURCE: line L, column C: problem`` for a YAML, JSON or UTF-8 decoding error (or
+    a RecursionError: a document nested too deeply to parse).
 
     ``text`` is what was parsed; it is needed only to place a YAML reader error (a
     character YAML does not allow), which knows its offset but not its line.
@@ -50,6 +55,8 @@ def syntax_error_text(source: str, error: Exception, text: str = "") -> str:
         problem = error.problem or error.context or "not valid YAML"
         if error.problem and error.context:
             problem += f" ({error.context})"
+    elif isinstance(error, RecursionError):  # json's parser: no place known
+        problem = TOO_DEEP
     else:
         problem = f"not valid JSON or YAML ({type(error).__name__})"
     place = f"line {where[0]}, column {where[1]}: " if where else ""

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from intercom_connector.runtime.syntax import TOO_DEEP
+
 #: the most values that repeats (aliases) may add to a document: far above any hand-written
 #: use of anchors (a shared block of inputs repeated in a few steps), far below a bomb
 MAX_ALIAS_VALUES = 10_000
@@ -107,7 +109,7 @@ def load_yaml(text: str | bytes, loader_class: type[Any] = yaml.SafeLoader) -> A
         return loader.construct_document(node)
     except RecursionError:  # PyYAML reads a nested value by recursion, a level a call
         raise AliasExpansionError(
-            problem="it is nested too deeply (hundreds of levels of [ or {) to be read",
+            problem=TOO_DEEP,
             problem_mark=loader.get_mark(),  # where the reading stopped
         ) from None
     finally:

@@ -457,6 +457,35 @@ def test_a_repeating_cursor_stops_the_loop(
     assert "repeated a cursor" in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("action", "method", "path", "inputs"),
+    [
+        ("list_contacts", "GET", "/contacts", {}),
+        ("search_contacts", "POST", "/contacts/search", {"role": "lead"}),
+    ],
+)
+@pytest.mark.parametrize("read_ahead", [False, True], ids=["one page at a time", "read ahead"])
+def test_a_cursor_loop_that_spares_the_first_cursor_stops_too(
+    recorder: Recorder, connector: Connector, monkeypatch: pytest.MonkeyPatch, action: str,
+    method: str, path: str, inputs: dict[str, object], read_ahead: bool,
+) -> None:  # fmt: skip
+    """Cursors a, b, c, b: the walk stops at the second b, whichever cursor the loop
+    comes back to (not only the first one, which a search's split remembers anyway)."""
+    monkeypatch.setattr(paging_module, "READ_AHEAD_AFTER", 0.0 if read_ahead else float("inf"))
+    cursors = ["a", "b", "c", "b", "c", "b", "c", "b"]
+
+    def looping(request: httpx.Request) -> httpx.Response:
+        count = len(recorder.requests)  # no guard: a last page after 8, not a hang
+        return httpx.Response(
+            200, json=page([str(count)], cursors[count - 1] if count < 8 else None)
+        )
+
+    recorder.respond(method, path, looping)
+    result = connector.invoke(action, {**inputs, "fetch_all": True})
+    assert [c["id"] for c in result["data"]["data"]] == ["1", "2", "3", "4"]
+    assert len(recorder.requests) == 4
+
+
 def test_fetch_all_companies_pages_by_number_keeping_filters(
     recorder: Recorder, connector: Connector
 ) -> None:

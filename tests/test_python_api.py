@@ -182,4 +182,5 @@ def test_a_json_query_that_is_not_json_data_is_named() -> None:
 def test_json_text_nested_too_deeply_is_a_bad_input() -> None:
     with pytest.raises(InputValidationError) as excinfo:
         invoke("search_contacts", {"json_query": "[" * 100_000}, CONNECTION)
-    assert str(excinfo.value).endswith("  - JSON Query (json_query): is nested too deeply")
+    nested = "is nested too deeply (more than 64 levels of lists or objects)"
+    assert str(excinfo.value).endswith(f"  - JSON Query (json_query): {nested}")

@@ -395,3 +395,29 @@ def test_a_first_page_that_only_looks_ordered_by_creation_is_walked() -> None:
     assert not ranged(bodies)
     assert found[:20] == [hashlib.sha1(f"looks-{n}".encode()).hexdigest()[:24] for n in range(20)]
     assert len(found) == 220
+
+
+def test_an_intercom_that_ignores_the_sort_asked_for_is_walked_as_it_answers(
+    sandbox: Sandbox,
+) -> None:
+    """The split needs the order it asked for: an Intercom answering in another order (by
+    email, whatever the sort) has a first page out of order by created_at, so the search
+    is walked page after page, every record once, in the order it answers."""
+    inner = RecordingTransport(sandbox.transport())
+
+    def sort_ignored(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        body["sort"] = {"field": "email", "order": "descending"}
+        headers = {k: v for k, v in request.headers.items() if k != "content-length"}
+        return inner.handle_request(httpx.Request(request.method, request.url, headers=headers,
+                                                  json=body))  # fmt: skip
+
+    connection = {"type": "access_token", "access_token": sandbox.token,
+                  "base_url": sandbox.base_url}  # fmt: skip
+    with Connector(connection, transport=httpx.MockTransport(sort_ignored)) as intercom:
+        found = intercom.invoke("search_contacts", {"role": "user", "per_page": 20,
+                                                    "fetch_all": True})["data"]["data"]  # fmt: skip
+    bodies = [json.loads(request.content) for request, _ in inner.exchanges]
+    assert not ranged(bodies), "split on an order Intercom did not give"
+    assert [record["id"] for record in found] == walk(sandbox, bodies[0])
+    assert len(found) == len({record["id"] for record in found}) > 400

@@ -134,3 +134,50 @@ def test_a_raw_request_refusal_names_no_password_in_python(recorder: Recorder) -
         )
     assert PASSWORD not in str(refused.value)
     assert recorder.requests == []
+
+
+def test_a_connection_built_by_hand_meets_the_base_url_rule_too(recorder: Recorder) -> None:
+    """``Connection`` is exported: one made without connection_from_mapping (which checks the
+    Base URL) still never sends its token in clear text, nor to a URL holding a password."""
+    from intercom_connector import Connection, Secret
+
+    recorder.on("GET", "/tags", {"type": "list", "data": []})
+    fields = {"access_token": Secret(TOKEN), "region": "us", "api_version": "2.11"}
+    fields |= {"max_attempts": 1, "max_retry_seconds": 1}
+    for url, problem in (
+        ("http://192.0.2.1", "clear text"),
+        (f"https://me:{PASSWORD}@api.intercom.io", "user name or password"),
+    ):
+        made = Connection(kind="access_token", values={**fields, "base_url": url})
+        with (
+            pytest.raises(ConnectionConfigError, match=problem) as refused,
+            Connector(made, transport=httpx.MockTransport(recorder)) as intercom,
+        ):
+            intercom.invoke("list_tags", {})
+        assert PASSWORD not in str(refused.value)
+    assert recorder.requests == []
+    loopback = Connection(kind="access_token", values={**fields, "base_url": "http://[::1]:9"})
+    with Connector(loopback, transport=httpx.MockTransport(recorder)) as intercom:
+        assert intercom.invoke("list_tags", {}) is not None
+    assert [request.url.path for request in recorder.requests] == ["/tags"]
+
+
+def test_a_refused_url_never_shows_its_query_which_may_hold_a_token() -> None:
+    """A URL refused (a Base URL with a query, a token URL in clear text) is named in the
+    message with its query as ``?***``: a query is where a key or token is put."""
+    with pytest.raises(ConnectionConfigError) as refused:
+        Connector({"type": "access_token", "access_token": TOKEN,
+                   "base_url": f"https://api.intercom.io/?access_token={PASSWORD}"})  # fmt: skip
+    assert "'https://api.intercom.io/?***' must not have a query" in str(refused.value)
+    with pytest.raises(ConnectionConfigError) as clear:
+        start_authorization(
+            "abc", "http://127.0.0.1:9/callback", token_url=f"http://10.0.0.7/t?key={PASSWORD}"
+        )
+    assert "'http://10.0.0.7/t?***'" in str(clear.value) and PASSWORD not in str(clear.value)
+    done = run_cli(
+        "connect", "oauth2", "--client-id", "abc", "--no-browser",
+        "--token-url", f"http://10.0.0.7/t?key={PASSWORD}#part",
+        env={"INTERCOM_CLIENT_SECRET": "s3cret-value"}, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 2 and "http://10.0.0.7/t?***#part" in done.stderr, done.stderr
+    assert PASSWORD not in done.stdout + done.stderr

@@ -153,6 +153,25 @@ def test_a_link_on_the_api_host_but_not_its_origin_is_never_followed(
     ]
 
 
+@pytest.mark.parametrize("loop", [["a", "a"], ["a", "b", "c", "b"]], ids=["same", "back to b"])
+def test_a_link_intercom_gives_again_ends_the_walk(recorder: Recorder, loop: list[str]) -> None:
+    """pages.next links a, b, c, b: the second b is not followed (an endless walk else)."""
+    links = [f"https://api.intercom.io/events?before={name}" for name in loop]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        count = len(recorder.requests)  # without the guard: a last page after 8, no hang
+        following = links[count - 1] if count <= len(links) else links[-2]
+        pages = {"next": following} if count < 8 else {}
+        return httpx.Response(200, json={"type": "event.list", "pages": pages,
+                                         "events": [{"event_name": str(count)}]})  # fmt: skip
+
+    recorder.respond("GET", "/events", answer)
+    with recording(recorder) as connector:
+        every = data(connector, "list_events", contact_id="a", fetch_all=True)
+    assert [e["event_name"] for e in every["events"]] == [str(n) for n in range(1, len(loop) + 1)]
+    assert len(recorder.requests) == len(loop)
+
+
 # -- data attributes ----------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from intercom_connector.hosts.ui.server import DesignerServer
 from intercom_connector.runtime.connection import connection_from_file
 from intercom_connector.runtime.errors import ConnectionConfigError, ManifestError
 from intercom_connector.runtime.manifest import parse_manifest
+from intercom_connector.runtime.syntax import TOO_DEEP
 from intercom_connector.runtime.yaml_text import MAX_ALIAS_VALUES, load_yaml
 
 LEVELS = "abcdefghi"
@@ -136,7 +137,8 @@ def test_the_designers_load_refuses_the_bomb(tmp_path: Path) -> None:
 
 
 def test_no_other_yaml_loader_is_called_in_the_package() -> None:
-    loaders = ("yaml.safe_load(", "yaml.load(", "yaml.full_load(", "yaml.unsafe_load(")
+    loaders = ("yaml.safe_load(", "yaml.load(", "yaml.full_load(", "yaml.unsafe_load(",
+               "load_all(", "yaml.compose(", "yaml.parse(", "Loader(")  # fmt: skip
     for path in REPO.rglob("*.py"):
         parts = path.relative_to(REPO).parts
         if parts[0] in ("tests", ".venv", "build") or path.name == "yaml_text.py":
@@ -162,3 +164,69 @@ def test_a_file_nested_too_deeply_to_read_is_one_line_naming_the_file(tmp_path: 
         assert done.returncode == 2, done.stderr[-2000:]
         assert done.stderr.count("\n") == 1 and where in done.stderr, done.stderr[-2000:]
         assert "nested too deeply" in done.stderr
+
+
+def nested(levels: int) -> object:
+    value: object = "x"
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def test_a_value_readable_but_too_deep_to_use_is_one_input_problem(tmp_path: Path) -> None:
+    """A JSON inputs file (or a flow's event) 380 levels deep reads fine, but every check
+    and encoder after the reader would walk it by recursion: refused as the input it is,
+    from every way in (the CLI, a flow's mapping, the Python API), at the one bound."""
+    import json
+
+    from intercom_connector import Connector
+    from intercom_connector.runtime.errors import InputValidationError
+    from intercom_connector.runtime.inputs import MAX_NESTING
+
+    inputs = tmp_path / "deep.json"
+    inputs.write_text(json.dumps({"method": "POST", "url": "/tags", "data": nested(380)}))
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "name: deep\ntrigger: {key: intercom_webhook, inputs: {topics: [contact.user.created]}}\n"
+        "steps:\n  - id: a\n    action: raw_request\n"
+        "    inputs: {method: POST, url: /tags, data: '{{ trigger.data }}'}\n"
+    )
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps(
+            {"id": "1", "topic": "contact.user.created", "occurred_at": 1, "data": nested(380)}
+        )
+    )
+    too_deep = f"Data (data): is nested too deeply (more than {MAX_NESTING} levels"
+    for done in (
+        run_limited("run", "raw_request", "--sandbox", "--inputs", str(inputs)),
+        run_limited("flow", "run", str(flow), "--sandbox", "--event", str(event)),
+    ):
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert too_deep in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
+    with Connector(None) as intercom:
+        with pytest.raises(InputValidationError, match="nested too deeply"):
+            intercom.invoke("raw_request", {"method": "POST", "url": "/x", "data": nested(65)})
+        holds_itself: list[object] = []
+        holds_itself += [holds_itself, holds_itself]
+        with pytest.raises(InputValidationError, match="nested too deeply"):
+            intercom.invoke("raw_request", {"method": "POST", "url": "/x", "data": holds_itself})
+
+
+def test_the_nesting_bound_is_exact() -> None:
+    from intercom_connector.runtime.inputs import MAX_NESTING, nesting
+
+    assert [nesting(value) for value in ("x", [], {}, [[1]], {"a": [{"b": 1}]})] == [0, 1, 1, 2, 3]
+    assert nesting(nested(MAX_NESTING)) == MAX_NESTING
+    assert nesting(nested(5_000)) == MAX_NESTING + 1  # counted no further than the bound
+
+
+def test_a_saved_connections_file_nested_too_deeply_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir(mode=0o700)
+    saved = config / "connections.json"
+    saved.write_text('{"work": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    saved.chmod(0o600)
+    done = run_limited("--config-dir", str(config), "run", "list_tags", "--connection", "work")
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert done.stderr == f"error: saved connections file {saved}: {TOO_DEEP}\n"
