@@ -145,17 +145,20 @@ def service_options(
 def tokens_from_env(variable: str) -> tuple[str, ...]:
     """The bearer tokens in the environment variable ``variable``: comma-separated, so that a
     new token can be added before the old one is removed (rotation without downtime)."""
-    tokens = tuple(t.strip() for t in os.environ.get(variable, "").split(",") if t.strip())
+    value = os.environ.get(variable)
+    tokens = tuple(t.strip() for t in (value or "").split(",") if t.strip())
     if not tokens:
+        state = "is not set" if value is None else "holds no token"
         raise ValueError(
-            f"--token-env {variable}: the environment variable {variable} holds no token "
-            "(one or more, comma-separated)"
+            f"--token-env {variable}: the environment variable {variable} {state} "
+            "(give one or more tokens, comma-separated)"
         )
     short = sum(len(token) < MIN_TOKEN for token in tokens)
     if short:
+        which = "its token is" if len(tokens) == 1 else f"{short} of its {len(tokens)} tokens are"
         raise ValueError(
-            f"--token-env {variable}: {short} of its tokens are shorter than {MIN_TOKEN} "
-            "characters, which can be guessed (openssl rand -hex 32 makes a good one)"
+            f"--token-env {variable}: {which} shorter than {MIN_TOKEN} characters, "
+            "which can be guessed (openssl rand -hex 32 makes a good one)"
         )
     return tokens
 

@@ -328,7 +328,19 @@ def test_the_sdk_loads_only_for_the_mcp_command() -> None:
         (["--stateless", "--host", "::1"], "mcp: --host and --stateless are for HTTP"),
         (
             ["--http", "--host", "0.0.0.0", "--token-env", "NO_SUCH_VARIABLE"],
-            "--token-env NO_SUCH_VARIABLE: the environment variable NO_SUCH_VARIABLE holds no",
+            "--token-env NO_SUCH_VARIABLE: the environment variable NO_SUCH_VARIABLE is not set",
+        ),
+        (
+            ["--http", "--host", "0.0.0.0", "--token-env", "MCP_BLANK"],
+            "--token-env MCP_BLANK: the environment variable MCP_BLANK holds no token",
+        ),
+        (
+            ["--http", "--host", "0.0.0.0", "--token-env", "MCP_ONE_SHORT"],
+            "--token-env MCP_ONE_SHORT: 1 of its 2 tokens are shorter than 16 characters",
+        ),
+        (
+            ["--http", "--host", "0.0.0.0", "--token-env", "MCP_SHORT"],
+            "--token-env MCP_SHORT: its token is shorter than 16 characters",
         ),
         (
             ["--http", "--grace", "0"],
@@ -346,11 +358,17 @@ def test_bad_command_lines_are_refused(args: list[str], expected: str) -> None:
         text=True,
         timeout=60,
         cwd=REPO,
-        env=clean_env(),
+        env={
+            **clean_env(),
+            "MCP_BLANK": " , ,",
+            "MCP_ONE_SHORT": f"{'a' * 32}, short",
+            "MCP_SHORT": "a" * 15,
+        },
         stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 2
     assert expected in done.stderr and done.stdout == ""
+    assert done.stderr.splitlines()[-1].startswith("error: ") and "Traceback" not in done.stderr
 
 
 # -- in process: Intercom's failures, and the Fetch All limit, page by page ----------------
