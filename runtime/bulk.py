@@ -121,9 +121,10 @@ class Journal:
     """The append-only record of one bulk run's rows: sent, and finished with a result.
 
     Each line is written with one ``write`` as soon as it is known, so a run killed at any
-    point leaves every line before it whole (a line cut short at the end is ignored, with
-    a note). Only a digest of each row's inputs is kept, never the inputs; results are
-    kept whole, so the file is private to its owner. A write that fails raises
+    point leaves every line before it whole (a line cut short at the end is removed, with
+    a note; any other line that is not the journal's refuses the file). Only a digest of
+    each row's inputs is kept, never the inputs; results are kept whole, so the file is
+    private to its owner. A write that fails raises
     StorageError, and every write after it too: a line after a torn one would be lost.
     """
 
@@ -164,13 +165,22 @@ class Journal:
         with open(self._fd, "rb", closefd=False) as text:
             text.seek(0)
             offset = 0
-            last = b"\n"
-            for number, line in enumerate(text):
-                last = line
+            unreadable = None  # the first line that is no journal line, and its number
+            for number, line in enumerate(text, start=1):
                 entry = _entry(line)
-                if number == 0:
+                if number == 1:
                     self._check_header(entry, action)
-                elif entry is not None and isinstance(entry.get("row"), int):
+                elif not line.endswith(b"\n"):
+                    log.warning(
+                        "journal %s: its last line was cut short (a run stopped while "
+                        "writing it); removed: that row runs as if it had no line",
+                        self.path,
+                    )
+                    os.ftruncate(self._fd, offset)  # what comes next starts a line
+                    break
+                elif entry is None or not isinstance(entry.get("row"), int):
+                    unreadable = unreadable or number
+                else:
                     kind = "result" if "result" in entry else "sent"
                     at = entry.get("at")
                     if kind == "sent" and isinstance(at, int | float):
@@ -183,15 +193,16 @@ class Journal:
                         len(line),
                     )
                 offset += len(line)
+        if unreadable is not None:
+            # Damaged, or edited by hand: the row it recorded, sent or done, cannot be told,
+            # and running on would send that row again.
+            raise JournalError(
+                self.path,
+                f"line {unreadable} is not a line of the journal (damaged, or edited by "
+                "hand): delete that line to go on (its row runs again), or use a new journal",
+            )
         if offset == 0:
             self._append({"journal": _JOURNAL_KIND, "version": 1, "action": action})
-        elif not last.endswith(b"\n"):
-            log.warning(
-                "journal %s: its last line was cut short (a run stopped while writing it); "
-                "ignored: that row runs as if it had no line",
-                self.path,
-            )
-            self._write(b"\n")  # the line cut short stays apart, ignored
 
     def _check_header(self, entry: dict[str, Any] | None, action: str) -> None:
         if entry is None or entry.get("journal") != _JOURNAL_KIND:

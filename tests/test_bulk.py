@@ -659,9 +659,10 @@ def test_an_empty_journal_is_refused_untouched(
     assert journal.read_bytes() == b"" and recorder.requests == []
 
 
-def test_a_journal_line_cut_short_is_ignored_with_a_note(
+def two_rows_journaled(
     recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
-) -> None:
+) -> tuple[tuple[str, ...], dict[str, str], Path]:
+    """A two-row Get Contact run with a journal, done: its command, environment, journal."""
     recorder.on("GET", "/contacts/.*", {"type": "contact", "id": "c"})
     env = {"INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": loopback.url}
     rows = tmp_path / "rows.csv"
@@ -669,6 +670,13 @@ def test_a_journal_line_cut_short_is_ignored_with_a_note(
     journal = tmp_path / "j.journal"
     args = ("run", "get_contact", "--each", str(rows), "--journal", str(journal))
     assert cli(*args, env=env).returncode == 0
+    return args, env, journal
+
+
+def test_a_journal_line_cut_short_is_removed_with_a_note(
+    recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
+) -> None:
+    args, env, journal = two_rows_journaled(recorder, loopback, tmp_path)
     whole = journal.read_bytes()
     journal.write_bytes(whole[: whole.rindex(b"\n", 0, len(whole) - 1) + 12])  # row 2 torn
     again = cli(*args, env=env)
@@ -676,6 +684,36 @@ def test_a_journal_line_cut_short_is_ignored_with_a_note(
     assert f"journal {journal}: its last line was cut short" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
     assert journal_entries(journal)[-1]["row"] == 2  # run again, and recorded whole
+    # the torn line is gone: the journal reads whole, and a third run sends nothing
+    assert all(json.loads(line) for line in journal.read_bytes().splitlines())
+    sent = len(recorder.requests)
+    third = cli(*args, env=env)
+    assert third.returncode == 0 and third.stderr == "" and len(recorder.requests) == sent
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b'{"row": 1, "inp\n', b"\n", b"not json\n", b'{"no": "row"}\n', b"[1]\n"],
+    ids=["torn", "blank", "text", "no-row", "a-list"],
+)
+def test_a_journal_line_damaged_before_the_last_refuses_the_journal(
+    recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path, damage: bytes
+) -> None:
+    """Only the last line can be cut short by a kill; a line before it that is not the
+    journal's (a damaged disk, a hand edit) may have recorded a row sent or done: running on
+    would send it again, so the journal is refused, untouched, naming the line."""
+    args, env, journal = two_rows_journaled(recorder, loopback, tmp_path)
+    header, *entries = journal.read_bytes().splitlines(keepends=True)
+    damaged = header + damage + b"".join(entries)
+    journal.write_bytes(damaged)
+    sent = len(recorder.requests)
+    again = cli(*args, env=env)
+    assert (again.returncode, again.stdout) == (2, "")
+    assert again.stderr.strip() == (
+        f"error: journal {journal}: line 2 is not a line of the journal (damaged, or edited "
+        "by hand): delete that line to go on (its row runs again), or use a new journal"
+    )
+    assert journal.read_bytes() == damaged and len(recorder.requests) == sent
 
 
 class _Crash(BaseException):
