@@ -88,6 +88,8 @@ class Rows:
                 shown += f"; and {more} more" if more > 0 else ""
                 rows = "1 row" if len(problems) == 1 else f"{len(problems)} rows"
                 raise _problem(self.where, f"{rows} cannot be read, nothing was sent: {shown}")
+            if self.count == 0:  # not an error (an export may be empty), but never silent
+                print(f"note: --each {self.where}: no rows, nothing to run", file=sys.stderr)
         except OSError as exc:
             self.close()
             raise _problem(self.where, f"cannot be read to its end ({exc.strerror})") from None

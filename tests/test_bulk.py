@@ -279,6 +279,22 @@ def test_a_row_that_cannot_be_read_refuses_the_whole_file_before_anything_is_sen
     assert recorder.requests == []
 
 
+@pytest.mark.parametrize(
+    ("name", "content"), [("rows.csv", "email\n"), ("rows.ndjson", ""), ("rows.ndjson", "\n\n")]
+)
+def test_a_file_without_rows_says_so_and_sends_nothing(
+    name: str, content: str, recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
+) -> None:
+    """An empty export is no error (exit 0), but never a silent run of nothing."""
+    rows = tmp_path / name
+    rows.write_text(content)
+    env = {"INTERCOM_ACCESS_TOKEN": TOKEN, "INTERCOM_BASE_URL": loopback.url}
+    done = cli("run", "create_contact", "--each", str(rows), env=env)
+    assert (done.returncode, done.stdout) == (0, "")
+    assert done.stderr == f"note: --each {rows}: no rows, nothing to run\n"
+    assert recorder.requests == []
+
+
 @pytest.mark.parametrize("line_end", ["\n", "\r\n"])
 def test_ndjson_with_a_byte_order_mark_runs_as_csv_with_one_does(
     line_end: str, recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
