@@ -754,7 +754,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-records",
         type=options.positive,
         metavar="N",
-        help="most records a Fetch All hands over in one result (default 10,000)",
+        help="most records one result holds when it fetches every page (default 10,000)",
     )
     mcp.set_defaults(handler=cmd_mcp)
 

@@ -112,11 +112,9 @@ class ResultTooLargeError(ConnectorError):
 
     exit_code = 2
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, what: str = "the result") -> None:
         self.limit = limit
-        super().__init__(
-            f"a Fetch All gives more than {limit:,} records: page through them instead"
-        )
+        super().__init__(f"{what} gives more than {limit:,} records: page through them instead")
 
 
 class ConnectionConfigError(ConnectorError):

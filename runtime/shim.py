@@ -43,6 +43,7 @@ from intercom_connector.runtime.errors import (
     InputProblem,
     InputRefusal,
     InputValidationError,
+    ResultTooLargeError,
     cut,
     echoed,
 )
@@ -312,8 +313,13 @@ class Connector:
     ) -> dict[str, Any]:
         data = self._call(action_key, inputs, since)
         if isinstance(data, RecordStream):
-            with _naming_refusals(_known(action_key, "actions")):
-                data = data.envelope(max_records)
+            action = _known(action_key, "actions")
+            with _naming_refusals(action):
+                try:
+                    data = data.envelope(max_records)
+                except ResultTooLargeError as exc:  # named as the person set it
+                    what = f"{action.label}: {action.input('fetch_all').label}"
+                    raise ResultTooLargeError(exc.limit, what) from None
         return {"data": data}
 
     def stream(self, action_key: str, inputs: Mapping[str, Any] | None = None) -> Iterable[Any]:

@@ -305,14 +305,17 @@ def test_connections_match_the_seed_page() -> None:
         assert rows == [f"{s.label} {s.comments}" for s in connection.inputs[: len(rows)]]
 
 
-def test_no_connection_label_is_written_in_python() -> None:
-    """Messages name connection fields (and Raw Request's inputs) by the manifest's labels:
-    a label in a Python string would stay behind when connector.yaml renames the field."""
+def test_no_label_is_written_in_python() -> None:
+    """Messages name connection fields and inputs by the manifest's labels: a label in a
+    Python string would stay behind when connector.yaml renames the field. (Labels of one
+    word, such as Email or Page, are ordinary words in messages too; those of two or more
+    are checked.)"""
     import ast
 
     manifest = load_manifest()
     labels = {s.label for kind in manifest.connections.values() for s in kind.inputs}
-    labels |= {s.label for s in manifest.action("raw_request").inputs if " " in s.label}
+    for entries in (manifest.actions, manifest.data_sources, manifest.triggers):
+        labels |= {s.label for entry in entries.values() for s in entry.inputs if " " in s.label}
     found = []
     for folder in ("runtime", "connections", "hosts", "actions"):
         for path in sorted((REPO / folder).rglob("*.py")):

@@ -172,9 +172,12 @@ def test_max_records_caps_a_fetch_all_without_reading_on(
     whole = connector.invoke("list_contacts", {"fetch_all": True}, max_records=6)
     assert whole["data"]["total_count"] == 6
     assert len(recorder.requests) == 3
-    with pytest.raises(ResultTooLargeError, match="more than 3 records") as excinfo:
+    with pytest.raises(ResultTooLargeError) as excinfo:
         connector.invoke("list_contacts", {"fetch_all": True}, max_records=3)
     assert excinfo.value.exit_code == 2
+    assert str(excinfo.value) == (  # the action and the input as the manifest names them
+        "List Contacts: Fetch All gives more than 3 records: page through them instead"
+    )
     assert len(recorder.requests) == 3 + 2
 
 
