@@ -643,18 +643,23 @@ def test_a_journal_that_cannot_be_written_stops_the_run_in_one_line(
     assert full.returncode == 5, full.stderr
     assert full.stderr.strip() == f"error: journal {journal}: cannot be written (File too large)"
     assert 0 < len(lines(full.stdout)) < count
-    recorded = {e["row"] for e in journal_entries(journal) if "sent" in e}
-    assert sorted(made) == sorted(f"lead-{n}" for n in recorded)  # only what it recorded left
+    recorded = {f"lead-{e['row']}" for e in journal_entries(journal) if "sent" in e}
+    # only what it recorded left (a request recorded as it started to be written may still
+    # never reach Intercom, cut off as the run stopped: its outcome is unknown, below)
+    assert made and set(made) <= recorded
 
     again = cli(*args, env=env)
     results = lines(again.stdout)
     assert [r["row"] for r in results] == list(range(1, count + 1))
+    unknown = set()
     for result in results:
-        if "error" in result:  # its answer came, but could not be recorded
+        if "error" in result:  # sent, but its answer could not be recorded: never sent again
             assert result["error"]["outcome_unknown"] is True
-            assert f"lead-{result['row']}" in made
+            unknown.add(f"lead-{result['row']}")
+    assert unknown <= recorded
     assert sorted(made) == sorted(set(made))  # no lead made twice
-    assert len(made) == count
+    every = {f"lead-{n}" for n in range(1, count + 1)}
+    assert every - set(made) <= unknown  # each lead made, or reported as unknown
 
 
 def test_an_empty_journal_is_refused_untouched(
