@@ -28,7 +28,6 @@ import functools
 import os
 import sys
 import threading
-import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -210,10 +209,9 @@ def error_result(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
 
 
-def build_server(tools: Tools, give_up_after: float | None = None) -> Server[Any]:
+def build_server(tools: Tools) -> Server[Any]:
     """The low-level MCP server answering ``tools/list`` and ``tools/call`` from ``tools``;
-    over HTTP, a call stops sending to Intercom ``give_up_after`` seconds on (when the
-    service answers 504)."""
+    over HTTP, a call stops sending to Intercom when the service answers it 504."""
     listing = list(tools.tools.values())
 
     async def list_tools(
@@ -229,8 +227,11 @@ def build_server(tools: Tools, give_up_after: float | None = None) -> Server[Any
         call = functools.partial(tools.call, params.name, params.arguments)
         request = getattr(ctx, "request", None)  # over HTTP: the Starlette request
         if request is not None:
-            gathered = request.scope.setdefault("state", {}).setdefault(service.REQUEST_IDS, [])
-            late = time.monotonic() + give_up_after if give_up_after else None
+            state = request.scope.setdefault("state", {})
+            gathered = state.setdefault(service.REQUEST_IDS, [])
+            # the service's own deadline: timed here, the call would start later under load
+            # and could send a next page after its 504
+            late = state.get(service.GIVE_UP_AT)
             call = functools.partial(_served, gathered, late, call)
         # abandoned when cancelled (the grace period over): the thread, waiting on Intercom,
         # must not keep the server from stopping
@@ -304,7 +305,7 @@ def serve(
     Returns how many calls were still running when the grace period ended (answered 504;
     their threads may still wait on Intercom)."""
     tools = Tools(connector, max_records=max_records, connect_first=connect_first)
-    server = build_server(tools, http.request_timeout if http else None)
+    server = build_server(tools)
     count = len(tools.tools)
     if http is None:
         _note(f"Intercom MCP server on stdio: {count} tools; it stops when stdin closes.")

@@ -67,6 +67,9 @@ HEALTH_PATH = "/healthz"
 REQUEST_IDS = "intercom_request_ids"
 #: what a request ran (a tool, a trigger), for the log: ``scope["state"][WHAT]``
 WHAT = "what"
+#: the scope state's key for the time.monotonic() at which the request is answered 504:
+#: the app (a tool call) sends Intercom nothing past it
+GIVE_UP_AT = "give_up_at"
 #: the shortest bearer token accepted: shorter ones can be guessed
 MIN_TOKEN = 16
 
@@ -322,6 +325,7 @@ class Service:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
+        scope["state"][GIVE_UP_AT] = time.monotonic() + options.request_timeout
         answer = asyncio.ensure_future(self.app(scope, replay, send))
         self._answers.add(answer)  # the end of the grace period cancels it
         try:
