@@ -166,19 +166,20 @@ class Journal:
             text.seek(0)
             offset = 0
             unreadable = None  # the first line that is no journal line, and its number
+            last = b"\n"
             for number, line in enumerate(text, start=1):
                 entry = _entry(line)
                 if number == 1:
                     self._check_header(entry, action)
-                elif not line.endswith(b"\n"):
-                    log.warning(
-                        "journal %s: its last line was cut short (a run stopped while "
-                        "writing it); removed: that row runs as if it had no line",
-                        self.path,
-                    )
-                    os.ftruncate(self._fd, offset)  # what comes next starts a line
-                    break
                 elif entry is None or not isinstance(entry.get("row"), int):
+                    if not line.endswith(b"\n"):  # the last line, cut short by a kill
+                        log.warning(
+                            "journal %s: its last line was cut short (a run stopped while "
+                            "writing it); removed: that row runs as if it had no line",
+                            self.path,
+                        )
+                        os.ftruncate(self._fd, offset)  # what comes next starts a line
+                        break
                     unreadable = unreadable or number
                 else:
                     kind = "result" if "result" in entry else "sent"
@@ -193,6 +194,7 @@ class Journal:
                         len(line),
                     )
                 offset += len(line)
+                last = line
         if unreadable is not None:
             # Damaged, or edited by hand: the row it recorded, sent or done, cannot be told,
             # and running on would send that row again.
@@ -203,6 +205,8 @@ class Journal:
             )
         if offset == 0:
             self._append({"journal": _JOURNAL_KIND, "version": 1, "action": action})
+        elif not last.endswith(b"\n"):  # a whole line whose newline alone was cut: kept
+            self._write(b"\n")
 
     def _check_header(self, entry: dict[str, Any] | None, action: str) -> None:
         if entry is None or entry.get("journal") != _JOURNAL_KIND:

@@ -712,6 +712,25 @@ def test_a_journal_line_cut_short_is_removed_with_a_note(
     assert third.returncode == 0 and third.stderr == "" and len(recorder.requests) == sent
 
 
+def test_a_last_line_whole_but_for_its_newline_is_kept(
+    recorder: Recorder, loopback: LoopbackIntercom, tmp_path: Path
+) -> None:
+    """A kill between a line's last character and its newline leaves a whole record: its
+    row is not run again, and the next line starts a line of its own."""
+    args, env, journal = two_rows_journaled(recorder, loopback, tmp_path)
+    journal.write_bytes(journal.read_bytes().rstrip(b"\n"))  # row 2's result, newline cut
+    sent = len(recorder.requests)
+    again = cli(*args, env=env)
+    assert again.returncode == 0 and again.stderr == ""
+    assert [r["row"] for r in lines(again.stdout)] == [1, 2]
+    assert len(recorder.requests) == sent  # both rows done: re-emitted, not sent
+    header = journal.read_bytes().splitlines(keepends=True)[0]
+    journal.write_bytes(header.rstrip(b"\n"))  # the header alone, its newline cut
+    third = cli(*args, env=env)
+    assert third.returncode == 0 and len(recorder.requests) == sent + 2
+    assert all(json.loads(line) for line in journal.read_bytes().splitlines())
+
+
 @pytest.mark.parametrize(
     "damage",
     [b'{"row": 1, "inp\n', b"\n", b"not json\n", b'{"no": "row"}\n', b"[1]\n"],
