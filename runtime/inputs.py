@@ -207,6 +207,7 @@ def is_absent(value: JSON) -> bool:
 #: Intercom takes (a search query nests about six levels), far below what the checks
 #: and encoders after it can walk (Python's stack, orjson's 255 levels)
 MAX_NESTING = 64
+_TOO_DEEP = f"is nested too deeply (more than {MAX_NESTING} levels of lists or objects)"
 
 
 def nesting(value: JSON, stop: int = MAX_NESTING + 1) -> int:
@@ -234,13 +235,12 @@ def coerce(type_name: str, value: JSON) -> JSON:
     """Convert ``value`` to ``type_name``; raises CoercionProblem when that cannot be done,
     or when the value nests lists and objects deeper than ``MAX_NESTING`` levels (however
     it came: JSON text, a YAML or JSON file, a flow's mapping, the Python API)."""
-    too_deep = f"is nested too deeply (more than {MAX_NESTING} levels of lists or objects)"
     try:
         coerced = INPUT_TYPES[type_name][1](value)
     except RecursionError:  # JSON text nested thousands deep
-        raise CoercionProblem(too_deep) from None
+        raise CoercionProblem(_TOO_DEEP) from None
     if nesting(coerced) > MAX_NESTING:
-        raise CoercionProblem(too_deep)
+        raise CoercionProblem(_TOO_DEEP)
     return coerced
 
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -346,26 +346,37 @@ def test_conversations_given_no_sort_are_split_oldest_first(support_sandbox: San
 # -- the order a split relies on is asked for, never guessed from the first page ----------
 
 
+def users_fetched_all(
+    sandbox: Sandbox, answering: Callable[[dict[str, Any]], None]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Search Contacts' users, Fetch All, 20 a page, against an Intercom that answers each
+    search as ``answering`` rewrites its body: the records, and the bodies it answered."""
+    inner = RecordingTransport(sandbox.transport())
+
+    def rewritten(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        answering(body)
+        headers = {k: v for k, v in request.headers.items() if k != "content-length"}
+        return inner.handle_request(httpx.Request(request.method, request.url, headers=headers,
+                                                  json=body))  # fmt: skip
+
+    connection = {"type": "access_token", "access_token": sandbox.token,
+                  "base_url": sandbox.base_url}  # fmt: skip
+    with Connector(connection, transport=httpx.MockTransport(rewritten)) as intercom:
+        found = intercom.invoke("search_contacts", {"role": "user", "per_page": 20,
+                                                    "fetch_all": True})["data"]["data"]  # fmt: skip
+    return found, [json.loads(request.content) for request, _ in inner.exchanges]
+
+
 def test_fetch_all_given_no_sort_asks_for_one_whatever_intercoms_own_order(
     sandbox: Sandbox,
 ) -> None:
     """An Intercom whose own order (no sort given) is another one: by email, descending."""
-    inner = RecordingTransport(sandbox.transport())
 
-    def own_order_by_email(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        if "sort" not in body:
-            body["sort"] = {"field": "email", "order": "descending"}
-            headers = {k: v for k, v in request.headers.items() if k != "content-length"}
-            request = httpx.Request(request.method, request.url, headers=headers, json=body)
-        return inner.handle_request(request)
+    def own_order_by_email(body: dict[str, Any]) -> None:
+        body.setdefault("sort", {"field": "email", "order": "descending"})
 
-    connection = {"type": "access_token", "access_token": sandbox.token,
-                  "base_url": sandbox.base_url}  # fmt: skip
-    with Connector(connection, transport=httpx.MockTransport(own_order_by_email)) as intercom:
-        found = intercom.invoke("search_contacts", {"role": "user", "per_page": 20,
-                                                    "fetch_all": True})["data"]["data"]  # fmt: skip
-    bodies = [json.loads(request.content) for request, _ in inner.exchanges]
+    found, bodies = users_fetched_all(sandbox, own_order_by_email)
     assert range_pages(bodies), "not split"
     pages = [body for body in bodies if body["pagination"]["per_page"] > 1]
     assert all(body["sort"] == {"field": "created_at", "order": "ascending"} for body in pages)
@@ -403,21 +414,11 @@ def test_an_intercom_that_ignores_the_sort_asked_for_is_walked_as_it_answers(
     """The split needs the order it asked for: an Intercom answering in another order (by
     email, whatever the sort) has a first page out of order by created_at, so the search
     is walked page after page, every record once, in the order it answers."""
-    inner = RecordingTransport(sandbox.transport())
 
-    def sort_ignored(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
+    def sort_ignored(body: dict[str, Any]) -> None:
         body["sort"] = {"field": "email", "order": "descending"}
-        headers = {k: v for k, v in request.headers.items() if k != "content-length"}
-        return inner.handle_request(httpx.Request(request.method, request.url, headers=headers,
-                                                  json=body))  # fmt: skip
 
-    connection = {"type": "access_token", "access_token": sandbox.token,
-                  "base_url": sandbox.base_url}  # fmt: skip
-    with Connector(connection, transport=httpx.MockTransport(sort_ignored)) as intercom:
-        found = intercom.invoke("search_contacts", {"role": "user", "per_page": 20,
-                                                    "fetch_all": True})["data"]["data"]  # fmt: skip
-    bodies = [json.loads(request.content) for request, _ in inner.exchanges]
+    found, bodies = users_fetched_all(sandbox, sort_ignored)
     assert not ranged(bodies), "split on an order Intercom did not give"
     assert [record["id"] for record in found] == walk(sandbox, bodies[0])
     assert len(found) == len({record["id"] for record in found}) > 400
